@@ -1,0 +1,26 @@
+"""Keras model builders, registered by name.
+
+Importing this package registers every family; the families import Keras, the
+registry itself does not.
+"""
+
+from models.registry import (
+    UnknownModelError,
+    build_model,
+    builder_options,
+    get_builder,
+    list_models,
+    register_model,
+)
+
+# Families register themselves on import.
+from models import cnn  # noqa: E402, F401  isort: skip
+
+__all__ = [
+    "UnknownModelError",
+    "build_model",
+    "builder_options",
+    "get_builder",
+    "list_models",
+    "register_model",
+]

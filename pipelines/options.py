@@ -1,0 +1,52 @@
+"""Turn ``model.options`` from a config into a builder's keyword arguments.
+
+This is the one place where config values meet builder signatures: option
+names must be parameters of the registered builder and values must match the
+parameter's type annotation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+
+def model_names() -> list[str]:
+    """Registered model names (imports the model families)."""
+    import models
+
+    return models.list_models()
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``options`` against builder ``name``'s keyword parameters.
+
+    Returns:
+        The options converted to the annotated types (lists become tuples, ...).
+
+    Raises:
+        ValueError: an unknown option or a value of the wrong type; the message
+            starts with the option's name and says what was received and allowed.
+    """
+    import models
+
+    params = models.builder_options(name)
+    converted: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in params:
+            raise ValueError(
+                f"{key}: model {name!r} has no option {key!r} (received {value!r}); "
+                f"its options are: {', '.join(params)}"
+            )
+        annotation = params[key].annotation
+        if annotation is inspect.Parameter.empty:
+            converted[key] = value
+            continue
+        try:
+            converted[key] = TypeAdapter(annotation).validate_python(value)
+        except ValidationError as exc:
+            detail = exc.errors(include_url=False)[0]["msg"].replace("Input should be", "must be")
+            raise ValueError(f"{key} {detail}; received {value!r}") from None
+    return converted
