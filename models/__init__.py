@@ -14,7 +14,7 @@ from models.registry import (
 )
 
 # Families register themselves on import.
-from models import cnn  # noqa: E402, F401  isort: skip
+from models import cnn  # noqa: F401  isort: skip
 
 __all__ = [
     "UnknownModelError",

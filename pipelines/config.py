@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -245,7 +246,7 @@ def describe_errors(exc: ValidationError, source: str) -> str:
         if err["type"] == "kerasforge":
             lines.append(f"{source}: {err['msg']}")
             continue
-        msg = err["msg"].replace("Input should be", "must be").removeprefix("Value error, ")
+        msg = re.sub(r"^(Input|String|Value|List|Dictionary) should", "must", err["msg"])
         lines.append(f"{source}: {key} {msg}; received {received!r}")
     return "\n".join(lines)
 

@@ -76,15 +76,11 @@ def digits() -> Dataset:
 def load_source(name: str) -> Dataset:
     """Arrays of the registered source ``name``."""
     if name not in _SOURCES:
-        raise DataError(
-            f"unknown data source {name!r}; available: {', '.join(source_names())}"
-        )
+        raise DataError(f"unknown data source {name!r}; available: {', '.join(source_names())}")
     return _SOURCES[name]()
 
 
-def split(
-    data: Dataset, validation_fraction: float, test_fraction: float, seed: int
-) -> Splits:
+def split(data: Dataset, validation_fraction: float, test_fraction: float, seed: int) -> Splits:
     """Stratified, seeded train/validation/test split (same seed, same split)."""
     from sklearn.model_selection import train_test_split
 

@@ -8,6 +8,7 @@ parameter's type annotation.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -47,6 +48,6 @@ def check_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         try:
             converted[key] = TypeAdapter(annotation).validate_python(value)
         except ValidationError as exc:
-            detail = exc.errors(include_url=False)[0]["msg"].replace("Input should be", "must be")
+            detail = re.sub(r"^\w+ should", "must", exc.errors(include_url=False)[0]["msg"])
             raise ValueError(f"{key} {detail}; received {value!r}") from None
     return converted

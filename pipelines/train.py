@@ -115,13 +115,23 @@ def train(cfg: ExperimentConfig) -> TrainResult:
             validation_data=datasets["validation"],
             epochs=cfg.train.epochs,
             callbacks=make_callbacks(cfg, run_dir, tracker),
+            shuffle=False,  # the tf.data pipeline shuffles, seeded
             verbose=1 if sys.stdout.isatty() else 2,
         )
         test = model.evaluate(datasets["test"], return_dict=True, verbose=0)
         test_metrics = {f"test_{k}": float(v) for k, v in test.items()}
         tracker.log_metrics(test_metrics)
         print(f"test accuracy: {test_metrics['test_accuracy']:.4f}", flush=True)
-        published = _publish(cfg, model, splits, tracker, test_metrics) if cfg.export.enabled else None
+        card = {
+            "task": "classification",
+            "class_names": list(splits.class_names),
+            "value_range": list(splits.value_range),
+            "experiment": cfg.name,
+            "run_id": tracker.run_id,
+            **test_metrics,
+        }
+        (run_dir / "metadata.json").write_text(json.dumps(card, indent=2))
+        published = _publish(cfg, model, card, tracker) if cfg.export.enabled else None
         sample = _write_sample_request(cfg.output_dir, splits)
 
     return TrainResult(
@@ -152,11 +162,7 @@ def _datasets(cfg: ExperimentConfig, splits: datalib.Splits) -> dict[str, Any]:
 
 
 def _publish(
-    cfg: ExperimentConfig,
-    model: keras.Model,
-    splits: datalib.Splits,
-    tracker: Tracker,
-    test_metrics: dict[str, float],
+    cfg: ExperimentConfig, model: keras.Model, card: dict[str, Any], tracker: Tracker
 ) -> Any:
     from serving.export import publish
 
@@ -165,14 +171,7 @@ def _publish(
         cfg.output_dir / "models",
         cfg.export.model_name,
         tflite=cfg.export.tflite,
-        metadata={
-            "task": "classification",
-            "class_names": list(splits.class_names),
-            "value_range": list(splits.value_range),
-            "run_id": tracker.run_id,
-            "experiment": cfg.name,
-            **test_metrics,
-        },
+        metadata=card,
     )
     tracker.log_artifact(published.path, "model")
     tracker.set_tags({"model_name": published.name, "model_version": published.version})

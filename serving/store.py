@@ -1,0 +1,111 @@
+"""Load the latest version of every model in a TF Serving repository.
+
+Like TF Serving's default version policy, each model serves its highest
+version; a background poll picks up newly published versions and unloads the
+previous one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from serving import repository
+from serving.errors import ServingError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """One loaded SavedModel version and its signatures."""
+
+    name: str
+    version: int
+    path: Path
+    signatures: dict[str, Any] = field(repr=False)
+
+    def signature(self, name: str | None) -> Any:
+        name = name or "serving_default"
+        if name not in self.signatures:
+            raise ServingError(
+                f'Serving signature name: "{name}" not found in signature def; '
+                f"available: {', '.join(sorted(self.signatures))}"
+            )
+        return self.signatures[name]
+
+
+def load_version(name: str, version: int, path: Path) -> LoadedModel:
+    """Load one SavedModel version directory."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    # Keep a reference to `loaded`: signatures hold only weak references to its variables.
+    signatures = dict(loaded.signatures)
+    model = LoadedModel(name, version, path, signatures)
+    model._owner = loaded  # type: ignore[attr-defined]
+    return model
+
+
+class ModelStore:
+    """The models being served, refreshed from the repository on demand or by a poll thread."""
+
+    def __init__(self, repository_root: str | Path) -> None:
+        self.root = Path(repository_root)
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def refresh(self) -> list[LoadedModel]:
+        """Load any model version newer than the one served; return what was loaded."""
+        loaded = []
+        for name in repository.model_names(self.root):
+            version = repository.latest_version(self.root / name)
+            current = self._models.get(name)
+            if version is None or (current and current.version == version):
+                continue
+            try:
+                model = load_version(name, version, self.root / name / str(version))
+            except Exception as exc:  # a broken version must not take the server down
+                log.error("could not load %s version %s: %s", name, version, exc)
+                continue
+            with self._lock:
+                self._models[name] = model
+            loaded.append(model)
+            log.info("serving %s version %d from %s", name, version, model.path)
+        return loaded
+
+    def get(self, name: str, version: int | None = None) -> LoadedModel:
+        """The served model ``name`` (at ``version`` when given)."""
+        with self._lock:
+            model = self._models.get(name)
+        if model is None:
+            raise ServingError(f"Servable not found for request: Latest({name})", status=404)
+        if version is not None and version != model.version:
+            raise ServingError(
+                f"Servable not found for request: Specific({name}, {version}); "
+                f"version {model.version} is served",
+                status=404,
+            )
+        return model
+
+    def models(self) -> list[LoadedModel]:
+        with self._lock:
+            return list(self._models.values())
+
+    def start_polling(self, every_seconds: float) -> threading.Thread:
+        """Refresh every ``every_seconds`` in a daemon thread until ``stop``."""
+
+        def loop() -> None:
+            while not self._stop.wait(every_seconds):
+                self.refresh()
+
+        thread = threading.Thread(target=loop, name="repository-poll", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines import data
+from pipelines.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load_source("digits")
+
+
+def test_digits_ship_with_scikit_learn(digits):
+    assert digits.x.shape == (1797, 8, 8, 1)
+    assert digits.x.dtype == np.float32
+    assert digits.x.min() == 0 and digits.x.max() == 16
+    assert digits.class_names == tuple(str(i) for i in range(10))
+    assert digits.value_range == (0.0, 16.0)
+
+
+def test_split_is_deterministic_stratified_and_disjoint(digits):
+    a = data.split(digits, 0.15, 0.15, seed=3)
+    b = data.split(digits, 0.15, 0.15, seed=3)
+    c = data.split(digits, 0.15, 0.15, seed=4)
+    np.testing.assert_array_equal(a.x_test, b.x_test)
+    assert not np.array_equal(a.y_test, c.y_test)
+    assert sum(a.sizes.values()) == 1797
+    assert a.sizes["test"] == pytest.approx(0.15 * 1797, abs=2)
+    assert a.sizes["validation"] == pytest.approx(0.15 * 1797, abs=2)
+    for labels in (a.y_train, a.y_val, a.y_test):
+        counts = np.bincount(labels, minlength=10)
+        fractions = counts / counts.sum()
+        np.testing.assert_allclose(fractions, 0.1, atol=0.02)  # classes are balanced in digits
+    flat = {arr.tobytes() for arr in a.x_train} & {arr.tobytes() for arr in a.x_test}
+    assert len(flat) <= 5, "train and test must not share examples (digits has a few duplicates)"
+
+
+def test_split_that_starves_a_class_is_a_clear_error(digits):
+    tiny = data.Dataset(digits.x[:12], digits.y[:12], digits.class_names, digits.value_range)
+    with pytest.raises(DataError, match="cannot split 12 examples"):
+        data.split(tiny, 0.15, 0.15, seed=0)
+
+
+def test_unknown_source():
+    with pytest.raises(DataError, match="unknown data source 'mnist'; available: digits"):
+        data.load_source("mnist")
+
+
+def test_to_dataset_batches_and_shuffles_reproducibly(digits):
+    x, y = digits.x[:100], digits.y[:100]
+    ds = data.to_dataset(x, y, batch_size=32, training=True, seed=1)
+    batches = list(ds.as_numpy_iterator())
+    assert [len(b[1]) for b in batches] == [32, 32, 32, 4]
+    again = list(data.to_dataset(x, y, batch_size=32, training=True, seed=1).as_numpy_iterator())
+    np.testing.assert_array_equal(batches[0][1], again[0][1])
+    assert not np.array_equal(batches[0][1], y[:32]), "training batches must be shuffled"
+    ordered = list(data.to_dataset(x, y, batch_size=32, training=False, seed=1).as_numpy_iterator())
+    np.testing.assert_array_equal(ordered[0][1], y[:32])

@@ -1,0 +1,91 @@
+"""The edge runtime: LiteRT only, no TensorFlow, image and .npy inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT
+
+EDGE = [sys.executable, "-m", "serving.edge", "predict"]
+
+
+def run_edge(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*EDGE, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_npy_batch_gives_one_class_id_per_input(trained, tmp_path):
+    _, result = trained
+    x = result.splits.x_test[:7]
+    np.save(tmp_path / "batch.npy", x)
+    proc = run_edge(str(result.published.tflite_path), str(tmp_path / "batch.npy"))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["class_ids"] == result.model.predict(x, verbose=0).argmax(-1).tolist()
+    assert out["class_names"] == [str(c) for c in out["class_ids"]]
+    assert np.asarray(out["probabilities"]).shape == (7, 10)
+
+
+def test_single_example_npy_and_image_file(trained, tmp_path):
+    _, result = trained
+    x = result.splits.x_test[0]
+    np.save(tmp_path / "one.npy", x)  # no batch axis
+    pixels = np.rint(x[..., 0] * 255 / 16).astype("uint8")  # 0-16 ink -> 0-255 grayscale
+    Image.fromarray(pixels, mode="L").save(tmp_path / "digit.png")
+    expected = int(result.model.predict(x[np.newaxis], verbose=0).argmax())
+    for name in ("one.npy", "digit.png"):
+        proc = run_edge(str(result.published.tflite_path), str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["class_ids"] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda d: d / "missing.npy", "input file"),
+        (
+            lambda d: (np.save(d / "bad.npy", np.zeros((2, 3))), d / "bad.npy")[1],
+            "expected examples of shape [8, 8, 1]",
+        ),
+        (lambda d: ((d / "x.csv").write_text("1,2"), d / "x.csv")[1], "expected an image"),
+        (lambda d: ((d / "x.png").write_text("not an image"), d / "x.png")[1], "cannot read image"),
+    ],
+)
+def test_bad_input_is_one_clear_line(trained, tmp_path, make_input, message):
+    _, result = trained
+    proc = run_edge(str(result.published.tflite_path), str(make_input(tmp_path)))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_model_file(tmp_path):
+    fake = tmp_path / "fake.tflite"
+    fake.write_bytes(b"not a flatbuffer")
+    proc = run_edge(str(fake), str(tmp_path / "whatever.npy"))
+    assert proc.returncode == 2 and "error: " in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_prediction_loads_no_tensorflow(trained, tmp_path):
+    _, result = trained
+    np.save(tmp_path / "batch.npy", result.splits.x_test[:2])
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['edge', 'predict', {str(result.published.tflite_path)!r}, "
+        f"{str(tmp_path / 'batch.npy')!r}]\n"
+        "try:\n    runpy.run_module('serving.edge', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras'})\n"
+        "assert not bad, bad\n"
+        "print('NO_TF_OK')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "NO_TF_OK" in proc.stdout

@@ -1,0 +1,83 @@
+"""The whole path as a user runs it: train -> publish -> SavedModel -> REST server -> TFLite.
+
+All four must agree on the predicted classes for the same test inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from serving.client import RestClient
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.heavy
+
+
+def test_keras_savedmodel_rest_and_tflite_agree(trained, server, tmp_path):
+    import tensorflow as tf
+
+    _, result = trained
+    x = result.splits.x_test[:32]
+    keras_classes = result.model.predict(x, verbose=0).argmax(-1).tolist()
+    accuracy = float(np.mean(np.array(keras_classes) == result.splits.y_test[:32]))
+    assert accuracy >= 0.8
+
+    reloaded = tf.saved_model.load(str(result.published.path)).signatures["serving_default"]
+    saved_classes = reloaded(pixels=tf.constant(x))["class_ids"].numpy().tolist()
+
+    predictions = RestClient(server.url).predict("digits_cnn", x.tolist())
+    rest_classes = [p["class_ids"] for p in predictions]
+
+    np.save(tmp_path / "batch.npy", x)
+    edge = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serving.edge",
+            "predict",
+            str(result.published.tflite_path),
+            str(tmp_path / "batch.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert edge.returncode == 0, edge.stderr
+    tflite_classes = json.loads(edge.stdout)["class_ids"]
+
+    assert saved_classes == keras_classes
+    assert rest_classes == keras_classes
+    assert tflite_classes == keras_classes
+
+
+def test_kerasforge_predict_queries_the_server(trained, server, tmp_path):
+    _, result = trained
+    x = result.splits.x_test[:5]
+    np.save(tmp_path / "five.npy", x)
+    for path in (tmp_path / "five.npy", result.sample_request):
+        proc = run_cli("predict", "--input", str(path), "--url", server.url, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        predictions = json.loads(proc.stdout)["predictions"]
+        assert len(predictions) in (4, 5)
+    classes = [
+        p["class_ids"]
+        for p in json.loads(
+            run_cli("predict", "--input", str(tmp_path / "five.npy"), "--url", server.url).stdout
+        )["predictions"]
+    ]
+    assert classes == result.model.predict(x, verbose=0).argmax(-1).tolist()
+
+
+def test_kerasforge_predict_reports_server_errors(server, tmp_path):
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 3), "float32"))
+    proc = run_cli("predict", "--input", str(tmp_path / "wrong.npy"), "--url", server.url)
+    assert proc.returncode == 2
+    assert "expected shape [-1, 8, 8, 1]" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("predict", "--input", str(tmp_path / "missing.json"), "--url", server.url)
+    assert proc.returncode == 2 and "not found" in proc.stderr
