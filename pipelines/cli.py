@@ -48,13 +48,28 @@ def quiet_native_logs() -> Iterator[None]:
             os.close(saved)
 
 
+def start_tensorflow() -> list[str]:
+    """Import TensorFlow and initialise its devices with the native chatter hidden.
+
+    Returns:
+        The devices TensorFlow will use, e.g. ``["CPU:0"]`` or ``["CPU:0", "GPU:0"]``.
+    """
+    with quiet_native_logs():
+        import tensorflow as tf
+
+        devices = tf.config.list_logical_devices()
+    return [d.name.removeprefix("/device:") for d in devices]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    devices = start_tensorflow()
     with quiet_native_logs():
         import models  # noqa: F401  (the config is checked against the registry)
         from pipelines.config import load_config
         from pipelines.train import train
 
     cfg = load_config(args.config, args.set)
+    print(f"experiment {cfg.name}: model {cfg.model.name} on {', '.join(devices)}", flush=True)
     result = train(cfg)
     summary = {
         "test_accuracy": round(result.test_metrics["test_accuracy"], 4),
@@ -76,10 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    with quiet_native_logs():
-        import tensorflow  # noqa: F401  (loaded here so its start-up chatter stays hidden)
-
-        from serving import server
+    start_tensorflow()
+    from serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     rest, store = server.start(args.repository, args.host, args.rest_port, args.poll_seconds)

@@ -41,6 +41,14 @@ def _complete(message: str) -> PydanticCustomError:
     return PydanticCustomError("kerasforge", message.replace("{", "{{").replace("}", "}}"))
 
 
+def _one_of(key: str, kind: str, value: str, names: list[str], hint: str = "") -> str:
+    """``value`` if it is a registered name, else a complete error listing the names."""
+    if value not in names:
+        extra = f" ({hint})" if hint else ""
+        raise _complete(f"{key}: unknown {kind} {value!r}; available: {', '.join(names)}{extra}")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -58,12 +66,7 @@ class DataConfig(_Strict):
     @field_validator("source")
     @classmethod
     def _known_source(cls, source: str) -> str:
-        if source not in source_names():
-            raise _complete(
-                f"data.source: unknown data source {source!r}; "
-                f"available: {', '.join(source_names())}"
-            )
-        return source
+        return _one_of("data.source", "data source", source, source_names())
 
     @model_validator(mode="after")
     def _leave_training_data(self) -> DataConfig:
@@ -84,12 +87,7 @@ class ModelConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _registered(cls, name: str) -> str:
-        if name not in model_names():
-            raise _complete(
-                f"model.name: unknown model {name!r}; registered models: "
-                f"{', '.join(model_names())} (`kerasforge models` lists them)"
-            )
-        return name
+        return _one_of("model.name", "model", name, model_names(), "`kerasforge models` lists them")
 
     @field_validator("options")
     @classmethod

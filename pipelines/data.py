@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipelines.errors import DataError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ def register_source(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
 
 
 def source_names() -> list[str]:
+    """Registered data source names, sorted."""
     return sorted(_SOURCES)
 
 
@@ -113,7 +118,7 @@ def to_dataset(
     seed: int,
     shuffle_buffer: int = 2048,
     cache: bool = True,
-):
+) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(x, y)`` batches: cache, shuffle, batch, prefetch.
 
     Args:

@@ -140,7 +140,14 @@ def start(
             "saved_model.pb; run `make train` (or `kerasforge export`) first",
             status=503,
         )
-    server = RestServer((host, rest_port), store)
+    try:
+        server = RestServer((host, rest_port), store)
+    except OSError as exc:
+        raise ServingError(
+            f"cannot listen on {host}:{rest_port}: {exc.strerror}; another server (an earlier "
+            "`make serve`?) may hold the port: stop it or choose another with --rest-port",
+            status=503,
+        ) from None
     threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
     if poll_seconds > 0:
         store.start_polling(poll_seconds)

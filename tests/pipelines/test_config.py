@@ -66,7 +66,10 @@ def test_yaml_round_trip_and_flat_params():
             ["data.test_fraction=0.5", "data.validation_fraction=0.45"],
             r"validation_fraction \+ data\.test_fraction must stay below 0\.9",
         ),
-        (["model.name=resnet9000"], r"model\.name: unknown model 'resnet9000'; registered models:"),
+        (
+            ["model.name=resnet9000"],
+            r"model\.name: unknown model 'resnet9000'; available: digits_cnn",
+        ),
         (
             ["model.options.dropuot=0.1"],
             r"model\.options\.dropuot: model 'digits_cnn' has no option",

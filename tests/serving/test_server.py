@@ -134,6 +134,13 @@ def test_a_new_version_is_picked_up_without_restart(live):
     assert len(client.predict("digits_cnn", result.splits.x_test[:2].tolist(), version=2)) == 2
 
 
+def test_a_taken_port_is_a_clear_error(live):
+    url, repo, _ = live
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(ServingError, match=rf"cannot listen on 127.0.0.1:{port}.*--rest-port"):
+        serverlib.start(repo, "127.0.0.1", port, poll_seconds=0)
+
+
 def test_empty_repository_is_a_clear_error(tmp_path):
     with pytest.raises(ServingError, match=r"no model to serve.*make train"):
         serverlib.start(tmp_path, "127.0.0.1", 0)
