@@ -87,15 +87,3 @@ def digits_cnn(
 ) -> keras.Model:
     """A two-stage CNN sized for 8x8 digit images (about 60k parameters)."""
     return small_cnn(input_shape, num_classes, filters, dense_units, dropout, name="digits_cnn")
-
-
-@register_model
-def lenet(
-    input_shape: tuple[int, int, int] = (28, 28, 1),
-    num_classes: int = 10,
-    filters: tuple[int, ...] = (6, 16),
-    dense_units: int = 120,
-    dropout: float = 0.0,
-) -> keras.Model:
-    """LeNet-sized variant of the family for 28x28 grayscale images."""
-    return small_cnn(input_shape, num_classes, filters, dense_units, dropout, name="lenet")

@@ -148,7 +148,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         from serving.export import publish
 
-    model = keras.models.load_model(checkpoint)
+    try:
+        model = keras.models.load_model(checkpoint)
+    except (ValueError, OSError) as exc:
+        raise UsageError(
+            f"cannot load {str(checkpoint)!r} as a Keras model ({exc}); pass a .keras file "
+            "written by `kerasforge train` (artifacts/runs/<run>/checkpoints/best.keras)"
+        ) from None
     card = checkpoint.parent.parent / "metadata.json"  # written by `train` in the run folder
     metadata = json.loads(card.read_text()) if card.is_file() else {}
     published = publish(model, args.repository, args.name, metadata=metadata, tflite=args.tflite)

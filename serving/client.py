@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -20,6 +21,12 @@ class RestClient:
     """Talks TF Serving's REST API at ``base_url`` (e.g. ``http://127.0.0.1:8501``)."""
 
     def __init__(self, base_url: str = "http://127.0.0.1:8501", timeout: float = 30.0) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ServingError(
+                f"bad server URL {base_url!r}: expected http://HOST:PORT, "
+                "e.g. http://127.0.0.1:8501"
+            )
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 

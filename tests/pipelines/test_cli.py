@@ -62,6 +62,22 @@ def test_export_republishes_a_checkpoint(trained, tmp_path):
     assert '"class_names"' in card
 
 
+def test_export_of_a_file_that_is_no_model_fails_clearly(tmp_path):
+    bogus = tmp_path / "best.keras"
+    bogus.write_text("not a model")
+    proc = run_cli("export", "--checkpoint", str(bogus), "--repository", str(tmp_path / "repo"))
+    assert proc.returncode == 2
+    assert "cannot load" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "repo" / "digits_cnn" / "1").exists()
+
+
+def test_predict_with_a_bad_url_fails_clearly(tmp_path, capsys):
+    path = tmp_path / "one.json"
+    path.write_text("[[1]]")
+    assert main(["predict", "--input", str(path), "--url", "127.0.0.1:8501"]) == 2
+    assert "bad server URL" in capsys.readouterr().err
+
+
 def test_serve_on_an_empty_repository_fails_clearly(tmp_path):
     proc = run_cli("serve", "--repository", str(tmp_path), "--rest-port", "0", timeout=120)
     assert proc.returncode == 2
