@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -19,6 +19,9 @@ from pipelines import data as datalib
 from pipelines.config import ExperimentConfig
 from pipelines.errors import ConfigError
 from pipelines.tracking import Tracker, tracked_run
+
+if TYPE_CHECKING:
+    from serving.export import Published
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -38,7 +41,7 @@ class TrainResult:
     test_metrics: dict[str, float]
     epochs_run: int
     run_id: str | None
-    published: Any | None  # serving.export.Published
+    published: Published | None
     sample_request: Path
 
 
@@ -122,14 +125,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         test_metrics = {f"test_{k}": float(v) for k, v in test.items()}
         tracker.log_metrics(test_metrics)
         print(f"test accuracy: {test_metrics['test_accuracy']:.4f}", flush=True)
-        card = {
-            "task": "classification",
-            "class_names": list(splits.class_names),
-            "value_range": list(splits.value_range),
-            "experiment": cfg.name,
-            "run_id": tracker.run_id,
-            **test_metrics,
-        }
+        card = _model_card(cfg, splits, tracker.run_id, test_metrics)
         (run_dir / "metadata.json").write_text(json.dumps(card, indent=2))
         published = _publish(cfg, model, card, tracker) if cfg.export.enabled else None
         sample = _write_sample_request(cfg.output_dir, splits)
@@ -161,9 +157,23 @@ def _datasets(cfg: ExperimentConfig, splits: datalib.Splits) -> dict[str, Any]:
     }
 
 
+def _model_card(
+    cfg: ExperimentConfig, splits: datalib.Splits, run_id: str | None, metrics: dict[str, float]
+) -> dict[str, Any]:
+    """What a served model needs to say about itself (``kerasforge.json``)."""
+    return {
+        "task": "classification",
+        "class_names": list(splits.class_names),
+        "value_range": list(splits.value_range),
+        "experiment": cfg.name,
+        "run_id": run_id,
+        **metrics,
+    }
+
+
 def _publish(
     cfg: ExperimentConfig, model: keras.Model, card: dict[str, Any], tracker: Tracker
-) -> Any:
+) -> Published:
     from serving.export import publish
 
     published = publish(

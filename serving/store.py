@@ -27,6 +27,8 @@ class LoadedModel:
     version: int
     path: Path
     signatures: dict[str, Any] = field(repr=False)
+    # Signatures hold only weak references to the loaded object's variables: keep it alive.
+    owner: Any = field(default=None, repr=False)
 
     def signature(self, name: str | None) -> Any:
         name = name or "serving_default"
@@ -43,11 +45,7 @@ def load_version(name: str, version: int, path: Path) -> LoadedModel:
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))
-    # Keep a reference to `loaded`: signatures hold only weak references to its variables.
-    signatures = dict(loaded.signatures)
-    model = LoadedModel(name, version, path, signatures)
-    model._owner = loaded  # type: ignore[attr-defined]
-    return model
+    return LoadedModel(name, version, path, dict(loaded.signatures), owner=loaded)
 
 
 class ModelStore:
@@ -56,6 +54,7 @@ class ModelStore:
     def __init__(self, repository_root: str | Path) -> None:
         self.root = Path(repository_root)
         self._models: dict[str, LoadedModel] = {}
+        self._broken: set[tuple[str, int]] = set()  # versions that failed to load: not retried
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -67,10 +66,18 @@ class ModelStore:
             current = self._models.get(name)
             if version is None or (current and current.version == version):
                 continue
+            if (name, version) in self._broken:
+                continue
             try:
                 model = load_version(name, version, self.root / name / str(version))
             except Exception as exc:  # a broken version must not take the server down
-                log.error("could not load %s version %s: %s", name, version, exc)
+                log.error(
+                    "could not load %s version %s (still serving the previous one): %s",
+                    name,
+                    version,
+                    exc,
+                )
+                self._broken.add((name, version))
                 continue
             with self._lock:
                 self._models[name] = model

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-METADATA_FILE = "kerasforge.json"  # same name serving.repository uses; that module may not ship
+from serving.repository import METADATA_FILE
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
 
