@@ -59,31 +59,35 @@ class ModelStore:
         self._stop = threading.Event()
 
     def refresh(self) -> list[LoadedModel]:
-        """Load any model version newer than the one served; return what was loaded."""
+        """Serve the newest loadable version of each model; return what was newly loaded.
+
+        A version that fails to load is logged, remembered (not retried every
+        poll) and skipped: the previous version keeps serving.
+        """
         loaded = []
         for name in repository.model_names(self.root):
-            version = repository.latest_version(self.root / name)
             current = self._models.get(name)
-            if version is None or (current and current.version == version):
-                continue
-            if (name, version) in self._broken:
-                continue
-            try:
-                model = load_version(name, version, self.root / name / str(version))
-            except Exception as exc:  # a broken version must not take the server down
-                log.error(
-                    "could not load %s version %s (still serving the previous one): %s",
-                    name,
-                    version,
-                    exc,
-                )
-                self._broken.add((name, version))
+            model = self._load_newest(name, current.version if current else 0)
+            if model is None:
                 continue
             with self._lock:
                 self._models[name] = model
             loaded.append(model)
-            log.info("serving %s version %d from %s", name, version, model.path)
+            log.info("serving %s version %d from %s", name, model.version, model.path)
         return loaded
+
+    def _load_newest(self, name: str, newer_than: int) -> LoadedModel | None:
+        for version in reversed(repository.versions(self.root / name)):
+            if version <= newer_than:
+                return None
+            if (name, version) in self._broken:
+                continue
+            try:
+                return load_version(name, version, self.root / name / str(version))
+            except Exception as exc:  # a broken version must not take the server down
+                log.error("could not load %s version %d, skipping it: %s", name, version, exc)
+                self._broken.add((name, version))
+        return None
 
     def get(self, name: str, version: int | None = None) -> LoadedModel:
         """The served model ``name`` (at ``version`` when given)."""

@@ -134,6 +134,18 @@ def test_a_new_version_is_picked_up_without_restart(live):
     assert len(client.predict("digits_cnn", result.splits.x_test[:2].tolist(), version=2)) == 2
 
 
+def test_a_broken_new_version_leaves_the_served_one_in_place(live):
+    url, repo, _ = live
+    client = RestClient(url)
+    served = client.status("digits_cnn")["model_version_status"][0]["version"]
+    broken = repo / "digits_cnn" / str(int(served) + 1)
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"garbage")
+    time.sleep(1.0)  # several poll periods
+    assert client.status("digits_cnn")["model_version_status"][0]["version"] == served
+    assert len(client.predict("digits_cnn", [[[[0.0]] * 8] * 8])) == 1
+
+
 def test_a_taken_port_is_a_clear_error(live):
     url, repo, _ = live
     port = int(url.rsplit(":", 1)[1])
@@ -144,3 +156,15 @@ def test_a_taken_port_is_a_clear_error(live):
 def test_empty_repository_is_a_clear_error(tmp_path):
     with pytest.raises(ServingError, match=r"no model to serve.*make train"):
         serverlib.start(tmp_path, "127.0.0.1", 0)
+
+
+def test_start_falls_back_to_the_newest_loadable_version(trained, tmp_path):
+    _, result = trained
+    shutil.copytree(result.published.path, tmp_path / "digits_cnn" / "1")
+    (tmp_path / "digits_cnn" / "2").mkdir()
+    (tmp_path / "digits_cnn" / "2" / "saved_model.pb").write_bytes(b"half-copied by hand")
+    rest, store = serverlib.start(tmp_path, "127.0.0.1", 0, poll_seconds=0)
+    try:
+        assert store.get("digits_cnn").version == 1
+    finally:
+        serverlib.stop(rest, store)
