@@ -33,6 +33,7 @@ def timed(fn, repeats: int) -> list[float]:
 def main() -> None:
     import tensorflow as tf
 
+    from serving import predict
     from serving import server as serverlib
     from serving.client import RestClient
 
@@ -47,7 +48,7 @@ def main() -> None:
     try:
         model = store.get(args.model)
         signature = model.signature(None)
-        ((input_name, spec),) = signature.structured_input_signature[1].items()
+        ((input_name, spec),) = predict.input_specs(signature).items()
         client = RestClient(f"http://127.0.0.1:{rest.server_address[1]}")
         rows = []
         for batch in (1, 32):

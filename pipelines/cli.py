@@ -34,18 +34,18 @@ def quiet_native_logs() -> Iterator[None]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
+    failed = True
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
             yield
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
+            failed = False
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            if failed:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
 
 
 def start_tensorflow() -> list[str]:
@@ -63,10 +63,8 @@ def start_tensorflow() -> list[str]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     devices = start_tensorflow()
-    with quiet_native_logs():
-        import models  # noqa: F401  (the config is checked against the registry)
-        from pipelines.config import load_config
-        from pipelines.train import train
+    from pipelines.config import load_config
+    from pipelines.train import train
 
     cfg = load_config(args.config, args.set)
     print(f"experiment {cfg.name}: model {cfg.model.name} on {', '.join(devices)}", flush=True)
@@ -143,10 +141,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
         raise UsageError(f"checkpoint {str(checkpoint)!r} not found; pass a .keras file")
-    with quiet_native_logs():
-        import keras
+    start_tensorflow()
+    import keras
 
-        from serving.export import publish
+    from serving.export import publish
+    from serving.repository import read_metadata
 
     try:
         model = keras.models.load_model(checkpoint)
@@ -155,8 +154,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"cannot load {str(checkpoint)!r} as a Keras model ({exc}); pass a .keras file "
             "written by `kerasforge train` (artifacts/runs/<run>/checkpoints/best.keras)"
         ) from None
-    card = checkpoint.parent.parent / "metadata.json"  # written by `train` in the run folder
-    metadata = json.loads(card.read_text()) if card.is_file() else {}
+    metadata = read_metadata(checkpoint.parent.parent)  # the run folder's card, from `train`
     published = publish(model, args.repository, args.name, metadata=metadata, tflite=args.tflite)
     print(f"published {published.name} version {published.version} at {published.path}")
     return 0

@@ -19,6 +19,7 @@ from pipelines import data as datalib
 from pipelines.config import ExperimentConfig
 from pipelines.errors import ConfigError
 from pipelines.tracking import Tracker, tracked_run
+from serving.repository import METADATA_FILE
 
 if TYPE_CHECKING:
     from serving.export import Published
@@ -126,7 +127,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         tracker.log_metrics(test_metrics)
         print(f"test accuracy: {test_metrics['test_accuracy']:.4f}", flush=True)
         card = _model_card(cfg, splits, tracker.run_id, test_metrics)
-        (run_dir / "metadata.json").write_text(json.dumps(card, indent=2))
+        (run_dir / METADATA_FILE).write_text(json.dumps(card, indent=2))
         published = _publish(cfg, model, card, tracker) if cfg.export.enabled else None
         sample = _write_sample_request(cfg.output_dir, splits)
 

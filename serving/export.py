@@ -123,9 +123,3 @@ def _move_into_place(staging: Path, model_dir: Path, card: dict[str, Any]) -> tu
         os.replace(staging, final)  # atomic: replaces the empty claimed directory
         return version, final
     raise RuntimeError(f"could not claim a new version under {model_dir} after 100 tries")
-
-
-def read_metadata(version_dir: str | Path) -> dict[str, Any]:
-    """The ``kerasforge.json`` of a published version (empty when absent)."""
-    path = Path(version_dir) / METADATA_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}

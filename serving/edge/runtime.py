@@ -8,13 +8,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from serving.repository import METADATA_FILE
+from serving.repository import read_metadata
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
@@ -51,13 +50,10 @@ class EdgeModel:
         except ValueError as exc:
             raise EdgeError(f"{str(self.path)!r} is not a valid .tflite model: {exc}") from None
         signatures = self.interpreter.get_signature_list()
-        self.signature_name = "serving_default" if "serving_default" in signatures else None
-        if self.signature_name is None and signatures:
-            self.signature_name = next(iter(signatures))
-        meta_path = self.path.with_name(METADATA_FILE)
-        self.metadata: dict[str, Any] = (
-            json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        self.signature_name: str | None = (
+            "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
         )
+        self.metadata: dict[str, Any] = read_metadata(self.path.parent)
         detail = self._input_detail()
         self.input_name: str = detail["name"]
         self.input_shape: tuple[int, ...] = tuple(int(d) for d in detail["shape"])

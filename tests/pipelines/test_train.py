@@ -23,7 +23,7 @@ def test_training_learns_and_keeps_its_work(trained):
     assert (result.run_dir / "checkpoints" / "best.keras").is_file()
     saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert saved == cfg.to_dict(), "the resolved config is saved with the run"
-    card = json.loads((result.run_dir / "metadata.json").read_text())
+    card = json.loads((result.run_dir / "kerasforge.json").read_text())
     assert card["class_names"] == [str(i) for i in range(10)]
     assert card["value_range"] == [0.0, 16.0]
     request = json.loads(result.sample_request.read_text())
