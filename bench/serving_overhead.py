@@ -33,9 +33,9 @@ def timed(fn, repeats: int) -> list[float]:
 def main() -> None:
     import tensorflow as tf
 
-    from serving import predict
-    from serving import server as serverlib
-    from serving.client import RestClient
+    from kerasforge.serving import predict
+    from kerasforge.serving import server as serverlib
+    from kerasforge.serving.client import RestClient
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repository", default="artifacts/models")

@@ -4,7 +4,7 @@ Importing this package registers every family; the families import Keras, the
 registry itself does not.
 """
 
-from models.registry import (
+from kerasforge.models.registry import (
     UnknownModelError,
     build_model,
     builder_options,
@@ -14,7 +14,7 @@ from models.registry import (
 )
 
 # Families register themselves on import.
-from models import cnn  # noqa: F401  isort: skip
+from kerasforge.models import cnn  # noqa: F401  isort: skip
 
 __all__ = [
     "UnknownModelError",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from models.registry import register_model
+from kerasforge.models.registry import register_model
 
 
 def _check(condition: bool, message: str) -> None:

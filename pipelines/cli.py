@@ -63,8 +63,8 @@ def start_tensorflow() -> list[str]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     devices = start_tensorflow()
-    from pipelines.config import load_config
-    from pipelines.train import train
+    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.train import train
 
     cfg = load_config(args.config, args.set)
     print(f"experiment {cfg.name}: model {cfg.model.name} on {', '.join(devices)}", flush=True)
@@ -90,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     start_tensorflow()
-    from serving import server
+    from kerasforge.serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     rest, store = server.start(args.repository, args.host, args.rest_port, args.poll_seconds)
@@ -105,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from serving.client import RestClient
+    from kerasforge.serving.client import RestClient
 
     instances = read_instances(Path(args.input))
     predictions = RestClient(args.url, timeout=args.timeout).predict(
@@ -144,8 +144,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     start_tensorflow()
     import keras
 
-    from serving.export import publish
-    from serving.repository import read_metadata
+    from kerasforge.serving.export import publish
+    from kerasforge.serving.repository import read_metadata
 
     try:
         model = keras.models.load_model(checkpoint)
@@ -162,7 +162,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     with quiet_native_logs():
-        import models
+        from kerasforge import models
 
     for name in models.list_models(args.pattern):
         options = ", ".join(f"{k}={p.default!r}" for k, p in models.builder_options(name).items())
@@ -221,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is complete; printed as one line, no traceback."""
-    from pipelines.errors import KerasforgeError
-    from serving.errors import ServingError
+    from kerasforge.pipelines.errors import KerasforgeError
+    from kerasforge.serving.errors import ServingError
 
     return (UsageError, KerasforgeError, ServingError)
 

@@ -28,9 +28,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from pipelines.data import source_names
-from pipelines.errors import ConfigError
-from pipelines.options import check_model_options, model_names
+from kerasforge.pipelines.data import source_names
+from kerasforge.pipelines.errors import ConfigError
+from kerasforge.pipelines.options import check_model_options, model_names
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]

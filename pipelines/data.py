@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.errors import DataError
+from kerasforge.pipelines.errors import DataError
 
 if TYPE_CHECKING:
     import tensorflow as tf

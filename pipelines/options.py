@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 def model_names() -> list[str]:
     """Registered model names (imports the model families)."""
-    import models
+    from kerasforge import models
 
     return models.list_models()
 
@@ -31,7 +31,7 @@ def check_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         ValueError: an unknown option or a value of the wrong type; the message
             starts with the option's name and says what was received and allowed.
     """
-    import models
+    from kerasforge import models
 
     params = models.builder_options(name)
     converted: dict[str, Any] = {}

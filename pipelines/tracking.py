@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from pipelines.config import ExperimentConfig
+from kerasforge.pipelines.config import ExperimentConfig
 
 MAX_PARAM_LENGTH = 500  # MLflow's limit for one param value
 

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from pipelines import data as datalib
-from pipelines.config import ExperimentConfig
-from pipelines.errors import ConfigError
-from pipelines.tracking import Tracker, tracked_run
-from serving.repository import METADATA_FILE
+from kerasforge.pipelines import data as datalib
+from kerasforge.pipelines.config import ExperimentConfig
+from kerasforge.pipelines.errors import ConfigError
+from kerasforge.pipelines.tracking import Tracker, tracked_run
+from kerasforge.serving.repository import METADATA_FILE
 
 if TYPE_CHECKING:
-    from serving.export import Published
+    from kerasforge.serving.export import Published
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -48,7 +48,7 @@ class TrainResult:
 
 def build_classifier(cfg: ExperimentConfig, splits: datalib.Splits) -> keras.Model:
     """The registered backbone behind an input normalisation fitted on the training split."""
-    import models
+    from kerasforge import models
 
     try:
         backbone = models.build_model(
@@ -175,7 +175,7 @@ def _model_card(
 def _publish(
     cfg: ExperimentConfig, model: keras.Model, card: dict[str, Any], tracker: Tracker
 ) -> Published:
-    from serving.export import publish
+    from kerasforge.serving.export import publish
 
     published = publish(
         model,

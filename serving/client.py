@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from serving.errors import ServingError
+from kerasforge.serving.errors import ServingError
 
 
 class RestClient:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.repository import METADATA_FILE, TFLITE_FILE
+from kerasforge.serving.repository import METADATA_FILE, TFLITE_FILE
 
 SIGNATURE = "serving_default"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.errors import ServingError
+from kerasforge.serving.errors import ServingError
 
 
 def input_specs(signature: Any) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from serving import predict
-from serving.errors import ServingError
-from serving.store import ModelStore
+from kerasforge.serving import predict
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.store import ModelStore
 
 log = logging.getLogger(__name__)
 

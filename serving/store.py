@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving import repository
-from serving.errors import ServingError
+from kerasforge.serving import repository
+from kerasforge.serving.errors import ServingError
 
 log = logging.getLogger(__name__)
 

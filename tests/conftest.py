@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use their own local stores
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "pipelines.cli"]
+CLI = [sys.executable, "-m", "kerasforge.pipelines.cli"]
 QUICK = ["train.epochs=6", "train.early_stopping_patience=2"]
 
 
@@ -30,8 +30,8 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """The default experiment, shrunk to a few epochs, trained and published once."""
-    from pipelines.config import load_config
-    from pipelines.train import train
+    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.train import train
 
     out = tmp_path_factory.mktemp("trained")
     cfg = load_config(ROOT / "configs" / "digits_cnn.yaml", [*QUICK, f"output_dir={out}"])

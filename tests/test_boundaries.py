@@ -11,36 +11,77 @@ import pytest
 
 from tests.conftest import ROOT
 
+OWN = ("models", "pipelines", "serving")
 
-def imported_modules(path: Path, top_level_only: bool = False) -> set[str]:
-    """Top-level package names a file imports (``top_level_only``: module-level statements)."""
+
+def imported_modules(path: Path) -> set[str]:
+    """Imported module names with ``kerasforge.`` dropped (``serving.edge``, ``numpy``)."""
     tree = ast.parse(path.read_text())
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
     found = set()
-    for node in nodes:
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
+            names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
+            names = [node.module]
+            if node.module == "kerasforge":
+                names = [f"kerasforge.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {n.removeprefix("kerasforge.") for n in names}
     return found
 
 
-def py_files(package: str) -> list[Path]:
-    files = sorted((ROOT / package).rglob("*.py"))
-    assert files, f"no sources under {package}/"
+def top_levels(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)}
+
+
+def bare_own_imports(path: Path) -> list[str]:
+    """Imports of ``models`` / ``pipelines`` / ``serving`` without the ``kerasforge.`` prefix."""
+    tree = ast.parse(path.read_text())
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            bad += [a.name for a in node.names if a.name.split(".")[0] in OWN]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] in OWN:
+                bad.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            bad.append("." * node.level + (node.module or ""))
+    return bad
+
+
+def py_files(*packages: str) -> list[Path]:
+    files = sorted(f for p in packages for f in (ROOT / p).rglob("*.py"))
+    assert files, f"no sources under {packages}"
     return files
+
+
+ALL_SOURCES = py_files("kerasforge", *OWN, "tests", "bench")
+
+
+@pytest.mark.parametrize("path", ALL_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_are_absolute_under_kerasforge(path):
+    assert bare_own_imports(path) == [], "import through `kerasforge.<package>` only"
 
 
 @pytest.mark.parametrize("path", py_files("models"), ids=lambda p: p.name)
 def test_models_import_neither_pipelines_nor_serving(path):
-    assert not imported_modules(path) & {"pipelines", "serving"}
+    assert not top_levels(path) & {"pipelines", "serving"}
 
 
 @pytest.mark.parametrize("path", py_files("serving"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_serving_never_imports_training_code_or_mlflow(path):
-    assert not imported_modules(path) & {"pipelines", "mlflow"}
+    assert not top_levels(path) & {"pipelines", "mlflow", "sklearn", "yaml"}
     if "edge" in path.parts:
-        assert not imported_modules(path) & {"tensorflow", "keras"}
+        assert not top_levels(path) & {"tensorflow", "keras", "models"}
+
+
+def test_the_package_boundary_helper_sees_prefixed_imports(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from kerasforge.pipelines import train\nfrom kerasforge import serving\n")
+    assert top_levels(probe) == {"pipelines", "serving"}
+    probe.write_text("import models\nfrom serving.edge import runtime\n")
+    assert bare_own_imports(probe) == ["models", "serving.edge"]
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
@@ -49,29 +90,35 @@ def run_python(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_importing_serving_edge_loads_no_tensorflow():
+def loaded_check(imports: str, forbidden: tuple[str, ...]) -> None:
     proc = run_python(
-        "import sys, serving.edge, serving.edge.runtime, serving.edge.__main__\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]\n"
+        f"import sys, {imports}\n"
+        "bad = [m for m in sys.modules\n"
+        f"       if m.removeprefix('kerasforge.').split('.')[0] in {forbidden!r}]\n"
         "assert not bad, bad\n"
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_importing_serving_edge_loads_no_tensorflow():
+    loaded_check(
+        "kerasforge.serving.edge, kerasforge.serving.edge.runtime, "
+        "kerasforge.serving.edge.__main__",
+        ("tensorflow", "keras", "mlflow"),
+    )
 
 
 def test_light_modules_stay_light():
-    """serving/__init__, the client and the CLI module load neither TensorFlow nor MLflow."""
-    proc = run_python(
-        "import sys, serving, serving.client, pipelines, pipelines.cli\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'mlflow')]\n"
-        "assert not bad, bad\n"
+    """The package root, serving/__init__, the client and the CLI load neither TF nor MLflow."""
+    loaded_check(
+        "kerasforge, kerasforge.serving, kerasforge.serving.client, kerasforge.pipelines, "
+        "kerasforge.pipelines.cli",
+        ("tensorflow", "keras", "mlflow"),
     )
-    assert proc.returncode == 0, proc.stderr
 
 
 def test_server_loads_no_training_code():
-    proc = run_python(
-        "import sys, serving.server, serving.store, serving.export\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('pipelines', 'mlflow')]\n"
-        "assert not bad, bad\n"
+    loaded_check(
+        "kerasforge.serving.server, kerasforge.serving.store, kerasforge.serving.export",
+        ("pipelines", "mlflow", "sklearn"),
     )
-    assert proc.returncode == 0, proc.stderr

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from serving.client import RestClient
+from kerasforge.serving.client import RestClient
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.heavy
@@ -38,7 +38,7 @@ def test_keras_savedmodel_rest_and_tflite_agree(trained, server, tmp_path):
         [
             sys.executable,
             "-m",
-            "serving.edge",
+            "kerasforge.serving.edge",
             "predict",
             str(result.published.tflite_path),
             str(tmp_path / "batch.npy"),

@@ -1,4 +1,4 @@
-"""``python -m serving.edge predict MODEL.tflite INPUT``: JSON predictions, no TensorFlow."""
+"""`kerasforge-edge predict MODEL.tflite INPUT`: JSON predictions, no TensorFlow."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-from serving.edge.runtime import EdgeError, EdgeModel
+from kerasforge.serving.edge.runtime import EdgeError, EdgeModel
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m serving.edge", description="TFLite inference without TensorFlow."
+        prog="python -m kerasforge.serving.edge", description="TFLite inference without TensorFlow."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     pred = sub.add_parser("predict", help="predict on an image file or a .npy batch")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.repository import read_metadata
+from kerasforge.serving.repository import read_metadata
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 

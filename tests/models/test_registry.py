@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-import models
-from models.registry import UnknownModelError
+from kerasforge import models
+from kerasforge.models.registry import UnknownModelError
 
 
 def test_list_models_is_sorted_and_filters_by_pattern():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.cli import build_parser, main, read_instances
+from kerasforge.pipelines.cli import build_parser, main, read_instances
 from tests.conftest import run_cli
 
 

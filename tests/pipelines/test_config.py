@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipelines.config import ExperimentConfig, flatten, load_config
-from pipelines.errors import ConfigError
+from kerasforge.pipelines.config import ExperimentConfig, flatten, load_config
+from kerasforge.pipelines.errors import ConfigError
 from tests.conftest import ROOT, run_cli
 
 DEFAULT = ROOT / "configs" / "digits_cnn.yaml"
@@ -18,7 +18,7 @@ def test_default_config_loads_and_matches_schema_defaults():
 
 
 def test_every_config_file_loads_and_builds_its_model():
-    import models
+    from kerasforge import models
 
     files = sorted((ROOT / "configs").glob("*.yaml"))
     assert files

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines import data
-from pipelines.errors import DataError
+from kerasforge.pipelines import data
+from kerasforge.pipelines.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.config import load_config
-from pipelines.tracking import tracking_uri
-from pipelines.train import train
+from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.tracking import tracking_uri
+from kerasforge.pipelines.train import train
 from tests.conftest import QUICK, ROOT
 
 pytestmark = pytest.mark.heavy

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-import models
-from serving import export, repository
+from kerasforge import models
+from kerasforge.serving import export, repository
 
 
 @pytest.fixture(scope="module")

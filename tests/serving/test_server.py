@@ -11,9 +11,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from serving import server as serverlib
-from serving.client import RestClient
-from serving.errors import ServingError
+from kerasforge.serving import server as serverlib
+from kerasforge.serving.client import RestClient
+from kerasforge.serving.errors import ServingError
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import ROOT
 
-EDGE = [sys.executable, "-m", "serving.edge", "predict"]
+EDGE = [sys.executable, "-m", "kerasforge.serving.edge", "predict"]
 
 
 def run_edge(*args: str) -> subprocess.CompletedProcess:
@@ -78,7 +78,7 @@ def test_prediction_loads_no_tensorflow(trained, tmp_path):
         "import sys, runpy\n"
         f"sys.argv = ['edge', 'predict', {str(result.published.tflite_path)!r}, "
         f"{str(tmp_path / 'batch.npy')!r}]\n"
-        "try:\n    runpy.run_module('serving.edge', run_name='__main__')\n"
+        "try:\n    runpy.run_module('kerasforge.serving.edge', run_name='__main__')\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras'})\n"
         "assert not bad, bad\n"
