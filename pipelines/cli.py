@@ -138,24 +138,10 @@ def read_instances(path: Path) -> list[Any]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        raise UsageError(f"checkpoint {str(checkpoint)!r} not found; pass a .keras file")
     start_tensorflow()
-    import keras
+    from kerasforge.serving.export import publish_checkpoint
 
-    from kerasforge.serving.export import publish
-    from kerasforge.serving.repository import read_metadata
-
-    try:
-        model = keras.models.load_model(checkpoint)
-    except (ValueError, OSError) as exc:
-        raise UsageError(
-            f"cannot load {str(checkpoint)!r} as a Keras model ({exc}); pass a .keras file "
-            "written by `kerasforge train` (artifacts/runs/<run>/checkpoints/best.keras)"
-        ) from None
-    metadata = read_metadata(checkpoint.parent.parent)  # the run folder's card, from `train`
-    published = publish(model, args.repository, args.name, metadata=metadata, tflite=args.tflite)
+    published = publish_checkpoint(args.checkpoint, args.repository, args.name, tflite=args.tflite)
     print(f"published {published.name} version {published.version} at {published.path}")
     return 0
 

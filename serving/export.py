@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasforge.serving.repository import METADATA_FILE, TFLITE_FILE
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.repository import METADATA_FILE, TFLITE_FILE, read_metadata
 
 SIGNATURE = "serving_default"
 
@@ -107,6 +108,33 @@ def publish(
         raise
     tflite_final = final / TFLITE_FILE if tflite_path else None
     return Published(name, version, final, tflite_final)
+
+
+def publish_checkpoint(
+    checkpoint: str | Path, repository: str | Path, name: str, *, tflite: bool = True
+) -> Published:
+    """Publish a ``.keras`` checkpoint written by ``kerasforge train`` as a new version.
+
+    The run folder's model card (``<run>/kerasforge.json``, beside ``checkpoints/``)
+    travels with it.
+
+    Raises:
+        ServingError: the checkpoint is missing or is not a Keras model file.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ServingError(f"checkpoint {str(checkpoint)!r} not found; pass a .keras file")
+    import keras
+
+    try:
+        model = keras.models.load_model(checkpoint)
+    except (ValueError, OSError) as exc:
+        raise ServingError(
+            f"cannot load {str(checkpoint)!r} as a Keras model ({exc}); pass a .keras file "
+            "written by `kerasforge train` (artifacts/runs/<run>/checkpoints/best.keras)"
+        ) from None
+    metadata = read_metadata(checkpoint.parent.parent)
+    return publish(model, repository, name, metadata=metadata, tflite=tflite)
 
 
 def _move_into_place(staging: Path, model_dir: Path, card: dict[str, Any]) -> tuple[int, Path]:
