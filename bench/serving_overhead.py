@@ -52,7 +52,7 @@ def main() -> None:
         client = RestClient(f"http://127.0.0.1:{rest.server_address[1]}")
         rows = []
         for batch in (1, 32):
-            x = np.random.default_rng(0).uniform(0, 16, (batch, *spec.shape[1:])).astype("float32")
+            x = np.random.default_rng(0).uniform(0, 255, (batch, *spec.shape[1:])).astype("float32")
             tensor = tf.constant(x)
             direct = timed(lambda t=tensor: signature(**{input_name: t}), args.repeats)
             instances = x.tolist()

@@ -9,18 +9,20 @@ from kerasforge.models.registry import (
     build_model,
     builder_options,
     get_builder,
+    get_entry,
     list_models,
     register_model,
 )
 
 # Families register themselves on import.
-from kerasforge.models import cnn  # noqa: F401  isort: skip
+from kerasforge.models import cnn, mlp  # noqa: F401  isort: skip
 
 __all__ = [
     "UnknownModelError",
     "build_model",
     "builder_options",
     "get_builder",
+    "get_entry",
     "list_models",
     "register_model",
 ]

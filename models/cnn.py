@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
-from keras import layers
-
+from kerasforge.models.lazy import keras, layers
 from kerasforge.models.registry import register_model
 
 
@@ -77,7 +75,7 @@ def small_cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model
+@register_model(tasks=("classification",), example_input=(8, 8, 1))
 def digits_cnn(
     input_shape: tuple[int, int, int] = (8, 8, 1),
     num_classes: int = 10,

@@ -1,10 +1,14 @@
 """Model registry: every builder is registered under a lowercase name.
 
 Builders are plain functions that take explicit keyword arguments and return a
-``keras.Model``. Configs name models by registry key, never by class path.
+``keras.Model``. Each declares the tasks it serves and an example input (the
+shape of one example at its default size). A builder that takes
+``num_classes`` ends in its own classifier head; one that does not is a
+backbone, and the task adds the head. Configs name models by registry key,
+never by class path. Registering and listing import no Keras.
 
 Example:
-    >>> from models import build_model, list_models
+    >>> from kerasforge.models import build_model, list_models
     >>> list_models("digits*")
     ['digits_cnn']
     >>> model = build_model("digits_cnn", input_shape=(8, 8, 1), num_classes=10)
@@ -12,17 +16,42 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 Builder = TypeVar("Builder", bound=Callable[..., Any])
 
-_REGISTRY: dict[str, Callable[..., Any]] = {}
-
-# Arguments every builder receives from the data, not from the config.
+# Arguments a builder receives from the data, not from the config.
 DATA_ARGUMENTS = ("input_shape", "num_classes")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered builder and what it declares about itself."""
+
+    name: str
+    builder: Callable[..., Any]
+    tasks: tuple[str, ...]
+    example_input: tuple[int, ...]
+    input_dtype: str
+    description: str
+
+    @property
+    def has_head(self) -> bool:
+        """True when the builder ends in its own classifier head (it takes ``num_classes``)."""
+        return "num_classes" in inspect.signature(self.builder).parameters
+
+    def data_arguments(self) -> tuple[str, ...]:
+        """The data arguments this builder takes."""
+        params = inspect.signature(self.builder).parameters
+        return tuple(a for a in DATA_ARGUMENTS if a in params)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
 
 
 class UnknownModelError(KeyError):
@@ -32,47 +61,80 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
-def register_model(fn: Builder) -> Builder:
-    """Register ``fn`` under its function name; a duplicate name is an error."""
-    name = fn.__name__.lower()
-    if name in _REGISTRY:
-        raise ValueError(
-            f"model name {name!r} is already registered by "
-            f"{_REGISTRY[name].__module__}.{_REGISTRY[name].__qualname__}; "
-            "choose another function name"
+def register_model(
+    *, tasks: tuple[str, ...], example_input: tuple[int, ...], input_dtype: str = "float32"
+) -> Callable[[Builder], Builder]:
+    """Register the decorated builder under its function name; a duplicate name is an error.
+
+    Args:
+        tasks: the tasks it serves (``classification``, ``regression``, ...).
+        example_input: one example's shape at the builder's default size.
+        input_dtype: the dtype of that input.
+    """
+
+    def register(fn: Builder) -> Builder:
+        name = fn.__name__.lower()
+        if name in _REGISTRY:
+            existing = _REGISTRY[name].builder
+            raise ValueError(
+                f"model name {name!r} is already registered by "
+                f"{existing.__module__}.{existing.__qualname__}; choose another function name"
+            )
+        doc = (inspect.getdoc(fn) or "").strip().splitlines()
+        _REGISTRY[name] = ModelEntry(
+            name, fn, tuple(tasks), tuple(example_input), input_dtype, doc[0] if doc else ""
         )
-    _REGISTRY[name] = fn
-    return fn
+        return fn
+
+    return register
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style ``pattern``, sorted."""
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern.lower()))
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (and serving ``task``), sorted."""
+    return sorted(
+        name
+        for name, entry in _REGISTRY.items()
+        if fnmatch.fnmatchcase(name, pattern.lower()) and (task is None or task in entry.tasks)
+    )
 
 
-def get_builder(name: str) -> Callable[..., Any]:
-    """The builder registered as ``name``.
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``.
 
     Raises:
-        UnknownModelError: ``name`` is not registered; the message lists the names.
+        UnknownModelError: ``name`` is not registered; the message names close matches.
     """
     try:
         return _REGISTRY[name]
     except KeyError:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
         raise UnknownModelError(
-            f"unknown model {name!r}; registered models: {', '.join(list_models())} "
+            f"unknown model {name!r}; {hint}registered models: {', '.join(list_models())} "
             "(`kerasforge models` lists them)"
         ) from None
 
 
+def get_builder(name: str) -> Callable[..., Any]:
+    """The builder registered as ``name``."""
+    return get_entry(name).builder
+
+
 def builder_options(name: str) -> dict[str, inspect.Parameter]:
-    """The keyword arguments a config may set for model ``name``.
+    """The keyword arguments a config may set for model ``name``, annotations resolved.
 
     These are the builder's parameters minus the ones filled from the data
     (``input_shape``, ``num_classes``).
     """
-    params = inspect.signature(get_builder(name)).parameters
-    return {k: p for k, p in params.items() if k not in DATA_ARGUMENTS}
+    fn = get_builder(name)
+    options = {}
+    for key, param in inspect.signature(fn).parameters.items():
+        if key in DATA_ARGUMENTS:
+            continue
+        if isinstance(param.annotation, str):  # postponed annotations (PEP 563)
+            param = param.replace(annotation=eval(param.annotation, fn.__globals__))
+        options[key] = param
+    return options
 
 
 def build_model(name: str, **kwargs: Any) -> Any:

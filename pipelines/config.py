@@ -12,9 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -28,12 +31,33 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from kerasforge.pipelines.data import source_names
-from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.options import check_model_options, model_names
+from kerasforge.pipelines import limits, tasks
+from kerasforge.pipelines.config_io import apply_overrides, read_yaml
+from kerasforge.pipelines.data import get_source, source_names
+from kerasforge.pipelines.errors import ConfigError, clipped, shown
+from kerasforge.pipelines.options import check_model_options, model_names, model_tasks
 
-PositiveInt = Annotated[int, Field(ge=1)]
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "apply_overrides",
+    "describe_errors",
+    "flatten",
+    "load_config",
+    "read_yaml",
+]
+
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+Name = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=limits.MAX_NAME_LENGTH)
+]
+MAX_LINES = 10
+"""The most problems one error lists; the rest are counted."""
+
+# Tracking stores MLflow registers itself (mlflow.tracking._tracking_service.utils);
+# a database scheme may name a driver: postgresql+psycopg2.
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+TRACKING_SCHEMES = ("file", *DATABASE_SCHEMES, "http", "https", "databricks", "databricks-uc", "uc")
 
 
 def _complete(message: str) -> PydanticCustomError:
@@ -45,7 +69,9 @@ def _one_of(key: str, kind: str, value: str, names: list[str], hint: str = "") -
     """``value`` if it is a registered name, else a complete error listing the names."""
     if value not in names:
         extra = f" ({hint})" if hint else ""
-        raise _complete(f"{key}: unknown {kind} {value!r}; available: {', '.join(names)}{extra}")
+        raise _complete(
+            f"{key}: unknown {kind} {shown(value)}; available: {', '.join(names)}{extra}"
+        )
     return value
 
 
@@ -59,8 +85,8 @@ class DataConfig(_Strict):
     source: str = "digits"
     validation_fraction: Fraction = 0.15
     test_fraction: Fraction = 0.15
-    batch_size: PositiveInt = 64
-    shuffle_buffer: PositiveInt = 2048
+    batch_size: Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)] = 64
+    shuffle_buffer: Annotated[int, Field(ge=1, le=limits.MAX_SHUFFLE_BUFFER)] = 2048
     cache: bool = True
 
     @field_validator("source")
@@ -78,11 +104,46 @@ class DataConfig(_Strict):
         return self
 
 
+class TaskConfig(_Strict):
+    """The kind of problem (``kerasforge.pipelines.tasks``) and its options."""
+
+    name: str = "classification"
+    options: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        return _one_of("task.name", "task", name, tasks.task_names())
+
+    @field_validator("options")
+    @classmethod
+    def _options_fit_task(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "name" not in info.data:  # the name was rejected already
+            return options
+        name = info.data["name"]
+        schema = tasks.task_class(name).Options
+        try:
+            return schema.model_validate(options).model_dump()
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            key = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(schema.model_fields) or "none"
+                raise _complete(
+                    f"task.options: task {name!r} has no option {shown(key)} (received "
+                    f"{shown(err['input'])}); its options are: {allowed}"
+                ) from None
+            msg = re.sub(r"^(Input|String|Value) should", "must", err["msg"])
+            raise _complete(f"task.options.{key} {msg}; received {shown(err['input'])}") from None
+
+
 class ModelConfig(_Strict):
     """A registered model and the keyword arguments its builder accepts."""
 
     name: str = "digits_cnn"
     options: dict[str, Any] = Field(default_factory=dict)
+    max_params: Annotated[int, Field(ge=1)] = limits.DEFAULT_MAX_PARAMS
+    """Refuse a model with more parameters, before allocating its weights."""
 
     @field_validator("name")
     @classmethod
@@ -103,40 +164,84 @@ class ModelConfig(_Strict):
 class TrainConfig(_Strict):
     """Optimisation and callbacks."""
 
-    epochs: PositiveInt = 40
+    epochs: Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)] = 40
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    learning_rate: Annotated[float, Field(gt=0.0, le=10.0)] = 3e-3
-    early_stopping_patience: Annotated[int, Field(ge=0)] = 6
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    learning_rate: Annotated[float, Field(gt=0.0, le=limits.MAX_LEARNING_RATE)] = 3e-3
+    early_stopping_patience: Annotated[int, Field(ge=0, le=limits.MAX_PATIENCE)] = 6
+    monitor: str = "val_loss"
+    """``val_loss`` or ``val_<metric>`` of the task (``val_accuracy``, ``val_r2``, ...)."""
 
 
 class TrackingConfig(_Strict):
     """MLflow tracking. ``uri`` unset: ``MLFLOW_TRACKING_URI``, else a local SQLite store."""
 
     enabled: bool = True
-    experiment: Annotated[str, Field(min_length=1)] = "kerasforge"
+    experiment: Annotated[str, Field(min_length=1, max_length=limits.MAX_NAME_LENGTH)] = (
+        "kerasforge"
+    )
     uri: str | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _known_store(cls, uri: str | None) -> str | None:
+        problem = tracking_uri_problem(uri) if uri else None
+        if problem:
+            raise _complete(f"tracking.uri: {problem}")
+        return uri
 
 
 class ExportConfig(_Strict):
     """Where trained models are published (TF Serving's repository layout)."""
 
     enabled: bool = True
-    model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "digits_cnn"
+    model_name: Name = "digits_cnn"
     tflite: bool = True
 
 
 class ExperimentConfig(_Strict):
     """One runnable experiment."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "digits_cnn"
-    seed: Annotated[int, Field(ge=0)] = 42
+    name: Name = "digits_cnn"
+    seed: Annotated[int, Field(ge=0, lt=limits.SEED_LIMIT)] = 42
     output_dir: Path = Path("artifacts")
+    task: TaskConfig = Field(default_factory=TaskConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _a_folder(cls, path: Path) -> Path:
+        problem = output_dir_problem(path)
+        if problem:
+            raise _complete(f"output_dir: {problem}")
+        return path
+
+    @model_validator(mode="after")
+    def _parts_fit_the_task(self) -> ExperimentConfig:
+        task = tasks.task_class(self.task.name)
+        served = model_tasks(self.model.name)
+        if task.name not in served:
+            raise _complete(
+                f"model.name: model {self.model.name!r} serves {', '.join(served)}, not task "
+                f"{task.name!r}; models for it: {', '.join(model_names(task.name))}"
+            )
+        source = get_source(self.data.source)
+        if source.inputs not in task.inputs or source.targets != task.targets:
+            raise _complete(
+                f"data.source: {self.data.source!r} holds {source.inputs} inputs with "
+                f"{source.targets} as targets; task {task.name!r} needs "
+                f"{' or '.join(task.inputs)} inputs with {task.targets}"
+            )
+        allowed = ["val_loss", *(f"val_{m}" for m in task.metrics)]
+        if self.train.monitor not in allowed:
+            raise _complete(
+                f"train.monitor: {self.train.monitor!r} is not reported by task "
+                f"{task.name!r}; choose one of: {', '.join(allowed)}"
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-safe values."""
@@ -162,46 +267,6 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=c`` pairs; values are parsed as YAML (``3``, ``true``, ``[1, 2]``)."""
-    tree = yaml.safe_load(yaml.safe_dump(tree))  # deep copy of plain data
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. train.epochs=3"
-            )
-        parts = key.strip().split(".")
-        node = tree
-        for i, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                where = ".".join(parts[: i + 1])
-                raise ConfigError(
-                    f"--set {item!r}: {where} holds a value ({child!r}), not a section"
-                )
-            node = child
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-    return tree
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML file that must hold a mapping."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found; pass an existing YAML file")
-    try:
-        tree = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(tree, dict):
-        raise ConfigError(
-            f"config file {str(path)!r} must hold a mapping of sections "
-            f"(data, model, train, ...); got a {type(tree).__name__}"
-        )
-    return tree
-
-
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> ExperimentConfig:
@@ -223,30 +288,33 @@ def load_config(
     try:
         return ExperimentConfig.model_validate(tree)
     except ValidationError as exc:
-        source = f"config {str(path)!r}" if path is not None else "config"
+        source = f"config {shown(str(path))}" if path is not None else "config"
         raise ConfigError(describe_errors(exc, source)) from None
 
 
 def describe_errors(exc: ValidationError, source: str) -> str:
-    """One line per pydantic error: key path, received value, what is allowed."""
-    lines = []
-    for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc) or "<top level>"
-        received = err.get("input")
-        if err["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(loc[:-1]))
-            lines.append(
-                f"{source}: unknown key {key!r} (value {received!r}); "
-                f"allowed keys there: {allowed}; check the spelling"
-            )
-            continue
-        if err["type"] == "kerasforge":
-            lines.append(f"{source}: {err['msg']}")
-            continue
-        msg = re.sub(r"^(Input|String|Value|List|Dictionary) should", "must", err["msg"])
-        lines.append(f"{source}: {key} {msg}; received {received!r}")
+    """One line per pydantic error (at most :data:`MAX_LINES`): key path, received value, rule."""
+    errors = exc.errors(include_url=False)
+    lines = [_describe(err, source) for err in errors[:MAX_LINES]]
+    if len(errors) > MAX_LINES:
+        lines.append(f"{source}: ... and {len(errors) - MAX_LINES} more problems")
     return "\n".join(lines)
+
+
+def _describe(err: Any, source: str) -> str:
+    loc = [str(p) for p in err["loc"]]
+    key = clipped(".".join(loc), 120) or "<top level>"
+    received = shown(err.get("input"))
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc[:-1]))
+        return (
+            f"{source}: unknown key {key!r} (value {received}); "
+            f"allowed keys there: {allowed}; check the spelling"
+        )
+    if err["type"] == "kerasforge":
+        return f"{source}: {err['msg']}"
+    msg = re.sub(r"^(Input|String|Value|List|Dictionary) should", "must", err["msg"])
+    return f"{source}: {key} {msg}; received {received}"
 
 
 def _allowed_keys(loc: list[str]) -> list[str]:
@@ -257,3 +325,51 @@ def _allowed_keys(loc: list[str]) -> list[str]:
             return []
         model = annotation
     return list(model.model_fields)
+
+
+def tracking_uri_problem(uri: str) -> str | None:
+    """Why MLflow would refuse ``uri`` as a tracking store, else ``None``; imports no MLflow."""
+    if uri in ("databricks", "databricks-uc", "uc"):
+        return None
+    try:
+        parsed = urlsplit(uri)
+    except ValueError as exc:
+        return f"{shown(uri)} is not a URI ({exc})"
+    scheme = parsed.scheme.lower()
+    if len(scheme) <= 1:  # a local path; a Windows drive letter parses as a scheme
+        return None
+    database, _, driver = scheme.partition("+")
+    if scheme in ("http", "https") and not parsed.netloc:
+        return f"{shown(uri)} names no host; e.g. http://127.0.0.1:5000"
+    if scheme in TRACKING_SCHEMES or (database in DATABASE_SCHEMES and "+" not in driver):
+        return None
+    if scheme in {e.name for e in importlib.metadata.entry_points(group="mlflow.tracking_store")}:
+        return None  # an installed MLflow plugin
+    return (
+        f"MLflow has no tracking store for scheme {shown(scheme)} (received {shown(uri)}); "
+        "use a local path or a URI starting file:, sqlite:, postgresql:, mysql:, mssql: "
+        "(a driver may follow: postgresql+psycopg2:), http:, https: or databricks"
+    )
+
+
+def output_dir_problem(path: Path) -> str | None:
+    """Why runs cannot be written under ``path``, else ``None`` (a missing folder is created)."""
+    if "\x00" in str(path):
+        return f"{shown(str(path))} contains a NUL character"
+    try:
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is None or existing.is_dir():
+            if existing is None or os.access(existing, os.W_OK | os.X_OK):
+                return None
+            return (
+                f"{shown(str(existing))} is not writable by this user; "
+                "point output_dir at a folder you can write to"
+            )
+    except OSError as exc:
+        return f"{shown(str(path))} cannot be used: {exc.strerror or exc}"
+    if existing == path:
+        return f"{shown(str(path))} is a file, not a folder; point output_dir at a folder"
+    return (
+        f"{shown(str(path))} cannot be a folder: {shown(str(existing))} is a file; "
+        "point output_dir at a folder"
+    )

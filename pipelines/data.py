@@ -1,15 +1,17 @@
 """Data sources -> deterministic splits -> tf.data pipelines.
 
-Sources are registered by name and return whole arrays; splitting is
-stratified and seeded; the tf.data side caches, shuffles (seeded), batches and
-prefetches. Nothing here downloads: bundled data ships inside a PyPI package.
+Sources are registered by name with what they hold (image or tabular inputs,
+class labels or numeric values) and return whole arrays; splitting is seeded
+(stratified for class labels); the tf.data side caches, shuffles (seeded),
+batches and prefetches. Nothing here downloads: bundled data ships inside a
+PyPI package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -18,16 +20,34 @@ from kerasforge.pipelines.errors import DataError
 if TYPE_CHECKING:
     import tensorflow as tf
 
+InputKind = Literal["image", "tabular"]
+TargetKind = Literal["classes", "values"]
+
+IMAGE_RANGE = (0.0, 255.0)
+"""Image inputs hold 8-bit pixel values; scaling happens inside the model."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a source holds, beside the arrays: read by tasks, export and the model card."""
+
+    name: str
+    inputs: InputKind
+    targets: TargetKind
+    class_names: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()
+    target_names: tuple[str, ...] = ()
+    value_range: tuple[float, float] | None = None
+    """Range of the raw input values, where fixed (images: 0-255)."""
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """Arrays of one data source plus what a model and an exporter need to know."""
+    """Arrays of one data source: ``x`` (examples first) and ``y`` (labels or values)."""
 
     x: np.ndarray
     y: np.ndarray
-    class_names: tuple[str, ...]
-    value_range: tuple[float, float]
-    """Range of the raw input values (the serving signature takes these)."""
+    info: DataInfo
 
 
 @dataclass(frozen=True)
@@ -40,8 +60,7 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    class_names: tuple[str, ...]
-    value_range: tuple[float, float]
+    info: DataInfo
     sizes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -50,16 +69,33 @@ class Splits:
 
     @property
     def num_classes(self) -> int:
-        return len(self.class_names)
+        return len(self.info.class_names)
 
 
-_SOURCES: dict[str, Callable[[], Dataset]] = {}
+@dataclass(frozen=True)
+class Source:
+    """A registered source: its loader and what it holds (known without loading it)."""
+
+    load: Callable[[], Dataset]
+    inputs: InputKind
+    targets: TargetKind
 
 
-def register_source(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
-    """Register a data source under its function name."""
-    _SOURCES[fn.__name__] = fn
-    return fn
+_SOURCES: dict[str, Source] = {}
+
+
+def register_source(
+    *, inputs: InputKind, targets: TargetKind
+) -> Callable[[Callable[[], Dataset]], Callable[[], Dataset]]:
+    """Register a data source under its function name, with what it holds."""
+
+    def register(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
+        if fn.__name__ in _SOURCES:
+            raise ValueError(f"data source {fn.__name__!r} is already registered")
+        _SOURCES[fn.__name__] = Source(fn, inputs, targets)
+        return fn
+
+    return register
 
 
 def source_names() -> list[str]:
@@ -67,46 +103,100 @@ def source_names() -> list[str]:
     return sorted(_SOURCES)
 
 
-@register_source
-def digits() -> Dataset:
-    """scikit-learn's bundled 8x8 digits: 1,797 images, 10 classes, pixel values 0-16."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = bunch.images.astype("float32")[..., np.newaxis]  # (n, 8, 8, 1)
-    y = bunch.target.astype("int64")
-    return Dataset(x, y, tuple(str(c) for c in bunch.target_names), (0.0, 16.0))
+def get_source(name: str) -> Source:
+    """The registered source ``name``."""
+    if name not in _SOURCES:
+        raise DataError(f"unknown data source {name!r}; available: {', '.join(source_names())}")
+    return _SOURCES[name]
 
 
 def load_source(name: str) -> Dataset:
     """Arrays of the registered source ``name``."""
-    if name not in _SOURCES:
-        raise DataError(f"unknown data source {name!r}; available: {', '.join(source_names())}")
-    return _SOURCES[name]()
+    return get_source(name).load()
+
+
+@register_source(inputs="image", targets="classes")
+def digits() -> Dataset:
+    """scikit-learn's bundled 8x8 digits: 1,797 grayscale images, 10 classes.
+
+    The data set stores 0-16 intensities; they are mapped onto 8-bit pixel
+    values (0-255), the range every image input of kerasforge takes.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images.astype("float32") * (255.0 / 16.0))[..., np.newaxis]  # (n, 8, 8, 1)
+    info = DataInfo(
+        "digits",
+        "image",
+        "classes",
+        tuple(str(c) for c in bunch.target_names),
+        value_range=IMAGE_RANGE,
+    )
+    return Dataset(x, bunch.target.astype("int64"), info)
+
+
+def _sklearn_table(name: str, loader: str, targets: TargetKind, **kwargs: object) -> Dataset:
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, loader)(**kwargs)
+    x = np.asarray(bunch.data, dtype="float32")
+    features = tuple(str(f) for f in bunch.feature_names)
+    if targets == "classes":
+        classes = tuple(str(c) for c in bunch.target_names)
+        info = DataInfo(name, "tabular", targets, classes, features)
+        return Dataset(x, np.asarray(bunch.target, dtype="int64"), info)
+    info = DataInfo(name, "tabular", targets, feature_names=features, target_names=("target",))
+    return Dataset(x, np.asarray(bunch.target, dtype="float32"), info)
+
+
+@register_source(inputs="tabular", targets="values")
+def diabetes() -> Dataset:
+    """scikit-learn's bundled diabetes progression: 442 patients, 10 raw named features."""
+    return _sklearn_table("diabetes", "load_diabetes", "values", scaled=False)
+
+
+@register_source(inputs="tabular", targets="classes")
+def breast_cancer() -> Dataset:
+    """scikit-learn's bundled Wisconsin breast cancer set: 569 tumours, 30 features, 2 classes."""
+    return _sklearn_table("breast_cancer", "load_breast_cancer", "classes")
+
+
+@register_source(inputs="tabular", targets="classes")
+def wine() -> Dataset:
+    """scikit-learn's bundled wine recognition set: 178 wines, 13 features, 3 cultivars."""
+    return _sklearn_table("wine", "load_wine", "classes")
 
 
 def split(data: Dataset, validation_fraction: float, test_fraction: float, seed: int) -> Splits:
-    """Stratified, seeded train/validation/test split (same seed, same split)."""
+    """Seeded train/validation/test split, stratified when the targets are classes."""
     from sklearn.model_selection import train_test_split
 
+    stratified = data.info.targets == "classes"
     try:
         x_rest, x_test, y_rest, y_test = train_test_split(
-            data.x, data.y, test_size=test_fraction, stratify=data.y, random_state=seed
+            data.x,
+            data.y,
+            test_size=test_fraction,
+            random_state=seed,
+            stratify=data.y if stratified else None,
         )
-        val_of_rest = validation_fraction / (1.0 - test_fraction)
         x_train, x_val, y_train, y_val = train_test_split(
-            x_rest, y_rest, test_size=val_of_rest, stratify=y_rest, random_state=seed
+            x_rest,
+            y_rest,
+            test_size=validation_fraction / (1.0 - test_fraction),
+            random_state=seed,
+            stratify=y_rest if stratified else None,
         )
-    except ValueError as exc:  # too few examples of a class for the fractions asked
+    except ValueError as exc:  # too few examples (of a class) for the fractions asked
         raise DataError(
             f"cannot split {len(data.y)} examples into validation_fraction="
-            f"{validation_fraction} and test_fraction={test_fraction} with every class in "
-            f"each split: {exc}; use larger fractions or more data"
+            f"{validation_fraction} and test_fraction={test_fraction}"
+            f"{' with every class in each split' if stratified else ''}: {exc}; "
+            "use larger fractions or more data"
         ) from None
     sizes = {"train": len(y_train), "validation": len(y_val), "test": len(y_test)}
-    return Splits(
-        x_train, y_train, x_val, y_val, x_test, y_test, data.class_names, data.value_range, sizes
-    )
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, data.info, sizes)
 
 
 def to_dataset(
@@ -123,7 +213,7 @@ def to_dataset(
 
     Args:
         x: inputs, first axis the examples.
-        y: integer labels.
+        y: targets, first axis the examples.
         batch_size: examples per batch.
         training: shuffle (seeded, reshuffled every epoch) when true.
         seed: shuffle seed.

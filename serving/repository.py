@@ -6,11 +6,8 @@ written, a README) is ignored, as TF Serving ignores it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-METADATA_FILE = "kerasforge.json"
 TFLITE_FILE = "model.tflite"
 
 
@@ -38,9 +35,3 @@ def model_names(repository: str | Path) -> list[str]:
     if not repository.is_dir():
         return []
     return sorted(d.name for d in repository.iterdir() if d.is_dir() and versions(d))
-
-
-def read_metadata(folder: str | Path) -> dict[str, Any]:
-    """The ``kerasforge.json`` card in ``folder`` (a version or a run folder); ``{}`` if none."""
-    path = Path(folder) / METADATA_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}

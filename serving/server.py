@@ -61,7 +61,9 @@ class RestHandler(BaseHTTPRequestHandler):
             self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
 
     def _status(self, name: str, version: int | None) -> dict[str, Any]:
-        model = self.server.store.get(name, version)
+        store = self.server.store
+        # Like TF Serving: every loaded version without a version in the path, else that one.
+        models = store.statuses(name) if version is None else [store.get(name, version)]
         return {
             "model_version_status": [
                 {
@@ -69,6 +71,7 @@ class RestHandler(BaseHTTPRequestHandler):
                     "state": "AVAILABLE",
                     "status": {"error_code": "OK", "error_message": ""},
                 }
+                for model in models
             ]
         }
 

@@ -1,7 +1,13 @@
-"""Shared fixtures: one small trained-and-published model for the whole session."""
+"""Shared fixtures.
+
+``published``: a tiny untrained digits classifier, assembled by its task and
+published once (no training), for the server, CLI, export and edge tests.
+``trained``: the default experiment shrunk to a few epochs, for the heavy cases.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -9,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,8 +23,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use their own local stores
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "kerasforge.pipelines.cli"]
+CLI = [sys.executable, "-m", "kerasforge.cli"]
 QUICK = ["train.epochs=6", "train.early_stopping_patience=2"]
+DEFAULT_CONFIG = ROOT / "configs" / "digits_cnn.yaml"
+TINY = ["model.options.filters=[4]", "model.options.dense_units=8"]
+
+
+def run_edge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``kerasforge-edge`` (``python -m kerasforge.serving.edge``) in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "kerasforge.serving.edge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
@@ -27,6 +47,67 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
     )
 
 
+# `kerasforge ARGS` in a fresh interpreter that prints, as it exits, every module it loaded.
+CLI_PROBE = [
+    sys.executable,
+    "-c",
+    "import json, sys\n"
+    "from kerasforge.cli import main\n"
+    "status = main(sys.argv[1:])\n"
+    "print('loaded modules:', json.dumps(sorted(sys.modules)), flush=True)\n"
+    "sys.exit(status)\n",
+]
+
+
+def loaded_modules(stdout: str) -> set[str]:
+    """The modules a ``CLI_PROBE`` run reported on its last line."""
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("loaded modules: "), stdout
+    return set(json.loads(last.removeprefix("loaded modules: ")))
+
+
+def run_cli_probe(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``kerasforge ARGS`` like ``run_cli``; also return the modules it loaded."""
+    proc = subprocess.run(
+        [*CLI_PROBE, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    return proc, loaded_modules(proc.stdout)
+
+
+def publish_untrained(config: Path, overrides: list[str], out: Path) -> SimpleNamespace:
+    """Assemble the config's model through its task, untrained, and publish it under ``out``.
+
+    Returns:
+        ``model``, ``task``, ``splits``, ``published`` (name, version, paths, card), ``cfg``
+        and ``run_dir`` (a run folder holding ``checkpoints/best.keras`` and the card).
+    """
+    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.tasks import get_task
+    from kerasforge.pipelines.train import build_task_model, load_splits
+    from kerasforge.serving.card import write_card
+    from kerasforge.serving.export import publish
+
+    cfg = load_config(config, [*overrides, f"output_dir={out}"])
+    task = get_task(cfg.task.name, cfg.task.options)
+    splits = load_splits(cfg, task)
+    model = build_task_model(cfg, task, splits)
+    card = task.card(cfg.model.name, splits.info)
+    published = publish(model, out / "models", cfg.export.model_name, card=card)
+    run_dir = out / "runs" / "untrained"  # what `kerasforge export` republishes from
+    (run_dir / "checkpoints").mkdir(parents=True)
+    model.save(run_dir / "checkpoints" / "best.keras")
+    write_card(run_dir, card)
+    return SimpleNamespace(
+        cfg=cfg, task=task, splits=splits, model=model, published=published, run_dir=run_dir
+    )
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A tiny untrained digits classifier published once (SavedModel, .tflite, card)."""
+    return publish_untrained(DEFAULT_CONFIG, TINY, tmp_path_factory.mktemp("published"))
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """The default experiment, shrunk to a few epochs, trained and published once."""
@@ -34,7 +115,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     from kerasforge.pipelines.train import train
 
     out = tmp_path_factory.mktemp("trained")
-    cfg = load_config(ROOT / "configs" / "digits_cnn.yaml", [*QUICK, f"output_dir={out}"])
+    cfg = load_config(DEFAULT_CONFIG, [*QUICK, f"output_dir={out}"])
     return cfg, train(cfg)
 
 
@@ -85,8 +166,7 @@ class ServerProcess:
 
 
 @pytest.fixture(scope="session")
-def server(trained) -> Iterator[ServerProcess]:
-    cfg, _ = trained
-    proc = ServerProcess(cfg.output_dir / "models")
+def server(published) -> Iterator[ServerProcess]:
+    proc = ServerProcess(published.cfg.output_dir / "models")
     yield proc
     proc.stop()

@@ -6,19 +6,25 @@ All four must agree on the predicted classes for the same test inputs.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from kerasforge.serving.client import RestClient
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ServerProcess, run_cli, run_edge
 
 pytestmark = pytest.mark.heavy
 
 
-def test_keras_savedmodel_rest_and_tflite_agree(trained, server, tmp_path):
+@pytest.fixture(scope="module")
+def trained_server(trained):
+    cfg, _ = trained
+    proc = ServerProcess(cfg.output_dir / "models")
+    yield proc
+    proc.stop()
+
+
+def test_keras_savedmodel_rest_and_tflite_agree(trained, trained_server, tmp_path):
     import tensorflow as tf
 
     _, result = trained
@@ -30,24 +36,11 @@ def test_keras_savedmodel_rest_and_tflite_agree(trained, server, tmp_path):
     reloaded = tf.saved_model.load(str(result.published.path)).signatures["serving_default"]
     saved_classes = reloaded(pixels=tf.constant(x))["class_ids"].numpy().tolist()
 
-    predictions = RestClient(server.url).predict("digits_cnn", x.tolist())
+    predictions = RestClient(trained_server.url).predict("digits_cnn", x.tolist())
     rest_classes = [p["class_ids"] for p in predictions]
 
     np.save(tmp_path / "batch.npy", x)
-    edge = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kerasforge.serving.edge",
-            "predict",
-            str(result.published.tflite_path),
-            str(tmp_path / "batch.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    edge = run_edge("predict", str(result.published.tflite_path), str(tmp_path / "batch.npy"))
     assert edge.returncode == 0, edge.stderr
     tflite_classes = json.loads(edge.stdout)["class_ids"]
 
@@ -56,7 +49,8 @@ def test_keras_savedmodel_rest_and_tflite_agree(trained, server, tmp_path):
     assert tflite_classes == keras_classes
 
 
-def test_kerasforge_predict_queries_the_server(trained, server, tmp_path):
+def test_kerasforge_predict_queries_the_server(trained, trained_server, tmp_path):
+    server = trained_server
     _, result = trained
     x = result.splits.x_test[:5]
     np.save(tmp_path / "five.npy", x)
@@ -74,7 +68,8 @@ def test_kerasforge_predict_queries_the_server(trained, server, tmp_path):
     assert classes == result.model.predict(x, verbose=0).argmax(-1).tolist()
 
 
-def test_kerasforge_predict_reports_server_errors(server, tmp_path):
+def test_kerasforge_predict_reports_server_errors(trained_server, tmp_path):
+    server = trained_server
     np.save(tmp_path / "wrong.npy", np.zeros((2, 3), "float32"))
     proc = run_cli("predict", "--input", str(tmp_path / "wrong.npy"), "--url", server.url)
     assert proc.returncode == 2

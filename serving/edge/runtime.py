@@ -1,5 +1,10 @@
 """Run a ``.tflite`` model with the LiteRT interpreter (no TensorFlow).
 
+The model card beside the file (``kerasforge.json``) names the task, which
+picks the answer's format; image files are decoded and resized to the input
+size, and their 0-255 pixels go to the model as they are (scaling is inside
+the exported graph).
+
 Example:
     >>> model = EdgeModel("artifacts/models/digits_cnn/1/model.tflite")
     >>> model.predict(model.load_input("digit.png"))["class_ids"]
@@ -13,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.repository import read_metadata
+from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
+from kerasforge.serving.edge.formats import format_outputs
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
@@ -53,7 +59,7 @@ class EdgeModel:
         self.signature_name: str | None = (
             "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
         )
-        self.metadata: dict[str, Any] = read_metadata(self.path.parent)
+        self.card = _card_beside(self.path)
         detail = self._input_detail()
         self.input_name: str = detail["name"]
         self.input_shape: tuple[int, ...] = tuple(int(d) for d in detail["shape"])
@@ -93,7 +99,7 @@ class EdgeModel:
         return batch
 
     def _load_image(self, path: Path) -> np.ndarray:
-        """Decode, convert to the model's channels, resize, and map 0-255 to the input range."""
+        """Decode, convert to the model's channels and resize; pixels stay 0-255."""
         from PIL import Image, UnidentifiedImageError
 
         height, width, channels = self.input_shape[1:4]
@@ -102,18 +108,15 @@ class EdgeModel:
         except (UnidentifiedImageError, OSError) as exc:
             raise EdgeError(f"cannot read image {str(path)!r}: {exc}") from None
         pixels = np.asarray(image.resize((width, height), Image.BILINEAR), dtype="float32")
-        pixels = pixels.reshape(height, width, channels)
-        low, high = self.metadata.get("value_range", (0.0, 255.0))
-        return (low + pixels * (high - low) / 255.0).astype(self.input_dtype)
+        return pixels.reshape(height, width, channels).astype(self.input_dtype)
 
     def predict(self, batch: np.ndarray) -> dict[str, Any]:
-        """Outputs for a batch, as lists; classifiers also get ``class_names``."""
-        outputs = self._invoke(batch.astype(self.input_dtype))
-        results: dict[str, Any] = {k: np.asarray(v).tolist() for k, v in outputs.items()}
-        if "class_ids" in results and self.metadata.get("class_names"):
-            names = self.metadata["class_names"]
-            results["class_names"] = [names[int(i)] for i in results["class_ids"]]
-        return results
+        """The task's answer for a batch, as JSON-ready lists.
+
+        Classification: ``class_ids``, ``probabilities``, ``class_names``;
+        regression: ``values``; other tasks: their named outputs.
+        """
+        return format_outputs(self._invoke(batch.astype(self.input_dtype)), self.card)
 
     def _invoke(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self.signature_name:  # the runner resizes the batch axis itself
@@ -128,3 +131,13 @@ class EdgeModel:
             d["name"]: self.interpreter.get_tensor(d["index"])
             for d in self.interpreter.get_output_details()
         }
+
+
+def _card_beside(model_path: Path) -> ModelCard | None:
+    """The model card next to a ``.tflite`` file; ``None`` for a bare model file."""
+    if not (model_path.parent / CARD_FILE).is_file():
+        return None
+    try:
+        return read_card(model_path.parent)
+    except CardError as exc:
+        raise EdgeError(str(exc)) from None

@@ -1,25 +1,36 @@
+"""The model registry, and every registered model built through each task it serves."""
+
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from kerasforge import models
 from kerasforge.models.registry import UnknownModelError
+from kerasforge.pipelines.data import DataInfo
+from kerasforge.pipelines.tasks import get_task, task_names
+from tests.conftest import ROOT
 
 
-def test_list_models_is_sorted_and_filters_by_pattern():
+def test_list_models_is_sorted_and_filters_by_pattern_and_task():
     names = models.list_models()
-    assert "digits_cnn" in names
+    assert {"digits_cnn", "mlp"} <= set(names)
     assert names == sorted(names)
     assert models.list_models("digits*") == ["digits_cnn"]
     assert models.list_models("no_such_*") == []
+    assert "digits_cnn" not in models.list_models(task="regression")
+    assert "mlp" in models.list_models(task="regression")
 
 
-def test_unknown_name_lists_registered_models():
-    with pytest.raises(UnknownModelError, match=r"unknown model 'resnet9000'.*digits_cnn"):
-        models.build_model("resnet9000")
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(
+        UnknownModelError, match=r"unknown model 'digit_cnn'; did you mean digits_cnn"
+    ):
+        models.build_model("digit_cnn")
 
 
 def test_duplicate_name_is_an_error():
@@ -27,13 +38,29 @@ def test_duplicate_name_is_an_error():
         return None
 
     with pytest.raises(ValueError, match="already registered"):
-        models.register_model(digits_cnn)
+        models.register_model(tasks=("classification",), example_input=(8, 8, 1))(digits_cnn)
 
 
-def test_builder_options_exclude_data_arguments():
+def test_entries_declare_tasks_example_input_and_data_arguments():
+    cnn, mlp = models.get_entry("digits_cnn"), models.get_entry("mlp")
+    assert cnn.tasks == ("classification",) and cnn.example_input == (8, 8, 1)
+    assert cnn.has_head and cnn.data_arguments() == ("input_shape", "num_classes")
+    assert set(mlp.tasks) == {"classification", "regression"}
+    assert not mlp.has_head and mlp.data_arguments() == ("input_shape",), "no num_classes"
     options = models.builder_options("digits_cnn")
     assert {"filters", "dense_units", "dropout"} <= set(options)
     assert "input_shape" not in options and "num_classes" not in options
+
+
+def test_listing_the_registry_imports_no_keras():
+    code = (
+        "import sys\nfrom kerasforge import models\n"
+        "[models.builder_options(n) for n in models.list_models()]\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')]\n"
+        "assert not bad, bad[:5]\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -50,28 +77,59 @@ def test_bad_arguments_are_rejected_with_the_received_value(kwargs, message):
         models.build_model("digits_cnn", **kwargs)
 
 
-@pytest.mark.parametrize("name", models.list_models())
-def test_every_model_builds_names_layers_and_trains(name, tmp_path):
-    """Every registered model: named layers, .keras round trip, one step moves every weight."""
+def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
+    """Random raw inputs of the entry's example shape and targets/facts for ``task_name``."""
+    rng = np.random.default_rng(0)
+    image = len(entry.example_input) == 3
+    x = rng.uniform(0, 255 if image else 1, (n, *entry.example_input)).astype(entry.input_dtype)
+    if task_name == "classification":
+        y = np.arange(n) % 3
+        info = DataInfo("example", "image" if image else "tabular", "classes", ("a", "b", "c"))
+    else:
+        y = rng.normal(size=n).astype("float32")
+        info = DataInfo("example", "tabular", "values", target_names=("t",))
+    return x, y, info
+
+
+CASES = [(n, t) for n in models.list_models() for t in models.get_entry(n).tasks]
+
+
+def test_every_task_is_served_by_some_model():
+    assert {t for _, t in CASES} == set(task_names())
+
+
+@pytest.mark.parametrize(("name", "task_name"), CASES, ids=[f"{n}-{t}" for n, t in CASES])
+def test_every_model_builds_for_its_tasks_saves_and_trains(name, task_name, tmp_path):
+    """Own example input, the task's head and loss: named layers, .keras round trip, one step
+    moves every trainable weight."""
     import keras
 
-    builder_defaults = models.builder_options(name)
-    assert builder_defaults, f"{name} exposes no options"
-    model = models.build_model(name, input_shape=(16, 16, 1), num_classes=3)
-    unnamed = [layer.name for layer in model.layers if _auto_named(layer)]
+    entry = models.get_entry(name)
+    task = get_task(task_name)
+    x, y, info = example_data(entry, task_name)
+    data_args = {"input_shape": entry.example_input, "num_classes": len(info.class_names)}
+    backbone = models.build_model(name, **{k: data_args[k] for k in entry.data_arguments()})
+    model = task.assemble(backbone, entry, info, x, y)
+    unnamed = [layer.name for layer in _layers(model) if _auto_named(layer)]
     assert not unnamed, f"layers left with Keras' automatic names: {unnamed}"
-    x = np.random.default_rng(0).random((8, 16, 16, 1), dtype="float32")
-    y = np.arange(8) % 3
+
     path = tmp_path / f"{name}.keras"
     model.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(model.predict(x, verbose=0), reloaded.predict(x, verbose=0))
 
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), **task.compile_arguments())
     before = [w.numpy().copy() for w in model.trainable_weights]
-    model.train_on_batch(x, y)
-    for old, new, var in zip(before, model.trainable_weights, model.trainable_weights, strict=True):
-        assert not np.allclose(old, new.numpy()), f"{var.path} did not change after one step"
+    model.train_on_batch(x, task.targets_array(y))
+    for old, var in zip(before, model.trainable_weights, strict=True):
+        assert not np.allclose(old, var.numpy()), f"{var.path} did not change after one step"
+
+
+def _layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
 
 
 def _auto_named(layer) -> bool:

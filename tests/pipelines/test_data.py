@@ -15,9 +15,36 @@ def digits():
 def test_digits_ship_with_scikit_learn(digits):
     assert digits.x.shape == (1797, 8, 8, 1)
     assert digits.x.dtype == np.float32
-    assert digits.x.min() == 0 and digits.x.max() == 16
-    assert digits.class_names == tuple(str(i) for i in range(10))
-    assert digits.value_range == (0.0, 16.0)
+    assert digits.x.min() == 0 and digits.x.max() == 255, "8-bit pixel values"
+    assert digits.info.class_names == tuple(str(i) for i in range(10))
+    assert (digits.info.inputs, digits.info.targets) == ("image", "classes")
+    assert digits.info.value_range == (0.0, 255.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "targets", "classes"),
+    [
+        ("diabetes", (442, 10), "values", 0),
+        ("breast_cancer", (569, 30), "classes", 2),
+        ("wine", (178, 13), "classes", 3),
+    ],
+)
+def test_bundled_tabular_sources(name, shape, targets, classes):
+    ds = data.load_source(name)
+    assert ds.x.shape == shape and ds.x.dtype == np.float32
+    assert ds.info.inputs == "tabular" and ds.info.targets == targets
+    assert len(ds.info.feature_names) == shape[1] and len(ds.info.class_names) == classes
+    assert data.get_source(name).targets == targets, "known without loading"
+    if targets == "values":
+        assert ds.y.dtype == np.float32 and ds.info.target_names
+        assert ds.x[:, 0].max() > 1, "raw feature values (age in years), not pre-scaled"
+
+
+def test_regression_split_is_seeded_and_not_stratified():
+    ds = data.load_source("diabetes")
+    a, b = data.split(ds, 0.15, 0.2, seed=1), data.split(ds, 0.15, 0.2, seed=1)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert sum(a.sizes.values()) == 442
 
 
 def test_split_is_deterministic_stratified_and_disjoint(digits):
@@ -38,13 +65,15 @@ def test_split_is_deterministic_stratified_and_disjoint(digits):
 
 
 def test_split_that_starves_a_class_is_a_clear_error(digits):
-    tiny = data.Dataset(digits.x[:12], digits.y[:12], digits.class_names, digits.value_range)
-    with pytest.raises(DataError, match="cannot split 12 examples"):
+    tiny = data.Dataset(digits.x[:12], digits.y[:12], digits.info)
+    with pytest.raises(DataError, match=r"cannot split 12 examples.*every class"):
         data.split(tiny, 0.15, 0.15, seed=0)
 
 
 def test_unknown_source():
-    with pytest.raises(DataError, match="unknown data source 'mnist'; available: digits"):
+    with pytest.raises(
+        DataError, match="unknown data source 'mnist'; available: breast_cancer, diabetes"
+    ):
         data.load_source("mnist")
 
 

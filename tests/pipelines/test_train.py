@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from kerasforge.pipelines.config import load_config
 from kerasforge.pipelines.tracking import tracking_uri
 from kerasforge.pipelines.train import train
-from tests.conftest import QUICK, ROOT
+from kerasforge.serving.card import read_card
+from kerasforge.serving.client import RestClient
+from tests.conftest import QUICK, ROOT, ServerProcess, run_edge
 
 pytestmark = pytest.mark.heavy
 
@@ -23,9 +27,16 @@ def test_training_learns_and_keeps_its_work(trained):
     assert (result.run_dir / "checkpoints" / "best.keras").is_file()
     saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert saved == cfg.to_dict(), "the resolved config is saved with the run"
-    card = json.loads((result.run_dir / "kerasforge.json").read_text())
-    assert card["class_names"] == [str(i) for i in range(10)]
-    assert card["value_range"] == [0.0, 16.0]
+    card = read_card(result.run_dir)
+    assert card.task == "classification" and card.architecture == "digits_cnn"
+    assert card.class_names == [str(i) for i in range(10)]
+    assert card.data["value_range"] == [0.0, 255.0]
+    assert card.metrics["test_accuracy"] == pytest.approx(result.test_metrics["test_accuracy"])
+    assert card.run_id == result.run_id
+    assert result.headline == ("accuracy", result.test_metrics["test_accuracy"])
+    evaluation = result.run_dir / "evaluation"
+    assert (evaluation / "confusion_matrix.csv").is_file()
+    assert (evaluation / "classification_report.json").is_file()
     request = json.loads(result.sample_request.read_text())
     assert len(request["instances"]) == 4
 
@@ -47,7 +58,7 @@ def test_mlflow_run_has_params_epoch_metrics_test_metrics_and_artifacts(trained)
     assert [m.step for m in history] == list(range(result.epochs_run))
     assert run.data.tags["model_version"] == str(result.published.version)
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"config.yaml", "model"} <= artifacts
+    assert {"config.yaml", "model", "evaluation"} <= artifacts
     model_files = {a.path for a in client.list_artifacts(result.run_id, "model")}
     assert {"model/saved_model.pb", "model/model.tflite", "model/kerasforge.json"} <= model_files
     local = mlflow.artifacts.download_artifacts(
@@ -87,3 +98,29 @@ def test_tracking_disabled_and_env_uri(tmp_path, monkeypatch):
     assert result.run_id is None
     assert not (tmp_path / "mlflow.db").exists()
     assert result.published.tflite_path is None
+
+
+def test_regression_end_to_end_beats_the_mean_and_agrees_everywhere(tmp_path, capsys):
+    """diabetes_mlp: train -> MLflow -> SavedModel -> REST -> TFLite edge, within 1e-4."""
+    import tensorflow as tf
+
+    cfg = load_config(ROOT / "configs" / "diabetes_mlp.yaml", [f"output_dir={tmp_path}"])
+    result = train(cfg)
+    assert re.search(r"^test r2: -?\d\.\d{4}$", capsys.readouterr().out, re.MULTILINE)
+    metrics = result.test_metrics
+    assert metrics["test_mae"] < metrics["test_baseline_mae"], "beats predicting the mean"
+    assert metrics["test_r2"] > 0.3
+    x = result.splits.x_test[:16]
+    keras_values = result.model.predict(x, verbose=0)[:, 0]
+    signature = tf.saved_model.load(str(result.published.path)).signatures["serving_default"]
+    saved_values = signature(features=tf.constant(x))["values"].numpy()
+    server = ServerProcess(tmp_path / "models")
+    try:
+        rest_values = RestClient(server.url).predict("diabetes_mlp", x.tolist())
+    finally:
+        server.stop()
+    np.save(tmp_path / "rows.npy", x)
+    edge = run_edge("predict", str(result.published.tflite_path), str(tmp_path / "rows.npy"))
+    edge_values = json.loads(edge.stdout)["values"]
+    for other in (saved_values, rest_values, edge_values):
+        np.testing.assert_allclose(other, keras_values, rtol=1e-4, atol=1e-4)

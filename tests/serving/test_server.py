@@ -17,8 +17,8 @@ from kerasforge.serving.errors import ServingError
 
 
 @pytest.fixture(scope="module")
-def live(trained, tmp_path_factory):
-    _, result = trained
+def live(published, tmp_path_factory):
+    result = published
     repo = tmp_path_factory.mktemp("repo")
     shutil.copytree(result.published.path, repo / "digits_cnn" / "1")
     rest, store = serverlib.start(repo, "127.0.0.1", 0, poll_seconds=0.2)
@@ -158,8 +158,8 @@ def test_empty_repository_is_a_clear_error(tmp_path):
         serverlib.start(tmp_path, "127.0.0.1", 0)
 
 
-def test_start_falls_back_to_the_newest_loadable_version(trained, tmp_path):
-    _, result = trained
+def test_start_falls_back_to_the_newest_loadable_version(published, tmp_path):
+    result = published
     shutil.copytree(result.published.path, tmp_path / "digits_cnn" / "1")
     (tmp_path / "digits_cnn" / "2").mkdir()
     (tmp_path / "digits_cnn" / "2" / "saved_model.pb").write_bytes(b"half-copied by hand")

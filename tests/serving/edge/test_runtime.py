@@ -10,20 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT
-
-EDGE = [sys.executable, "-m", "kerasforge.serving.edge", "predict"]
+from tests.conftest import ROOT, run_edge
 
 
-def run_edge(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*EDGE, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+def predict(*args: str) -> subprocess.CompletedProcess:
+    return run_edge("predict", *args)
 
 
-def test_npy_batch_gives_one_class_id_per_input(trained, tmp_path):
-    _, result = trained
+def test_npy_batch_gives_one_class_id_per_input(published, tmp_path):
+    result = published
     x = result.splits.x_test[:7]
     np.save(tmp_path / "batch.npy", x)
-    proc = run_edge(str(result.published.tflite_path), str(tmp_path / "batch.npy"))
+    proc = predict(str(result.published.tflite_path), str(tmp_path / "batch.npy"))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["class_ids"] == result.model.predict(x, verbose=0).argmax(-1).tolist()
@@ -31,15 +29,15 @@ def test_npy_batch_gives_one_class_id_per_input(trained, tmp_path):
     assert np.asarray(out["probabilities"]).shape == (7, 10)
 
 
-def test_single_example_npy_and_image_file(trained, tmp_path):
-    _, result = trained
-    x = result.splits.x_test[0]
+def test_single_example_npy_and_image_file(published, tmp_path):
+    result = published
+    pixels = np.rint(result.splits.x_test[0]).astype("uint8")  # image inputs take 0-255
+    x = pixels.astype("float32")
     np.save(tmp_path / "one.npy", x)  # no batch axis
-    pixels = np.rint(x[..., 0] * 255 / 16).astype("uint8")  # 0-16 ink -> 0-255 grayscale
-    Image.fromarray(pixels, mode="L").save(tmp_path / "digit.png")
+    Image.fromarray(pixels[..., 0], mode="L").save(tmp_path / "digit.png")
     expected = int(result.model.predict(x[np.newaxis], verbose=0).argmax())
     for name in ("one.npy", "digit.png"):
-        proc = run_edge(str(result.published.tflite_path), str(tmp_path / name))
+        proc = predict(str(result.published.tflite_path), str(tmp_path / name))
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["class_ids"] == [expected]
 
@@ -56,9 +54,9 @@ def test_single_example_npy_and_image_file(trained, tmp_path):
         (lambda d: ((d / "x.png").write_text("not an image"), d / "x.png")[1], "cannot read image"),
     ],
 )
-def test_bad_input_is_one_clear_line(trained, tmp_path, make_input, message):
-    _, result = trained
-    proc = run_edge(str(result.published.tflite_path), str(make_input(tmp_path)))
+def test_bad_input_is_one_clear_line(published, tmp_path, make_input, message):
+    result = published
+    proc = predict(str(result.published.tflite_path), str(make_input(tmp_path)))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert message in proc.stderr and "Traceback" not in proc.stderr
@@ -67,12 +65,12 @@ def test_bad_input_is_one_clear_line(trained, tmp_path, make_input, message):
 def test_bad_model_file(tmp_path):
     fake = tmp_path / "fake.tflite"
     fake.write_bytes(b"not a flatbuffer")
-    proc = run_edge(str(fake), str(tmp_path / "whatever.npy"))
+    proc = predict(str(fake), str(tmp_path / "whatever.npy"))
     assert proc.returncode == 2 and "error: " in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_prediction_loads_no_tensorflow(trained, tmp_path):
-    _, result = trained
+def test_prediction_loads_no_tensorflow(published, tmp_path):
+    result = published
     np.save(tmp_path / "batch.npy", result.splits.x_test[:2])
     code = (
         "import sys, runpy\n"
@@ -89,3 +87,19 @@ def test_prediction_loads_no_tensorflow(trained, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "NO_TF_OK" in proc.stdout
+
+
+def test_regression_answers_values_in_the_target_units(tmp_path):
+    from tests.conftest import publish_untrained
+
+    tiny = publish_untrained(
+        ROOT / "configs" / "diabetes_mlp.yaml", ["model.options.width=4"], tmp_path
+    )
+    x = tiny.splits.x_test[:5]
+    np.save(tmp_path / "rows.npy", x)
+    proc = predict(str(tiny.published.tflite_path), str(tmp_path / "rows.npy"))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"model", "values", "target_names"}
+    expected = tiny.model.predict(x, verbose=0)[:, 0]
+    np.testing.assert_allclose(out["values"], expected, rtol=1e-4, atol=1e-3)

@@ -1,0 +1,113 @@
+"""The task interface every kind of problem implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from kerasforge.pipelines.errors import DataError
+from kerasforge.serving.card import Headline, ModelCard
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+    from kerasforge.models.registry import ModelEntry
+    from kerasforge.pipelines.data import DataInfo, Splits
+
+
+class TaskOptions(BaseModel):
+    """A task's options from the config's ``task.options``: strict and frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(ABC):
+    """One kind of problem. Subclasses set the class attributes and implement the hooks.
+
+    Class attributes:
+        name: registry key, used in configs (``task.name``) and on the model card.
+        Options: the pydantic model of ``task.options``.
+        inputs: the data input kinds it accepts (``image``, ``tabular``).
+        targets: the target kind it needs (``classes``, ``values``).
+        headline: the metric it is judged by and which way is better.
+        metrics: every metric ``fit`` reports besides ``loss``, with which way is better.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+    inputs: ClassVar[tuple[str, ...]]
+    targets: ClassVar[str]
+    headline: ClassVar[Headline]
+    metrics: ClassVar[dict[str, str]]
+
+    def __init__(self, options: TaskOptions) -> None:
+        self.options = options
+
+    # --- data
+    def check_data(self, info: DataInfo) -> None:
+        """Refuse data this task cannot learn from, with what was expected."""
+        if info.inputs not in self.inputs or info.targets != self.targets:
+            raise DataError(
+                f"task {self.name!r} expects {' or '.join(self.inputs)} inputs with "
+                f"{self.targets} as targets; data source {info.name!r} has {info.inputs} "
+                f"inputs with {info.targets}: pick a source that fits or another task"
+            )
+
+    def targets_array(self, y: np.ndarray) -> np.ndarray:
+        """Targets as the loss expects them (default: unchanged)."""
+        return y
+
+    # --- model
+    def builder_arguments(self, entry: ModelEntry, splits: Splits) -> dict[str, Any]:
+        """The data arguments the backbone's builder takes (``input_shape``, ``num_classes``)."""
+        available = {"input_shape": splits.input_shape, "num_classes": splits.num_classes}
+        return {k: available[k] for k in entry.data_arguments()}
+
+    @abstractmethod
+    def assemble(
+        self,
+        backbone: keras.Model,
+        entry: ModelEntry,
+        info: DataInfo,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+    ) -> keras.Model:
+        """Raw input -> preprocessing fitted on ``x_train``/``y_train`` -> backbone -> head."""
+
+    @abstractmethod
+    def compile_arguments(self) -> dict[str, Any]:
+        """``loss`` and ``metrics`` for ``model.compile``."""
+
+    def fit_arguments(self, splits: Splits) -> dict[str, Any]:
+        """Extra ``model.fit`` arguments (class weights, ...); none by default."""
+        return {}
+
+    # --- after training
+    def card(self, architecture: str, info: DataInfo) -> ModelCard:
+        """The model card facts this task knows (export adds signatures and versions)."""
+        data: dict[str, Any] = {"source": info.name, "inputs": info.inputs}
+        if info.value_range is not None:
+            data["value_range"] = list(info.value_range)
+        if info.feature_names:
+            data["feature_names"] = list(info.feature_names)
+        return ModelCard(
+            task=self.name,
+            architecture=architecture,
+            class_names=list(info.class_names),
+            target_names=list(info.target_names),
+            headline=self.headline,
+            data=data,
+            preprocessing=self.preprocessing_facts(info),
+        )
+
+    def preprocessing_facts(self, info: DataInfo) -> dict[str, Any]:
+        """What the model does to raw inputs before the backbone (for the card)."""
+        return {}
+
+    def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
+        """Write evaluation artefacts on the test split into ``folder``; return extra metrics."""
+        return {}

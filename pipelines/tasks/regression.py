@@ -1,0 +1,96 @@
+"""Regression: tabular features in, one or more real values out, in the target's units."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.pipelines.tasks.preprocess import normalized_input
+from kerasforge.serving.card import Headline
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerasforge.models.registry import ModelEntry
+    from kerasforge.pipelines.data import DataInfo, Splits
+
+
+class RegressionOptions(TaskOptions):
+    """``standardize_target``: the head predicts standardised values, un-done inside the model."""
+
+    standardize_target: bool = True
+
+
+class Regression(Task):
+    """A linear head on the backbone; mean squared error; judged by R²."""
+
+    name = "regression"
+    Options = RegressionOptions
+    inputs = ("tabular",)
+    targets = "values"
+    headline = Headline(metric="r2", mode="max")
+    metrics: ClassVar[dict[str, str]] = {"mae": "min", "rmse": "min", "r2": "max"}
+    options: RegressionOptions
+
+    def targets_array(self, y: np.ndarray) -> np.ndarray:
+        """``[N, targets]`` float32, the shape the head and R² expect."""
+        return np.asarray(y, dtype="float32").reshape(len(y), -1)
+
+    def assemble(
+        self,
+        backbone: keras.Model,
+        entry: ModelEntry,
+        info: DataInfo,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+    ) -> keras.Model:
+        import keras
+
+        y_train = self.targets_array(y_train)
+        inputs, x = normalized_input("tabular", x_train)
+        x = backbone(x)
+        x = keras.layers.Dense(y_train.shape[1], name="head")(x)
+        if self.options.standardize_target:
+            # Statistics of the training targets; the output is in the target's units.
+            values = keras.layers.Normalization(axis=-1, invert=True, name="values")
+            values.adapt(y_train)
+            x = values(x)
+        return keras.Model(inputs, x, name=entry.name)
+
+    def compile_arguments(self) -> dict[str, Any]:
+        import keras
+
+        return {
+            "loss": "mean_squared_error",
+            "metrics": [
+                keras.metrics.MeanAbsoluteError(name="mae"),
+                keras.metrics.RootMeanSquaredError(name="rmse"),
+                keras.metrics.R2Score(name="r2"),
+            ],
+        }
+
+    def preprocessing_facts(self, info: DataInfo) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "normalization": "mean and variance of each feature, from the training split"
+        }
+        if self.options.standardize_target:
+            facts["target"] = "standardised for training; outputs are in the target's units"
+        return facts
+
+    def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
+        """Test errors against the predict-the-training-mean baseline (JSON)."""
+        y_test = self.targets_array(splits.y_test)
+        predicted = model.predict(splits.x_test, verbose=0).reshape(y_test.shape)
+        baseline = np.broadcast_to(self.targets_array(splits.y_train).mean(axis=0), y_test.shape)
+        scores = {
+            "test_mae": float(np.mean(np.abs(predicted - y_test))),
+            "test_baseline_mae": float(np.mean(np.abs(baseline - y_test))),
+            "test_baseline_rmse": float(np.sqrt(np.mean((baseline - y_test) ** 2))),
+        }
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "regression_report.json").write_text(json.dumps(scores, indent=2))
+        return {k: v for k, v in scores.items() if "baseline" in k}

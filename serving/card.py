@@ -1,0 +1,138 @@
+"""The model card, ``kerasforge.json``: the one contract between training and serving.
+
+Written once per publish (into the version folder, and into the run folder
+so that ``kerasforge export`` can republish a checkpoint), read through
+``read_card`` by the exporter, the server, the CLI and the edge runtime, and
+validated on read. Needs pydantic only (no TensorFlow), so the edge runtime
+reads it too.
+
+Example:
+    >>> card = read_card("artifacts/models/digits_cnn/1")
+    >>> card.task, card.class_names[:3]
+    ('classification', ['0', '1', '2'])
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CARD_FILE = "kerasforge.json"
+CARD_FORMAT = 1
+"""Bumped when a card written by this version cannot be read by an older one."""
+
+
+class CardError(Exception):
+    """A card is missing, unreadable or from an incompatible kerasforge."""
+
+
+class _Part(BaseModel):
+    # Unknown keys are kept (a newer minor kerasforge may add facts), types are checked.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class TensorInfo(_Part):
+    """One named input or output of a signature."""
+
+    name: str
+    dtype: str
+    shape: list[int | None]
+    value_range: tuple[float, float] | None = None
+    feature_names: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class SignatureInfo(_Part):
+    """One exported signature: its named inputs and outputs."""
+
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+
+    def input(self, name: str | None = None) -> TensorInfo:
+        """The input called ``name`` (the only one when ``name`` is omitted)."""
+        if name is None and len(self.inputs) == 1:
+            return self.inputs[0]
+        for tensor in self.inputs:
+            if tensor.name == name:
+                return tensor
+        raise KeyError(f"no input {name!r}; inputs: {[t.name for t in self.inputs]}")
+
+
+class Headline(_Part):
+    """The metric a task is judged by, and which way is better."""
+
+    metric: str
+    mode: Literal["max", "min"]
+
+
+class ModelCard(_Part):
+    """Everything downstream needs to know about one trained model."""
+
+    format: int = CARD_FORMAT
+    task: str
+    architecture: str
+    model_name: str | None = None
+    version: int | None = None
+    signatures: dict[str, SignatureInfo] = Field(default_factory=dict)
+    class_names: list[str] = Field(default_factory=list)
+    target_names: list[str] = Field(default_factory=list)
+    preprocessing: dict[str, Any] = Field(default_factory=dict)
+    headline: Headline | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    experiment: str | None = None
+    run_id: str | None = None
+    created: float | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+
+    def signature(self, name: str = "serving_default") -> SignatureInfo:
+        """The signature ``name`` as described on the card."""
+        if name not in self.signatures:
+            raise CardError(
+                f"the model card lists no signature {name!r}; it has: "
+                f"{', '.join(self.signatures) or 'none'}"
+            )
+        return self.signatures[name]
+
+
+def write_card(folder: str | Path, card: ModelCard) -> Path:
+    """Write ``card`` as ``<folder>/kerasforge.json``."""
+    path = Path(folder) / CARD_FILE
+    path.write_text(card.model_dump_json(indent=2, exclude_none=True))
+    return path
+
+
+def read_card(folder: str | Path) -> ModelCard:
+    """The validated card in ``folder`` (a version folder, a run folder, or beside a .tflite).
+
+    Raises:
+        CardError: no card, not JSON, written by a newer kerasforge, or malformed.
+    """
+    path = Path(folder) / CARD_FILE
+    if not path.is_file():
+        raise CardError(
+            f"no model card {str(path)!r}: expected the {CARD_FILE} that `kerasforge train` "
+            "publishes beside every model; republish the model with kerasforge"
+        )
+    try:
+        raw: Any = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CardError(f"model card {str(path)!r} is not valid JSON: {exc}") from None
+    found = raw.get("format") if isinstance(raw, dict) else None
+    if isinstance(found, int) and found > CARD_FORMAT:
+        raise CardError(
+            f"model card {str(path)!r} has format {found}, newer than this kerasforge reads "
+            f"({CARD_FORMAT}); upgrade kerasforge to serve this model"
+        )
+    try:
+        return ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<top level>"
+        raise CardError(
+            f"model card {str(path)!r} is not a kerasforge card ({where}: {first['msg']}); "
+            "republish the model with this kerasforge"
+        ) from None

@@ -1,0 +1,49 @@
+"""Task-appropriate JSON for the edge runtime's answers, chosen by the model card's task.
+
+The classification task's output formatting lives here and nowhere else on
+the edge: ``class_ids`` with ``probabilities`` and the card's ``class_names``.
+Regression answers ``values`` in the target's units. Any other task gets its
+signature's named outputs as lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from kerasforge.serving.card import ModelCard
+
+
+def classification(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    result = {
+        "class_ids": np.asarray(outputs["class_ids"]).astype(int).tolist(),
+        "probabilities": np.asarray(outputs["probabilities"]).tolist(),
+    }
+    if card and card.class_names:
+        result["class_names"] = [card.class_names[i] for i in result["class_ids"]]
+    return result
+
+
+def regression(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    result: dict[str, Any] = {"values": np.asarray(outputs["values"]).tolist()}
+    if card and card.target_names:
+        result["target_names"] = list(card.target_names)
+    return result
+
+
+def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    return {name: np.asarray(value).tolist() for name, value in sorted(outputs.items())}
+
+
+FORMATS: dict[str, Callable[[dict[str, np.ndarray], ModelCard | None], dict[str, Any]]] = {
+    "classification": classification,
+    "regression": regression,
+}
+
+
+def format_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    """JSON-ready answer for a batch: the task's format, else the named outputs."""
+    fmt = FORMATS.get(card.task, named_outputs) if card else named_outputs
+    return fmt(outputs, card)

@@ -1,0 +1,137 @@
+"""``kerasforge serve``, ``predict`` and ``export`` (``kerasforge.serving.cli``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+
+from kerasforge.cli import main
+from kerasforge.serving.cli import read_instances
+from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
+
+
+def training_modules(modules: set[str]) -> list[str]:
+    """Loaded modules that are training code or MLflow (the parser's own module aside)."""
+    return sorted(
+        m
+        for m in modules
+        if m.split(".")[0] == "mlflow"
+        or (m.startswith("kerasforge.pipelines.") and m != "kerasforge.pipelines.cli")
+        or m.startswith("kerasforge.models")
+    )
+
+
+def test_read_instances_reads_npy_and_json(tmp_path):
+    np.save(tmp_path / "batch.npy", np.zeros((2, 2, 1), "float32"))
+    assert read_instances(tmp_path / "batch.npy") == [[[0.0], [0.0]], [[0.0], [0.0]]]
+    (tmp_path / "body.json").write_text('{"instances": [[1, 2]]}')
+    assert read_instances(tmp_path / "body.json") == [[1, 2]]
+    (tmp_path / "list.json").write_text("[[3]]")
+    assert read_instances(tmp_path / "list.json") == [[3]]
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        ("{", ".json", "not valid JSON"),
+        ('{"x": 1}', ".json", "expected a .npy batch"),
+        ("1,2", ".csv", "expected a .npy batch"),
+    ],
+)
+def test_read_instances_rejects_bad_files(tmp_path, capsys, content, suffix, message):
+    path = tmp_path / f"input{suffix}"
+    path.write_text(content)
+    assert main(["predict", "--input", str(path)]) == 2
+    assert message in capsys.readouterr().err
+    with pytest.raises(Exception, match=message):
+        read_instances(path)
+
+
+def test_predict_of_a_missing_file_fails_clearly(tmp_path, capsys):
+    assert main(["predict", "--input", str(tmp_path / "nope.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: input file ")
+
+
+def test_predict_with_a_bad_url_fails_clearly(tmp_path, capsys):
+    path = tmp_path / "one.json"
+    path.write_text("[[1]]")
+    assert main(["predict", "--input", str(path), "--url", "127.0.0.1:8501"]) == 2
+    assert "bad server URL" in capsys.readouterr().err
+
+
+def test_export_republishes_a_checkpoint(published, tmp_path):
+    checkpoint = published.run_dir / "checkpoints" / "best.keras"
+    proc = run_cli(
+        "export",
+        "--checkpoint",
+        str(checkpoint),
+        "--repository",
+        str(tmp_path),
+        "--name",
+        "digits_cnn",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "published digits_cnn version 1" in proc.stdout
+    assert (tmp_path / "digits_cnn" / "1" / "model.tflite").is_file()
+    card = (tmp_path / "digits_cnn" / "1" / "kerasforge.json").read_text()
+    assert '"class_names"' in card
+    assert proc.stderr.strip() == "", "native start-up chatter must stay hidden"
+
+
+def test_export_of_a_file_that_is_no_model_fails_clearly(tmp_path):
+    bogus = tmp_path / "best.keras"
+    bogus.write_text("not a model")
+    proc = run_cli("export", "--checkpoint", str(bogus), "--repository", str(tmp_path / "repo"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "repo" / "digits_cnn" / "1").exists()
+
+
+def test_serve_on_an_empty_repository_fails_clearly(tmp_path):
+    proc = run_cli("serve", "--repository", str(tmp_path), "--rest-port", "0", timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: no model to serve")
+
+
+def start_serve_probe(repository) -> tuple[subprocess.Popen, str]:
+    """``kerasforge serve`` in a ``CLI_PROBE`` interpreter; returns it and its URL."""
+    args = ["serve", "--repository", str(repository), "--rest-port", "0", "--poll-seconds", "0"]
+    proc = subprocess.Popen(
+        [*CLI_PROBE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # ends when the server exits
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        if match:
+            return proc, match.group(1)
+    proc.kill()
+    raise AssertionError(f"serve did not start: {proc.communicate()[1]}")
+
+
+def test_serve_and_predict_load_only_what_they_need(published, tmp_path):
+    """serve answers without training code or MLflow; predict loads no TensorFlow."""
+    server, url = start_serve_probe(published.published.path.parents[1])
+    try:
+        np.save(tmp_path / "two.npy", np.zeros((2, 8, 8, 1), "float32"))
+        proc, predict_modules = run_cli_probe(
+            "predict", "--input", str(tmp_path / "two.npy"), "--url", url, "--model", "digits_cnn"
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.splitlines()[0])
+    assert len(answer["predictions"]) == 2
+    assert not {m.split(".")[0] for m in predict_modules} & {"tensorflow", "keras", "mlflow"}
+    assert training_modules(predict_modules) == []
+
+    assert server.returncode == 0, err
+    serve_modules = loaded_modules(out)
+    assert "tensorflow" in serve_modules, "the probe must see what serve really loaded"
+    assert training_modules(serve_modules) == []

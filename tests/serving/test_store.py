@@ -1,0 +1,220 @@
+"""The model store over real SavedModels: version policies, hot swap, broken versions, polling."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerasforge.serving import predict, repository
+from kerasforge.serving import server as serverlib
+from kerasforge.serving import store as storelib
+from kerasforge.serving.client import RestClient
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.store import Latest, ModelStore
+
+PIXELS = np.zeros((2, 8, 8, 1), np.float32)
+
+
+def save_version(path: Path, version: int) -> None:
+    """A tiny SavedModel whose ``serving_default`` predicts class ``version`` for any input.
+
+    Written with ``tf.saved_model.save`` rather than ``export.publish``, so these
+    tests exercise the store alone, whatever the exporter's arguments.
+    """
+    import tensorflow as tf
+
+    class Tiny(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.logits = tf.Variable(tf.one_hot(version, 10) * 5.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32, name="pixels")])
+        def serve(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+            logits = tf.reduce_mean(pixels, axis=[1, 2]) * 0.0 + self.logits
+            probabilities = tf.nn.softmax(logits)
+            class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+            return {"class_ids": class_ids, "probabilities": probabilities}
+
+    module = Tiny()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three versions of a tiny model, ``<source>/m/{1,2,3}``, copied into each test's repo."""
+    source = tmp_path_factory.mktemp("published") / "m"
+    for version in (1, 2, 3):
+        save_version(source / str(version), version)
+    assert repository.versions(source) == [1, 2, 3]
+    return source
+
+
+def add_version(published: Path, repo: Path, version: int, name: str = "m") -> None:
+    shutil.copytree(published / str(version), repo / name / str(version))
+
+
+def add_corrupt_version(repo: Path, version: int, name: str = "m") -> None:
+    (repo / name / str(version)).mkdir(parents=True)
+    (repo / name / str(version) / "saved_model.pb").write_bytes(b"garbage")
+
+
+def make_repo(published: Path, root: Path, versions: list[int], name: str = "m") -> Path:
+    for version in versions:
+        add_version(published, root, version, name)
+    return root
+
+
+def answers(model: storelib.LoadedModel) -> bool:
+    """Whether ``model`` still runs, and is the version it claims to be."""
+    signature = model.signature("serving_default")
+    (input_name,) = predict.input_specs(signature)
+    class_ids = predict.run(signature, {input_name: PIXELS})["class_ids"]
+    return class_ids.tolist() == [model.version] * len(PIXELS)
+
+
+def test_the_newest_version_is_served_by_default(published, tmp_path):
+    store = ModelStore(make_repo(published, tmp_path, [1, 2, 3]))
+    assert [m.version for m in store.refresh()] == [3]
+    assert list(store.versions("m")) == [3]
+    assert store.get("m").version == 3 and store.get("m", 3).version == 3
+    assert answers(store.get("m"))
+    assert store.refresh() == []  # nothing new on disk: nothing reloaded
+
+
+def test_latest_two_loads_both_versions_per_model(published, tmp_path):
+    repo = make_repo(published, tmp_path, [1, 2, 3])
+    make_repo(published, repo, [1, 2], name="other")
+    store = ModelStore(repo, policies={"m": Latest(2)})
+    store.refresh()
+    assert list(store.versions("m")) == [3, 2]
+    assert list(store.versions("other")) == [2]  # the default policy, Latest(1)
+    assert store.get("m").version == 3 and store.get("m", 2).version == 2
+    assert [(m.name, m.version) for m in store.models()] == [("m", 3), ("m", 2), ("other", 2)]
+    assert [m.version for m in store.statuses("m")] == [3, 2]
+    assert answers(store.get("m", 2))
+
+
+def test_latest_one_unloads_the_old_version_only_after_the_new_one_loads(
+    published, tmp_path, monkeypatch
+):
+    repo = make_repo(published, tmp_path, [1])
+    store = ModelStore(repo)
+    store.refresh()
+    in_flight = store.get("m")
+    served_while_loading = []
+    real_load = storelib.load_version
+
+    def load(name: str, version: int, path: Path) -> storelib.LoadedModel:
+        served_while_loading.append(list(store.versions(name)))
+        return real_load(name, version, path)
+
+    monkeypatch.setattr(storelib, "load_version", load)
+    add_version(published, repo, 2)
+    assert [m.version for m in store.refresh()] == [2]
+    assert served_while_loading == [[1]]
+    assert list(store.versions("m")) == [2]
+    with pytest.raises(ServingError, match=r"Specific\(m, 1\); loaded versions: 2"):
+        store.get("m", 1)
+    assert in_flight.version == 1 and answers(in_flight)  # a running request finishes on it
+
+
+def test_a_corrupt_newer_version_is_skipped_and_the_old_one_keeps_serving(
+    published, tmp_path, monkeypatch
+):
+    repo = make_repo(published, tmp_path, [1])
+    store = ModelStore(repo)
+    store.refresh()
+    add_corrupt_version(repo, 2)
+    attempts = []
+    real_load = storelib.load_version
+
+    def load(name: str, version: int, path: Path) -> storelib.LoadedModel:
+        attempts.append(version)
+        return real_load(name, version, path)
+
+    monkeypatch.setattr(storelib, "load_version", load)
+    assert store.refresh() == []
+    assert store.refresh() == []
+    assert attempts == [2]  # remembered as broken: not retried every poll
+    assert list(store.versions("m")) == [1] and answers(store.get("m"))
+
+
+def test_a_corrupt_version_at_start_makes_the_policy_fall_back(published, tmp_path):
+    repo = make_repo(published, tmp_path, [1, 2])
+    add_corrupt_version(repo, 3)
+    store = ModelStore(repo, default_policy=Latest(2))
+    assert sorted(m.version for m in store.refresh()) == [1, 2]
+    assert list(store.versions("m")) == [2, 1]
+
+
+def test_an_exception_in_the_poll_loop_does_not_stop_polling(published, tmp_path, monkeypatch):
+    repo = make_repo(published, tmp_path, [1])
+    store = ModelStore(repo)
+    store.refresh()
+    failures = []
+    real_names = repository.model_names
+
+    def flaky_names(root: Path) -> list[str]:
+        if len(failures) < 2:
+            failures.append(root)
+            raise OSError("repository briefly unreadable")
+        return real_names(root)
+
+    monkeypatch.setattr(repository, "model_names", flaky_names)
+    add_version(published, repo, 2)
+    store.start_polling(0.05)
+    try:
+        deadline = time.monotonic() + 30
+        while store.get("m").version != 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        store.stop()
+    assert len(failures) == 2
+    assert store.get("m").version == 2
+
+
+def test_a_missing_version_or_model_is_a_404(published, tmp_path):
+    store = ModelStore(make_repo(published, tmp_path, [1]))
+    store.refresh()
+    with pytest.raises(ServingError, match=r"^Servable not found for request: Specific\(m, 9\)"):
+        store.get("m", 9)
+    with pytest.raises(ServingError, match=r"^Servable not found for request: Latest\(nope\)$"):
+        store.get("nope")
+    with pytest.raises(ServingError, match=r"Specific\(nope, 1\)$") as info:
+        store.get("nope", 1)
+    assert info.value.status == 404
+    with pytest.raises(ServingError, match="Latest") as info:
+        store.statuses("nope")
+    assert info.value.status == 404
+
+
+def test_latest_policy_picks_the_highest_versions_and_rejects_a_bad_count():
+    assert Latest().select([3, 1, 2]) == [3]
+    assert Latest(2).select([5, 1, 3]) == [3, 5]
+    assert Latest(4).select([1]) == [1]
+    assert isinstance(Latest(), storelib.VersionPolicy)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="positive number of versions"):
+            Latest(bad)
+
+
+def test_status_endpoint_lists_every_loaded_version(published, tmp_path):
+    store = ModelStore(make_repo(published, tmp_path, [1, 2, 3]), default_policy=Latest(2))
+    store.refresh()
+    rest = serverlib.RestServer(("127.0.0.1", 0), store)
+    threading.Thread(target=rest.serve_forever, daemon=True).start()
+    try:
+        client = RestClient(f"http://127.0.0.1:{rest.server_address[1]}")
+        listed = client.status("m")["model_version_status"]
+        assert [s["version"] for s in listed] == ["3", "2"]
+        assert {s["state"] for s in listed} == {"AVAILABLE"}
+        assert [s["version"] for s in client.status("m", 2)["model_version_status"]] == ["2"]
+        predictions = client.predict("m", PIXELS.tolist(), version=2)
+        assert [p["class_ids"] for p in predictions] == [2, 2]
+    finally:
+        serverlib.stop(rest, store)
