@@ -74,6 +74,19 @@ def run_cli_probe(*args: str, timeout: float = 120) -> tuple[subprocess.Complete
     return proc, loaded_modules(proc.stdout)
 
 
+@pytest.fixture(autouse=True)
+def _fast_tests_train_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """`make test-fast` trains nothing: ``Model.fit`` fails in a test not marked heavy."""
+    if request.node.get_closest_marker("heavy"):
+        return
+    import keras
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("this test trains a model: mark it `heavy` or use `published`")
+
+    monkeypatch.setattr(keras.Model, "fit", refuse)
+
+
 def publish_untrained(config: Path, overrides: list[str], out: Path) -> SimpleNamespace:
     """Assemble the config's model through its task, untrained, and publish it under ``out``.
 

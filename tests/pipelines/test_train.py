@@ -124,3 +124,26 @@ def test_regression_end_to_end_beats_the_mean_and_agrees_everywhere(tmp_path, ca
     edge_values = json.loads(edge.stdout)["values"]
     for other in (saved_values, rest_values, edge_values):
         np.testing.assert_allclose(other, keras_values, rtol=1e-4, atol=1e-4)
+
+
+def test_tabular_classification_end_to_end(tmp_path):
+    """breast_cancer_mlp: the MLP gets the softmax head; Keras, SavedModel and edge agree."""
+    import tensorflow as tf
+
+    cfg = load_config(
+        ROOT / "configs" / "breast_cancer_mlp.yaml", [f"output_dir={tmp_path}", "train.epochs=15"]
+    )
+    result = train(cfg)
+    assert result.test_metrics["test_accuracy"] >= 0.9
+    assert result.card.class_names == ["malignant", "benign"]
+    assert len(result.card.signature().input("features").feature_names) == 30
+    x = result.splits.x_test[:16]
+    probabilities = result.model.predict(x, verbose=0)
+    signature = tf.saved_model.load(str(result.published.path)).signatures["serving_default"]
+    saved = signature(features=tf.constant(x))
+    np.testing.assert_allclose(saved["probabilities"].numpy(), probabilities, atol=1e-5)
+    np.save(tmp_path / "rows.npy", x)
+    edge = run_edge("predict", str(result.published.tflite_path), str(tmp_path / "rows.npy"))
+    answer = json.loads(edge.stdout)
+    assert answer["class_ids"] == probabilities.argmax(-1).tolist()
+    assert set(answer["class_names"]) <= {"malignant", "benign"}
