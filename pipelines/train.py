@@ -19,7 +19,8 @@ import keras
 from kerasforge import models
 from kerasforge.pipelines import data as datalib
 from kerasforge.pipelines.config import ExperimentConfig
-from kerasforge.pipelines.errors import ConfigError
+from kerasforge.pipelines.errors import ConfigError, clipped
+from kerasforge.pipelines.limits import build_within_limit
 from kerasforge.pipelines.tasks import Task, get_task
 from kerasforge.pipelines.tracking import Tracker, tracked_run
 from kerasforge.serving.card import ModelCard, write_card
@@ -72,9 +73,6 @@ def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) 
             have more than ``model.max_params`` parameters (refused before any
             weight is allocated).
     """
-    from kerasforge.pipelines.errors import clipped
-    from kerasforge.pipelines.limits import build_within_limit
-
     entry = models.get_entry(cfg.model.name)
     arguments = {**task.builder_arguments(entry, splits), **cfg.model.options}
     try:
@@ -193,8 +191,7 @@ def _datasets(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) -> dict
     }
     return {
         part: datalib.to_dataset(
-            x,
-            task.targets_array(y),
+            *task.training_pairs(x, y),
             training=part == "train",
             shuffle_buffer=cfg.data.shuffle_buffer,
             **common,

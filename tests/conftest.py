@@ -29,6 +29,17 @@ DEFAULT_CONFIG = ROOT / "configs" / "digits_cnn.yaml"
 TINY = ["model.options.filters=[4]", "model.options.dense_units=8"]
 
 
+def dev_tool(name: str) -> str:
+    """Path of a dev-extra command (``ruff``, ``uv``): beside this Python, else on PATH."""
+    import shutil
+
+    local = Path(sys.executable).with_name(name)
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: `make install` installs the dev extra")
+    return found
+
+
 def run_edge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``kerasforge-edge`` (``python -m kerasforge.serving.edge``) in a subprocess."""
     return subprocess.run(

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dev_tool
 
 
 def ruff() -> str:
-    local = Path(sys.executable).with_name("ruff")
-    found = str(local) if local.exists() else shutil.which("ruff")
-    if not found:
-        pytest.fail("ruff is not installed: `make install` installs the dev extra")
-    return found
+    return dev_tool("ruff")
 
 
 @pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]])

@@ -24,7 +24,7 @@ import pytest
 
 from kerasforge import extras
 from kerasforge.cli import build_parser, main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dev_tool
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PACKAGE_FOLDERS = {"models": "models", "pipelines": "pipelines", "serving": "serving"}
@@ -227,11 +227,7 @@ def test_predict_needs_no_tensorflow(tmp_path):
 
 
 def uv() -> str:
-    local = Path(sys.executable).with_name("uv")
-    found = str(local) if local.exists() else shutil.which("uv")
-    if not found:
-        pytest.fail("uv is not installed: `make install` installs the dev extra")
-    return found
+    return dev_tool("uv")
 
 
 def fresh_venv(wheel: Path, extra: str, where: Path) -> tuple[Path, set[str]]:

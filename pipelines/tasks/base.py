@@ -57,9 +57,14 @@ class Task(ABC):
                 f"inputs with {info.targets}: pick a source that fits or another task"
             )
 
-    def targets_array(self, y: np.ndarray) -> np.ndarray:
-        """Targets as the loss expects them (default: unchanged)."""
-        return y
+    def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        """What ``fit`` and ``evaluate`` see for examples ``x`` with targets ``y``.
+
+        Default: ``(x, y)`` unchanged. A task reshapes targets here (regression:
+        ``[N, targets]``), or builds other pairs: an autoencoder ``(x, x)``, a
+        sequence-to-sequence model ``({"source": x, "decoder_input": ...}, target)``.
+        """
+        return x, y
 
     # --- model
     def builder_arguments(self, entry: ModelEntry, splits: Splits) -> dict[str, Any]:

@@ -36,9 +36,9 @@ class Regression(Task):
     metrics: ClassVar[dict[str, str]] = {"mae": "min", "rmse": "min", "r2": "max"}
     options: RegressionOptions
 
-    def targets_array(self, y: np.ndarray) -> np.ndarray:
-        """``[N, targets]`` float32, the shape the head and R² expect."""
-        return np.asarray(y, dtype="float32").reshape(len(y), -1)
+    def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Targets as ``[N, targets]`` float32, the shape the head and R² expect."""
+        return x, _column(y)
 
     def assemble(
         self,
@@ -50,7 +50,7 @@ class Regression(Task):
     ) -> keras.Model:
         import keras
 
-        y_train = self.targets_array(y_train)
+        y_train = _column(y_train)
         inputs, x = normalized_input("tabular", x_train)
         x = backbone(x)
         x = keras.layers.Dense(y_train.shape[1], name="head")(x)
@@ -83,9 +83,9 @@ class Regression(Task):
 
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
         """Test errors against the predict-the-training-mean baseline (JSON)."""
-        y_test = self.targets_array(splits.y_test)
+        y_test = _column(splits.y_test)
         predicted = model.predict(splits.x_test, verbose=0).reshape(y_test.shape)
-        baseline = np.broadcast_to(self.targets_array(splits.y_train).mean(axis=0), y_test.shape)
+        baseline = np.broadcast_to(_column(splits.y_train).mean(axis=0), y_test.shape)
         scores = {
             "test_mae": float(np.mean(np.abs(predicted - y_test))),
             "test_baseline_mae": float(np.mean(np.abs(baseline - y_test))),
@@ -94,3 +94,7 @@ class Regression(Task):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "regression_report.json").write_text(json.dumps(scores, indent=2))
         return {k: v for k, v in scores.items() if "baseline" in k}
+
+
+def _column(y: np.ndarray) -> np.ndarray:
+    return np.asarray(y, dtype="float32").reshape(len(y), -1)

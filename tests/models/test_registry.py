@@ -120,7 +120,7 @@ def test_every_model_builds_for_its_tasks_saves_and_trains(name, task_name, tmp_
 
     model.compile(optimizer=keras.optimizers.SGD(0.1), **task.compile_arguments())
     before = [w.numpy().copy() for w in model.trainable_weights]
-    model.train_on_batch(x, task.targets_array(y))
+    model.train_on_batch(*task.training_pairs(x, y))
     for old, var in zip(before, model.trainable_weights, strict=True):
         assert not np.allclose(old, var.numpy()), f"{var.path} did not change after one step"
 
