@@ -53,9 +53,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def summary(result: TrainResult) -> dict[str, object]:
     """The lines ``kerasforge train`` prints about a finished run."""
-    metric, value = result.headline
-    lines: dict[str, object] = {
-        f"test_{metric}": round(value, 4),
+    lines: dict[str, object] = {  # training printed the headline `test <metric>:` line
         "epochs": result.epochs_run,
         "run_dir": str(result.run_dir),
         "mlflow_run_id": result.run_id,
@@ -74,6 +72,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         from kerasforge import models
 
     for name in models.list_models(args.pattern):
+        entry = models.get_entry(name)
         options = ", ".join(f"{k}={p.default!r}" for k, p in models.builder_options(name).items())
-        print(f"{name:16s} {options}")
+        print(f"{name:16s} [{', '.join(entry.tasks)}] {entry.description}")
+        print(f"{'':16s} options: {options}")
     return 0

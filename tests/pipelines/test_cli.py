@@ -17,6 +17,7 @@ def test_models_lists_the_registry():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[0] == "digits_cnn"
     assert "dropout=0.25" in proc.stdout
+    assert "mlp              [classification, regression]" in proc.stdout
     assert proc.stderr.strip() == "", "native start-up chatter must stay hidden"
 
 
