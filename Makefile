@@ -62,8 +62,8 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## serving benchmark: REST round trip vs in-process SavedModel call (bench/results/)
-	$(BIN)/python bench/serving_overhead.py --repository $(REPOSITORY) --model $(MODEL)
+bench: $(STAMP) ## every benchmark (bench/bench_*.py) -> bench/results/latest.json (ONLY=name for one)
+	$(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
 
 clean: ## remove artifacts (MLflow store, model repository, runs), caches and .venv
 	rm -rf artifacts mlruns bench/results .pytest_cache .ruff_cache $(VENV) *.egg-info
