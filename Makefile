@@ -12,12 +12,16 @@ MODEL ?= digits_cnn
 HOST ?= 127.0.0.1
 REST_PORT ?= 8501
 MLFLOW_PORT ?= 5000
+GRPC_PORT ?= 8500
+MODEL_CONFIG ?= docker/serving/models.config
+COMPOSE := docker compose --file docker/compose.yml --env-file docker/.env
 PYTEST_ARGS ?=
 
 SET_ARGS := $(if $(strip $(SET)),--set $(SET))
 STAMP := $(VENV)/.installed
 
 .PHONY: help install train test test-fast serve predict mlflow-ui lint format bench clean
+.PHONY: stack-up stack-train stack-down
 
 help: ## list every target with its one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,8 +47,9 @@ test: $(STAMP) ## run the whole test suite, heavy end-to-end cases included
 test-fast: $(STAMP) ## run the suite without the heavy (end-to-end) cases
 	$(BIN)/python -m pytest -m "not heavy" $(PYTEST_ARGS)
 
-serve: $(STAMP) ## serve REPOSITORY on $(HOST): TF Serving REST API on port $(REST_PORT)
-	$(BIN)/kerasforge serve --repository $(REPOSITORY) --host $(HOST) --rest-port $(REST_PORT)
+serve: $(STAMP) ## serve REPOSITORY on $(HOST):$(REST_PORT): TF Serving in Docker if `docker info` works, else embedded
+	@REPOSITORY=$(REPOSITORY) HOST=$(HOST) REST_PORT=$(REST_PORT) GRPC_PORT=$(GRPC_PORT) \
+		MODEL_CONFIG=$(MODEL_CONFIG) KERASFORGE=$(BIN)/kerasforge bash docker/serve.sh
 
 predict: $(STAMP) ## query the running server with artifacts/sample_request.json (INPUT=file.npy|json)
 	$(BIN)/kerasforge predict --model $(MODEL) --url http://$(HOST):$(REST_PORT) \
@@ -64,6 +69,22 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## every benchmark (bench/bench_*.py) -> bench/results/latest.json (ONLY=name for one)
 	$(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
+
+stack-up: $(STAMP) ## start the compose stack (TF Serving, MLflow on PostgreSQL + MinIO); needs docker/.env
+	@test -f docker/.env || { echo "stack-up: docker/.env is missing: cp docker/.env.example docker/.env and set its passwords"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "stack-up: no Docker engine ('docker info' failed); 'make serve' runs the embedded server instead"; exit 1; }
+	$(BIN)/python docker/check_repository.py --config docker/serving/models.config --repository artifacts/models
+	$(COMPOSE) up --detach --build --wait
+	@echo "TF Serving: http://127.0.0.1:$(REST_PORT) (gRPC 127.0.0.1:$(GRPC_PORT)); MLflow: http://127.0.0.1:$(MLFLOW_PORT)"
+
+stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG inside the image)
+	@test -f docker/.env || { echo "stack-train: docker/.env is missing: cp docker/.env.example docker/.env"; exit 1; }
+	mkdir -p artifacts
+	KERASFORGE_UID=$$(id -u) KERASFORGE_GID=$$(id -g) $(COMPOSE) --profile train run --rm --build trainer \
+		--config /opt/kerasforge/$(CONFIG) $(SET_ARGS)
+
+stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
+	$(COMPOSE) --profile train down
 
 clean: ## remove artifacts (MLflow store, model repository, runs), caches and .venv
 	rm -rf artifacts mlruns bench/results .pytest_cache .ruff_cache $(VENV) *.egg-info
