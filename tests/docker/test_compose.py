@@ -119,3 +119,13 @@ def test_no_secret_is_committed(compose):
         ["git", "check-ignore", "-q", "docker/.env"], cwd=ROOT, capture_output=True
     )
     assert ignored.returncode == 0, "docker/.env must be git-ignored"
+
+
+def test_one_shot_bucket_setup_is_valid_shell(compose):
+    """Compose turns `$$` into `$`; what is left must parse as POSIX sh."""
+    service = compose["services"]["minio-init"]
+    assert service["entrypoint"] == ["/bin/sh", "-ec"]
+    script = service["command"][0].replace("$$", "$")
+    proc = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "readwrite" not in script, "MLflow's key must be limited to its bucket"
