@@ -96,7 +96,10 @@ def test_model_repository_is_mounted_read_only(compose):
     assert compose["services"]["tf-serving"]["read_only"] is True
 
 
-def test_images_are_pinned_and_builds_exist(compose):
+def test_images_are_pinned_and_builds_exist(compose, pyproject):
+    version = pyproject["project"]["version"]
+    assert set(re.findall(r"KERASFORGE_VERSION:-([\w.]+)", COMPOSE.read_text())) == {version}
+    assert f"KERASFORGE_VERSION={version}\n" in (DOCKER / ".env.example").read_text()
     for name, service in compose["services"].items():
         image = service["image"]
         assert re.search(r":(\$\{KERASFORGE_VERSION:-\d+\.\d+\.\d+\}|[\w.-]*\d[\w.-]*)$", image), (

@@ -57,6 +57,11 @@ def test_probes_ask_the_rest_status_endpoint(k8s_objects):
     assert ports == {"grpc": 8500, "http": 8501}
 
 
+def test_deployment_runs_this_release_of_the_serving_image(k8s_objects, pyproject):
+    image = container(k8s_objects)["image"]
+    assert image == f"kerasforge-serving:{pyproject['project']['version']}"
+
+
 def test_pods_run_unprivileged_with_limits(k8s_objects):
     pod = k8s_objects["Deployment"]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
