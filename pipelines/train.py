@@ -144,7 +144,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
             update={"metrics": test_metrics, "experiment": cfg.name, "run_id": tracker.run_id}
         )
         write_card(run_dir, card)
-        published = _publish(cfg, model, card, tracker) if cfg.export.enabled else None
+        published = _publish(cfg, model, card, tracker, splits) if cfg.export.enabled else None
         sample = _write_sample_request(cfg.output_dir, splits)
 
     return TrainResult(
@@ -201,13 +201,30 @@ def _datasets(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) -> dict
 
 
 def _publish(
-    cfg: ExperimentConfig, model: keras.Model, card: ModelCard, tracker: Tracker
+    cfg: ExperimentConfig,
+    model: keras.Model,
+    card: ModelCard,
+    tracker: Tracker,
+    splits: datalib.Splits,
 ) -> Published:
     from kerasforge.serving.export import publish
+    from kerasforge.serving.tflite import ExportData, TFLiteOptions
 
+    tflite = cfg.export.tflite
+    options = TFLiteOptions(tuple(tflite.variants), tflite.budget) if tflite.enabled else False
     published = publish(
-        model, cfg.output_dir / "models", cfg.export.model_name, card=card, tflite=cfg.export.tflite
+        model,
+        cfg.output_dir / "models",
+        cfg.export.model_name,
+        card=card,
+        tflite=options,
+        data=ExportData.from_splits(splits),
     )
+    if published.parity:
+        print(published.parity.table(), flush=True)
+        tracker.log_metrics(published.parity.metrics())
+        tracker.log_artifact(published.path / "parity.json", "parity")
+        tracker.log_artifact(published.path / "parity.md", "parity")
     tracker.log_artifact(published.path, "model")
     tracker.set_tags({"model_name": published.name, "model_version": published.version})
     return published

@@ -77,6 +77,8 @@ class ModelCard(_Part):
     model_name: str | None = None
     version: int | None = None
     signatures: dict[str, SignatureInfo] = Field(default_factory=dict)
+    tflite: dict[str, Any] = Field(default_factory=dict)
+    """TFLite variants (file, size, quantization scale/zero-point) and the chosen edge model."""
     class_names: list[str] = Field(default_factory=list)
     target_names: list[str] = Field(default_factory=list)
     preprocessing: dict[str, Any] = Field(default_factory=dict)

@@ -1,15 +1,22 @@
 """Publish a trained Keras model to a TF Serving model repository.
 
 The SavedModel exports the signatures of the model's task (``serving.signatures``),
-taking raw inputs (preprocessing is inside the model). A ``model.tflite`` and
-the model card ``kerasforge.json`` sit beside it in the version directory. Each
-publish writes a new version, ``highest + 1``, into a temporary directory first
-and renames it into place, so TF Serving (and the embedded server) never see a
-half-written version.
+taking raw inputs (preprocessing is inside the model). Given training data
+(``ExportData``), a publish also writes TF Serving warm-up records
+(``serving.warmup``), passes the validation gate (``serving.gate``: a fresh
+process replays them against the Keras model), converts the TFLite variants
+(``serving.tflite``) and writes the parity report (``serving.parity``); the
+smallest variant within the accuracy budget becomes ``model.tflite``. The model
+card ``kerasforge.json`` sits beside it all. Each publish writes a new version,
+``highest + 1``, into a temporary directory first and renames it into place,
+so TF Serving (and the embedded server) never see a half-written version; the
+TF Serving configs in the repository root are regenerated afterwards
+(``serving.tf_serving_config``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -19,11 +26,32 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from kerasforge.serving.card import CardError, ModelCard, SignatureInfo, TensorInfo, read_card
+import numpy as np
+
+from kerasforge.serving.card import (
+    CardError,
+    Headline,
+    ModelCard,
+    SignatureInfo,
+    TensorInfo,
+    read_card,
+)
 from kerasforge.serving.card import write_card as _write_card
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.gate import validate
+from kerasforge.serving.parity import (
+    ParityReport,
+    choose_edge_model,
+    compare,
+    p50_ms,
+    score,
+    tflite_row,
+)
 from kerasforge.serving.repository import TFLITE_FILE
-from kerasforge.serving.signatures import Endpoint, endpoints
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE, Endpoint, endpoints
+from kerasforge.serving.tf_serving_config import write_configs
+from kerasforge.serving.tflite import ExportData, TFLiteOptions, Variant, convert_variants
+from kerasforge.serving.warmup import write_warmup
 
 
 @dataclass(frozen=True)
@@ -35,6 +63,7 @@ class Published:
     path: Path
     tflite_path: Path | None
     card: ModelCard
+    parity: ParityReport | None = None
 
 
 def write_saved_model(model: Any, path: str | Path, card: ModelCard) -> dict[str, SignatureInfo]:
@@ -72,13 +101,84 @@ def describe(endpoint: Endpoint, card: ModelCard) -> SignatureInfo:
     return SignatureInfo(inputs=inputs, outputs=outputs)
 
 
-def write_tflite(saved_model_dir: str | Path, path: str | Path) -> Path:
-    """Convert a SavedModel to a float32 ``.tflite`` file (signatures kept)."""
+def write_tflite(
+    model: Any, staging: Path, card: ModelCard, options: TFLiteOptions, data: ExportData | None
+) -> tuple[Path | None, dict[str, Any], ParityReport | None]:
+    """Convert the variants, measure parity, publish the edge model as ``model.tflite``.
+
+    Returns:
+        The edge model's path (``None`` when no variant qualifies), the card's
+        ``tflite`` section, and the parity report (``None`` without test data).
+    """
+    variants = convert_variants(staging, staging / "tflite", options.variants, data, card)
+    report = parity_report(model, staging, card, variants, options, data) if data else None
+    if report is not None:
+        report.write(staging)
+        edge = report.edge_model
+    else:  # nothing to measure against: float32 is the only variant exact by construction
+        edge = "float32" if variants.get("float32", Variant("", None)).path else None
+    section: dict[str, Any] = {
+        "edge_model": edge,
+        "budget_points": options.budget,
+        "variants": {name: _variant_facts(v) for name, v in variants.items()},
+    }
+    if edge is None:
+        return None, section, report
+    chosen = variants[edge]
+    assert chosen.path is not None
+    shutil.copyfile(chosen.path, staging / TFLITE_FILE)
+    shutil.copyfile(chosen.path.with_suffix(".json"), (staging / TFLITE_FILE).with_suffix(".json"))
+    return staging / TFLITE_FILE, section, report
+
+
+def _variant_facts(variant: Variant) -> dict[str, Any]:
+    if variant.path is None:
+        return {"error": variant.error}
+    sidecar = json.loads(variant.path.with_suffix(".json").read_text())
+    return {
+        "file": f"tflite/{variant.path.name}",
+        "size_bytes": variant.size,
+        "select_tf_ops": variant.select_tf_ops,
+        "inputs": sidecar["inputs"],
+        "outputs": sidecar["outputs"],
+    }
+
+
+def parity_report(
+    model: Any,
+    saved_model_dir: Path,
+    card: ModelCard,
+    variants: dict[str, Variant],
+    options: TFLiteOptions,
+    data: ExportData,
+) -> ParityReport:
+    """Keras vs the SavedModel vs each TFLite variant on the test split (``serving.parity``)."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
-    Path(path).write_bytes(converter.convert())
-    return Path(path)
+    x, y = np.asarray(data.x_test, dtype="float32"), np.asarray(data.y_test)
+    endpoint = endpoints(card.task, model)[DEFAULT_SIGNATURE]
+    reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
+    headline = card.headline or Headline(metric="metric", mode="max")
+    report = ParityReport(
+        headline.metric, headline.mode, options.budget, score(card.task, y, reference), len(x)
+    )
+    signature = tf.saved_model.load(str(saved_model_dir)).signatures[DEFAULT_SIGNATURE]
+    input_name = endpoint.input_signature[0].name
+
+    def served(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in signature(**{input_name: tf.constant(batch)}).items()}
+
+    row = compare("saved_model", card.task, reference, served(x), y)
+    row.size_bytes = sum(f.stat().st_size for f in _saved_model_files(saved_model_dir))
+    row.p50_ms, row.verdict = p50_ms(served, x[:1]), "served by TF Serving"
+    report.rows.append(row)
+    report.rows.extend(tflite_row(v, card.task, reference, x, y) for v in variants.values())
+    choose_edge_model(report, headline.mode)
+    return report
+
+
+def _saved_model_files(folder: Path) -> list[Path]:
+    return [folder / "saved_model.pb", *(folder / "variables").glob("*")]
 
 
 def _installed(*packages: str) -> dict[str, str]:
@@ -92,7 +192,13 @@ def _installed(*packages: str) -> dict[str, str]:
 
 
 def publish(
-    model: Any, repository: str | Path, name: str, *, card: ModelCard, tflite: bool = True
+    model: Any,
+    repository: str | Path,
+    name: str,
+    *,
+    card: ModelCard,
+    tflite: bool | TFLiteOptions = True,
+    data: ExportData | None = None,
 ) -> Published:
     """Publish ``model`` as the next version of ``name`` in ``repository``.
 
@@ -102,7 +208,12 @@ def publish(
         name: the model's name in the repository and in request URLs.
         card: the model card from training; its task picks the signatures. The
             published copy adds the name, version, signatures and library versions.
-        tflite: also write a float32 ``model.tflite`` beside the SavedModel.
+        tflite: write the TFLite variants (``True``: all, budget 1 point; or
+            ``TFLiteOptions``) and the edge model ``model.tflite`` beside the SavedModel.
+        data: training-split and test-split examples (``ExportData``): the
+            warm-up records, int8 calibration and the parity report need them;
+            without, no warm-up is written, int8 is reported as not converted
+            and float32 becomes the edge model.
 
     Returns:
         The published name, version, paths and card.
@@ -112,11 +223,19 @@ def publish(
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     try:
         signatures = write_saved_model(model, staging, card)
-        tflite_path = write_tflite(staging, staging / TFLITE_FILE) if tflite else None
+        if data is not None:  # warm-up records, then the gate replays them
+            input_name = signatures[DEFAULT_SIGNATURE].inputs[0].name
+            write_warmup(staging, name, input_name, data.representative)
+            validate(staging, model, card.task)
+        tflite_path, section, report = None, {}, None
+        if tflite:
+            options = tflite if isinstance(tflite, TFLiteOptions) else TFLiteOptions()
+            tflite_path, section, report = write_tflite(model, staging, card, options, data)
         card = card.model_copy(
             update={
                 "model_name": name,
                 "signatures": signatures,
+                "tflite": section,
                 "created": time.time(),
                 "versions": _installed("kerasforge", "tensorflow", "keras"),
             }
@@ -125,9 +244,10 @@ def publish(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    write_configs(Path(repository))
     tflite_final = final / TFLITE_FILE if tflite_path else None
     return Published(
-        name, version, final, tflite_final, card.model_copy(update={"version": version})
+        name, version, final, tflite_final, card.model_copy(update={"version": version}), report
     )
 
 

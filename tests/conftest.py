@@ -110,13 +110,15 @@ def publish_untrained(config: Path, overrides: list[str], out: Path) -> SimpleNa
     from kerasforge.pipelines.train import build_task_model, load_splits
     from kerasforge.serving.card import write_card
     from kerasforge.serving.export import publish
+    from kerasforge.serving.tflite import ExportData
 
     cfg = load_config(config, [*overrides, f"output_dir={out}"])
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
     model = build_task_model(cfg, task, splits)
     card = task.card(cfg.model.name, splits.info)
-    published = publish(model, out / "models", cfg.export.model_name, card=card)
+    data = ExportData.from_splits(splits)
+    published = publish(model, out / "models", cfg.export.model_name, card=card, data=data)
     run_dir = out / "runs" / "untrained"  # what `kerasforge export` republishes from
     (run_dir / "checkpoints").mkdir(parents=True)
     model.save(run_dir / "checkpoints" / "best.keras")

@@ -262,7 +262,7 @@ def test_the_edge_extra_runs_tflite_without_tensorflow(wheel, published, tmp_pat
     assert not installed & {"tensorflow", "tensorflow-cpu", "keras", "mlflow"}, installed
     batch = published.splits.x_test[:8].astype("float32")
     np.save(tmp_path / "batch.npy", batch)
-    tflite = published.published.tflite_path
+    tflite = published.published.path / "tflite" / "float32.tflite"  # exact against Keras
     proc = in_venv(
         [str(bin_dir / "kerasforge-edge"), "predict", str(tflite), "batch.npy"], tmp_path
     )
@@ -272,6 +272,10 @@ def test_the_edge_extra_runs_tflite_without_tensorflow(wheel, published, tmp_pat
     np.testing.assert_allclose(answer["probabilities"], probabilities, atol=1e-4)
     assert clear.any()
     assert (np.array(answer["class_ids"]) == probabilities.argmax(-1))[clear].all()
+    int8 = published.published.path / "tflite" / "int8.tflite"  # quantized I/O, no TensorFlow
+    proc = in_venv([str(bin_dir / "kerasforge-edge"), "predict", str(int8), "batch.npy"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert np.abs(np.array(json.loads(proc.stdout)["probabilities"]) - probabilities).max() < 0.05
 
     proc = in_venv([str(bin_dir / "kerasforge"), "train"], tmp_path)
     assert proc.returncode == 2

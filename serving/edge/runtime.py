@@ -13,22 +13,22 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
 from kerasforge.serving.edge.formats import format_outputs
+from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
 
-class EdgeError(Exception):
-    """Bad model or input file; the message says what was expected."""
-
-
-def _interpreter_class() -> Any:
+def interpreter_class() -> Any:
+    """LiteRT's ``Interpreter`` class: ``ai_edge_litert``, else ``tflite_runtime``."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -47,10 +47,12 @@ class EdgeModel:
 
     def __init__(self, path: str | Path, num_threads: int | None = None) -> None:
         self.path = Path(path)
+        if num_threads is not None and num_threads < 1:
+            raise EdgeError(f"threads: expected a positive count; received {num_threads}")
         if not self.path.is_file():
             raise EdgeError(f"model file {str(self.path)!r} not found; pass a .tflite file")
         try:
-            self.interpreter = _interpreter_class()(
+            self.interpreter = interpreter_class()(
                 model_path=str(self.path), num_threads=num_threads
             )
         except ValueError as exc:
@@ -64,51 +66,38 @@ class EdgeModel:
         self.input_name: str = detail["name"]
         self.input_shape: tuple[int, ...] = tuple(int(d) for d in detail["shape"])
         self.input_dtype = np.dtype(detail["dtype"])
+        self.input_quantization: tuple[float, int] = _quantization(detail)
+        self.raw_dtype = np.dtype("float32") if self.input_quantization[0] else self.input_dtype
 
     def _input_detail(self) -> dict[str, Any]:
         if self.signature_name:
             runner = self.interpreter.get_signature_runner(self.signature_name)
             name, detail = next(iter(runner.get_input_details().items()))
-            return {"name": name, "shape": detail["shape"], "dtype": detail["dtype"]}
-        detail = self.interpreter.get_input_details()[0]
-        return {"name": detail["name"], "shape": detail["shape"], "dtype": detail["dtype"]}
+            return {**detail, "name": name}
+        return self.interpreter.get_input_details()[0]
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The raw input's range from the card (``(0.0, 1.0)`` when unknown)."""
+        try:
+            found = self.card.signature().input().value_range if self.card else None
+        except (CardError, KeyError):
+            found = None
+        return found or (0.0, 1.0)
 
     def load_input(self, path: str | Path) -> np.ndarray:
-        """A batch from a ``.npy`` file (one example or a batch) or an image file."""
+        """A batch from a ``.npy`` file (memory-mapped) or an image file (see ``inputs``)."""
         path = Path(path)
         if not path.is_file():
             raise EdgeError(f"input file {str(path)!r} not found; pass an image or a .npy file")
         if path.suffix.lower() == ".npy":
-            batch = np.load(path, allow_pickle=False).astype(self.input_dtype)
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
-            batch = self._load_image(path)[np.newaxis]
-        else:
-            raise EdgeError(
-                f"input {str(path)!r}: expected an image ({', '.join(sorted(IMAGE_SUFFIXES))}) "
-                f"or a .npy batch; received a {path.suffix or 'suffix-less'} file"
-            )
-        example = self.input_shape[1:]
-        if batch.shape == example:  # a single example without the batch axis
-            batch = batch[np.newaxis]
-        if batch.shape[1:] != example:
-            raise EdgeError(
-                f"input {str(path)!r}: expected examples of shape {list(example)} "
-                f"(batch shape [N, {', '.join(map(str, example))}]); "
-                f"received shape {list(batch.shape)}"
-            )
-        return batch
-
-    def _load_image(self, path: Path) -> np.ndarray:
-        """Decode, convert to the model's channels and resize; pixels stay 0-255."""
-        from PIL import Image, UnidentifiedImageError
-
-        height, width, channels = self.input_shape[1:4]
-        try:
-            image = Image.open(path).convert("L" if channels == 1 else "RGB")
-        except (UnidentifiedImageError, OSError) as exc:
-            raise EdgeError(f"cannot read image {str(path)!r}: {exc}") from None
-        pixels = np.asarray(image.resize((width, height), Image.BILINEAR), dtype="float32")
-        return pixels.reshape(height, width, channels).astype(self.input_dtype)
+            return load_npy(path, self.input_shape[1:])
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return load_image(path, *self.input_shape[1:4])[np.newaxis]
+        raise EdgeError(
+            f"input {str(path)!r}: expected an image ({', '.join(sorted(IMAGE_SUFFIXES))}) "
+            f"or a .npy batch; received a {path.suffix or 'suffix-less'} file"
+        )
 
     def predict(self, batch: np.ndarray) -> dict[str, Any]:
         """The task's answer for a batch, as JSON-ready lists.
@@ -116,28 +105,75 @@ class EdgeModel:
         Classification: ``class_ids``, ``probabilities``, ``class_names``;
         regression: ``values``; other tasks: their named outputs.
         """
-        return format_outputs(self._invoke(batch.astype(self.input_dtype)), self.card)
+        parts = [self.outputs(chunk) for chunk in chunks(batch, self.raw_dtype)]
+        joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        return format_outputs(joined, self.card)
+
+    def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The signature's named outputs for a batch of raw inputs.
+
+        Quantized models are handled here: float inputs are quantized with the
+        input's scale and zero-point, quantized outputs dequantized to float32,
+        so callers always see the same values as from the float model.
+        """
+        batch = np.asarray(batch, dtype=self.raw_dtype)
+        scale, zero_point = self.input_quantization
+        if scale:
+            info = np.iinfo(self.input_dtype)
+            quantized = np.round(batch / scale) + zero_point
+            batch = np.clip(quantized, info.min, info.max).astype(self.input_dtype)
+        return self._invoke(batch)
 
     def _invoke(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self.signature_name:  # the runner resizes the batch axis itself
             runner = self.interpreter.get_signature_runner(self.signature_name)
-            return runner(**{self.input_name: batch})
+            raw = runner(**{self.input_name: batch})
+            details = runner.get_output_details()
+            return {name: _dequantized(value, details[name]) for name, value in raw.items()}
         index = self.interpreter.get_input_details()[0]["index"]
         self.interpreter.resize_tensor_input(index, batch.shape)
         self.interpreter.allocate_tensors()
         self.interpreter.set_tensor(index, batch)
         self.interpreter.invoke()
         return {
-            d["name"]: self.interpreter.get_tensor(d["index"])
+            d["name"]: _dequantized(self.interpreter.get_tensor(d["index"]), d)
             for d in self.interpreter.get_output_details()
         }
 
 
+def _quantization(detail: dict[str, Any]) -> tuple[float, int]:
+    """``(scale, zero_point)`` of a tensor; scale 0.0 when it is not quantized."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return float(scale), int(zero_point)
+
+
+def _dequantized(value: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    scale, zero_point = _quantization(detail)
+    if not scale:
+        return value
+    return ((value.astype("float32") - zero_point) * scale).astype("float32")
+
+
 def _card_beside(model_path: Path) -> ModelCard | None:
-    """The model card next to a ``.tflite`` file; ``None`` for a bare model file."""
-    if not (model_path.parent / CARD_FILE).is_file():
+    """The model card of a ``.tflite`` file; ``None`` for a bare model file.
+
+    Looked up beside the file (``model.tflite``), then one folder up (the
+    variants under ``tflite/``), else built from the JSON written beside
+    every variant (labels and task), so a copied pair of files still works.
+    """
+    for folder in (model_path.parent, model_path.parent.parent):
+        if (folder / CARD_FILE).is_file():
+            try:
+                return read_card(folder)
+            except CardError as exc:
+                raise EdgeError(str(exc)) from None
+    sidecar = model_path.with_suffix(".json")
+    if not sidecar.is_file():
         return None
     try:
-        return read_card(model_path.parent)
-    except CardError as exc:
-        raise EdgeError(str(exc)) from None
+        facts = json.loads(sidecar.read_text())
+        labels = list(facts.get("labels", []))
+        names = "class_names" if facts["task"] == "classification" else "target_names"
+        return ModelCard(task=facts["task"], architecture=facts["architecture"], **{names: labels})
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise EdgeError(f"{str(sidecar)!r} is not a kerasforge model JSON: {exc}") from None

@@ -120,8 +120,11 @@ def test_regression_end_to_end_beats_the_mean_and_agrees_everywhere(tmp_path, ca
     finally:
         server.stop()
     np.save(tmp_path / "rows.npy", x)
-    edge = run_edge("predict", str(result.published.tflite_path), str(tmp_path / "rows.npy"))
+    float32 = result.published.path / "tflite" / "float32.tflite"  # exact; the edge model may be
+    edge = run_edge("predict", str(float32), str(tmp_path / "rows.npy"))  # quantized (budget)
     edge_values = json.loads(edge.stdout)["values"]
+    report = result.published.parity
+    assert report.edge_model and report.rows[0].max_abs_diff <= 1e-4
     for other in (saved_values, rest_values, edge_values):
         np.testing.assert_allclose(other, keras_values, rtol=1e-4, atol=1e-4)
 
@@ -143,7 +146,8 @@ def test_tabular_classification_end_to_end(tmp_path):
     saved = signature(features=tf.constant(x))
     np.testing.assert_allclose(saved["probabilities"].numpy(), probabilities, atol=1e-5)
     np.save(tmp_path / "rows.npy", x)
-    edge = run_edge("predict", str(result.published.tflite_path), str(tmp_path / "rows.npy"))
+    float32 = result.published.path / "tflite" / "float32.tflite"
+    edge = run_edge("predict", str(float32), str(tmp_path / "rows.npy"))
     answer = json.loads(edge.stdout)
     assert answer["class_ids"] == probabilities.argmax(-1).tolist()
     assert set(answer["class_names"]) <= {"malignant", "benign"}

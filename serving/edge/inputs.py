@@ -1,0 +1,112 @@
+"""Reading the edge runtime's inputs safely: ``.npy`` batches and image files.
+
+Every refusal is an ``EdgeError`` saying what was expected and what was
+received: pickled object arrays, strings, truncated files, zero-size
+batches, images over ``MAX_IMAGE_PIXELS`` (decompression bombs) and
+non-finite values (NaN/Inf) are refused before they reach the interpreter.
+Non-finite inputs are refused rather than predicted on, so every answer is
+standard JSON (a bare ``NaN`` is not). ``.npy`` batches are memory-mapped and
+run in chunks of ``CHUNK`` examples, so a million-example file never sits in
+memory at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+CHUNK = 1024
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest image decoded (40 megapixels); larger files are refused before decoding."""
+
+
+class EdgeError(Exception):
+    """Bad model or input file; the message says what was expected."""
+
+
+def load_npy(path: Path, example: tuple[int, ...]) -> np.ndarray:
+    """A memory-mapped ``[N, *example]`` batch (a single example gains the batch axis).
+
+    Raises:
+        EdgeError: pickled objects, strings, truncated data, wrong shape or no examples.
+    """
+    try:
+        batch = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:
+        if any(hint in str(exc) for hint in ("allow_pickle", "Object arrays", "Python objects")):
+            raise EdgeError(
+                f"input {str(path)!r} holds pickled Python objects, which are never loaded "
+                "(they can run code); save a numeric array: np.save(path, x.astype('float32'))"
+            ) from None
+        if "greater than file size" in str(exc):
+            raise EdgeError(
+                f"input {str(path)!r} is truncated: its header promises more data than the "
+                "file holds; write it again with np.save"
+            ) from None
+        raise EdgeError(f"input {str(path)!r} is not a readable .npy array: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise EdgeError(f"input {str(path)!r} is truncated or not a .npy file: {exc}") from None
+    if batch.dtype.kind not in "biuf":
+        raise EdgeError(
+            f"input {str(path)!r}: expected numbers (float or int); received dtype "
+            f"{batch.dtype.name!r}; save raw numeric inputs, e.g. x.astype('float32')"
+        )
+    if batch.shape == example:  # a single example without the batch axis
+        batch = batch[np.newaxis]
+    if batch.shape[1:] != example:
+        raise EdgeError(
+            f"input {str(path)!r}: expected examples of shape {list(example)} "
+            f"(batch shape [N, {', '.join(map(str, example))}]); received shape {list(batch.shape)}"
+        )
+    if batch.shape[0] == 0:
+        raise EdgeError(f"input {str(path)!r} holds no examples (shape {list(batch.shape)})")
+    return batch
+
+
+def chunks(batch: np.ndarray, dtype: np.dtype, size: int | None = None) -> Iterator[np.ndarray]:
+    """``batch`` in chunks of ``size`` (default ``CHUNK``) examples, each checked to be finite.
+
+    Raises:
+        EdgeError: an example holds NaN or Inf.
+    """
+    size = size or CHUNK
+    for start in range(0, len(batch), size):
+        chunk = np.asarray(batch[start : start + size], dtype=dtype)
+        if not np.isfinite(chunk).all():
+            bad = start + int(np.argwhere(~np.isfinite(chunk.reshape(len(chunk), -1)))[0][0])
+            raise EdgeError(
+                f"example {bad} holds NaN or Inf; the edge runtime refuses non-finite inputs "
+                "(its answers are standard JSON); replace or drop those examples"
+            )
+        yield chunk
+
+
+def load_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
+    """Decode, convert to the model's channels and resize; pixels stay 0-255.
+
+    Raises:
+        EdgeError: not an image, or over ``MAX_IMAGE_PIXELS`` (checked before decoding).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = image.size[0] * image.size[1]
+            if pixels > MAX_IMAGE_PIXELS:
+                raise EdgeError(
+                    f"image {str(path)!r} is {image.size[0]}x{image.size[1]} "
+                    f"({pixels / 1e6:.0f} megapixels); the edge runtime decodes at most "
+                    f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; resize it first"
+                )
+            converted = image.convert("L" if channels == 1 else "RGB")
+    except Image.DecompressionBombError as exc:  # refused by Pillow while opening
+        raise EdgeError(
+            f"image {str(path)!r} is too large to decode ({exc}); the edge runtime decodes at "
+            f"most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; resize it first"
+        ) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise EdgeError(f"cannot read image {str(path)!r}: {exc}") from None
+    resized = converted.resize((width, height), Image.BILINEAR)
+    return np.asarray(resized, dtype="float32").reshape(height, width, channels)

@@ -1,0 +1,95 @@
+"""The validation gate before a version is published (TFX's InfraValidator, without TFX).
+
+The staged SavedModel is loaded in a fresh Python process (nothing shared
+with the training process), its warm-up requests are replayed through
+``serving_default``, and every output is compared with the in-memory Keras
+model on the same inputs. Any failure (the export does not load, a request
+fails, an output differs by more than ``TOLERANCE``) raises ``GateError``;
+``publish`` then removes the staging folder, so no version appears.
+
+Run as ``python -m kerasforge.serving.gate SAVED_MODEL OUT.npz`` by ``validate``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE, endpoints
+from kerasforge.serving.warmup import read_warmup
+
+TOLERANCE = 1e-5
+TIMEOUT_S = 600
+
+
+class GateError(ServingError):
+    """The staged export failed validation; nothing was published."""
+
+
+def validate(saved_model_dir: Path, model: Any, task: str) -> float:
+    """Replay the warm-up requests in a fresh process and compare with ``model``.
+
+    Returns:
+        The largest abs difference seen (at most ``TOLERANCE``).
+
+    Raises:
+        GateError: the export does not load or answers differently from Keras.
+    """
+    import tensorflow as tf
+
+    requests = read_warmup(saved_model_dir)
+    endpoint = endpoints(task, model)[DEFAULT_SIGNATURE]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "served.npz"
+        proc = subprocess.run(
+            [sys.executable, "-m", "kerasforge.serving.gate", str(saved_model_dir), str(out)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise GateError(
+                f"validation gate: the export does not load and serve in a fresh process "
+                f"({last}); nothing was published"
+            )
+        served = dict(np.load(out))
+    worst = 0.0
+    for i, inputs in enumerate(requests):
+        expected = endpoint.fn(*[tf.constant(inputs[s.name]) for s in endpoint.input_signature])
+        for name, value in expected.items():
+            got = served.get(f"{i}/{name}")
+            if got is None or got.shape != tuple(value.shape):
+                raise GateError(
+                    f"validation gate: warm-up request {i}: output {name!r} missing or of "
+                    f"another shape in the export; nothing was published"
+                )
+            diff = float(np.max(np.abs(got.astype("float64") - value.numpy())))
+            worst = max(worst, diff)
+            if diff > TOLERANCE:
+                raise GateError(
+                    f"validation gate: warm-up request {i}: output {name!r} differs from the "
+                    f"Keras model by {diff:.3g} (tolerance {TOLERANCE}); nothing was published"
+                )
+    return worst
+
+
+def _serve_warmup(saved_model_dir: str, out: str) -> None:
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(saved_model_dir).signatures[DEFAULT_SIGNATURE]
+    results = {}
+    for i, inputs in enumerate(read_warmup(Path(saved_model_dir))):
+        outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+        results.update({f"{i}/{name}": value.numpy() for name, value in outputs.items()})
+    np.savez(out, **results)
+
+
+if __name__ == "__main__":
+    _serve_warmup(sys.argv[1], sys.argv[2])

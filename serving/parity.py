@@ -1,0 +1,196 @@
+"""The parity report: does each exported model predict what the Keras model predicts?
+
+For the SavedModel and every TFLite variant, on the test split: the task's
+headline metric, its drop against Keras in points (hundredths of the metric,
+so 1 point of accuracy is 1 %), top-1 agreement with Keras (classifiers),
+the max abs difference of the main output, the file size and the
+single-example p50 latency on CPU. The accuracy budget picks the published
+edge model: the smallest variant whose drop stays within ``budget`` points;
+each other variant gets the reason it was rejected. TFLite variants run
+through the edge runtime (``EdgeModel``), so quantization is measured exactly
+as a device will see it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerasforge.serving.tflite import Variant
+
+MAIN_OUTPUT = {"classification": "probabilities", "regression": "values"}
+LATENCY_REPEATS = 30
+
+
+@dataclass
+class Row:
+    """One exported model's line in the report."""
+
+    model: str
+    metric: float | None = None
+    drop_points: float | None = None
+    agreement: float | None = None
+    max_abs_diff: float | None = None
+    size_bytes: int | None = None
+    p50_ms: float | None = None
+    select_tf_ops: bool = False
+    verdict: str = ""
+
+
+@dataclass
+class ParityReport:
+    """The report written as ``parity.json`` / ``parity.md`` into the version folder."""
+
+    metric: str
+    mode: str
+    budget_points: float
+    keras_metric: float | None
+    examples: int
+    rows: list[Row] = field(default_factory=list)
+    edge_model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**asdict(self), "rows": [asdict(r) for r in self.rows]}
+
+    def metrics(self) -> dict[str, float]:
+        """Flat figures for the tracker: ``parity_<model>_<figure>``."""
+        figures = ("metric", "drop_points", "agreement", "max_abs_diff", "size_bytes", "p50_ms")
+        return {
+            f"parity_{row.model}_{name}": float(getattr(row, name))
+            for row in self.rows
+            for name in figures
+            if getattr(row, name) is not None
+        }
+
+    def table(self) -> str:
+        """A Markdown table, also what training prints."""
+        head = [
+            "model",
+            self.metric,
+            "drop (points)",
+            "top-1 agreement",
+            "max abs diff",
+            "size (bytes)",
+            "p50 (ms)",
+            "verdict",
+        ]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in self.rows:
+            cells = [
+                r.model + (" (SELECT_TF_OPS)" if r.select_tf_ops else ""),
+                _num(r.metric, 4),
+                _num(r.drop_points, 2),
+                _num(r.agreement, 4),
+                _num(r.max_abs_diff, 6),
+                "-" if r.size_bytes is None else str(r.size_bytes),
+                _num(r.p50_ms, 3),
+                r.verdict,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def write(self, folder: Path) -> tuple[Path, Path]:
+        """Write ``parity.json`` and ``parity.md`` into ``folder``."""
+        json_path, md_path = folder / "parity.json", folder / "parity.md"
+        json_path.write_text(json.dumps(self.to_dict(), indent=2))
+        keras = _num(self.keras_metric, 4)
+        md_path.write_text(
+            f"# Parity report\n\nKeras {self.metric} on {self.examples} test examples: {keras}; "
+            f"budget {self.budget_points} points; edge model: {self.edge_model or 'none'}.\n\n"
+            f"{self.table()}\n"
+        )
+        return json_path, md_path
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def score(task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray]) -> float:
+    """The task's headline metric: accuracy for classifiers, R² for regression."""
+    if task == "classification":
+        return float(np.mean(np.asarray(outputs["class_ids"]).reshape(-1) == y_true.reshape(-1)))
+    values = np.asarray(outputs["values"], dtype="float64").reshape(len(y_true), -1)
+    target = np.asarray(y_true, dtype="float64").reshape(len(y_true), -1)
+    residual = np.sum((target - values) ** 2, axis=0)
+    total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
+    return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
+
+
+def p50_ms(call: Callable[[np.ndarray], Any], example: np.ndarray) -> float:
+    """Median single-example latency in milliseconds (three warm-up calls excluded)."""
+    for _ in range(3):
+        call(example)
+    times = []
+    for _ in range(LATENCY_REPEATS):
+        start = time.perf_counter()
+        call(example)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def compare(
+    name: str,
+    task: str,
+    reference: dict[str, np.ndarray],
+    outputs: dict[str, np.ndarray],
+    y_true: np.ndarray,
+) -> Row:
+    """Metric, agreement and max abs diff of ``outputs`` against the Keras ``reference``."""
+    main = MAIN_OUTPUT.get(task, sorted(reference)[0])
+    diff = np.abs(np.asarray(outputs[main], "float64") - np.asarray(reference[main], "float64"))
+    row = Row(name, metric=score(task, y_true, outputs), max_abs_diff=float(diff.max()))
+    if "class_ids" in reference:
+        agree = np.asarray(outputs["class_ids"]) == np.asarray(reference["class_ids"])
+        row.agreement = float(np.mean(agree))
+    return row
+
+
+def tflite_row(variant: Variant, task: str, reference: dict, x: np.ndarray, y: np.ndarray) -> Row:
+    """Run one converted variant through the edge runtime and compare it with Keras."""
+    if variant.path is None:
+        return Row(variant.name, verdict=f"rejected: conversion failed ({variant.error})")
+    from kerasforge.serving.edge.runtime import EdgeModel
+
+    edge = EdgeModel(variant.path)
+    row = compare(variant.name, task, reference, edge.outputs(x), y)
+    row.size_bytes, row.select_tf_ops = variant.size, variant.select_tf_ops
+    row.p50_ms = p50_ms(edge.outputs, x[:1])
+    return row
+
+
+def choose_edge_model(report: ParityReport, mode: str) -> None:
+    """Mark the smallest variant within budget as the edge model; give each other its reason."""
+    keras = report.keras_metric
+    candidates = []
+    for row in report.rows:
+        if row.model == "saved_model" or row.size_bytes is None:
+            continue
+        if keras is not None and row.metric is not None:
+            sign = 1.0 if mode == "max" else -1.0
+            row.drop_points = round(sign * (keras - row.metric) * 100, 6)
+        if row.drop_points is not None and row.drop_points > report.budget_points:
+            row.verdict = (
+                f"rejected: {report.metric} drops {row.drop_points:.2f} points "
+                f"> budget {report.budget_points}"
+            )
+        else:
+            candidates.append(row)
+    if not candidates:
+        return
+    best = min(candidates, key=lambda r: r.size_bytes or 0)
+    report.edge_model = best.model
+    for row in candidates:
+        row.verdict = (
+            "edge model (smallest within budget)"
+            if row is best
+            else f"rejected: within budget but larger than {best.model} "
+            f"({row.size_bytes} > {best.size_bytes} bytes)"
+        )

@@ -1,0 +1,221 @@
+"""TFLite variants of a published SavedModel: float32, float16, dynamic-range, int8.
+
+Each variant converts the SavedModel's numeric ``serving_default`` signature
+(string-decoding signatures never go to TFLite) with the builtin op set; only
+when a family needs more is ``SELECT_TF_OPS`` added, and the variant records
+it. Full-integer int8 needs a representative dataset of raw training inputs
+(``ExportData``, at least ``MIN_REPRESENTATIVE`` examples): its input and
+output tensors are int8, and their scale and zero-point are written to the
+JSON file beside the ``.tflite`` (``describe_tflite``), which the edge runtime
+and any other LiteRT client read to quantize inputs and dequantize outputs.
+
+Example:
+    >>> data = ExportData(representative=x_train[:200], x_test=x_test, y_test=y_test)
+    >>> variants = convert_variants(saved_model_dir, folder, ("float32", "int8"), data)
+    >>> variants["int8"].path.name
+    'int8.tflite'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerasforge.serving.card import ModelCard
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE
+
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+"""All variants, largest first."""
+MIN_REPRESENTATIVE = 100
+"""Fewest training examples int8 calibration accepts."""
+MAX_REPRESENTATIVE = 500
+QUANTIZE_RULE = "int8 inputs: q = clip(round(x / scale) + zero_point, -128, 127)"
+
+
+@dataclass(frozen=True)
+class ExportData:
+    """Raw examples the export needs from training (never the config).
+
+    Attributes:
+        representative: raw inputs from the training split, calibrating int8.
+        x_test: raw test-split inputs, for the parity report.
+        y_test: their targets (class ids, or values in the target's units).
+    """
+
+    representative: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @classmethod
+    def from_splits(cls, splits: Any, count: int = MAX_REPRESENTATIVE) -> ExportData:
+        """The first ``count`` training inputs (the split shuffled them) and the test split."""
+        return cls(splits.x_train[:count], splits.x_test, splits.y_test)
+
+
+@dataclass(frozen=True)
+class TFLiteOptions:
+    """Which variants to convert and the accuracy budget (points) choosing the edge model."""
+
+    variants: tuple[str, ...] = VARIANTS
+    budget: float = 1.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One converted (or refused) TFLite variant."""
+
+    name: str
+    path: Path | None
+    select_tf_ops: bool = False
+    error: str | None = None
+    size: int = field(default=0)
+
+
+def _converter(saved_model_dir: Path, variant: str, data: ExportData | None) -> Any:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model_dir), signature_keys=[DEFAULT_SIGNATURE]
+    )
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant == "int8":
+        assert data is not None
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _representative(data.representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter
+
+
+def _representative(examples: np.ndarray) -> Iterator[list[np.ndarray]]:
+    for example in examples:
+        yield [np.asarray(example[np.newaxis], dtype="float32")]
+
+
+def convert(saved_model_dir: Path, variant: str, data: ExportData | None) -> tuple[bytes, bool]:
+    """Convert one variant; returns the flatbuffer and whether SELECT_TF_OPS was needed.
+
+    Raises:
+        ValueError: int8 without at least ``MIN_REPRESENTATIVE`` representative examples.
+        tf.lite ConverterError: the model cannot be converted even with SELECT_TF_OPS.
+    """
+    import tensorflow as tf
+
+    if variant == "int8":
+        count = 0 if data is None else len(data.representative)
+        if count < MIN_REPRESENTATIVE:
+            raise ValueError(
+                f"int8 needs a representative dataset of at least {MIN_REPRESENTATIVE} "
+                f"training examples; received {count}"
+            )
+    try:
+        return _converter(saved_model_dir, variant, data).convert(), False
+    except Exception as exc:  # ConverterError; int8 cannot fall back to TF ops
+        if variant == "int8" or "select_tf_ops" not in str(exc).lower():
+            raise
+    converter = _converter(saved_model_dir, variant, data)
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    return converter.convert(), True
+
+
+def convert_variants(
+    saved_model_dir: Path,
+    folder: Path,
+    variants: tuple[str, ...],
+    data: ExportData | None,
+    card: ModelCard,
+) -> dict[str, Variant]:
+    """Write ``<folder>/<variant>.tflite`` and ``<variant>.json`` for each variant.
+
+    A variant that cannot be converted is kept with its ``error`` (the parity
+    report shows it as rejected); nothing is written for it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for name in variants:
+        try:
+            flatbuffer, select_tf_ops = convert(saved_model_dir, name, data)
+        except Exception as exc:  # reported, not fatal: other variants may still serve
+            done[name] = Variant(name, None, error=f"{type(exc).__name__}: {_first_line(exc)}")
+            continue
+        path = folder / f"{name}.tflite"
+        path.write_bytes(flatbuffer)
+        write_sidecar(path, card, variant=name, select_tf_ops=select_tf_ops)
+        done[name] = Variant(name, path, select_tf_ops, size=len(flatbuffer))
+    return done
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:300]
+
+
+def describe_tflite(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The signature's inputs and outputs: name, dtype, shape, quantization (scale, zero-point)."""
+    from kerasforge.serving.edge.runtime import interpreter_class
+
+    interpreter = interpreter_class()(model_path=str(path))
+    runner = interpreter.get_signature_runner(DEFAULT_SIGNATURE)
+
+    def tensors(details: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for name, detail in sorted(details.items()):
+            scale, zero_point = detail["quantization"]
+            out.append(
+                {
+                    "name": name,
+                    "dtype": np.dtype(detail["dtype"]).name,
+                    "shape": [int(d) for d in detail["shape_signature"]],
+                    "quantization": (
+                        {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
+                    ),
+                }
+            )
+        return out
+
+    return {
+        "inputs": tensors(runner.get_input_details()),
+        "outputs": tensors(runner.get_output_details()),
+    }
+
+
+def write_sidecar(path: Path, card: ModelCard, *, variant: str, select_tf_ops: bool) -> Path:
+    """Write ``<model>.json`` beside a ``.tflite``: what a client needs to reproduce the server."""
+    tensors = describe_tflite(path)
+    quantized = any(t["quantization"] for t in tensors["inputs"] + tensors["outputs"])
+    sidecar = {
+        "format": 1,
+        "variant": variant,
+        "task": card.task,
+        "architecture": card.architecture,
+        "signature": DEFAULT_SIGNATURE,
+        "labels": list(card.class_names or card.target_names),
+        **tensors,
+        "select_tf_ops": select_tf_ops,
+        "preprocessing": {
+            "steps": "inside the model: send raw inputs (no scaling by the client)",
+            **card.preprocessing,
+            "value_range": card.data.get("value_range"),
+            "quantize_inputs": QUANTIZE_RULE if quantized else None,
+        },
+        "postprocessing": {
+            "dequantize_outputs": "x = (q - zero_point) * scale" if quantized else None,
+            "classification": "class_ids index labels" if card.task == "classification" else None,
+        },
+    }
+    out = path.with_suffix(".json")
+    out.write_text(json.dumps(sidecar, indent=2))
+    return out
