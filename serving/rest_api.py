@@ -1,7 +1,7 @@
 """TF Serving's REST API as an aiohttp application over a :class:`ModelStore`.
 
-Routes (``g3doc/api_rest.md``): ``POST /v1/models/{name}[/versions/{v}]:predict``
-and ``GET /v1/models/{name}[/versions/{v}]`` (status). Every answer is JSON;
+Routes (``g3doc/api_rest.md``): ``POST /v1/models/{name}[/versions/{v}]:predict``,
+``GET /v1/models/{name}[/versions/{v}]`` (status) and ``GET .../metadata``. Every answer is JSON;
 errors are ``{"error": "..."}`` with 400 (bad request), 404 (no such model,
 version or route), 405 (a method the route does not take), 413 (body over the
 limit), 429 (all prediction slots busy) or 503; a 500 means a bug here, never a
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it).
 ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[0-9]{1,19}))?"
-    r"(?::(?P<verb>[a-z]+))?/?$"
+    r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$"
 )
 VERBS = ("predict",)
 
@@ -92,7 +92,13 @@ class RestApi:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
         name, verb = match["name"], match["verb"]
         version = int(match["version"]) if match["version"] else None
-        if verb is None:
+        if match["metadata"] and verb is None:
+            allowed = "GET"
+            if request.method == "GET":
+                return reply(metadata_body(self.store.get(name, version)))
+        elif match["metadata"]:
+            raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
+        elif verb is None:
             allowed = "GET"
             if request.method == "GET":
                 return reply(status_body(self.store, name, version))
@@ -162,6 +168,24 @@ def status_body(store: ModelStore, name: str, version: int | None) -> dict[str, 
             }
             for model in models
         ]
+    }
+
+
+def metadata_body(model: Any) -> dict[str, Any]:
+    """TF Serving's ``GET .../metadata``: the model spec and its ``SignatureDef``s as JSON."""
+    from google.protobuf import json_format
+
+    from kerasforge.serving.grpc_api import signature_defs
+
+    defs = {
+        key: json_format.MessageToDict(
+            value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        for key, value in signature_defs(model.path).items()
+    }
+    return {
+        "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
+        "metadata": {"signature_def": {"signature_def": defs}},
     }
 
 

@@ -305,3 +305,18 @@ def test_an_aborted_connection_logs_one_line_and_no_traceback(live, caplog):
         time.sleep(0.3)
     assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert post(live, PREDICT, {"instances": PIXELS})[0] == 200
+
+
+def test_metadata_is_the_signature_defs_as_tf_serving_writes_them(live):
+    with connect(live) as sock:
+        sock.sendall(request("GET", "/v1/models/tiny/versions/1/metadata"))
+        status, _, body = read_response(sock)
+    assert status == 200
+    reply = json.loads(body)
+    assert reply["model_spec"] == {"name": "tiny", "signature_name": "", "version": "1"}
+    defs = reply["metadata"]["signature_def"]["signature_def"]
+    assert set(defs) >= {"serving_default", "echo"}
+    text = defs["echo"]["inputs"]["text"]
+    assert text["dtype"] == "DT_STRING" and text["tensor_shape"]["dim"][0]["size"] == "-1"
+    assert defs["serving_default"]["method_name"] == "tensorflow/serving/predict"
+    assert post(live, "/v1/models/tiny/metadata", {})[0] == 405
