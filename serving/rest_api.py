@@ -1,11 +1,13 @@
 """TF Serving's REST API as an aiohttp application over a :class:`ModelStore`.
 
 Routes (``g3doc/api_rest.md``): ``POST /v1/models/{name}[/versions/{v}]:predict``,
-``GET /v1/models/{name}[/versions/{v}]`` (status) and ``GET .../metadata``. Every answer is JSON;
-errors are ``{"error": "..."}`` with 400 (bad request), 404 (no such model,
-version or route), 405 (a method the route does not take), 413 (body over the
-limit), 429 (all prediction slots busy) or 503; a 500 means a bug here, never a
-client's mistake. Model calls run in a bounded thread pool, off the event loop.
+``GET /v1/models/{name}[/versions/{v}]`` (status) and ``GET .../metadata``; beyond
+TF Serving, ``GET /healthz`` (alive) and ``GET /readyz`` (every model loaded,
+else 503). Every answer is JSON; errors are ``{"error": "..."}`` with 400 (bad
+request), 404 (no such model, version or route), 405 (a method the route does
+not take), 408 (body too slow), 413 (body over the limit), 429 (all prediction
+slots busy) or 503; a 500 means a bug here, never a client's mistake. Model
+calls run in a bounded thread pool, off the event loop.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class RestApi:
             return error(500, f"{type(exc).__name__}: {exc}")
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
+        if request.path in ("/healthz", "/readyz") and request.method == "GET":
+            return self._health(request.path == "/readyz")
         match = ROUTE.match(request.path)
         if not match:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
@@ -114,6 +118,17 @@ class RestApi:
             content_type="application/json",
             headers={"Allow": allowed},
         )
+
+    def _health(self, ready_check: bool) -> web.Response:
+        """``/healthz``: the process answers; ``/readyz``: every model on disk has a version."""
+        if not ready_check:
+            return reply({"status": "alive"})
+        from kerasforge.serving import repository
+
+        waiting = [n for n in repository.model_names(self.store.root) if not self.store.versions(n)]
+        if waiting:
+            return reply({"status": "loading", "models_not_loaded": waiting}, 503)
+        return reply({"status": "ready", "models": sorted({m.name for m in self.store.models()})})
 
     async def _predict(self, request: web.Request, name: str, version: int | None) -> web.Response:
         model = self.store.get(name, version)  # 404 before reading a body we would not use

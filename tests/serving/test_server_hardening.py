@@ -320,3 +320,26 @@ def test_metadata_is_the_signature_defs_as_tf_serving_writes_them(live):
     assert text["dtype"] == "DT_STRING" and text["tensor_shape"]["dim"][0]["size"] == "-1"
     assert defs["serving_default"]["method_name"] == "tensorflow/serving/predict"
     assert post(live, "/v1/models/tiny/metadata", {})[0] == 405
+
+
+def test_health_and_readiness(live):
+    for path, expected in [("/healthz", "alive"), ("/readyz", "ready")]:
+        with connect(live) as sock:
+            sock.sendall(request("GET", path))
+            status, _, body = read_response(sock)
+        assert status == 200 and json.loads(body)["status"] == expected
+
+
+def test_readiness_is_503_while_a_model_has_no_loaded_version(repo, tmp_path):
+    shutil.copytree(repo / "tiny", tmp_path / "tiny")
+    store = ModelStore(tmp_path)
+    store.refresh()
+    (tmp_path / "broken" / "1").mkdir(parents=True)
+    (tmp_path / "broken" / "1" / "saved_model.pb").write_bytes(b"garbage")
+    store.refresh()
+    rest = serverlib.serve_store(store, "127.0.0.1", 0)
+    try:
+        status, reply = raw(rest, request("GET", "/readyz"))
+        assert status == 503 and reply["models_not_loaded"] == ["broken"]
+    finally:
+        serverlib.stop(rest, store)
