@@ -29,7 +29,8 @@ BASE_MODULES = frozenset({"numpy", "pydantic", "pydantic_core"})
 EXTRA_MODULES: dict[str, frozenset[str]] = {
     "train": BASE_MODULES
     | {"tensorflow", "keras", "tensorflow_serving", "mlflow", "sklearn", "yaml", "PIL"},
-    "serve": BASE_MODULES | {"tensorflow", "keras", "tensorflow_serving", "grpc"},
+    "serve": BASE_MODULES
+    | {"tensorflow", "keras", "tensorflow_serving", "grpc", "aiohttp", "orjson"},
     "edge": BASE_MODULES | {"PIL", "ai_edge_litert", "tflite_runtime"},
 }
 

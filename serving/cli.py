@@ -24,9 +24,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``serve``, ``predict`` and ``export`` to the ``kerasforge`` subcommands ``sub``."""
     serve = sub.add_parser("serve", help="serve a model repository over TF Serving's REST API")
     serve.add_argument("--repository", default=DEFAULT_REPOSITORY, help="model repository root")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
-    serve.add_argument("--rest-port", type=int, default=8501, help="REST port (0: any free)")
-    serve.add_argument("--poll-seconds", type=float, default=1.0, help="new-version poll period")
+    serve.add_argument(
+        "--host", "--rest_api_host", default="127.0.0.1", help="address to bind (REST and gRPC)"
+    )
+    serve.add_argument(
+        "--rest-port", "--rest_api_port", type=int, default=8501, help="REST port (0: any free)"
+    )
+    serve.add_argument(
+        "--port", dest="grpc_port", type=int, default=8500, help="gRPC port (0: any free)"
+    )
+    serve.add_argument(
+        "--poll-seconds",
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=1.0,
+        help="new-version poll period in seconds (0: no polling)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     pred = sub.add_parser("predict", help="query a running server (REST)")
@@ -57,8 +70,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from kerasforge.serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    rest, store = server.start(args.repository, args.host, args.rest_port, args.poll_seconds)
+    rest, store = server.start(
+        args.repository, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
+    )
     host, port = rest.server_address[:2]
+    print(f"gRPC API listening on {host}:{rest.grpc_port}", flush=True)
     print(f"REST API listening on http://{host}:{port}/v1/models/<name>:predict", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -108,6 +124,9 @@ def read_instances(path: Path) -> list[Any]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Publish ``args.checkpoint`` as the next version of ``args.name``."""
+    from kerasforge.serving.repository import check_model_name
+
+    check_model_name(args.name)  # before TensorFlow starts: `--name ../x` fails fast
     start_tensorflow()
     from kerasforge.serving.export import publish_checkpoint
 

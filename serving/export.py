@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasforge.serving import repository as repository_layout
 from kerasforge.serving.card import (
     CardError,
     Headline,
@@ -218,7 +219,8 @@ def publish(
     Returns:
         The published name, version, paths and card.
     """
-    model_dir = Path(repository) / name
+    model_dir = Path(repository) / repository_layout.check_model_name(name)
+    repository_layout.clean_stale_staging(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     try:
@@ -285,7 +287,9 @@ def publish_checkpoint(
 def _move_into_place(staging: Path, model_dir: Path, card: ModelCard) -> tuple[int, Path]:
     """Rename ``staging`` to the next free version; retry if another publish won the race."""
     for _ in range(100):
-        taken = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()]
+        taken = [
+            int(p.name) for p in model_dir.iterdir() if repository_layout.is_version_name(p.name)
+        ]
         version = max(taken, default=0) + 1
         _write_card(staging, card.model_copy(update={"version": version}))
         final = model_dir / str(version)

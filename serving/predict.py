@@ -1,9 +1,10 @@
-"""TF Serving's predict request and response formats (REST JSON).
+"""The one request path: named arrays -> the SavedModel's concrete function -> named arrays.
 
-Row format: ``{"instances": [...]}`` -> ``{"predictions": [...]}``; columnar
-format: ``{"inputs": ...}`` -> ``{"outputs": ...}``. An instance is the value of
-the single input, or an object keyed by input name; with several outputs each
-prediction is an object keyed by output name.
+REST (``rest_api``) and gRPC decode their wire format into ``{input: ndarray}``
+checked against the signature here, and call :func:`run`. This module also
+holds TF Serving's REST predict formats: row (``{"instances": [...]}`` ->
+``{"predictions": [...]}``) and columnar (``{"inputs": ...}`` ->
+``{"outputs": ...}``), with the value rules of :mod:`json_tensor`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasforge.serving import json_tensor
 from kerasforge.serving.errors import ServingError
 
 
@@ -20,70 +22,112 @@ def input_specs(signature: Any) -> dict[str, Any]:
     return dict(signature.structured_input_signature[1])
 
 
+def signature_name(body: dict[str, Any]) -> str | None:
+    """The request's ``signature_name`` (a string), or ``None`` for the default.
+
+    Raises:
+        ServingError: ``signature_name`` is not a string (HTTP 400, TF Serving's message).
+    """
+    name = body.get("signature_name")
+    if name is not None and not isinstance(name, str):
+        raise ServingError(
+            f"JSON Value: {json_tensor._short(name)} not formatted correctly. "
+            "'signature_name' key must be a string value."
+        )
+    return name
+
+
 def parse_request(body: Any, specs: dict[str, Any]) -> tuple[dict[str, np.ndarray], bool]:
     """Turn a request body into named arrays; the flag is true for the row format."""
     if not isinstance(body, dict):
+        raise ServingError("JSON Value: request body Is not object")
+    if "instances" in body and "inputs" in body:
         raise ServingError(
-            "JSON Value: request body must be a JSON object with 'instances' or 'inputs'"
-        )
-    if ("instances" in body) == ("inputs" in body):
-        raise ServingError(
-            "Missing 'inputs' or 'instances' key"
-            if "instances" not in body
-            else "Request body cannot contain both 'instances' and 'inputs'"
+            "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"
         )
     if "instances" in body:
-        return _from_instances(body["instances"], specs), True
-    return _from_inputs(body["inputs"], specs), False
+        arrays, row = _from_instances(body["instances"], specs), True
+    elif "inputs" in body:
+        arrays, row = _from_inputs(body["inputs"], specs), False
+    else:
+        raise ServingError("Missing 'inputs' or 'instances' key")
+    for name, array in arrays.items():
+        check_shape(name, array, specs[name])
+    return arrays, row
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict) and not json_tensor.is_b64(value)
 
 
 def _from_instances(instances: Any, specs: dict[str, Any]) -> dict[str, np.ndarray]:
-    if not isinstance(instances, list) or not instances:
-        raise ServingError("'instances' must be a non-empty JSON list, one entry per example")
-    if all(isinstance(i, dict) for i in instances):
-        missing = [n for n in specs if any(n not in i for i in instances)]
-        if missing:
-            raise ServingError(f"instances lack input(s) {missing}; expected keys {list(specs)}")
-        return {n: _array(n, [i[n] for i in instances], spec) for n, spec in specs.items()}
-    if len(specs) != 1:
-        raise ServingError(
-            f"the signature has inputs {list(specs)}: each instance must be an object "
-            "keyed by input name"
-        )
-    ((name, spec),) = specs.items()
-    return {name: _array(name, instances, spec)}
+    if not isinstance(instances, list):
+        raise ServingError("Excepting 'instances' to be an list/array")
+    if not instances:
+        raise ServingError("No values in 'instances' array")
+    if not _is_object(instances[0]):
+        if len(specs) > 1:
+            raise ServingError(
+                "instances is a plain list, but expecting list of objects as multiple input "
+                f"tensors required as per tensorinfo_map (inputs: {', '.join(sorted(specs))})"
+            )
+        ((name, spec),) = specs.items()
+        for i, item in enumerate(instances):
+            if _is_object(item):
+                raise ServingError(f"Expecting value/list but got object at item {i} of input list")
+        return {name: _convert(name, instances, spec)}
+    names = sorted(specs)
+    for i, item in enumerate(instances):
+        if not _is_object(item):
+            raise ServingError(f"Expecting object but got list at item {i} of input list")
+        if sorted(item) != names:
+            unknown = sorted(set(item) - set(names))
+            if unknown:
+                raise ServingError(
+                    f"Failed to process element: {i} key: {unknown[0]} of 'instances' list. "
+                    f"Error: JSON object: does not have named input: {unknown[0]}"
+                )
+            raise ServingError(
+                f"Failed to process element: {i} of 'instances' list. JSON object keys must "
+                f"be equal to: {','.join(names)}"
+            )
+    return {n: _convert(n, [item[n] for item in instances], specs[n]) for n in names}
 
 
 def _from_inputs(inputs: Any, specs: dict[str, Any]) -> dict[str, np.ndarray]:
-    if isinstance(inputs, dict):
-        unknown = sorted(set(inputs) - set(specs))
-        missing = sorted(set(specs) - set(inputs))
-        if unknown or missing:
+    if not _is_object(inputs):
+        if len(specs) > 1:
             raise ServingError(
-                f"'inputs' keys must be {sorted(specs)}; unknown {unknown}, missing {missing}"
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                f"tensors required as per tensorinfo_map (inputs: {', '.join(sorted(specs))})"
             )
-        return {n: _array(n, inputs[n], spec) for n, spec in specs.items()}
-    if len(specs) != 1:
-        raise ServingError(f"the signature has inputs {list(specs)}: 'inputs' must be an object")
-    ((name, spec),) = specs.items()
-    return {name: _array(name, inputs, spec)}
-
-
-def _array(name: str, value: Any, spec: Any) -> np.ndarray:
-    dtype = spec.dtype.as_numpy_dtype
-    try:
-        array = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
+        ((name, spec),) = specs.items()
+        return {name: _convert(name, inputs, spec)}
+    for name in sorted(specs):
+        if name not in inputs:
+            raise ServingError(f"Missing named input: {name} in 'inputs' object.")
+    unknown = sorted(set(inputs) - set(specs))
+    if unknown:  # TF Serving ignores them; a typo silently dropped helps no one
         raise ServingError(
-            f"input {name!r}: expected a nested list of {spec.dtype.name} values of shape "
-            f"{_shape(spec)}; could not convert the request ({exc})"
-        ) from None
+            f"'inputs' object has unknown input(s) {unknown}; expected keys {sorted(specs)}"
+        )
+    return {n: _convert(n, inputs[n], spec) for n, spec in specs.items()}
+
+
+def _convert(name: str, value: Any, spec: Any) -> np.ndarray:
+    try:
+        return json_tensor.to_array(value, spec.dtype.name)
+    except ServingError as exc:
+        raise ServingError(f"input {name!r}: {exc}") from None
+
+
+def check_shape(name: str, array: np.ndarray, spec: Any) -> None:
+    """Refuse an array whose shape the signature's input does not accept (HTTP 400)."""
     if not spec.shape.is_compatible_with(array.shape):
         raise ServingError(
             f"input {name!r}: expected shape {_shape(spec)} ({spec.dtype.name}); "
             f"received shape {list(array.shape)}"
         )
-    return array
 
 
 def _shape(spec: Any) -> list[int]:
@@ -99,14 +143,23 @@ def run(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def format_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[str, Any]:
-    """TF Serving's response: ``predictions`` (row) or ``outputs`` (columnar)."""
+    """TF Serving's response: ``predictions`` (row) or ``outputs`` (columnar).
+
+    Values stay NumPy (``json_tensor.dumps`` writes them); string outputs become
+    text or ``{"b64": ...}``.
+    """
+    encoded = {k: json_tensor.encode_output(k, v) for k, v in outputs.items()}
     if not row_format:
-        if len(outputs) == 1:
-            return {"outputs": next(iter(outputs.values())).tolist()}
-        return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
-    if len(outputs) == 1:
-        return {"predictions": next(iter(outputs.values())).tolist()}
-    names = sorted(outputs)
-    lists = {k: outputs[k].tolist() for k in names}
-    rows = len(next(iter(lists.values())))
-    return {"predictions": [{k: lists[k][i] for k in names} for i in range(rows)]}
+        if len(encoded) == 1:
+            return {"outputs": next(iter(encoded.values()))}
+        return {"outputs": encoded}
+    if len(encoded) == 1:
+        return {"predictions": next(iter(encoded.values()))}
+    rows = {len(v) for v in encoded.values()}
+    if len(rows) != 1:
+        raise ServingError(
+            "Tensor name: outputs have different batch sizes "
+            f"({ {k: len(v) for k, v in encoded.items()} }); use the columnar 'inputs' format",
+        )
+    names = sorted(encoded)
+    return {"predictions": [{k: encoded[k][i] for k in names} for i in range(rows.pop())]}

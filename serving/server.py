@@ -1,119 +1,145 @@
-"""The embedded model server: TF Serving's REST API over a model repository.
+"""The embedded model server: TF Serving's REST and gRPC APIs over a model repository.
 
-Serves ``POST /v1/models/<name>[/versions/<v>]:predict`` and the model status
-``GET /v1/models/<name>[/versions/<v>]`` with TF Serving's JSON shapes,
-binding 127.0.0.1:8501 unless told otherwise. Runs from the exported
-SavedModels alone: no training code, no MLflow.
+gRPC (:mod:`kerasforge.serving.grpc_api`) runs on its own thread pool when a
+port is given. REST serves the routes of :mod:`kerasforge.serving.rest_api` with aiohttp on its
+own event loop thread, binding 127.0.0.1:8501 unless told otherwise. The
+listener is bounded: a listen backlog, a cap on open connections (one more is
+answered 503 and closed), an idle/header timeout (a connection that sends
+nothing, or half a request, is closed), TCP_NODELAY (aiohttp sets it), HTTP
+parsed strictly by aiohttp (chunked bodies decoded, bad ``Content-Length``
+refused with 400, unread bodies drained or the connection closed, so keep-alive
+cannot desync). Runs from the exported SavedModels alone: no training code, no
+MLflow.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
-import re
+import socket
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kerasforge.serving import predict
+from aiohttp import web
+
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.rest_api import Limits, RestApi
 from kerasforge.serving.store import ModelStore
 
 log = logging.getLogger(__name__)
 
-ROUTE = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?::(?P<verb>[a-z]+))?/?$"
+_BUSY_BODY = b'{"error":"too many open connections; retry shortly"}'
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
 )
-MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-class RestHandler(BaseHTTPRequestHandler):
-    """One HTTP request; the server carries the model store."""
+@dataclass(frozen=True)
+class ListenLimits:
+    """Bounds of the listening socket.
 
-    server: RestServer
-    protocol_version = "HTTP/1.1"
+    Attributes:
+        backlog: connections the kernel queues before ``accept``.
+        max_connections: open connections; more are answered 503 and closed.
+        idle_timeout_s: seconds a connection may send nothing (or half a request header).
+    """
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
-        try:
-            match = ROUTE.match(self.path.split("?", 1)[0])
-            if not match:
-                raise ServingError(f"Malformed request: {method} {self.path}", status=404)
-            name, version, verb = match["name"], match["version"], match["verb"]
-            version_number = int(version) if version else None
-            if method == "GET" and verb is None:
-                self._reply(200, self._status(name, version_number))
-            elif method == "POST" and verb == "predict":
-                self._reply(200, self._predict(name, version_number))
-            else:
-                raise ServingError(f"Malformed request: {method} {self.path}", status=404)
-        except ServingError as exc:
-            self._reply(exc.status, {"error": str(exc)})
-        except Exception as exc:  # keep serving; the client gets TF Serving's error shape
-            log.exception("request failed")
-            self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
-
-    def _status(self, name: str, version: int | None) -> dict[str, Any]:
-        store = self.server.store
-        # Like TF Serving: every loaded version without a version in the path, else that one.
-        models = store.statuses(name) if version is None else [store.get(name, version)]
-        return {
-            "model_version_status": [
-                {
-                    "version": str(model.version),
-                    "state": "AVAILABLE",
-                    "status": {"error_code": "OK", "error_message": ""},
-                }
-                for model in models
-            ]
-        }
-
-    def _predict(self, name: str, version: int | None) -> dict[str, Any]:
-        model = self.server.store.get(name, version)
-        body = self._read_json()
-        signature = model.signature(body.get("signature_name") if isinstance(body, dict) else None)
-        arrays, row_format = predict.parse_request(body, predict.input_specs(signature))
-        return predict.format_response(predict.run(signature, arrays), row_format)
-
-    def _read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length <= 0 or length > MAX_BODY_BYTES:
-            raise ServingError(
-                f"expected a JSON body of 1 to {MAX_BODY_BYTES} bytes; received {length} bytes"
-            )
-        raw = self.rfile.read(length)
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ServingError(f"JSON Parse error: {exc}") from None
-
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status, HTTPStatus(status).phrase)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
+    backlog: int = 1024
+    max_connections: int = 1024
+    idle_timeout_s: float = 15.0
 
 
-class RestServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the model store."""
+class _Refuse(asyncio.Protocol):
+    """Answers one over-the-cap connection with 503 and closes it."""
 
-    daemon_threads = True
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(BUSY)  # type: ignore[attr-defined]
+        transport.close()
 
-    def __init__(self, address: tuple[str, int], store: ModelStore) -> None:
-        super().__init__(address, RestHandler)
-        self.store = store
+
+@dataclass
+class RestServer:
+    """A running REST server: its address, event loop thread and model store."""
+
+    store: ModelStore
+    api: RestApi
+    server_address: tuple[str, int]
+    loop: asyncio.AbstractEventLoop = field(repr=False)
+    runner: web.AppRunner = field(repr=False)
+    listener: Any = field(repr=False)
+    thread: threading.Thread = field(repr=False)
+    grpc_server: Any = field(default=None, repr=False)
+    grpc_port: int | None = None
+
+    @property
+    def server_port(self) -> int:
+        """The bound REST port."""
+        return self.server_address[1]
+
+    def shutdown(self) -> None:
+        """Stop listening, let in-flight requests finish (up to 10 s), then stop the loop."""
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=10).wait()  # in-flight calls finish first
+            self.grpc_server = None
+        if not self.loop.is_running():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._close(), self.loop)
+        future.result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.api.close()
+
+    async def _close(self) -> None:
+        self.listener.close()
+        await self.runner.shutdown()
+        await self.runner.cleanup()
+
+
+def serve_store(
+    store: ModelStore,
+    host: str = "127.0.0.1",
+    rest_port: int = 8501,
+    limits: Limits | None = None,
+    listen: ListenLimits | None = None,
+) -> RestServer:
+    """Serve ``store`` over REST on an event loop thread of its own.
+
+    Raises:
+        ServingError: the address cannot be bound (HTTP 503).
+    """
+    listen = listen or ListenLimits()
+    try:
+        sock = socket.create_server((host, rest_port), backlog=listen.backlog, reuse_port=False)
+    except OSError as exc:
+        raise ServingError(
+            f"cannot listen on {host}:{rest_port}: {exc.strerror}; another server (an earlier "
+            "`make serve`?) may hold the port: stop it or choose another with --rest-port",
+            status=503,
+        ) from None
+    api = RestApi(store, limits)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(
+        api.app(), access_log=None, keepalive_timeout=listen.idle_timeout_s, handle_signals=False
+    )
+    loop.run_until_complete(runner.setup())
+    handler = runner.server
+    assert handler is not None
+
+    def factory() -> asyncio.Protocol:
+        if len(handler.connections) >= listen.max_connections:
+            return _Refuse()
+        return handler()
+
+    listener = loop.run_until_complete(
+        loop.create_server(factory, sock=sock, backlog=listen.backlog)
+    )
+    thread = threading.Thread(target=loop.run_forever, name="rest", daemon=True)
+    thread.start()
+    address = sock.getsockname()[:2]
+    return RestServer(store, api, (address[0], address[1]), loop, runner, listener, thread)
 
 
 def start(
@@ -121,20 +147,25 @@ def start(
     host: str = "127.0.0.1",
     rest_port: int = 8501,
     poll_seconds: float = 1.0,
+    limits: Limits | None = None,
+    grpc_port: int | None = None,
 ) -> tuple[RestServer, ModelStore]:
-    """Load the repository and start serving REST in a background thread.
+    """Load the repository and serve REST (and gRPC if ``grpc_port`` is set) in the background.
 
     Args:
         repository: model repository root (``<root>/<name>/<version>/``).
         host: address to bind; loopback unless told otherwise.
         rest_port: REST port; 0 picks a free one (read it from ``server.server_port``).
         poll_seconds: how often to look for new versions; 0 disables polling.
+        limits: request bounds (body size, concurrency, timeouts).
+        grpc_port: gRPC port (TF Serving's ``--port``; 0: any free one, read it from
+            ``server.grpc_port``); ``None``: no gRPC.
 
     Returns:
         The running server and its model store; call ``stop(server, store)`` to end.
 
     Raises:
-        ServingError: the repository holds no published model.
+        ServingError: the repository holds no published model, or the port is taken.
     """
     store = ModelStore(repository)
     if not store.refresh():
@@ -143,22 +174,21 @@ def start(
             "saved_model.pb; run `make train` (or `kerasforge export`) first",
             status=503,
         )
-    try:
-        server = RestServer((host, rest_port), store)
-    except OSError as exc:
-        raise ServingError(
-            f"cannot listen on {host}:{rest_port}: {exc.strerror}; another server (an earlier "
-            "`make serve`?) may hold the port: stop it or choose another with --rest-port",
-            status=503,
-        ) from None
-    threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
+    server = serve_store(store, host, rest_port, limits)
+    if grpc_port is not None:
+        from kerasforge.serving import grpc_api
+
+        try:
+            server.grpc_server, server.grpc_port = grpc_api.serve(store, host, grpc_port)
+        except ServingError:
+            server.shutdown()
+            raise
     if poll_seconds > 0:
         store.start_polling(poll_seconds)
     return server, store
 
 
 def stop(server: RestServer, store: ModelStore) -> None:
-    """Stop serving and polling."""
+    """Stop polling, then serving (in-flight requests finish first)."""
     store.stop()
     server.shutdown()
-    server.server_close()

@@ -9,9 +9,9 @@ A refresh (on demand, or from the poll thread) loads the versions the policy
 wants that are not loaded yet, and only then swaps in the model's new version
 dict, dropping the versions no longer wanted: a request already running holds
 its own reference to the version it started with and finishes on it. A version
-that fails to load is logged, remembered (not retried every poll) and left out
-of what the policy sees, so the policy falls back to the next version and what
-is served stays served.
+that fails to load is logged, remembered (retried only once its files change,
+as a version still being copied in will) and left out of what the policy sees,
+so the policy falls back to the next version and what is served stays served.
 
 Policies are per model (``policies={"digits": Latest(2)}``, else
 ``default_policy``), so TF Serving's ``all`` and ``specific`` policies are one
@@ -34,6 +34,20 @@ from kerasforge.serving import repository
 from kerasforge.serving.errors import ServingError
 
 log = logging.getLogger(__name__)
+
+
+def _fingerprint(path: Path) -> tuple[Any, ...]:
+    """Every file under ``path`` with its size and modification time (cheap change check)."""
+    try:
+        return tuple(
+            sorted(
+                (str(p.relative_to(path)), st.st_size, st.st_mtime_ns)
+                for p in path.rglob("*")
+                for st in [p.stat()]
+            )
+        )
+    except OSError:  # files moving under us: a value that never matches, so it is retried
+        return (object(),)
 
 
 @dataclass
@@ -137,7 +151,9 @@ class ModelStore:
         self.default_policy = default_policy or Latest()
         # Each model's version dict is replaced whole, never mutated, so a reader may keep it.
         self._models: dict[str, dict[int, LoadedModel]] = {}
-        self._broken: set[tuple[str, int]] = set()  # versions that failed to load: not retried
+        # Versions that failed to load -> their files' fingerprint: retried once the files
+        # change (a version copied non-atomically, `cp -r`, completes later), as TF Serving retries.
+        self._broken: dict[tuple[str, int], tuple[Any, ...]] = {}
         self._lock = threading.Lock()  # guards _models; never held while loading
         self._refresh_lock = threading.Lock()  # one refresh at a time
         self._stop = threading.Event()
@@ -159,7 +175,10 @@ class ModelStore:
         loaded = []
         with self._refresh_lock:
             for name in repository.model_names(self.root):
-                loaded.extend(self._refresh_model(name))
+                try:
+                    loaded.extend(self._refresh_model(name))
+                except Exception:  # one unreadable model must not stop the others
+                    log.exception("refreshing model %s failed; trying again next poll", name)
         return loaded
 
     def _refresh_model(self, name: str) -> list[LoadedModel]:
@@ -188,7 +207,7 @@ class ModelStore:
         on_disk = repository.versions(self.root / name)
         fresh: dict[int, LoadedModel] = {}
         while True:
-            available = [v for v in on_disk if (name, v) not in self._broken]
+            available = [v for v in on_disk if not self._still_broken(name, v)]
             wanted = set(self.policy(name).select(available)) & set(available)
             missing = sorted(wanted - current.keys() - fresh.keys(), reverse=True)
             if not missing:
@@ -202,13 +221,32 @@ class ModelStore:
         }
         return serving, [fresh[v] for v in serving if v in fresh]
 
+    def _still_broken(self, name: str, version: int) -> bool:
+        """True for a version that failed to load and whose files have not changed since."""
+        seen = self._broken.get((name, version))
+        if seen is None:
+            return False
+        if seen == _fingerprint(self.root / name / str(version)):
+            return True
+        del self._broken[(name, version)]  # its files changed: try it again
+        return False
+
     def _try_load(self, name: str, version: int) -> LoadedModel | None:
+        path = self.root / name / str(version)
+        fingerprint = _fingerprint(path)
         try:
-            return load_version(name, version, self.root / name / str(version))
+            model = load_version(name, version, path)
         except Exception as exc:  # a broken version must not take the server down
-            log.error("could not load %s version %d, skipping it: %s", name, version, exc)
-            self._broken.add((name, version))
+            log.error(
+                "could not load %s version %d (retried when its files change): %s",
+                name,
+                version,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+            self._broken[(name, version)] = fingerprint
             return None
+        self._broken.pop((name, version), None)
+        return model
 
     def get(self, name: str, version: int | None = None) -> LoadedModel:
         """The loaded model ``name`` at ``version``, else at its highest loaded version.

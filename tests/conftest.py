@@ -157,6 +157,8 @@ class ServerProcess:
                 str(repository),
                 "--rest-port",
                 "0",
+                "--port",
+                "0",
                 "--poll-seconds",
                 "0.5",
             ],

@@ -37,6 +37,8 @@ IMPORT_NAMES = {
     "keras": "keras",
     "tensorflow-serving-api": "tensorflow_serving",
     "grpcio": "grpc",
+    "aiohttp": "aiohttp",
+    "orjson": "orjson",
     "mlflow": "mlflow",
     "scikit-learn": "sklearn",
     "pyyaml": "yaml",
@@ -291,7 +293,10 @@ def test_the_serve_extra_serves_and_predicts_without_mlflow(wheel, published, tm
     repository = published.published.path.parents[1]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     server = subprocess.Popen(
-        [str(bin_dir / "kerasforge"), "serve", "--repository", str(repository), "--rest-port", "0"],
+        [
+            *[str(bin_dir / "kerasforge"), "serve", "--repository", str(repository)],
+            *["--rest-port", "0", "--port", "0"],
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -94,14 +94,17 @@ def test_export_of_a_file_that_is_no_model_fails_clearly(tmp_path):
 
 
 def test_serve_on_an_empty_repository_fails_clearly(tmp_path):
-    proc = run_cli("serve", "--repository", str(tmp_path), "--rest-port", "0", timeout=120)
+    proc = run_cli(
+        "serve", "--repository", str(tmp_path), "--rest-port", "0", "--port", "0", timeout=120
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: no model to serve")
 
 
 def start_serve_probe(repository) -> tuple[subprocess.Popen, str]:
     """``kerasforge serve`` in a ``CLI_PROBE`` interpreter; returns it and its URL."""
-    args = ["serve", "--repository", str(repository), "--rest-port", "0", "--poll-seconds", "0"]
+    args = ["serve", "--repository", str(repository), "--rest-port", "0", "--port", "0"]
+    args += ["--poll-seconds", "0"]
     proc = subprocess.Popen(
         [*CLI_PROBE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )

@@ -93,8 +93,13 @@ def test_model_status(live):
             "expected shape [-1, 8, 8, 1]",
         ),
         ("/v1/models/digits_cnn:predict", {"nothing": 1}, 400, "Missing 'inputs' or 'instances'"),
-        ("/v1/models/digits_cnn:predict", {"instances": []}, 400, "non-empty"),
-        ("/v1/models/digits_cnn:predict", {"instances": [["x"]]}, 400, "could not convert"),
+        ("/v1/models/digits_cnn:predict", {"instances": []}, 400, "No values in 'instances'"),
+        (
+            "/v1/models/digits_cnn:predict",
+            {"instances": [["x"]]},
+            400,
+            "is not of expected type: float",
+        ),
         ("/v1/models/digits_cnn:predict", b"{not json", 400, "JSON Parse error"),
         (
             "/v1/models/digits_cnn:predict",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -206,8 +205,7 @@ def test_latest_policy_picks_the_highest_versions_and_rejects_a_bad_count():
 def test_status_endpoint_lists_every_loaded_version(published, tmp_path):
     store = ModelStore(make_repo(published, tmp_path, [1, 2, 3]), default_policy=Latest(2))
     store.refresh()
-    rest = serverlib.RestServer(("127.0.0.1", 0), store)
-    threading.Thread(target=rest.serve_forever, daemon=True).start()
+    rest = serverlib.serve_store(store, "127.0.0.1", 0)
     try:
         client = RestClient(f"http://127.0.0.1:{rest.server_address[1]}")
         listed = client.status("m")["model_version_status"]
@@ -218,3 +216,28 @@ def test_status_endpoint_lists_every_loaded_version(published, tmp_path):
         assert [p["class_ids"] for p in predictions] == [2, 2]
     finally:
         serverlib.stop(rest, store)
+
+
+def test_a_non_ascii_digit_folder_neither_stops_start_up_nor_polling(published, tmp_path):
+    repo = make_repo(published, tmp_path, [1])
+    (repo / "m" / "²").mkdir()
+    (repo / "m" / "²" / "saved_model.pb").write_bytes(b"x")
+    (repo / "other" / "³").mkdir(parents=True)
+    store = ModelStore(repo)
+    assert [m.version for m in store.refresh()] == [1]
+    add_version(published, repo, 2)
+    assert [m.version for m in store.refresh()] == [2]
+
+
+def test_a_version_copied_in_non_atomically_is_retried_once_complete(published, tmp_path):
+    repo = make_repo(published, tmp_path, [1])
+    store = ModelStore(repo)
+    store.refresh()
+    partial = repo / "m" / "2"
+    partial.mkdir()
+    shutil.copy2(published / "2" / "saved_model.pb", partial)  # `cp -r`: variables/ not yet
+    assert store.refresh() == [] and list(store.versions("m")) == [1]
+    assert store.refresh() == []  # unchanged files: not retried every poll
+    shutil.copytree(published / "2", partial, dirs_exist_ok=True)  # the copy completes
+    assert [m.version for m in store.refresh()] == [2]
+    assert answers(store.get("m"))

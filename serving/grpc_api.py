@@ -1,0 +1,278 @@
+"""TF Serving's gRPC API with the official tensorflow-serving-api stubs.
+
+``tensorflow.serving.PredictionService``: Predict, Classify, Regress,
+MultiInference, GetModelMetadata; ``tensorflow.serving.ModelService``:
+GetModelStatus (HandleReloadConfigRequest answers UNIMPLEMENTED until the
+model config file lands). Requests are decoded to named arrays and run through
+:func:`kerasforge.serving.predict.run`, the path REST uses. Status codes as TF
+Serving: NOT_FOUND for a missing model or version, INVALID_ARGUMENT for a bad
+request, RESOURCE_EXHAUSTED beyond ``max_inflight`` concurrent calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from kerasforge.serving import examples, predict
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.store import LoadedModel, ModelStore
+
+log = logging.getLogger(__name__)
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND}
+
+
+@functools.lru_cache(maxsize=64)
+def signature_defs(path: Path) -> dict[str, Any]:
+    """The ``SignatureDef`` protos of the SavedModel at ``path`` (its ``saved_model.pb``)."""
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    return dict(proto.meta_graphs[0].signature_def)
+
+
+def resolve(store: ModelStore, spec: Any) -> LoadedModel:
+    """The loaded model a ``ModelSpec`` names (version, label or latest)."""
+    if spec.HasField("version_label"):
+        raise ServingError(
+            f"version label {spec.version_label!r}: no labels are configured for model "
+            f"{spec.name!r}",
+            status=404,
+        )
+    version = spec.version.value if spec.HasField("version") else None
+    return store.get(spec.name, version)
+
+
+def _abort(context: grpc.ServicerContext, exc: ServingError) -> None:
+    context.abort(_CODES.get(exc.status, grpc.StatusCode.INTERNAL), str(exc))
+
+
+def _fill_spec(out: Any, model: LoadedModel, signature: str) -> None:
+    out.name = model.name
+    out.version.value = model.version
+    out.signature_name = signature
+
+
+def _guard(method: Any) -> Any:
+    """Turn ServingError into the matching gRPC status; keep other failures as INTERNAL."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except ServingError as exc:
+            _abort(context, exc)
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc).splitlines()[0])
+
+    return wrapper
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata over ``store``."""
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+
+    @_guard
+    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
+        model = resolve(self.store, request.model_spec)
+        name = request.model_spec.signature_name or "serving_default"
+        signature = model.signature(name)
+        specs = predict.input_specs(signature)
+        arrays = decode_inputs(dict(request.inputs), specs)
+        outputs = predict.run(signature, arrays)
+        if request.output_filter:
+            unknown = sorted(set(request.output_filter) - set(outputs))
+            if unknown:
+                raise ServingError(f"output tensor alias not found in signature: {unknown[0]}")
+            outputs = {k: outputs[k] for k in request.output_filter}
+        response = predict_pb2.PredictResponse()
+        _fill_spec(response.model_spec, model, name)
+        for key, value in outputs.items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    @_guard
+    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
+        response = classification_pb2.ClassificationResponse()
+        model, name, outputs = self._run_examples(request, CLASSIFY_METHOD)
+        _fill_spec(response.model_spec, model, name)
+        response.result.CopyFrom(examples.classification_result(outputs))
+        return response
+
+    @_guard
+    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
+        response = regression_pb2.RegressionResponse()
+        model, name, outputs = self._run_examples(request, REGRESS_METHOD)
+        _fill_spec(response.model_spec, model, name)
+        response.result.CopyFrom(examples.regression_result(outputs))
+        return response
+
+    @_guard
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
+        response = inference_pb2.MultiInferenceResponse()
+        if not request.tasks:
+            raise ServingError("MultiInferenceRequest must have at least one task")
+        for task in request.tasks:
+            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise ServingError(f"Unsupported signature method_name: {task.method_name}")
+            sub = _Sub(task.model_spec, request.input)
+            model, name, outputs = self._run_examples(sub, task.method_name)
+            result = response.results.add()
+            _fill_spec(result.model_spec, model, name)
+            if task.method_name == CLASSIFY_METHOD:
+                result.classification_result.CopyFrom(examples.classification_result(outputs))
+            else:
+                result.regression_result.CopyFrom(examples.regression_result(outputs))
+        return response
+
+    def _run_examples(self, request: Any, method: str) -> tuple[LoadedModel, str, dict]:
+        model = resolve(self.store, request.model_spec)
+        name = request.model_spec.signature_name or "serving_default"
+        signature = model.signature(name)
+        found = signature_defs(model.path)[name].method_name
+        if found != method:
+            raise ServingError(
+                f"Expected {method.rsplit('/', 1)[1]} signature method_name to be {method}. "
+                f"Was: {found}"
+            )
+        serialized = examples.serialize(request.input)
+        (input_name,) = predict.input_specs(signature)
+        return model, name, predict.run(signature, {input_name: serialized})
+
+    @_guard
+    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if list(request.metadata_field) != ["signature_def"]:
+            raise ServingError(
+                "Metadata field(s) not supported: expected exactly ['signature_def']; received "
+                f"{list(request.metadata_field)}"
+            )
+        model = resolve(self.store, request.model_spec)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _fill_spec(response.model_spec, model, "")
+        defs = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in signature_defs(model.path).items():
+            defs.signature_def[key].CopyFrom(value)
+        response.metadata["signature_def"].Pack(defs)
+        return response
+
+
+class _Sub:
+    """A classify/regress request assembled from one MultiInference task."""
+
+    def __init__(self, model_spec: Any, input: Any) -> None:
+        self.model_spec, self.input = model_spec, input
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus over ``store``."""
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+
+    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            spec = request.model_spec
+            models = (
+                [resolve(self.store, spec)]
+                if spec.HasField("version") or spec.HasField("version_label")
+                else self.store.statuses(spec.name)
+            )
+        except ServingError as exc:
+            _abort(context, exc)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for model in models:
+            status = response.model_version_status.add()
+            status.version = model.version
+            status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return response
+
+    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "reloading a model config is not supported yet: restart the server with the new "
+            "repository",
+        )
+
+
+def decode_inputs(inputs: dict[str, Any], specs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``PredictRequest.inputs`` as arrays checked against the signature (TF Serving's words)."""
+    for key in inputs:
+        if key not in specs:
+            raise ServingError(
+                f"input tensor alias not found in signature: {key}. Inputs expected to be in "
+                f"the set {{{','.join(sorted(specs))}}}."
+            )
+    missing = sorted(set(specs) - set(inputs))
+    if missing:
+        raise ServingError(
+            f"Request inputs do not match required inputs for model. Missing: {missing}"
+        )
+    arrays = {}
+    for key, proto in inputs.items():
+        want = specs[key].dtype
+        if proto.dtype != want.as_datatype_enum:
+            raise ServingError(
+                f"Expects arg[{key}] to be {want.name} but "
+                f"{tf.dtypes.as_dtype(proto.dtype).name} is provided"
+            )
+        array = tf.make_ndarray(proto)
+        predict.check_shape(key, array, specs[key])
+        arrays[key] = array
+    return arrays
+
+
+def serve(
+    store: ModelStore,
+    host: str = "127.0.0.1",
+    port: int = 8500,
+    workers: int = 8,
+    max_inflight: int = 64,
+) -> tuple[grpc.Server, int]:
+    """Start the gRPC server on ``host:port`` (0: any free port); returns it and its port.
+
+    Raises:
+        ServingError: the port cannot be bound (HTTP 503).
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(workers, thread_name_prefix="grpc"),
+        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+        maximum_concurrent_rpcs=max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(store), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise ServingError(
+            f"cannot listen for gRPC on {host}:{port}; another server may hold the port: "
+            "choose another with --port",
+            status=503,
+        )
+    server.start()
+    return server, bound

@@ -1,0 +1,216 @@
+"""TF Serving's REST API as an aiohttp application over a :class:`ModelStore`.
+
+Routes (``g3doc/api_rest.md``): ``POST /v1/models/{name}[/versions/{v}]:predict``,
+``GET /v1/models/{name}[/versions/{v}]`` (status) and ``GET .../metadata``; beyond
+TF Serving, ``GET /healthz`` (alive) and ``GET /readyz`` (every model loaded,
+else 503). Every answer is JSON; errors are ``{"error": "..."}`` with 400 (bad
+request), 404 (no such model, version or route), 405 (a method the route does
+not take), 408 (body too slow), 413 (body over the limit), 429 (all prediction
+slots busy) or 503; a 500 means a bug here, never a client's mistake. Model
+calls run in a bounded thread pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from kerasforge.serving import json_tensor, predict
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+# A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it).
+ROUTE = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[0-9]{1,19}))?"
+    r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$"
+)
+VERBS = ("predict",)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of the REST server.
+
+    Attributes:
+        max_body_bytes: largest request body; larger gets 413.
+        max_inflight: requests in the model pool or waiting for it; more get 429.
+        workers: threads running model calls.
+        body_timeout_s: seconds to receive a body once its headers arrived; else 408.
+    """
+
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_inflight: int = 64
+    workers: int = 4
+    body_timeout_s: float = 30.0
+
+
+class RestApi:
+    """Request handlers over ``store``; ``app()`` builds the aiohttp application."""
+
+    def __init__(self, store: ModelStore, limits: Limits | None = None) -> None:
+        self.store = store
+        self.limits = limits or Limits()
+        self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="predict")
+        self.inflight = 0
+
+    def app(self) -> web.Application:
+        """The aiohttp application: one catch-all route so every answer is JSON."""
+        app = web.Application(client_max_size=self.limits.max_body_bytes)
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        return app
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        """Route one request; every outcome is a JSON answer."""
+        try:
+            return await self._route(request)
+        except ServingError as exc:
+            return error(exc.status, str(exc))
+        except web.HTTPRequestEntityTooLarge:
+            return error(
+                413,
+                f"request body exceeds {self.limits.max_body_bytes} bytes; send fewer "
+                "instances per request",
+            )
+        except web.HTTPException as exc:
+            return error(exc.status, exc.reason)
+        except ConnectionResetError:  # the client hung up: one line, no traceback
+            log.info("client %s went away: %s %s", request.remote, request.method, request.path)
+            return error(400, "connection closed by the client")
+        except Exception as exc:  # a bug here: log it, answer 500, keep serving
+            log.exception("%s %s failed", request.method, request.path)
+            return error(500, f"{type(exc).__name__}: {exc}")
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        if request.path in ("/healthz", "/readyz") and request.method == "GET":
+            return self._health(request.path == "/readyz")
+        match = ROUTE.match(request.path)
+        if not match:
+            raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
+        name, verb = match["name"], match["verb"]
+        version = int(match["version"]) if match["version"] else None
+        if match["metadata"] and verb is None:
+            allowed = "GET"
+            if request.method == "GET":
+                return reply(metadata_body(self.store.get(name, version)))
+        elif match["metadata"]:
+            raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
+        elif verb is None:
+            allowed = "GET"
+            if request.method == "GET":
+                return reply(status_body(self.store, name, version))
+        elif verb in VERBS:
+            allowed = "POST"
+            if request.method == "POST":
+                return await self._predict(request, name, version)
+        else:
+            raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
+        return web.Response(
+            status=405,
+            body=json_tensor.dumps({"error": f"{request.method} not allowed; use {allowed}"}),
+            content_type="application/json",
+            headers={"Allow": allowed},
+        )
+
+    def _health(self, ready_check: bool) -> web.Response:
+        """``/healthz``: the process answers; ``/readyz``: every model on disk has a version."""
+        if not ready_check:
+            return reply({"status": "alive"})
+        from kerasforge.serving import repository
+
+        waiting = [n for n in repository.model_names(self.store.root) if not self.store.versions(n)]
+        if waiting:
+            return reply({"status": "loading", "models_not_loaded": waiting}, 503)
+        return reply({"status": "ready", "models": sorted({m.name for m in self.store.models()})})
+
+    async def _predict(self, request: web.Request, name: str, version: int | None) -> web.Response:
+        model = self.store.get(name, version)  # 404 before reading a body we would not use
+        if self.inflight >= self.limits.max_inflight:  # bounds bodies held in memory too
+            raise ServingError(
+                f"server busy: {self.inflight} requests in flight (limit "
+                f"{self.limits.max_inflight}); retry with backoff",
+                status=429,
+            )
+        self.inflight += 1
+        try:
+            raw = await self._body(request)
+            loop = asyncio.get_running_loop()
+            payload = await loop.run_in_executor(self.pool, predict_json, model, raw)
+        finally:
+            self.inflight -= 1
+        return web.Response(body=payload, content_type="application/json")
+
+    async def _body(self, request: web.Request) -> bytes:
+        try:
+            return await asyncio.wait_for(request.read(), self.limits.body_timeout_s)
+        except TimeoutError:
+            raise ServingError(
+                f"request body not received within {self.limits.body_timeout_s:g} s", status=408
+            ) from None
+
+    def close(self) -> None:
+        """Stop the model pool (after its running calls)."""
+        self.pool.shutdown(wait=True)
+
+
+def predict_json(model: Any, raw: bytes) -> bytes:
+    """The whole REST predict in one call (runs in the pool): body bytes -> answer bytes."""
+    body = json_tensor.loads(raw)
+    signature = model.signature(predict.signature_name(body))
+    arrays, row_format = predict.parse_request(body, predict.input_specs(signature))
+    outputs = predict.run(signature, arrays)
+    if json_tensor.has_non_finite(outputs):
+        return json_tensor.dumps(json_tensor._plain(predict.format_response(outputs, row_format)))
+    return json_tensor.dumps(predict.format_response(outputs, row_format))
+
+
+def status_body(store: ModelStore, name: str, version: int | None) -> dict[str, Any]:
+    """TF Serving's ``GetModelStatusResponse`` as JSON (newest version first)."""
+    models = store.statuses(name) if version is None else [store.get(name, version)]
+    return {
+        "model_version_status": [
+            {
+                "version": str(model.version),
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+            for model in models
+        ]
+    }
+
+
+def metadata_body(model: Any) -> dict[str, Any]:
+    """TF Serving's ``GET .../metadata``: the model spec and its ``SignatureDef``s as JSON."""
+    from google.protobuf import json_format
+
+    from kerasforge.serving.grpc_api import signature_defs
+
+    defs = {
+        key: json_format.MessageToDict(
+            value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        for key, value in signature_defs(model.path).items()
+    }
+    return {
+        "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
+        "metadata": {"signature_def": {"signature_def": defs}},
+    }
+
+
+def reply(payload: Any, status: int = 200) -> web.Response:
+    """A JSON answer."""
+    return web.Response(
+        status=status, body=json_tensor.dumps(payload), content_type="application/json"
+    )
+
+
+def error(status: int, message: str) -> web.Response:
+    """TF Serving's error answer: ``{"error": message}``."""
+    return reply({"error": message}, status)

@@ -1,0 +1,237 @@
+"""gRPC end to end over a real channel with the official tensorflow-serving-api stubs."""
+
+from __future__ import annotations
+
+import shutil
+
+import grpc
+import numpy as np
+import pytest
+
+from kerasforge.serving import grpc_api, predict
+from kerasforge.serving.store import ModelStore
+
+
+def build_example_model(path) -> None:
+    """A SavedModel with TF Serving classify and regress signatures over tf.Examples.
+
+    ``tf.saved_model.save`` writes every signature as ``predict``; the method
+    names are set afterwards in ``saved_model.pb``, as an exporter does.
+    """
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    features = {"x": tf.io.FixedLenFeature([2], tf.float32)}
+
+    class Examples(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def classify(self, inputs):
+            x = tf.io.parse_example(inputs, features)["x"]
+            scores = tf.nn.softmax(x)
+            classes = tf.tile(tf.constant([["cat", "dog"]]), [tf.shape(x)[0], 1])
+            return {"classes": classes, "scores": scores}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def regress(self, inputs):
+            x = tf.io.parse_example(inputs, features)["x"]
+            return {"outputs": tf.reduce_sum(x, axis=-1)}
+
+    module = Examples()
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={
+            "serving_default": module.classify.get_concrete_function(),
+            "regress": module.regress.get_concrete_function(),
+        },
+    )
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    defs = proto.meta_graphs[0].signature_def
+    defs["serving_default"].method_name = grpc_api.CLASSIFY_METHOD
+    defs["regress"].method_name = grpc_api.REGRESS_METHOD
+    (path / "saved_model.pb").write_bytes(proto.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def channel(published, tmp_path_factory):
+    root = tmp_path_factory.mktemp("grpc")
+    shutil.copytree(published.published.path, root / "digits_cnn" / "1")
+    build_example_model(root / "ex" / "1")
+    store = ModelStore(root)
+    store.refresh()
+    server, port = grpc_api.serve(store, "127.0.0.1", 0)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as chan:
+        yield chan, store
+    server.stop(grace=2).wait()
+
+
+def predict_request(name: str, array: np.ndarray, version: int | None = None):
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    if version is not None:
+        request.model_spec.version.value = version
+    request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(array))
+    return request
+
+
+def test_predict_agrees_with_the_in_process_signature(channel, published):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    chan, store = channel
+    x = published.splits.x_test[:4].astype(np.float32)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(chan)
+    response = stub.Predict(predict_request("digits_cnn", x, version=1), timeout=30)
+    assert response.model_spec.name == "digits_cnn" and response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "serving_default"
+    expected = predict.run(store.get("digits_cnn").signature(None), {"pixels": x})
+    for key, value in expected.items():
+        np.testing.assert_array_equal(tf.make_ndarray(response.outputs[key]), value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "message"),
+    [
+        (lambda r: setattr(r.model_spec, "name", "nope"), "NOT_FOUND", "Servable not found"),
+        (lambda r: r.model_spec.version.__setattr__("value", 9), "NOT_FOUND", "Specific"),
+        (lambda r: setattr(r.model_spec, "signature_name", "x"), "INVALID_ARGUMENT", "not found"),
+        (lambda r: r.inputs["extra"].CopyFrom(r.inputs["pixels"]), "INVALID_ARGUMENT", "alias"),
+        (lambda r: r.inputs.pop("pixels"), "INVALID_ARGUMENT", "Missing"),
+    ],
+)
+def test_predict_errors_use_tf_servings_status_codes(channel, mutate, code, message):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    chan, _ = channel
+    request = predict_request("digits_cnn", np.zeros((1, 8, 8, 1), np.float32))
+    mutate(request)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(chan)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=30)
+    assert info.value.code() == getattr(grpc.StatusCode, code)
+    assert message in info.value.details()
+
+
+def test_a_wrong_dtype_or_shape_is_invalid_argument(channel):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    chan, _ = channel
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(chan)
+    for array, message in [
+        (np.zeros((1, 8, 8, 1), np.float64), "to be float32 but float64 is provided"),
+        (np.zeros((1, 3), np.float32), "expected shape"),
+    ]:
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Predict(predict_request("digits_cnn", array), timeout=30)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in info.value.details()
+
+
+def example_input(request, rows):
+    for row in rows:
+        example = request.input.example_list.examples.add()
+        example.features.feature["x"].float_list.value.extend(row)
+
+
+def test_classify_regress_and_multi_inference(channel):
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        inference_pb2,
+        prediction_service_pb2_grpc,
+        regression_pb2,
+    )
+
+    chan, _ = channel
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(chan)
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "ex"
+    example_input(request, [[0.0, 0.0], [0.0, 2.0]])
+    result = stub.Classify(request, timeout=30).result
+    assert [[c.label for c in row.classes] for row in result.classifications] == [
+        ["cat", "dog"]
+    ] * 2
+    assert result.classifications[0].classes[0].score == pytest.approx(0.5)
+    assert result.classifications[1].classes[1].score > 0.8
+
+    regression = regression_pb2.RegressionRequest()
+    regression.model_spec.name = "ex"
+    regression.model_spec.signature_name = "regress"
+    example_input(regression, [[1.0, 2.5]])
+    assert [r.value for r in stub.Regress(regression, timeout=30).result.regressions] == [3.5]
+
+    multi = inference_pb2.MultiInferenceRequest()
+    for signature, method in [("", grpc_api.CLASSIFY_METHOD), ("regress", grpc_api.REGRESS_METHOD)]:
+        task = multi.tasks.add()
+        task.model_spec.name, task.model_spec.signature_name, task.method_name = (
+            "ex",
+            signature,
+            method,
+        )
+    example_input(multi, [[1.0, 1.0]])
+    results = stub.MultiInference(multi, timeout=30).results
+    assert results[1].regression_result.regressions[0].value == 2.0
+    assert len(results[0].classification_result.classifications) == 1
+
+    regression.model_spec.signature_name = ""  # the classify signature
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Regress(regression, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "method_name to be tensorflow/serving/regress" in info.value.details()
+
+
+def test_get_model_metadata_and_status(channel):
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        prediction_service_pb2_grpc,
+    )
+
+    chan, _ = channel
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = "ex"
+    request.metadata_field.append("signature_def")
+    response = prediction_service_pb2_grpc.PredictionServiceStub(chan).GetModelMetadata(request)
+    defs = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(defs)
+    assert defs.signature_def["regress"].method_name == grpc_api.REGRESS_METHOD
+    assert defs.signature_def["serving_default"].inputs["inputs"].dtype == 7  # DT_STRING
+
+    status_request = get_model_status_pb2.GetModelStatusRequest()
+    status_request.model_spec.name = "digits_cnn"
+    models = model_service_pb2_grpc.ModelServiceStub(chan)
+    status = models.GetModelStatus(status_request, timeout=30).model_version_status
+    assert [(s.version, s.state) for s in status] == [
+        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+    ]
+    status_request.model_spec.name = "nope"
+    with pytest.raises(grpc.RpcError) as info:
+        models.GetModelStatus(status_request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_start_serves_rest_and_grpc_over_one_store_and_stops_both(published, tmp_path):
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    from kerasforge.serving import server as serverlib
+    from kerasforge.serving.client import RestClient
+
+    shutil.copytree(published.published.path, tmp_path / "digits_cnn" / "3")
+    rest, store = serverlib.start(tmp_path, "127.0.0.1", 0, poll_seconds=0, grpc_port=0)
+    try:
+        assert rest.grpc_port and rest.grpc_port != rest.server_port
+        status = RestClient(f"http://127.0.0.1:{rest.server_port}").status("digits_cnn")
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = "digits_cnn"
+        with grpc.insecure_channel(f"127.0.0.1:{rest.grpc_port}") as chan:
+            reply = model_service_pb2_grpc.ModelServiceStub(chan).GetModelStatus(request)
+        assert [s.version for s in reply.model_version_status] == [3]
+        assert status["model_version_status"][0]["version"] == "3"
+    finally:
+        serverlib.stop(rest, store)
+    with pytest.raises(grpc.RpcError), grpc.insecure_channel(f"127.0.0.1:{rest.grpc_port}") as chan:
+        model_service_pb2_grpc.ModelServiceStub(chan).GetModelStatus(request, timeout=2)
