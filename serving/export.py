@@ -79,17 +79,19 @@ def write_saved_model(model: Any, path: str | Path, card: ModelCard) -> dict[str
     archive.track(model)
     described = {}
     for name, endpoint in endpoints(card.task, model).items():
-        archive.add_endpoint(name=name, fn=endpoint.fn, input_signature=endpoint.input_signature)
-        described[name] = describe(endpoint, card)
+        traced = archive.add_endpoint(
+            name=name, fn=endpoint.fn, input_signature=endpoint.input_signature
+        )
+        described[name] = describe(endpoint, traced.get_concrete_function(), card)
     archive.write_out(str(path), verbose=False)
     return described
 
 
-def describe(endpoint: Endpoint, card: ModelCard) -> SignatureInfo:
-    """Named inputs and outputs of one endpoint, with the data's facts on the raw input."""
-    import tensorflow as tf
+def describe(endpoint: Endpoint, concrete: Any, card: ModelCard) -> SignatureInfo:
+    """Named inputs and outputs of one endpoint, with the data's facts on the raw input.
 
-    concrete = tf.function(endpoint.fn).get_concrete_function(*endpoint.input_signature)
+    ``concrete`` is the endpoint as the archive traced it, so nothing is traced twice.
+    """
     facts = {k: card.data[k] for k in ("value_range", "feature_names") if card.data.get(k)}
     inputs = [
         TensorInfo(name=s.name, dtype=s.dtype.name, shape=s.shape.as_list(), **facts)

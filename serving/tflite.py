@@ -165,7 +165,7 @@ def _first_line(exc: BaseException) -> str:
 
 def describe_tflite(path: Path) -> dict[str, list[dict[str, Any]]]:
     """The signature's inputs and outputs: name, dtype, shape, quantization (scale, zero-point)."""
-    from kerasforge.serving.edge.runtime import interpreter_class
+    from kerasforge.serving.edge.runtime import interpreter_class, quantization
 
     interpreter = interpreter_class()(model_path=str(path))
     runner = interpreter.get_signature_runner(DEFAULT_SIGNATURE)
@@ -173,7 +173,7 @@ def describe_tflite(path: Path) -> dict[str, list[dict[str, Any]]]:
     def tensors(details: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for name, detail in sorted(details.items()):
-            scale, zero_point = detail["quantization"]
+            scale, zero_point = quantization(detail)
             out.append(
                 {
                     "name": name,

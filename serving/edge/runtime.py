@@ -61,18 +61,22 @@ class EdgeModel:
         self.signature_name: str | None = (
             "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
         )
+        self.runner = (
+            self.interpreter.get_signature_runner(self.signature_name)
+            if self.signature_name
+            else None
+        )
         self.card = _card_beside(self.path)
         detail = self._input_detail()
         self.input_name: str = detail["name"]
         self.input_shape: tuple[int, ...] = tuple(int(d) for d in detail["shape"])
         self.input_dtype = np.dtype(detail["dtype"])
-        self.input_quantization: tuple[float, int] = _quantization(detail)
+        self.input_quantization: tuple[float, int] = quantization(detail)
         self.raw_dtype = np.dtype("float32") if self.input_quantization[0] else self.input_dtype
 
     def _input_detail(self) -> dict[str, Any]:
-        if self.signature_name:
-            runner = self.interpreter.get_signature_runner(self.signature_name)
-            name, detail = next(iter(runner.get_input_details().items()))
+        if self.runner:
+            name, detail = next(iter(self.runner.get_input_details().items()))
             return {**detail, "name": name}
         return self.interpreter.get_input_details()[0]
 
@@ -125,10 +129,9 @@ class EdgeModel:
         return self._invoke(batch)
 
     def _invoke(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        if self.signature_name:  # the runner resizes the batch axis itself
-            runner = self.interpreter.get_signature_runner(self.signature_name)
-            raw = runner(**{self.input_name: batch})
-            details = runner.get_output_details()
+        if self.runner:  # the runner resizes the batch axis itself
+            raw = self.runner(**{self.input_name: batch})
+            details = self.runner.get_output_details()
             return {name: _dequantized(value, details[name]) for name, value in raw.items()}
         index = self.interpreter.get_input_details()[0]["index"]
         self.interpreter.resize_tensor_input(index, batch.shape)
@@ -141,14 +144,14 @@ class EdgeModel:
         }
 
 
-def _quantization(detail: dict[str, Any]) -> tuple[float, int]:
+def quantization(detail: dict[str, Any]) -> tuple[float, int]:
     """``(scale, zero_point)`` of a tensor; scale 0.0 when it is not quantized."""
     scale, zero_point = detail.get("quantization", (0.0, 0))
     return float(scale), int(zero_point)
 
 
 def _dequantized(value: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    scale, zero_point = _quantization(detail)
+    scale, zero_point = quantization(detail)
     if not scale:
         return value
     return ((value.astype("float32") - zero_point) * scale).astype("float32")
