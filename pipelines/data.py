@@ -231,3 +231,42 @@ def to_dataset(
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def to_epoch_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    shuffle_buffer: int = 2048,
+    cache: bool = True,
+) -> tuple[tf.data.Dataset, int]:
+    """Training batches for epochs ``first_epoch`` to ``epochs - 1``, shuffled per epoch.
+
+    Epoch ``e`` sees the same order whether the run started at epoch 0 or
+    resumed at ``e`` (``reshuffle_each_iteration`` cannot promise that: its
+    order depends on how many epochs this process already ran). Pass the
+    returned ``steps_per_epoch`` to ``fit`` so Keras keeps one iterator.
+
+    Returns:
+        The dataset and its batches per epoch.
+    """
+    import tensorflow as tf
+
+    examples = tf.data.Dataset.from_tensor_slices((x, y))
+    if cache:
+        examples = examples.cache()
+    buffer = min(shuffle_buffer, len(x))
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        shuffled = examples.shuffle(
+            buffer, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False
+        )
+        return shuffled.batch(batch_size)
+
+    steps = -(-len(x) // batch_size)
+    epochs_left = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1))
+    return epochs_left.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
