@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 SET_ARGS := $(if $(strip $(SET)),--set $(SET))
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train test test-fast serve predict mlflow-ui lint format bench clean
+.PHONY: help install train test test-fast serve predict mlflow-ui lint format bench clean example-data
 
 help: ## list every target with its one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## every benchmark (bench/bench_*.py) -> bench/results/latest.json (ONLY=name for one)
 	$(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
+
+example-data: $(STAMP) ## regenerate configs/data/ (the CSV and NumPy files the file-source configs read)
+	$(BIN)/python -m kerasforge.pipelines.example_data configs/data
 
 clean: ## remove artifacts (MLflow store, model repository, runs), caches and .venv
 	rm -rf artifacts mlruns bench/results .pytest_cache .ruff_cache $(VENV) *.egg-info

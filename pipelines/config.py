@@ -79,10 +79,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
+class FileConfig(_Strict):
+    """A user's data file, for the ``csv`` and ``numpy`` sources (``pipelines/filesources.py``).
+
+    CSV: ``label`` names the class column; ``columns`` types the feature
+    columns (``float``, ``int``, ``category`` one-hot encoded; empty: every
+    other column as ``float``); ``missing`` is what empty cells do (``error``,
+    ``drop`` the row, ``mean`` of the column). NumPy: a ``.npz`` with arrays
+    ``features`` and ``label``, or a ``.npy`` of features with the labels in
+    the last column.
+    """
+
+    path: Path | None = None
+    label: Annotated[str, Field(min_length=1)] = "label"
+    features: Annotated[str, Field(min_length=1)] = "x"
+    columns: dict[str, Literal["float", "int", "category"]] = Field(default_factory=dict)
+    missing: Literal["error", "drop", "mean"] = "error"
+
+
 class DataConfig(_Strict):
     """Where examples come from and how they are batched."""
 
     source: str = "digits"
+    file: FileConfig = Field(default_factory=FileConfig)
     validation_fraction: Fraction = 0.15
     test_fraction: Fraction = 0.15
     batch_size: Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)] = 64
@@ -93,6 +112,15 @@ class DataConfig(_Strict):
     @classmethod
     def _known_source(cls, source: str) -> str:
         return _one_of("data.source", "data source", source, source_names())
+
+    @model_validator(mode="after")
+    def _file_when_needed(self) -> DataConfig:
+        if get_source(self.source).needs_file and self.file.path is None:
+            raise _complete(
+                f"data.file.path: source {self.source!r} reads a file; set data.file.path "
+                "to your .csv / .npz / .npy file"
+            )
+        return self
 
     @model_validator(mode="after")
     def _leave_training_data(self) -> DataConfig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -76,23 +76,28 @@ class Splits:
 class Source:
     """A registered source: its loader and what it holds (known without loading it)."""
 
-    load: Callable[[], Dataset]
+    load: Callable[..., Dataset]
     inputs: InputKind
     targets: TargetKind
+    needs_file: bool = False
+    """Its loader takes the config's ``data.file`` section (user files)."""
 
 
 _SOURCES: dict[str, Source] = {}
 
 
 def register_source(
-    *, inputs: InputKind, targets: TargetKind
-) -> Callable[[Callable[[], Dataset]], Callable[[], Dataset]]:
-    """Register a data source under its function name, with what it holds."""
+    *, inputs: InputKind, targets: TargetKind, needs_file: bool = False
+) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+    """Register a data source under its function name, with what it holds.
 
-    def register(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
+    ``needs_file``: the loader takes the config's ``data.file`` section.
+    """
+
+    def register(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if fn.__name__ in _SOURCES:
             raise ValueError(f"data source {fn.__name__!r} is already registered")
-        _SOURCES[fn.__name__] = Source(fn, inputs, targets)
+        _SOURCES[fn.__name__] = Source(fn, inputs, targets, needs_file)
         return fn
 
     return register
@@ -110,9 +115,10 @@ def get_source(name: str) -> Source:
     return _SOURCES[name]
 
 
-def load_source(name: str) -> Dataset:
-    """Arrays of the registered source ``name``."""
-    return get_source(name).load()
+def load_source(name: str, file: Any = None) -> Dataset:
+    """Arrays of the registered source ``name``; ``file``: ``data.file`` for file sources."""
+    source = get_source(name)
+    return source.load(file) if source.needs_file else source.load()
 
 
 @register_source(inputs="image", targets="classes")
@@ -270,3 +276,6 @@ def to_epoch_dataset(
     steps = -(-len(x) // batch_size)
     epochs_left = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1))
     return epochs_left.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
+
+
+from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)

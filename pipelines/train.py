@@ -34,6 +34,7 @@ from kerasforge.pipelines.schedules import steps_for
 from kerasforge.pipelines.strategy import JIT, configure_runtime
 from kerasforge.pipelines.tasks import Task, get_task
 from kerasforge.pipelines.tracking import Tracker, tracked_run
+from kerasforge.pipelines.validate import validate
 from kerasforge.serving.card import ModelCard, write_card
 
 if TYPE_CHECKING:
@@ -66,8 +67,10 @@ class TrainResult:
 
 def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
     """The config's data source, checked against the task, split by the config's seed."""
-    dataset = datalib.load_source(cfg.data.source)
+    dataset = datalib.load_source(cfg.data.source, cfg.data.file)
     task.check_data(dataset.info)
+    for finding in validate(dataset):  # errors raise; warnings are shown and logged
+        print(f"data {finding.level}: {finding.message}", flush=True)
     return datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
 
 

@@ -156,3 +156,21 @@ def tf_batches(x: np.ndarray, y: np.ndarray):
     import tensorflow as tf
 
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
+def test_csv_config_trains_with_warmup_smoothing_and_writes_tensorboard_logs(tmp_path):
+    cfg = load_config(
+        ROOT / "configs" / "wine_csv.yaml",
+        [
+            f"output_dir={tmp_path}",
+            "train.epochs=4",
+            "tracking.enabled=false",
+            "export.enabled=false",
+        ],
+    )
+    result = train(cfg)
+    rates = [float(r["learning_rate"]) for r in _history(result.run_dir)]
+    assert len(rates) == 4 and rates[0] < rates[1] < rates[2], "linear warm-up over 3 epochs"
+    assert rates[3] < rates[2], "then cosine annealing"
+    assert any((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert result.test_metrics["test_accuracy"] > 0.5
