@@ -237,7 +237,8 @@ class ScaleConfig(_Strict):
     mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
     force_mixed_precision: bool = False
     """Allow mixed precision without a GPU (it is slower on CPUs)."""
-    jit_compile: Literal["auto", "on", "off"] = "auto"
+    jit_compile: Literal["auto"] | bool = "auto"
+    """XLA: ``true``, ``false`` or ``auto`` (Keras decides per model)."""
 
 
 class TrainConfig(_Strict):

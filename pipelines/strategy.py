@@ -4,7 +4,8 @@
 GPUs), ``multi_worker`` (``MultiWorkerMirroredStrategy``; the cluster comes
 from the ``TF_CONFIG`` environment variable), ``tpu``. Call
 :func:`configure_runtime` before any other TensorFlow work: a multi-worker
-strategy must exist before the first op runs.
+strategy must exist before the first op runs (the command line creates it
+before it starts TensorFlow; later calls reuse it).
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
     from kerasforge.pipelines.config import ExperimentConfig
-
-JIT = {"auto": "auto", "on": True, "off": False}
-"""``train.scale.jit_compile`` -> ``Model.compile(jit_compile=...)``."""
 
 
 def configure_runtime(cfg: ExperimentConfig) -> tf.distribute.Strategy:
@@ -63,8 +61,13 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
                 '"host2:12345"]}, "task": {"type": "worker", "index": 0}}; received '
                 f"{os.environ.get('TF_CONFIG')!r}"
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        if not _MULTI_WORKER:  # collectives are configured once per process
+            _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+        return _MULTI_WORKER[0]
     return _tpu_strategy()
+
+
+_MULTI_WORKER: list[Any] = []
 
 
 def is_chief() -> bool:

@@ -31,7 +31,7 @@ from kerasforge.pipelines.limits import build_within_limit
 from kerasforge.pipelines.optimizers import OPTIMIZER_CLASSES, build_optimizer
 from kerasforge.pipelines.regularize import add_l2, smoothed
 from kerasforge.pipelines.schedules import steps_for
-from kerasforge.pipelines.strategy import JIT, configure_runtime
+from kerasforge.pipelines.strategy import configure_runtime
 from kerasforge.pipelines.tasks import Task, get_task
 from kerasforge.pipelines.tracking import Tracker, tracked_run
 from kerasforge.pipelines.validate import validate
@@ -129,7 +129,7 @@ def compile_model(
     add_l2(model, cfg.train.l2)
     model.compile(
         optimizer=build_optimizer(cfg.train, steps_per_epoch),
-        jit_compile=JIT[cfg.train.scale.jit_compile],
+        jit_compile=cfg.train.scale.jit_compile,
         **smoothed(task.compile_arguments(), cfg.train.label_smoothing),
     )
 

@@ -6,7 +6,7 @@ import pytest
 
 from kerasforge.pipelines.config import load_config
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.strategy import JIT, check_mixed_precision, is_chief, make_strategy
+from kerasforge.pipelines.strategy import check_mixed_precision, is_chief, make_strategy
 from tests.conftest import run_cli
 
 
@@ -49,7 +49,8 @@ def test_default_strategy_and_jit_options():
     import tensorflow as tf
 
     assert make_strategy("default") is tf.distribute.get_strategy()
-    cfg = load_config(None, ["train.scale.jit_compile=off", "train.scale.strategy=mirrored"])
-    assert JIT[cfg.train.scale.jit_compile] is False
+    cfg = load_config(None, ["train.scale.jit_compile=false", "train.scale.strategy=mirrored"])
+    assert cfg.train.scale.jit_compile is False
+    assert load_config(None, []).train.scale.jit_compile == "auto"
     with pytest.raises(ConfigError, match=r"train\.scale\.strategy"):
         load_config(None, ["train.scale.strategy=horovod"])
