@@ -22,6 +22,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help install train test test-fast serve predict mlflow-ui lint format bench clean
 .PHONY: stack-up stack-train stack-down
+.PHONY: example-data
 
 help: ## list every target with its one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,6 +86,9 @@ stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG
 
 stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
 	$(COMPOSE) --profile train down
+
+example-data: $(STAMP) ## regenerate configs/data/ (the CSV and NumPy files the file-source configs read)
+	$(BIN)/python -m kerasforge.pipelines.example_data configs/data
 
 clean: ## remove artifacts (MLflow store, model repository, runs), caches and .venv
 	rm -rf artifacts mlruns bench/results .pytest_cache .ruff_cache $(VENV) *.egg-info

@@ -43,6 +43,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # A bad config must fail in a blink, before TensorFlow's start-up.
     cfg = load_config(args.config, args.set)
+    if cfg.train.scale.strategy == "multi_worker":  # must precede TensorFlow's start-up
+        from kerasforge.pipelines.strategy import make_strategy
+
+        make_strategy("multi_worker")
     devices = start_tensorflow()
     from kerasforge.pipelines.train import train
 

@@ -76,10 +76,13 @@ class Tracker:
 
 
 @contextmanager
-def tracked_run(cfg: ExperimentConfig, config_file: Path) -> Iterator[Tracker]:
+def tracked_run(
+    cfg: ExperimentConfig, config_file: Path, resume_run_id: str | None = None
+) -> Iterator[Tracker]:
     """Start an MLflow run with the flattened config as params and the config file attached.
 
     A failure inside the block ends the run as FAILED; what was logged stays.
+    ``resume_run_id`` (a training resumed after a crash) continues that run instead.
     """
     if not cfg.tracking.enabled:
         yield Tracker(None)
@@ -88,7 +91,9 @@ def tracked_run(cfg: ExperimentConfig, config_file: Path) -> Iterator[Tracker]:
 
     mlflow.set_tracking_uri(tracking_uri(cfg.tracking.uri, cfg.output_dir))
     _ensure_experiment(cfg.tracking.experiment, cfg.output_dir / "mlartifacts")
-    with mlflow.start_run(run_name=cfg.name) as run:
+    # resume: continue the crashed training's run (pipelines/resume.py)
+    started = {"run_id": resume_run_id} if resume_run_id else {"run_name": cfg.name}
+    with mlflow.start_run(**started) as run:
         params = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in cfg.flat().items()}
         mlflow.log_params(params)
         mlflow.log_artifact(str(config_file))
