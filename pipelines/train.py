@@ -129,7 +129,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
     config_file.write_text(cfg.to_yaml())
     datasets = _datasets(cfg, task, splits)
 
-    with tracked_run(cfg, config_file) as tracker:
+    with tracked_run(cfg, config_file, splits=splits) as tracker:
         history = model.fit(
             datasets["train"],
             validation_data=datasets["validation"],
@@ -145,6 +145,8 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         )
         write_card(run_dir, card)
         published = _publish(cfg, model, card, tracker) if cfg.export.enabled else None
+        example = splits.x_test[:4]
+        tracker.finish(model, history.history, run_dir, example, test_metrics, task)
         sample = _write_sample_request(cfg.output_dir, splits)
 
     return TrainResult(
