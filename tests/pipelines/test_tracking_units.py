@@ -34,7 +34,7 @@ def test_upstream_keras_log_model_with_input_example_still_fails(tmp_path):
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
     example = np.zeros((2, 8, 8, 1), "float32")
-    with mlflow.start_run(), pytest.raises(FileNotFoundError, match="input_example.json"):
+    with mlflow.start_run(), pytest.raises(FileNotFoundError, match=r"input_example\.json"):
         mlflow.keras.log_model(_tiny_keras(), name="model", input_example=example)
     mlflow.set_tracking_uri(None)
 
