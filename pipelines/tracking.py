@@ -331,7 +331,8 @@ def _start(
             run = mlflow.start_run(run_id=resume_run_id)
             mlflow.set_tag("kerasforge.resumed_from_status", previous.info.status)
         else:
-            run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.name)
+            nested = mlflow.active_run() is not None  # a tuning trial under its parent
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.name, nested=nested)
     except Exception as exc:
         if not mlflow_store.is_remote(uri):
             raise

@@ -28,6 +28,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _store_arguments(pub)
     pub.set_defaults(func=cmd_publish)
 
+    tune = sub.add_parser("tune", help="search the config's tune.space with Optuna")
+    tune.add_argument("--config", default=DEFAULT_CONFIG, help="experiment YAML with tune.space")
+    tune.add_argument("--trials", type=int, default=None, help="trials (default: tune.trials)")
+    tune.add_argument(
+        "--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help="overrides"
+    )
+    tune.set_defaults(func=cmd_tune)
+
     runs = sub.add_parser("runs", help="maintain MLflow runs: mark orphans, replay fallbacks")
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     gc = actions.add_parser("gc", help="mark runs left RUNNING by a killed training as KILLED")
@@ -74,6 +82,24 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     print(f"published {args.model} version {path.name}: {path}")
     print(f"models.config: {Path(args.repository) / 'models.config'}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Run the search; print the best value and the runnable YAML written."""
+    from kerasforge.console import start_tensorflow
+    from kerasforge.pipelines.config import load_config
+
+    load_config(args.config, args.set)  # a bad config fails before TensorFlow starts
+    if args.trials is not None and args.trials < 1:
+        raise UsageError(f"--trials must be at least 1 (received {args.trials})")
+    start_tensorflow()
+    from kerasforge.pipelines.tune import tune
+
+    best = tune(Path(args.config), args.set, args.trials)
+    print(f"best {best['metric']}: {best['best_value']:.4f} (trial {best['best_trial']})")
+    print(f"parent run: {best['parent_run_id']}")
+    print(f"best config: {best['config']}  (kerasforge train --config {best['config']})")
     return 0
 
 
