@@ -16,8 +16,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout, suppress
@@ -73,7 +75,7 @@ class MlflowMetrics(keras.callbacks.Callback):
             rate = getattr(self.model.optimizer, "learning_rate", None)
             if rate is not None:
                 metrics["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
-        self.tracker.log_metrics(metrics, step=epoch)
+        self.tracker.log_metrics(metrics, step=epoch, background=True)
 
 
 class Tracker:
@@ -96,6 +98,9 @@ class Tracker:
         self.journal: Journal | None = None
         self.model_version: str | None = None
         self.gate: Any = None
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._sender: threading.Thread | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -114,6 +119,10 @@ class Tracker:
 
     def go_offline(self, reason: str) -> Journal:
         """Keep everything from now on in the local journal; warn once."""
+        with self._lock:
+            return self._go_offline(reason)
+
+    def _go_offline(self, reason: str) -> Journal:
         if self.journal is None:
             assert self._journal_factory is not None
             self.journal = self._journal_factory()
@@ -138,8 +147,32 @@ class Tracker:
                 return call()
             except Exception as exc:
                 self.go_offline(_short(exc))
-        keep(self.journal or self.go_offline("not reachable"))
+        journal = self.journal or self.go_offline("not reachable")
+        with self._lock:
+            keep(journal)
         return None
+
+    def _send_queued(self) -> None:
+        """The sender thread: epoch metrics leave the training loop without waiting."""
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        while (item := self._queue.get()) is not None:
+            values, step = item
+            stamp = int(time.time() * 1000)
+            batch = [Metric(k, v, stamp, step or 0) for k, v in values.items()]
+            self._send(
+                lambda batch=batch: client.log_batch(self._run_id, metrics=batch),
+                lambda j, values=values, step=step: j.record("metrics", metrics=values, step=step),
+            )
+
+    def flush(self) -> None:
+        """Wait until every queued epoch's metrics were sent (or journaled)."""
+        if self._sender is not None:
+            self._queue.put(None)
+            self._sender.join()
+            self._sender = None
 
     def log_params(self, params: dict[str, Any]) -> None:
         import mlflow
@@ -147,10 +180,19 @@ class Tracker:
         values = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in params.items()}
         self._send(lambda: mlflow.log_params(values), lambda j: j.record("params", params=values))
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+    def log_metrics(
+        self, metrics: dict[str, float], step: int | None = None, *, background: bool = False
+    ) -> None:
+        """Log metrics now, or queue them for the sender thread (``background``)."""
         import mlflow
 
         values = {k: float(v) for k, v in metrics.items()}
+        if background and self.online:
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send_queued, daemon=True)
+                self._sender.start()
+            self._queue.put((values, step))
+            return
         self._send(
             lambda: mlflow.log_metrics(values, step=step),
             lambda j: j.record("metrics", metrics=values, step=step),
@@ -200,6 +242,7 @@ class Tracker:
         """Once at the end: summary, plots, the MLflow Model, registration and the gate."""
         if not self.enabled:
             return
+        self.flush()
         folder = run_dir / "tracking"
         folder.mkdir(parents=True, exist_ok=True)
         summary = folder / "model_summary.txt"
@@ -232,10 +275,7 @@ def _short(exc: BaseException) -> str:
 @contextmanager
 def _ending_signals() -> Iterator[None]:
     """SIGTERM raises :class:`Terminated` in the main thread while the run is open."""
-    if (
-        sys.modules.get("threading")
-        and __import__("threading").current_thread().name != "MainThread"
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
@@ -344,6 +384,7 @@ def _start(
 def _end(tracker: Tracker, status: str) -> None:
     import mlflow
 
+    tracker.flush()
     if tracker.journal is not None:
         tracker.journal.update_meta(status=status, run_id=tracker.run_id)
     if tracker.run_id is None:

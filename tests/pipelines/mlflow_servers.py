@@ -53,7 +53,7 @@ class MlflowServer:
         self.log = artifacts.parent / f"mlflow-server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120) -> MlflowServer:
+    def start(self, timeout: float = 300) -> MlflowServer:
         mlflow = Path(sys.executable).with_name("mlflow")
         command = [
             str(mlflow), "server", "--host", "127.0.0.1", "--port", str(self.port),
@@ -61,6 +61,7 @@ class MlflowServer:
             "--artifacts-destination", str(self.artifacts), "--workers", "1",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no job runner: starts faster
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
