@@ -98,6 +98,7 @@ def replay(folder: Path, uri: str | None = None) -> dict[str, Any]:
     mlflow.set_tracking_uri(uri)
     run_id = _target_run(client, meta)
     records = _records(folder)
+    summary_notes: list[str] = []
     for entry in records:
         kind = entry["kind"]
         if kind == "metrics":
@@ -115,10 +116,10 @@ def replay(folder: Path, uri: str | None = None) -> dict[str, Any]:
         elif kind == "artifact":
             _log_path(client, run_id, folder / entry["path"], entry.get("artifact_path"))
         elif kind == "model":
-            _replay_model(folder, run_id, entry.get("registered_model_name"))
+            _replay_model(folder, run_id, entry.get("registered_model_name"), summary_notes)
     client.set_tag(run_id, "kerasforge.replayed_from", str(folder))
     client.set_terminated(run_id, meta.get("status", "FINISHED"))
-    summary = {"run_id": run_id, "records": len(records), "uri": uri}
+    summary = {"run_id": run_id, "records": len(records), "uri": uri, "notes": summary_notes}
     (folder / REPLAYED).write_text(json.dumps(summary))
     return summary
 
@@ -153,14 +154,25 @@ def _log_path(client: Any, run_id: str, path: Path, artifact_path: str | None) -
         client.log_artifact(run_id, str(path), artifact_path)
 
 
-def _replay_model(folder: Path, run_id: str, registered_model_name: str | None) -> None:
+def _replay_model(
+    folder: Path, run_id: str, registered_model_name: str | None, notes: list[str]
+) -> None:
+    """Log the kept model as an MLflow Model; a refused registration is noted, not fatal."""
     import keras
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from kerasforge.pipelines.mlflow_model import log_keras_model
 
     model = keras.models.load_model(folder / "model.keras")
     with mlflow.start_run(run_id=run_id):
-        log_keras_model(
-            model, np.load(folder / "example.npy"), registered_model_name=registered_model_name
-        )
+        info = log_keras_model(model, np.load(folder / "example.npy"))
+    if registered_model_name:
+        try:
+            mlflow.register_model(info.model_uri, registered_model_name)
+        except MlflowException as exc:
+            notes.append(
+                f"model logged ({info.model_uri}) but not registered as "
+                f"{registered_model_name!r}: {str(exc)[:200]}; register it with "
+                f"mlflow.register_model('{info.model_uri}', '{registered_model_name}')"
+            )

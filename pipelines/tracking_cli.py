@@ -133,4 +133,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"skipped: {exc}", file=sys.stderr)
             continue
         print(f"replayed {done['records']} record(s) of {folder} into run {done['run_id']}")
+        for note in done["notes"]:
+            print(f"warning: {note}", file=sys.stderr)
     return 0
