@@ -101,7 +101,7 @@ class Postgres:
         self.bindir = bindir
         self.data = folder / "pgdata"
         self.port = free_port()
-        self.uri = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.uri = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"  # psycopg2-binary (dev)
 
     def _run(self, *args: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
