@@ -101,7 +101,8 @@ class Postgres:
         self.bindir = bindir
         self.data = folder / "pgdata"
         self.port = free_port()
-        self.uri = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"  # psycopg2-binary (dev)
+        # psycopg2-binary (dev extra); a bare postgresql:// would pick psycopg 3
+        self.uri = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
