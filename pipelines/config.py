@@ -36,6 +36,7 @@ from kerasforge.pipelines.config_io import apply_overrides, read_yaml
 from kerasforge.pipelines.data import get_source, source_names
 from kerasforge.pipelines.errors import ConfigError, clipped, shown
 from kerasforge.pipelines.options import check_model_options, model_names, model_tasks
+from kerasforge.pipelines.tracking_config import RegistryConfig, TuneConfig
 
 __all__ = [
     "ConfigError",
@@ -298,6 +299,7 @@ class TrackingConfig(_Strict):
         "kerasforge"
     )
     uri: str | None = None
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     @field_validator("uri")
     @classmethod
@@ -357,6 +359,7 @@ class ExperimentConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     @field_validator("output_dir")
     @classmethod
@@ -387,6 +390,17 @@ class ExperimentConfig(_Strict):
             raise _complete(
                 f"train.monitor: {self.train.monitor!r} is not reported by task "
                 f"{task.name!r}; choose one of: {', '.join(allowed)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _gate_metric_reported(self) -> ExperimentConfig:
+        metric = self.tracking.registry.gate.metric
+        known = ["loss", *tasks.task_class(self.task.name).metrics]
+        if metric is not None and metric not in known:
+            raise _complete(
+                f"tracking.registry.gate.metric: {metric!r} is not a test metric of task "
+                f"{self.task.name!r}; choose one of: {', '.join(known)}"
             )
         return self
 

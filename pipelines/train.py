@@ -164,11 +164,11 @@ def train(cfg: ExperimentConfig) -> TrainResult:
     config_file.write_text(cfg.to_yaml())
     datasets = _datasets(cfg, task, splits, state.epochs_done)
 
-    with tracked_run(cfg, config_file, resume_run_id=state.mlflow_run_id) as tracker:
+    with tracked_run(cfg, config_file, splits=splits, resume_run_id=state.mlflow_run_id) as tracker:
         state.mlflow_run_id = tracker.run_id
         resume.save_state(folder, state)
         callbacks = make_callbacks(cfg, task, run_dir, tracker, resumed=resumed)
-        _fit(
+        history = _fit(
             cfg,
             model,
             datasets,
@@ -183,6 +183,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         )
         write_card(run_dir, card)
         published = _publish(cfg, model, card, tracker, splits) if cfg.export.enabled else None
+        tracker.finish(model, history.history, run_dir, splits.x_test[:4], test_metrics, task)
         sample = _write_sample_request(cfg.output_dir, splits)
     resume.finish(folder)
 
