@@ -262,18 +262,21 @@ def to_epoch_dataset(
     """
     import tensorflow as tf
 
-    examples = tf.data.Dataset.from_tensor_slices((x, y))
-    if cache:
-        examples = examples.cache()
-    buffer = min(shuffle_buffer, len(x))
+    # A stateless permutation keyed by (seed, epoch): the same order for epoch e
+    # in every process. (A per-epoch `shuffle(seed=...)` breaks when the global
+    # seed is 0: TF compares the seed pair with (0, 0) in Python.) The arrays are
+    # in memory already, so `cache` and `shuffle_buffer` have nothing to add.
+    del shuffle_buffer, cache
+    features, targets = tf.constant(x), tf.constant(y)
+    count = len(x)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        shuffled = examples.shuffle(
-            buffer, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False
-        )
-        return shuffled.batch(batch_size)
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), key)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return batches.map(lambda i: (tf.gather(features, i), tf.gather(targets, i)))
 
-    steps = -(-len(x) // batch_size)
+    steps = -(-count // batch_size)
     epochs_left = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1))
     return epochs_left.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
 
