@@ -22,6 +22,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help install train test test-fast serve predict mlflow-ui lint format bench clean
 .PHONY: stack-up stack-train stack-down
+.PHONY: example-data
+.PHONY: tune test-deps
+
+TRIALS ?= 10
 
 help: ## list every target with its one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +44,15 @@ install: $(STAMP) ## create .venv and install kerasforge with its dev extra (oth
 
 train: $(STAMP) ## train the default experiment (CONFIG=..., SET="train.epochs=3 ...") and publish it
 	$(BIN)/kerasforge train --config $(CONFIG) $(SET_ARGS)
+
+tune: $(STAMP) ## search CONFIG's tune.space with Optuna (TRIALS=n); writes the best config as YAML
+	$(BIN)/kerasforge tune --config $(CONFIG) --trials $(TRIALS) $(SET_ARGS)
+
+test-deps: ## system packages the tests use: PostgreSQL for the tracking server test (root, Debian)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "PostgreSQL missing: the PostgreSQL tracking test will skip (apt-get install postgresql)"; fi
 
 test: $(STAMP) ## run the whole test suite, heavy end-to-end cases included
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -85,6 +98,9 @@ stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG
 
 stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
 	$(COMPOSE) --profile train down
+
+example-data: $(STAMP) ## regenerate configs/data/ (the CSV and NumPy files the file-source configs read)
+	$(BIN)/python -m kerasforge.pipelines.example_data configs/data
 
 clean: ## remove artifacts (MLflow store, model repository, runs), caches and .venv
 	rm -rf artifacts mlruns bench/results .pytest_cache .ruff_cache $(VENV) *.egg-info

@@ -28,7 +28,17 @@ BASE_MODULES = frozenset({"numpy", "pydantic", "pydantic_core"})
 # tests/test_packaging.py checks this against pyproject.toml.
 EXTRA_MODULES: dict[str, frozenset[str]] = {
     "train": BASE_MODULES
-    | {"tensorflow", "keras", "tensorflow_serving", "mlflow", "sklearn", "yaml", "PIL"},
+    | {
+        "tensorflow",
+        "keras",
+        "tensorflow_serving",
+        "mlflow",
+        "sklearn",
+        "yaml",
+        "PIL",
+        "matplotlib",
+        "optuna",
+    },
     "serve": BASE_MODULES
     | {"tensorflow", "keras", "tensorflow_serving", "grpc", "aiohttp", "orjson"},
     "edge": BASE_MODULES | {"PIL", "ai_edge_litert", "tflite_runtime"},
@@ -46,6 +56,9 @@ class Needs:
 COMMANDS: dict[str, Needs] = {
     "kerasforge train": Needs("train", ("yaml", "tensorflow", "keras", "mlflow", "sklearn")),
     "kerasforge models": Needs("train", ("keras",)),
+    "kerasforge publish": Needs("train", ("yaml", "mlflow", "tensorflow_serving")),
+    "kerasforge runs": Needs("train", ("yaml", "mlflow")),
+    "kerasforge tune": Needs("train", ("yaml", "tensorflow", "keras", "mlflow", "optuna")),
     "kerasforge serve": Needs("serve", ("tensorflow", "keras")),
     "kerasforge export": Needs("serve", ("tensorflow", "keras")),
     "kerasforge predict": Needs("serve"),  # the REST client: standard library and NumPy

@@ -36,6 +36,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'res*'")
     lst.set_defaults(func=cmd_models)
 
+    from kerasforge.pipelines import tracking_cli  # publish, runs gc|replay
+
+    tracking_cli.add_commands(sub)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Validate the config, then start TensorFlow, train, publish and print a summary."""
@@ -43,6 +47,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # A bad config must fail in a blink, before TensorFlow's start-up.
     cfg = load_config(args.config, args.set)
+    if cfg.train.scale.strategy == "multi_worker":  # must precede TensorFlow's start-up
+        from kerasforge.pipelines.strategy import make_strategy
+
+        make_strategy("multi_worker")
     devices = start_tensorflow()
     from kerasforge.pipelines.train import train
 

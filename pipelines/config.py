@@ -36,6 +36,7 @@ from kerasforge.pipelines.config_io import apply_overrides, read_yaml
 from kerasforge.pipelines.data import get_source, source_names
 from kerasforge.pipelines.errors import ConfigError, clipped, shown
 from kerasforge.pipelines.options import check_model_options, model_names, model_tasks
+from kerasforge.pipelines.tracking_config import RegistryConfig, TuneConfig
 
 __all__ = [
     "ConfigError",
@@ -79,10 +80,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
+class FileConfig(_Strict):
+    """A user's data file, for the ``csv`` and ``numpy`` sources (``pipelines/filesources.py``).
+
+    CSV: ``label`` names the class column; ``columns`` types the feature
+    columns (``float``, ``int``, ``category`` one-hot encoded; empty: every
+    other column as ``float``); ``missing`` is what empty cells do (``error``,
+    ``drop`` the row, ``mean`` of the column). NumPy: a ``.npz`` with arrays
+    ``features`` and ``label``, or a ``.npy`` of features with the labels in
+    the last column.
+    """
+
+    path: Path | None = None
+    label: Annotated[str, Field(min_length=1)] = "label"
+    features: Annotated[str, Field(min_length=1)] = "x"
+    columns: dict[str, Literal["float", "int", "category"]] = Field(default_factory=dict)
+    missing: Literal["error", "drop", "mean"] = "error"
+
+
 class DataConfig(_Strict):
     """Where examples come from and how they are batched."""
 
     source: str = "digits"
+    file: FileConfig = Field(default_factory=FileConfig)
     validation_fraction: Fraction = 0.15
     test_fraction: Fraction = 0.15
     batch_size: Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)] = 64
@@ -93,6 +113,15 @@ class DataConfig(_Strict):
     @classmethod
     def _known_source(cls, source: str) -> str:
         return _one_of("data.source", "data source", source, source_names())
+
+    @model_validator(mode="after")
+    def _file_when_needed(self) -> DataConfig:
+        if get_source(self.source).needs_file and self.file.path is None:
+            raise _complete(
+                f"data.file.path: source {self.source!r} reads a file; set data.file.path "
+                "to your .csv / .npz / .npy file"
+            )
+        return self
 
     @model_validator(mode="after")
     def _leave_training_data(self) -> DataConfig:
@@ -161,6 +190,58 @@ class ModelConfig(_Strict):
             raise _complete(f"model.options.{exc}") from None
 
 
+class ScheduleConfig(_Strict):
+    """Learning-rate schedule over the epochs (``pipelines/schedules.py``).
+
+    ``constant`` keeps ``train.learning_rate``; ``step`` multiplies it by
+    ``decay_rate`` every ``decay_epochs``; ``exponential`` decays it smoothly by
+    ``decay_rate`` per ``decay_epochs``; ``cosine`` anneals it to
+    ``min_fraction`` of itself over ``decay_epochs`` (default: all epochs after
+    warm-up); ``cosine_restarts`` restarts the cosine after ``decay_epochs``,
+    each period ``restart_multiplier`` times longer. ``warmup_epochs`` ramps
+    linearly from 0 before any of them.
+    """
+
+    name: Literal["constant", "step", "exponential", "cosine", "cosine_restarts"] = "constant"
+    warmup_epochs: Annotated[float, Field(ge=0.0, le=limits.MAX_EPOCHS)] = 0.0
+    decay_epochs: Annotated[float, Field(gt=0.0, le=limits.MAX_EPOCHS)] | None = None
+    decay_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    min_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    restart_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
+
+
+class PlateauConfig(_Strict):
+    """ReduceLROnPlateau on ``train.monitor``; only with a constant schedule."""
+
+    enabled: bool = False
+    factor: Fraction = 0.5
+    patience: Annotated[int, Field(ge=0, le=limits.MAX_PATIENCE)] = 3
+    min_learning_rate: Annotated[float, Field(ge=0.0)] = 1e-6
+
+
+class RunControlConfig(_Strict):
+    """Resume after a crash, logs, NaN guard and determinism (``pipelines/resume.py``)."""
+
+    resume: bool = True
+    """Started again with the same config, an unfinished run continues where it stopped."""
+    csv_log: bool = True
+    tensorboard: bool = False
+    terminate_on_nan: bool = True
+    deterministic: bool = False
+    """Op determinism (``tf.config.experimental.enable_op_determinism``) on top of the seed."""
+
+
+class ScaleConfig(_Strict):
+    """Distribution strategy, mixed precision and XLA (``pipelines/strategy.py``)."""
+
+    strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
+    mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
+    force_mixed_precision: bool = False
+    """Allow mixed precision without a GPU (it is slower on CPUs)."""
+    jit_compile: Literal["auto"] | bool = "auto"
+    """XLA: ``true``, ``false`` or ``auto`` (Keras decides per model)."""
+
+
 class TrainConfig(_Strict):
     """Optimisation and callbacks."""
 
@@ -170,6 +251,44 @@ class TrainConfig(_Strict):
     early_stopping_patience: Annotated[int, Field(ge=0, le=limits.MAX_PATIENCE)] = 6
     monitor: str = "val_loss"
     """``val_loss`` or ``val_<metric>`` of the task (``val_accuracy``, ``val_r2``, ...)."""
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """SGD and RMSprop momentum."""
+    nesterov: bool = False
+    """Nesterov momentum (SGD with ``momentum`` > 0)."""
+    beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    beta_2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
+    weight_decay: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    """Decoupled weight decay in the optimizer; unset: AdamW's 0.004, none for the others."""
+    clipnorm: Annotated[float, Field(gt=0.0)] | None = None
+    clipvalue: Annotated[float, Field(gt=0.0)] | None = None
+    l2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """L2 penalty added to the loss for every kernel (Dense, Conv) of the model."""
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    reduce_on_plateau: PlateauConfig = Field(default_factory=PlateauConfig)
+    control: RunControlConfig = Field(default_factory=RunControlConfig)
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0.0):
+            raise _complete(
+                f"train.nesterov: Nesterov momentum needs optimizer 'sgd' with momentum > 0; "
+                f"received optimizer {self.optimizer!r} with momentum {self.momentum}"
+            )
+        if self.momentum and self.optimizer not in ("sgd", "rmsprop"):
+            raise _complete(
+                f"train.momentum: only 'sgd' and 'rmsprop' take momentum; received optimizer "
+                f"{self.optimizer!r} (Adam's momentum is beta_1)"
+            )
+        if self.clipnorm is not None and self.clipvalue is not None:
+            raise _complete("train.clipnorm and train.clipvalue: set one, not both")
+        if self.reduce_on_plateau.enabled and self.schedule.name != "constant":
+            raise _complete(
+                "train.reduce_on_plateau: ReduceLROnPlateau changes a constant learning rate; "
+                f"received schedule {self.schedule.name!r}: disable one of them"
+            )
+        return self
 
 
 class TrackingConfig(_Strict):
@@ -180,6 +299,7 @@ class TrackingConfig(_Strict):
         "kerasforge"
     )
     uri: str | None = None
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     @field_validator("uri")
     @classmethod
@@ -239,6 +359,7 @@ class ExperimentConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     @field_validator("output_dir")
     @classmethod
@@ -269,6 +390,17 @@ class ExperimentConfig(_Strict):
             raise _complete(
                 f"train.monitor: {self.train.monitor!r} is not reported by task "
                 f"{task.name!r}; choose one of: {', '.join(allowed)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _gate_metric_reported(self) -> ExperimentConfig:
+        metric = self.tracking.registry.gate.metric
+        known = ["loss", *tasks.task_class(self.task.name).metrics]
+        if metric is not None and metric not in known:
+            raise _complete(
+                f"tracking.registry.gate.metric: {metric!r} is not a test metric of task "
+                f"{self.task.name!r}; choose one of: {', '.join(known)}"
             )
         return self
 

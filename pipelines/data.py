@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -76,23 +76,28 @@ class Splits:
 class Source:
     """A registered source: its loader and what it holds (known without loading it)."""
 
-    load: Callable[[], Dataset]
+    load: Callable[..., Dataset]
     inputs: InputKind
     targets: TargetKind
+    needs_file: bool = False
+    """Its loader takes the config's ``data.file`` section (user files)."""
 
 
 _SOURCES: dict[str, Source] = {}
 
 
 def register_source(
-    *, inputs: InputKind, targets: TargetKind
-) -> Callable[[Callable[[], Dataset]], Callable[[], Dataset]]:
-    """Register a data source under its function name, with what it holds."""
+    *, inputs: InputKind, targets: TargetKind, needs_file: bool = False
+) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+    """Register a data source under its function name, with what it holds.
 
-    def register(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
+    ``needs_file``: the loader takes the config's ``data.file`` section.
+    """
+
+    def register(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if fn.__name__ in _SOURCES:
             raise ValueError(f"data source {fn.__name__!r} is already registered")
-        _SOURCES[fn.__name__] = Source(fn, inputs, targets)
+        _SOURCES[fn.__name__] = Source(fn, inputs, targets, needs_file)
         return fn
 
     return register
@@ -110,9 +115,10 @@ def get_source(name: str) -> Source:
     return _SOURCES[name]
 
 
-def load_source(name: str) -> Dataset:
-    """Arrays of the registered source ``name``."""
-    return get_source(name).load()
+def load_source(name: str, file: Any = None) -> Dataset:
+    """Arrays of the registered source ``name``; ``file``: ``data.file`` for file sources."""
+    source = get_source(name)
+    return source.load(file) if source.needs_file else source.load()
 
 
 @register_source(inputs="image", targets="classes")
@@ -231,3 +237,48 @@ def to_dataset(
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def to_epoch_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    shuffle_buffer: int = 2048,
+    cache: bool = True,
+) -> tuple[tf.data.Dataset, int]:
+    """Training batches for epochs ``first_epoch`` to ``epochs - 1``, shuffled per epoch.
+
+    Epoch ``e`` sees the same order whether the run started at epoch 0 or
+    resumed at ``e`` (``reshuffle_each_iteration`` cannot promise that: its
+    order depends on how many epochs this process already ran). Pass the
+    returned ``steps_per_epoch`` to ``fit`` so Keras keeps one iterator.
+
+    Returns:
+        The dataset and its batches per epoch.
+    """
+    import tensorflow as tf
+
+    # A stateless permutation keyed by (seed, epoch): the same order for epoch e
+    # in every process. (A per-epoch `shuffle(seed=...)` breaks when the global
+    # seed is 0: TF compares the seed pair with (0, 0) in Python.) The arrays are
+    # in memory already, so `cache` and `shuffle_buffer` have nothing to add.
+    del shuffle_buffer, cache
+    features, targets = tf.constant(x), tf.constant(y)
+    count = len(x)
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), key)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return batches.map(lambda i: (tf.gather(features, i), tf.gather(targets, i)))
+
+    steps = -(-count // batch_size)
+    epochs_left = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1))
+    return epochs_left.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
+
+
+from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)

@@ -18,22 +18,29 @@ import keras
 
 from kerasforge import models
 from kerasforge.pipelines import data as datalib
+from kerasforge.pipelines import resume
+from kerasforge.pipelines.callbacks import (
+    HISTORY_FILE,
+    NanGuard,
+    logging_callbacks,
+    plateau_callback,
+)
 from kerasforge.pipelines.config import ExperimentConfig
 from kerasforge.pipelines.errors import ConfigError, clipped
 from kerasforge.pipelines.limits import build_within_limit
+from kerasforge.pipelines.optimizers import OPTIMIZER_CLASSES, build_optimizer
+from kerasforge.pipelines.regularize import add_l2, smoothed
+from kerasforge.pipelines.schedules import steps_for
+from kerasforge.pipelines.strategy import configure_runtime
 from kerasforge.pipelines.tasks import Task, get_task
 from kerasforge.pipelines.tracking import Tracker, tracked_run
+from kerasforge.pipelines.validate import validate
 from kerasforge.serving.card import ModelCard, write_card
 
 if TYPE_CHECKING:
     from kerasforge.serving.export import Published
 
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
+OPTIMIZERS = OPTIMIZER_CLASSES
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,10 @@ class TrainResult:
 
 def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
     """The config's data source, checked against the task, split by the config's seed."""
-    dataset = datalib.load_source(cfg.data.source)
+    dataset = datalib.load_source(cfg.data.source, cfg.data.file)
     task.check_data(dataset.info)
+    for finding in validate(dataset):  # errors raise; warnings are shown and logged
+        print(f"data {finding.level}: {finding.message}", flush=True)
     return datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
 
 
@@ -86,11 +95,15 @@ def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) 
     return task.assemble(backbone, entry, splits.info, splits.x_train, splits.y_train)
 
 
-def make_callbacks(cfg: ExperimentConfig, task: Task, run_dir: Path, tracker: Tracker) -> list:
-    """Early stopping (best weights restored), best checkpoint, and tracking."""
+def make_callbacks(
+    cfg: ExperimentConfig, task: Task, run_dir: Path, tracker: Tracker, *, resumed: bool = False
+) -> list:
+    """Learning-rate/CSV/TensorBoard logs, early stopping (best weights restored), best
+    checkpoint, plateau, NaN guard, and tracking (last, so it sees the learning rate)."""
     monitored = cfg.train.monitor.removeprefix("val_")
     mode = "min" if monitored == "loss" else task.metrics[monitored]
     return [
+        *logging_callbacks(cfg, run_dir, resumed),
         keras.callbacks.EarlyStopping(
             monitor=cfg.train.monitor,
             mode=mode,
@@ -103,12 +116,30 @@ def make_callbacks(cfg: ExperimentConfig, task: Task, run_dir: Path, tracker: Tr
             mode=mode,
             save_best_only=True,
         ),
+        *plateau_callback(cfg, mode),
+        *([NanGuard()] if cfg.train.control.terminate_on_nan else []),
         *tracker.callbacks(),
     ]
 
 
+def compile_model(
+    cfg: ExperimentConfig, task: Task, model: keras.Model, steps_per_epoch: int
+) -> None:
+    """Optimizer (schedule, clipping, weight decay), task loss (label smoothing), L2, XLA."""
+    add_l2(model, cfg.train.l2)
+    model.compile(
+        optimizer=build_optimizer(cfg.train, steps_per_epoch),
+        jit_compile=cfg.train.scale.jit_compile,
+        **smoothed(task.compile_arguments(), cfg.train.label_smoothing),
+    )
+
+
 def train(cfg: ExperimentConfig) -> TrainResult:
     """Run the experiment ``cfg`` end to end and publish the model.
+
+    Started again with the same config after a crash (``train.control.resume``),
+    it continues the unfinished run: same run folder, epoch, optimizer state,
+    schedule position and MLflow run.
 
     Args:
         cfg: a frozen experiment config (``pipelines.config.load_config``).
@@ -116,36 +147,45 @@ def train(cfg: ExperimentConfig) -> TrainResult:
     Returns:
         The trained model, its test metrics, the run folder and the publish result.
     """
-    keras.utils.set_random_seed(cfg.seed)
+    strategy = configure_runtime(cfg)
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
-    model = build_task_model(cfg, task, splits)
-    model.compile(
-        optimizer=OPTIMIZERS[cfg.train.optimizer](learning_rate=cfg.train.learning_rate),
-        **task.compile_arguments(),
-    )
-    run_dir = _new_run_dir(cfg.output_dir)
+    folder = resume.resume_folder(cfg)
+    state = resume.load_state(folder) if cfg.train.control.resume else None
+    steps = steps_for(splits.sizes["train"], cfg.data.batch_size)
+    with strategy.scope():
+        model = build_task_model(cfg, task, splits)
+        compile_model(cfg, task, model, steps)
+        state = state or resume.ResumeState(run_dir=str(_new_run_dir(cfg.output_dir)))
+        resumed = resume.restore_model(model, folder, state)
+    run_dir = Path(state.run_dir)
+    resume.trim_history(run_dir / HISTORY_FILE, state.epochs_done)
     config_file = run_dir / "config.yaml"
     config_file.write_text(cfg.to_yaml())
-    datasets = _datasets(cfg, task, splits)
+    datasets = _datasets(cfg, task, splits, state.epochs_done)
 
-    with tracked_run(cfg, config_file) as tracker:
-        history = model.fit(
-            datasets["train"],
-            validation_data=datasets["validation"],
-            epochs=cfg.train.epochs,
-            callbacks=make_callbacks(cfg, task, run_dir, tracker),
-            shuffle=False,  # the tf.data pipeline shuffles, seeded
-            verbose=1 if sys.stdout.isatty() else 2,
-            **task.fit_arguments(splits),
+    with tracked_run(cfg, config_file, splits=splits, resume_run_id=state.mlflow_run_id) as tracker:
+        state.mlflow_run_id = tracker.run_id
+        resume.save_state(folder, state)
+        callbacks = make_callbacks(cfg, task, run_dir, tracker, resumed=resumed)
+        history = _fit(
+            cfg,
+            model,
+            datasets,
+            [*callbacks, resume.ResumeCheckpoint(folder, state, callbacks)],
+            state.epochs_done,
+            task.fit_arguments(splits),
         )
+        _check_finite(callbacks, run_dir, cfg)
         test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
         card = task.card(cfg.model.name, splits.info).model_copy(
             update={"metrics": test_metrics, "experiment": cfg.name, "run_id": tracker.run_id}
         )
         write_card(run_dir, card)
         published = _publish(cfg, model, card, tracker, splits) if cfg.export.enabled else None
+        tracker.finish(model, history.history, run_dir, splits.x_test[:4], test_metrics, task)
         sample = _write_sample_request(cfg.output_dir, splits)
+    resume.finish(folder)
 
     return TrainResult(
         model=model,
@@ -153,12 +193,41 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         splits=splits,
         run_dir=run_dir,
         test_metrics=test_metrics,
-        epochs_run=len(history.epoch),
+        epochs_run=state.epochs_done,
         run_id=tracker.run_id,
         card=published.card if published else card,
         published=published,
         sample_request=sample,
     )
+
+
+def _fit(
+    cfg: ExperimentConfig,
+    model: keras.Model,
+    datasets: dict[str, Any],
+    callbacks: list,
+    initial_epoch: int,
+    fit_arguments: dict[str, Any],
+) -> keras.callbacks.History:
+    """``model.fit`` from ``initial_epoch`` (a resumed run) to ``train.epochs``."""
+    return model.fit(
+        datasets["train"],
+        validation_data=datasets["validation"],
+        epochs=cfg.train.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=datasets["steps_per_epoch"],
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded per epoch
+        verbose=1 if sys.stdout.isatty() else 2,
+        **fit_arguments,
+    )
+
+
+def _check_finite(callbacks: list, run_dir: Path, cfg: ExperimentConfig) -> None:
+    """Raise ``TrainingDiverged`` if the NaN guard stopped training."""
+    for callback in callbacks:
+        if isinstance(callback, NanGuard):
+            callback.check(run_dir, cfg.train.learning_rate)
 
 
 def _evaluate(
@@ -182,21 +251,25 @@ def _evaluate(
     return metrics
 
 
-def _datasets(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) -> dict[str, Any]:
+def _datasets(
+    cfg: ExperimentConfig, task: Task, splits: datalib.Splits, first_epoch: int = 0
+) -> dict[str, Any]:
     common = {"batch_size": cfg.data.batch_size, "seed": cfg.seed, "cache": cfg.data.cache}
-    pairs = {
-        "train": (splits.x_train, splits.y_train),
-        "validation": (splits.x_val, splits.y_val),
-        "test": (splits.x_test, splits.y_test),
-    }
+    train, steps = datalib.to_epoch_dataset(
+        *task.training_pairs(splits.x_train, splits.y_train),
+        first_epoch=first_epoch,
+        epochs=cfg.train.epochs,
+        shuffle_buffer=cfg.data.shuffle_buffer,
+        **common,
+    )
+    held_out = {"validation": (splits.x_val, splits.y_val), "test": (splits.x_test, splits.y_test)}
     return {
-        part: datalib.to_dataset(
-            *task.training_pairs(x, y),
-            training=part == "train",
-            shuffle_buffer=cfg.data.shuffle_buffer,
-            **common,
-        )
-        for part, (x, y) in pairs.items()
+        "train": train,
+        "steps_per_epoch": steps,
+        **{
+            part: datalib.to_dataset(*task.training_pairs(x, y), training=False, **common)
+            for part, (x, y) in held_out.items()
+        },
     }
 
 

@@ -44,6 +44,8 @@ IMPORT_NAMES = {
     "pyyaml": "yaml",
     "pillow": "PIL",
     "ai-edge-litert": "ai_edge_litert",
+    "matplotlib": "matplotlib",
+    "optuna": "optuna",
 }
 
 

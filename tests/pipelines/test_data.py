@@ -72,7 +72,7 @@ def test_split_that_starves_a_class_is_a_clear_error(digits):
 
 def test_unknown_source():
     with pytest.raises(
-        DataError, match="unknown data source 'mnist'; available: breast_cancer, diabetes"
+        DataError, match="unknown data source 'mnist'; available: breast_cancer, csv_table, diabetes"
     ):
         data.load_source("mnist")
 

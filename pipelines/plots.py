@@ -1,0 +1,79 @@
+"""Run plots as PNG files: learning curves, and a confusion matrix for classifiers.
+
+Matplotlib with the Agg backend (no display needed); called once at the end
+of a run, never per epoch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def learning_curves(history: dict[str, list[float]], path: Path) -> Path | None:
+    """One panel per metric (train and ``val_`` together), epochs on the x axis.
+
+    Args:
+        history: ``keras.callbacks.History.history``.
+        path: the PNG to write.
+
+    Returns:
+        ``path``, or ``None`` when the history holds no epoch.
+    """
+    names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    if not names or not history[names[0]]:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], marker="o", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+        ax.set(title=name, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix(csv_path: Path, path: Path) -> Path:
+    """Plot the task's ``confusion_matrix.csv`` (header row of predicted labels) as a heat map."""
+    lines = csv_path.read_text().strip().splitlines()
+    labels = lines[0].split(",")[1:]
+    matrix = np.array([[int(v) for v in row.split(",")[1:]] for row in lines[1:]])
+    plt = _pyplot()
+    size = 2.5 + 0.45 * len(labels)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set(
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="true",
+        title="confusion matrix (test split)",
+    )
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        color = "white" if count > threshold else "black"
+        ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
