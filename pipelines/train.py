@@ -87,7 +87,7 @@ def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) 
 
 
 def make_callbacks(cfg: ExperimentConfig, task: Task, run_dir: Path, tracker: Tracker) -> list:
-    """Early stopping (best weights restored), best checkpoint, and tracking."""
+    """Early stopping (best weights restored), best checkpoint, tracking, and the model's own."""
     monitored = cfg.train.monitor.removeprefix("val_")
     mode = "min" if monitored == "loss" else task.metrics[monitored]
     return [
@@ -104,6 +104,7 @@ def make_callbacks(cfg: ExperimentConfig, task: Task, run_dir: Path, tracker: Tr
             save_best_only=True,
         ),
         *tracker.callbacks(),
+        *models.get_entry(cfg.model.name).make_callbacks(cfg.model.options),
     ]
 
 
