@@ -117,7 +117,13 @@ def transfer_callbacks(
 @register_model(
     tasks=("classification",),
     example_input=(224, 224, 3),
-    tiny={"input_shape": (32, 32, 1), "mode": "fine_tune", "trainable_blocks": 1},
+    # VGG16: no batch norm, so a random backbone still passes gradients to its top block
+    tiny={
+        "input_shape": (32, 32, 1),
+        "backbone": "VGG16",
+        "mode": "fine_tune",
+        "trainable_blocks": 1,
+    },
     callbacks=transfer_callbacks,
 )
 def transfer(
