@@ -11,11 +11,13 @@ from kerasforge.models.registry import (
     get_builder,
     get_entry,
     list_models,
+    load_model,
+    parameter_count,
     register_model,
 )
 
 # Families register themselves on import.
-from kerasforge.models import cnn, mlp  # noqa: F401  isort: skip
+from kerasforge.models import cnn, efficientnet, mlp, resnet, transfer, vgg  # noqa: F401  isort: skip
 
 __all__ = [
     "UnknownModelError",
@@ -24,5 +26,7 @@ __all__ = [
     "get_builder",
     "get_entry",
     "list_models",
+    "load_model",
+    "parameter_count",
     "register_model",
 ]

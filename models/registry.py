@@ -20,7 +20,7 @@ import difflib
 import fnmatch
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 Builder = TypeVar("Builder", bound=Callable[..., Any])
@@ -39,6 +39,12 @@ class ModelEntry:
     example_input: tuple[int, ...]
     input_dtype: str
     description: str
+    tiny: dict[str, Any] = field(default_factory=dict)
+    callbacks: Callable[..., list] | None = None
+
+    def make_callbacks(self, options: dict[str, Any]) -> list:
+        """Training callbacks the builder asks for under model ``options`` (usually none)."""
+        return list(self.callbacks(**options)) if self.callbacks else []
 
     @property
     def has_head(self) -> bool:
@@ -62,7 +68,12 @@ class UnknownModelError(KeyError):
 
 
 def register_model(
-    *, tasks: tuple[str, ...], example_input: tuple[int, ...], input_dtype: str = "float32"
+    *,
+    tasks: tuple[str, ...],
+    example_input: tuple[int, ...],
+    input_dtype: str = "float32",
+    tiny: dict[str, Any] | None = None,
+    callbacks: Callable[..., list] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder under its function name; a duplicate name is an error.
 
@@ -70,6 +81,11 @@ def register_model(
         tasks: the tasks it serves (``classification``, ``regression``, ...).
         example_input: one example's shape at the builder's default size.
         input_dtype: the dtype of that input.
+        tiny: builder arguments that make a tiny instance of the same layout
+            (smaller widths and input, same blocks), for fast tests; an
+            ``input_shape`` here replaces ``example_input``.
+        callbacks: ``callbacks(**model_options) -> list`` of Keras callbacks the
+            trainer adds to ``fit`` (e.g. a schedule that unfreezes layers).
     """
 
     def register(fn: Builder) -> Builder:
@@ -82,7 +98,14 @@ def register_model(
             )
         doc = (inspect.getdoc(fn) or "").strip().splitlines()
         _REGISTRY[name] = ModelEntry(
-            name, fn, tuple(tasks), tuple(example_input), input_dtype, doc[0] if doc else ""
+            name,
+            fn,
+            tuple(tasks),
+            tuple(example_input),
+            input_dtype,
+            doc[0] if doc else "",
+            dict(tiny or {}),
+            callbacks,
         )
         return fn
 
@@ -145,3 +168,30 @@ def build_model(name: str, **kwargs: Any) -> Any:
         ValueError: an argument is out of range (the message names it).
     """
     return get_builder(name)(**kwargs)
+
+
+def parameter_count(name: str, **kwargs: Any) -> int:
+    """Parameters of model ``name`` built with ``kwargs``, without allocating its weights.
+
+    The layers are built inside ``keras.StatelessScope(initialize_variables=False)``:
+    every weight gets a shape but no memory, so counting VGG-19 costs no 570 MB.
+    Counts include non-trainable weights (batch-norm moving statistics), as Keras does.
+    """
+    import math
+
+    import keras
+
+    with keras.StatelessScope(initialize_variables=False):
+        model = build_model(name, **kwargs)
+    count = sum(math.prod(w.shape) for w in model.weights)
+    keras.utils.clear_session()
+    return count
+
+
+def load_model(path: str | Any, **kwargs: Any) -> Any:
+    """``keras.models.load_model`` with the zoo's custom layers registered first."""
+    import keras
+
+    from kerasforge.models import layers  # noqa: F401  registers LocalResponseNormalization
+
+    return keras.models.load_model(path, **kwargs)

@@ -75,13 +75,19 @@ def summary(result: TrainResult) -> dict[str, object]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """Print each registered model matching ``args.pattern`` with its builder options."""
+    """Print each model matching ``args.pattern``: tasks, description, parameter count, options."""
     with quiet_native_logs():
         from kerasforge import models
 
-    for name in models.list_models(args.pattern):
+    names = models.list_models(args.pattern)
+    if names:
+        start_tensorflow()  # parameter counts build layers (shapes only); hide its chatter
+    for name in names:
         entry = models.get_entry(name)
         options = ", ".join(f"{k}={p.default!r}" for k, p in models.builder_options(name).items())
+        params = models.parameter_count(name)  # shapes only: no weight is allocated
+        size = "x".join(map(str, entry.example_input))
         print(f"{name:16s} [{', '.join(entry.tasks)}] {entry.description}")
+        print(f"{'':16s} parameters: {params:,} at input {size}")
         print(f"{'':16s} options: {options}")
     return 0

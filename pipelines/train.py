@@ -99,7 +99,8 @@ def make_callbacks(
     cfg: ExperimentConfig, task: Task, run_dir: Path, tracker: Tracker, *, resumed: bool = False
 ) -> list:
     """Learning-rate/CSV/TensorBoard logs, early stopping (best weights restored), best
-    checkpoint, plateau, NaN guard, and tracking (last, so it sees the learning rate)."""
+    checkpoint, plateau, NaN guard, the model's own, and tracking (last, so it sees the
+    learning rate)."""
     monitored = cfg.train.monitor.removeprefix("val_")
     mode = "min" if monitored == "loss" else task.metrics[monitored]
     return [
@@ -118,6 +119,7 @@ def make_callbacks(
         ),
         *plateau_callback(cfg, mode),
         *([NanGuard()] if cfg.train.control.terminate_on_nan else []),
+        *models.get_entry(cfg.model.name).make_callbacks(cfg.model.options),
         *tracker.callbacks(),
     ]
 

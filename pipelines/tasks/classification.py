@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from kerasforge.pipelines.errors import DataError
+from kerasforge.pipelines.errors import ConfigError, DataError
 from kerasforge.pipelines.tasks.base import Task, TaskOptions
 from kerasforge.pipelines.tasks.preprocess import normalized_input
 from kerasforge.serving.card import Headline
@@ -21,9 +21,16 @@ if TYPE_CHECKING:
 
 
 class ClassificationOptions(TaskOptions):
-    """``class_weight: balanced`` weighs each class by the inverse of its training frequency."""
+    """``class_weight: balanced`` weighs each class by the inverse of its training frequency.
+
+    ``head`` is the head added to a backbone: ``softmax`` (one unit per class) or,
+    for two classes, ``sigmoid`` (one logistic unit ``p``; the model still outputs
+    ``[1 - p, p]`` so serving, metrics and the edge see the same two probabilities,
+    and cross-entropy on them is binary cross-entropy).
+    """
 
     class_weight: Literal["none", "balanced"] = "none"
+    head: Literal["softmax", "sigmoid"] = "softmax"
 
 
 class Classification(Task):
@@ -44,6 +51,11 @@ class Classification(Task):
                 f"classification needs at least 2 classes; data source {info.name!r} has "
                 f"{len(info.class_names)}"
             )
+        if self.options.head == "sigmoid" and len(info.class_names) != 2:
+            raise DataError(
+                f"task.options.head: sigmoid is a binary head and needs exactly 2 classes; data "
+                f"source {info.name!r} has {len(info.class_names)}: use head: softmax"
+            )
 
     def assemble(
         self,
@@ -58,9 +70,23 @@ class Classification(Task):
         inputs, x = normalized_input(info.inputs, x_train)
         x = backbone(x)
         if not entry.has_head:
-            classes = len(info.class_names)
-            x = keras.layers.Dense(classes, activation="softmax", name="probabilities")(x)
+            x = self._head(x, len(info.class_names))
+        elif self.options.head != "softmax":
+            raise ConfigError(
+                f"task.options.head: model {entry.name!r} ends in its own softmax head; the "
+                f"{self.options.head} head applies to backbones (e.g. mlp): use head: softmax"
+            )
         return keras.Model(inputs, x, name=entry.name)
+
+    def _head(self, x: keras.KerasTensor, classes: int) -> keras.KerasTensor:
+        """Softmax over the classes, or a sigmoid unit ``p`` output as ``[1 - p, p]``."""
+        import keras
+
+        if self.options.head == "softmax":
+            return keras.layers.Dense(classes, activation="softmax", name="probabilities")(x)
+        positive = keras.layers.Dense(1, activation="sigmoid", name="positive_probability")(x)
+        negative = keras.layers.Rescaling(-1.0, offset=1.0, name="negative_probability")(positive)
+        return keras.layers.Concatenate(name="probabilities")([negative, positive])
 
     def compile_arguments(self) -> dict[str, Any]:
         return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}

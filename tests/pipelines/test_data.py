@@ -71,9 +71,8 @@ def test_split_that_starves_a_class_is_a_clear_error(digits):
 
 
 def test_unknown_source():
-    with pytest.raises(
-        DataError, match="unknown data source 'mnist'; available: breast_cancer, csv_table, diabetes"
-    ):
+    expected = "unknown data source 'mnist'; available: breast_cancer, csv_table, diabetes"
+    with pytest.raises(DataError, match=expected):
         data.load_source("mnist")
 
 

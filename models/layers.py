@@ -1,0 +1,64 @@
+"""Custom layers of the model zoo, registered with Keras's serialisation.
+
+This module imports Keras at import time, so the registry never imports it:
+builders import it on first use, and ``kerasforge.models.load_model`` imports
+it before reading a ``.keras`` file so the classes are known.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="kerasforge")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalisation across channels (Krizhevsky et al. 2012, section 3.3).
+
+    ``b = a / (bias + alpha * sum(a^2 over depth_radius neighbours each side)) ** beta``,
+    the AlexNet constants by default (``n = 5`` channels, ``k = 2``, ``alpha = 1e-4``,
+    ``beta = 0.75``). ``alpha`` is per element (not divided by ``n``), as in the paper.
+
+    Args:
+        depth_radius: channels on each side in the sum (the paper's ``n = 2r + 1``).
+        bias: the additive constant ``k``.
+        alpha: the scale of the sum of squares.
+        beta: the exponent.
+    """
+
+    def __init__(
+        self,
+        depth_radius: int = 2,
+        bias: float = 2.0,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def call(self, inputs: Any) -> Any:
+        ops = keras.ops
+        squared = ops.square(inputs)
+        r = self.depth_radius
+        # Sum over a window of 2r+1 channels: pad the channel axis, then add shifted slices.
+        padded = ops.pad(squared, [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]])
+        channels = inputs.shape[-1]
+        total = sum(padded[..., i : i + channels] for i in range(2 * r + 1))
+        return inputs / ops.power(self.bias + self.alpha * total, self.beta)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
