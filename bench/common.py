@@ -19,12 +19,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def figure(value: float, goal: str, met: bool | None, **raw: Any) -> dict[str, Any]:
+def figure(
+    value: float, goal: str, met: bool | None, *, limit: str = "", **raw: Any
+) -> dict[str, Any]:
     """One figure: its value, the goal as text (``"<= 2"``), whether it is met, both raw sides.
 
-    ``met`` is ``None`` for a figure reported without a goal.
+    ``met`` is ``None`` for a figure reported without a goal. ``limit`` says what
+    holds the figure back; the README's table shows it when the goal is not met.
     """
-    return {"value": round(float(value), 4), "goal": goal, "met": met, **raw}
+    record = {"value": round(float(value), 4), "goal": goal, "met": met, **raw}
+    return {**record, "limit": limit} if limit else record
 
 
 def interleaved(

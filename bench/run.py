@@ -17,6 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BENCH = Path(__file__).resolve().parent
+DEFAULT_OUT = BENCH / "results" / "latest.json"
 sys.path.insert(0, str(BENCH))
 
 
@@ -29,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repository", default="artifacts/models", type=Path)
     parser.add_argument("--only", action="append", default=[], help="a module, e.g. serving")
-    parser.add_argument("--out", default=BENCH / "results" / "latest.json", type=Path)
+    parser.add_argument("--out", default=DEFAULT_OUT, type=Path)
     args = parser.parse_args()
     results: dict[str, object] = {}
     for path in modules(args.only):
@@ -48,6 +49,10 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(merged, indent=2, sort_keys=True))
     print(f"written to {args.out}")
+    if not args.only and args.out == DEFAULT_OUT:
+        import table
+
+        table.main(args.out)
     return 0
 
 

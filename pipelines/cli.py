@@ -36,10 +36,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'res*'")
     lst.set_defaults(func=cmd_models)
 
-    from kerasforge.pipelines import tracking_cli  # publish, runs gc|replay
-
-    tracking_cli.add_commands(sub)
-
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Validate the config, then start TensorFlow, train, publish and print a summary."""

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import os
 import re
@@ -70,8 +71,10 @@ def _one_of(key: str, kind: str, value: str, names: list[str], hint: str = "") -
     """``value`` if it is a registered name, else a complete error listing the names."""
     if value not in names:
         extra = f" ({hint})" if hint else ""
+        close = difflib.get_close_matches(str(value), names, n=3, cutoff=0.6)
+        guess = f"did you mean {', '.join(close)}? " if close else ""
         raise _complete(
-            f"{key}: unknown {kind} {shown(value)}; available: {', '.join(names)}{extra}"
+            f"{key}: unknown {kind} {shown(value)}; {guess}available: {', '.join(names)}{extra}"
         )
     return value
 

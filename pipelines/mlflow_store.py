@@ -61,6 +61,31 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def scoped_uris() -> Iterator[None]:
+    """Put MLflow's process-wide tracking and registry URIs back as they were on exit.
+
+    ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in the
+    environment; without this a second training in the same process (a
+    notebook, a sweep, the tests) would follow the first one's server.
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    environment = {name: os.environ.get(name) for name in names}
+    tracking, registry = tracking_utils._tracking_uri, registry_utils._registry_uri
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = tracking, registry
+        for name, value in environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def prepare(uri: str, experiment: str, artifact_dir: Path) -> str:
     """Create or migrate the store and the experiment once; return the experiment id.
 

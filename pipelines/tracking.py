@@ -321,7 +321,7 @@ def tracked_run(
         registry=cfg.tracking.registry,
         registered_name=cfg.tracking.registry.model_name or cfg.export.model_name,
     )
-    with _ending_signals():
+    with _ending_signals(), mlflow_store.scoped_uris():
         run_id = _start(tracker, cfg, uri, resume_run_id)
         status = "FINISHED"
         try:

@@ -49,14 +49,9 @@ def tune(config: Path, overrides: list[str], trials: int | None = None) -> dict[
     Raises:
         ConfigError: the config declares no space, or a sampled value is refused.
     """
-    import mlflow
-    import optuna
-
     from kerasforge.pipelines import mlflow_store
     from kerasforge.pipelines.errors import ConfigError
-    from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.tracking import tracking_uri
-    from kerasforge.pipelines.train import train
 
     base = load_config(config, overrides)
     if not base.tune.space:
@@ -64,13 +59,31 @@ def tune(config: Path, overrides: list[str], trials: int | None = None) -> dict[
             f"config {str(config)!r} declares no tune.space; add e.g. tune: {{space: "
             "{train.learning_rate: {low: 0.0001, high: 0.01, log: true}}}"
         )
+    uri = tracking_uri(base.tracking.uri, base.output_dir)
+    with mlflow_store.scoped_uris():
+        experiment_id = mlflow_store.prepare(
+            uri, base.tracking.experiment, base.output_dir / "mlartifacts"
+        )
+        return _search(base, config, overrides, trials, uri, experiment_id)
+
+
+def _search(
+    base: ExperimentConfig,
+    config: Path,
+    overrides: list[str],
+    trials: int | None,
+    uri: str,
+    experiment_id: str,
+) -> dict[str, Any]:
+    """The Optuna study under one parent run; each trial a nested training run."""
+    import mlflow
+    import optuna
+
+    from kerasforge.pipelines.tasks import get_task
+    from kerasforge.pipelines.train import train
+
     task = get_task(base.task.name, base.task.options)
     metric, mode = task.headline.metric, task.headline.mode
-    uri = tracking_uri(base.tracking.uri, base.output_dir)
-
-    experiment_id = mlflow_store.prepare(
-        uri, base.tracking.experiment, base.output_dir / "mlartifacts"
-    )
     study = optuna.create_study(
         direction="maximize" if mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=base.seed),

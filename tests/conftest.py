@@ -86,6 +86,22 @@ def run_cli_probe(*args: str, timeout: float = 120) -> tuple[subprocess.Complete
 
 
 @pytest.fixture(autouse=True)
+def _mlflow_uris_left_alone():
+    """A test (or the code it runs) must not leave MLflow's URIs in the environment:
+    every later training, and every subprocess, would follow them."""
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before = {name: os.environ.get(name) for name in names}
+    yield
+    after = {name: os.environ.get(name) for name in names}
+    for name, value in before.items():  # restore first, so one leak fails one test
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    assert after == before, f"the test changed MLflow's URIs in the environment: {after}"
+
+
+@pytest.fixture(autouse=True)
 def _fast_tests_train_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """`make test-fast` trains nothing: ``Model.fit`` fails in a test not marked heavy."""
     if request.node.get_closest_marker("heavy"):

@@ -36,7 +36,9 @@ def test_keras_savedmodel_rest_and_tflite_agree(trained, trained_server, tmp_pat
     reloaded = tf.saved_model.load(str(result.published.path)).signatures["serving_default"]
     saved_classes = reloaded(pixels=tf.constant(x))["class_ids"].numpy().tolist()
 
-    predictions = RestClient(trained_server.url).predict("digits_cnn", x.tolist())
+    # Pinned: another test publishes a second version of the same experiment.
+    version = result.published.version
+    predictions = RestClient(trained_server.url).predict("digits_cnn", x.tolist(), version=version)
     rest_classes = [p["class_ids"] for p in predictions]
 
     np.save(tmp_path / "batch.npy", x)
@@ -60,12 +62,11 @@ def test_kerasforge_predict_queries_the_server(trained, trained_server, tmp_path
         assert proc.returncode == 0, proc.stderr
         predictions = json.loads(proc.stdout)["predictions"]
         assert len(predictions) in (4, 5)
-    classes = [
-        p["class_ids"]
-        for p in json.loads(
-            run_cli("predict", "--input", str(tmp_path / "five.npy"), "--url", server.url).stdout
-        )["predictions"]
-    ]
+    version = str(result.published.version)  # another test publishes a second version
+    pinned = run_cli(
+        "predict", "--input", str(tmp_path / "five.npy"), "--url", server.url, "--version", version
+    )
+    classes = [p["class_ids"] for p in json.loads(pinned.stdout)["predictions"]]
     assert classes == result.model.predict(x, verbose=0).argmax(-1).tolist()
 
 

@@ -89,7 +89,7 @@ def test_yaml_round_trip_and_flat_params():
         ),
         (
             ["model.name=resnet9000"],
-            r"model\.name: unknown model 'resnet9000'; available: digits_cnn",
+            r"model\.name: unknown model 'resnet9000'; did you mean .*resnet.*available: alexnet",
         ),
         (
             ["model.options.dropuot=0.1"],

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kerasforge.cli import main
+from kerasforge.pipelines import mlflow_store
 from kerasforge.pipelines.config import load_config
 from kerasforge.pipelines.train import train
 from tests.conftest import DEFAULT_CONFIG, TINY
@@ -67,10 +68,12 @@ def test_run_artifacts_are_complete_and_written_once(tracked):
 def test_the_mlflow_model_loads_through_pyfunc_and_predicts_like_keras(tracked):
     import mlflow
 
-    _, result, client = tracked
+    cfg, result, client = tracked
     version = client.get_model_version("digits_cnn", "1")
     assert version.run_id == result.run_id
-    model = mlflow.pyfunc.load_model(f"models:/digits_cnn/{version.version}")
+    with mlflow_store.scoped_uris():
+        mlflow.set_tracking_uri(f"sqlite:///{cfg.output_dir / 'mlflow.db'}")
+        model = mlflow.pyfunc.load_model(f"models:/digits_cnn/{version.version}")
     assert model.metadata.signature is not None and model.input_example is not None
     x = result.splits.x_test[:5]
     np.testing.assert_allclose(model.predict(x), result.model.predict(x, verbose=0), atol=1e-5)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kerasforge.cli import main
+from kerasforge.pipelines import mlflow_store
 from kerasforge.pipelines.config import load_config
 from kerasforge.pipelines.train import train
 from tests.conftest import CLI, DEFAULT_CONFIG, ROOT, TINY
@@ -63,8 +64,9 @@ def test_training_over_http_shows_everything_on_the_server(server, tmp_path):
     result = _train_against(server.uri, tmp_path)
     _check_run_on(server.uri, result)
     assert list((server.artifacts).rglob("learning_curves.png")), "the server stores artifacts"
-    mlflow.set_tracking_uri(server.uri)
-    model = mlflow.pyfunc.load_model("models:/digits_cnn@champion")
+    with mlflow_store.scoped_uris():
+        mlflow.set_tracking_uri(server.uri)
+        model = mlflow.pyfunc.load_model("models:/digits_cnn@champion")
     x = result.splits.x_test[:3]
     np.testing.assert_allclose(model.predict(x), result.model.predict(x, verbose=0), atol=1e-5)
     repo = tmp_path / "repo"
@@ -139,7 +141,7 @@ def test_mlflow_server_on_a_real_postgresql(tmp_path):
     try:
         server = MlflowServer(postgres.uri, tmp_path / "artifacts").start()
         try:
-            result = _train_against(server.uri, tmp_path / "out", "train.epochs=1")
+            result = _train_against(server.uri, tmp_path / "out")
             _check_run_on(server.uri, result)
         finally:
             server.stop()

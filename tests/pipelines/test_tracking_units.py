@@ -113,11 +113,11 @@ def test_an_exception_ends_the_run_failed_with_what_was_logged(tmp_path):
 
 
 def test_gc_marks_runs_of_dead_processes_killed_and_leaves_live_ones(tmp_path):
-    import mlflow
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment = mlflow_store.prepare(uri, "exp", tmp_path / "art")
+    with mlflow_store.scoped_uris():
+        experiment = mlflow_store.prepare(uri, "exp", tmp_path / "art")
     client = MlflowClient(uri)
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -133,7 +133,6 @@ def test_gc_marks_runs_of_dead_processes_killed_and_leaves_live_ones(tmp_path):
     assert mlflow_store.collect_orphans(uri, "exp") == [orphan]
     assert client.get_run(orphan).info.status == "KILLED"
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"
-    mlflow.set_tracking_uri(None)
 
 
 def test_an_unreachable_server_is_noticed_in_seconds():

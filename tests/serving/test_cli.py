@@ -10,18 +10,18 @@ import subprocess
 import numpy as np
 import pytest
 
-from kerasforge.cli import main
+from kerasforge.cli import SIDES, main
 from kerasforge.serving.cli import read_instances
 from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
 
 
 def training_modules(modules: set[str]) -> list[str]:
-    """Loaded modules that are training code or MLflow (the parser's own module aside)."""
+    """Loaded modules that are training code or MLflow (the parser's own modules aside)."""
     return sorted(
         m
         for m in modules
         if m.split(".")[0] == "mlflow"
-        or (m.startswith("kerasforge.pipelines.") and m != "kerasforge.pipelines.cli")
+        or (m.startswith("kerasforge.pipelines.") and m not in SIDES)
         or m.startswith("kerasforge.models")
     )
 

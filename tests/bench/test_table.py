@@ -1,0 +1,46 @@
+"""The README's Performance table is rendered from ``bench/results/latest.json``."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _table():
+    spec = importlib.util.spec_from_file_location("table", ROOT / "bench" / "table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RESULTS = {
+    "_machine": {"cpus": 2, "platform": "Linux"},
+    "b_ratio": {"value": 1.41, "goal": "<= 1.10", "met": False, "limit": "per-epoch save"},
+    "a_ratio": {"value": 0.29, "goal": "<= 0.30", "met": True, "float32": 1, "int8": 0.29},
+    "c_report": {"value": 2.5, "goal": "reported, no goal", "met": None},
+}
+
+
+def test_rows_name_value_goal_verdict_and_limit_in_name_order():
+    rows = _table().rows(RESULTS)
+    assert rows[2] == "| `a_ratio` | 0.29 | <= 0.30 | met |  |"
+    assert rows[3] == "| `b_ratio` | 1.41 | <= 1.10 | **not met** | per-epoch save |"
+    assert rows[4] == "| `c_report` | 2.5 | reported, no goal | no goal |  |"
+    assert len(rows) == 5, "the _machine entry is not a figure"
+
+
+def test_render_replaces_only_the_marked_section():
+    readme = "# x\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n"
+    out = _table().render(readme, RESULTS)
+    assert out.startswith("# x\n<!-- bench:start -->\nMeasured by `make bench` on 2 CPUs")
+    assert "old" not in out and out.endswith("<!-- bench:end -->\nafter\n")
+    with pytest.raises(ValueError, match="needs the markers"):
+        _table().render("# no markers\n", RESULTS)
+
+
+def test_the_readme_has_the_markers():
+    text = (ROOT / "README.md").read_text()
+    assert text.index("<!-- bench:start -->") < text.index("<!-- bench:end -->")
