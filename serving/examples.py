@@ -19,7 +19,7 @@ from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from kerasforge.serving import json_tensor, predict
-from kerasforge.serving.errors import ServingError
+from kerasforge.serving.errors import ServingError, tf_error_message
 from kerasforge.serving.store import LoadedModel, signature_defs
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -48,7 +48,12 @@ def run(
         )
     serialized = serialize(request_input)
     (input_name,) = predict.input_specs(signature)
-    return name, predict.run(signature, {input_name: serialized})
+    import tensorflow as tf
+
+    try:
+        return name, predict.run(signature, {input_name: serialized})
+    except tf.errors.InvalidArgumentError as exc:  # examples the signature cannot parse
+        raise ServingError(tf_error_message(exc.message)) from None
 
 
 def input_from_json(body: dict[str, Any]) -> Any:

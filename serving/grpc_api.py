@@ -36,7 +36,7 @@ from tensorflow_serving.apis import (
 )
 
 from kerasforge.serving import examples, model_config, predict
-from kerasforge.serving.errors import ServingError
+from kerasforge.serving.errors import ServingError, tf_error_message
 from kerasforge.serving.examples import CLASSIFY_METHOD, REGRESS_METHOD
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
@@ -80,7 +80,7 @@ def _guard(method: Any) -> Any:
         except ServingError as exc:
             _abort(context, exc)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc).splitlines()[0])
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, tf_error_message(str(exc)))
 
     return wrapper
 
