@@ -173,3 +173,14 @@ def test_a_label_on_a_version_not_loaded_is_refused_whole(ex_versions, tmp_path)
         store.get("ex", label="next")
     with pytest.raises(ServingError, match="version 2 of model ex"):
         store.configure([moved])
+
+
+def test_the_registry_writer_keeps_other_models_and_reads_back(tmp_path):
+    (tmp_path / "a").mkdir()
+    tf_serving_config.set_model_entry(tmp_path, "a", {})
+    path = tf_serving_config.set_model_entry(tmp_path, "b", {"stable": 2, "canary": 3})
+    entries = {e.name: e for e in model_config.read_config(path)}
+    assert entries["a"] == ModelEntry("a", (tmp_path / "a").resolve(), Latest(1))
+    assert entries["b"].policy == Specific(frozenset({2, 3}))
+    assert dict(entries["b"].labels) == {"stable": 2, "canary": 3}
+    assert not list(tmp_path.glob(".*.tmp"))
