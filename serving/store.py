@@ -40,14 +40,7 @@ from kerasforge.serving import repository
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.model_config import Latest, ModelEntry, VersionPolicy
 
-__all__ = [
-    "Latest",
-    "LoadedModel",
-    "ModelStore",
-    "VersionPolicy",
-    "load_version",
-    "signature_defs",
-]
+__all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +57,13 @@ def _fingerprint(path: Path) -> tuple[Any, ...]:
         )
     except OSError:  # files moving under us: a value that never matches, so it is retried
         return (object(),)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 @dataclass
@@ -389,28 +389,23 @@ class ModelStore:
         """
         from kerasforge.serving.model_config import read_config
 
-        def text() -> str | None:
-            try:
-                return path.read_text()
-            except (OSError, UnicodeDecodeError):
-                return None
-
-        applied = text()
+        applied = [_read_text(path)]
 
         def loop() -> None:
-            nonlocal applied
             while not self._stop.wait(every_seconds):
-                current = text()
-                if current == applied:
+                current = _read_text(path)
+                if current == applied[0]:
                     continue
                 try:
                     self.configure(read_config(path))
-                    applied = current
-                    log.info("applied the model config in %s", path)
                 except ServingError as exc:
                     log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", exc)
-                except Exception:
+                    continue
+                except Exception:  # a bug must not end the polling for good
                     log.exception("reloading %s failed; trying again in %ss", path, every_seconds)
+                    continue
+                applied[0] = current
+                log.info("applied the model config in %s", path)
 
         thread = threading.Thread(target=loop, name="config-poll", daemon=True)
         thread.start()
