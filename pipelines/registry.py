@@ -207,28 +207,9 @@ def write_models_config(repository: Path, name: str, labels: dict[str, int]) -> 
     """Write or update ``repository/models.config`` (TF Serving's ``--model_config_file``).
 
     The entry for ``name`` serves its labelled versions (``specific`` policy)
-    or, without labels, the latest; other models' entries are kept.
+    or, without labels, the latest; other models' entries are kept. One writer
+    for the file: :func:`kerasforge.serving.tf_serving_config.set_model_entry`.
     """
-    from google.protobuf import text_format
-    from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
+    from kerasforge.serving.tf_serving_config import set_model_entry
 
-    path = repository / MODELS_CONFIG
-    config = ModelServerConfig()
-    if path.exists():
-        text_format.Parse(path.read_text(), config)
-    entries = config.model_config_list.config
-    entry = next((e for e in entries if e.name == name), None) or entries.add()
-    entry.Clear()
-    entry.name = name
-    entry.base_path = str((repository / name).resolve())
-    entry.model_platform = "tensorflow"
-    if labels:
-        entry.model_version_policy.specific.versions.extend(sorted(set(labels.values())))
-        for label, number in labels.items():
-            entry.version_labels[label] = number
-    else:
-        entry.model_version_policy.latest.num_versions = 1
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text_format.MessageToString(config))
-    tmp.replace(path)
-    return path
+    return set_model_entry(repository, name, labels)

@@ -23,7 +23,35 @@ DEFAULT_REPOSITORY = "artifacts/models"
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``serve``, ``predict`` and ``export`` to the ``kerasforge`` subcommands ``sub``."""
     serve = sub.add_parser("serve", help="serve a model repository over TF Serving's REST API")
-    serve.add_argument("--repository", default=DEFAULT_REPOSITORY, help="model repository root")
+    serve.add_argument(
+        "--repository",
+        default=None,
+        help=f"model repository root, every model's newest version (default {DEFAULT_REPOSITORY})",
+    )
+    serve.add_argument(
+        "--model_config_file",
+        type=Path,
+        default=None,
+        help="TF Serving ModelServerConfig (text proto): models, version policies, labels",
+    )
+    serve.add_argument(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0.0,
+        help="re-read --model_config_file this often (0: read once)",
+    )
+    serve.add_argument("--model_name", default=None, help="with --model_base_path: its name")
+    serve.add_argument(
+        "--model_base_path", default=None, help="one model's folder of versions (absolute)"
+    )
+    serve.add_argument(
+        "--allow_version_labels_for_unavailable_models",
+        type=_flag_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="allow new labels on versions not loaded (true/false)",
+    )
     serve.add_argument(
         "--host", "--rest_api_host", default="127.0.0.1", help="address to bind (REST and gRPC)"
     )
@@ -60,19 +88,76 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=cmd_export)
 
 
+def _flag_bool(text: str) -> bool:
+    """A TF Serving boolean flag value (``--flag=true``)."""
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
+
+
+def check_model_source(args: argparse.Namespace) -> None:
+    """One source of models: a repository, a model config file, or one model's base path.
+
+    Raises:
+        UsageError: the sources are mixed, or --model_name comes without --model_base_path.
+    """
+    given = [
+        flag
+        for flag, value in [
+            ("--repository", args.repository),
+            ("--model_config_file", args.model_config_file),
+            ("--model_base_path", args.model_base_path),
+        ]
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise UsageError(
+            f"{' and '.join(given)} cannot be combined: serve a repository (--repository), a "
+            "TF Serving config (--model_config_file) or one model (--model_name with "
+            "--model_base_path)"
+        )
+    if args.model_name is not None and args.model_base_path is None:
+        raise UsageError("--model_name needs --model_base_path (the folder of its versions)")
+
+
+def open_store(args: argparse.Namespace) -> Any:
+    """The configured store (config file or single model), or ``None`` for repository mode."""
+    from kerasforge.serving import model_config, server
+
+    if args.model_config_file is not None:
+        models = model_config.read_config(args.model_config_file)
+    elif args.model_base_path is not None:
+        models = model_config.single_model(args.model_name or "default", args.model_base_path)
+    else:
+        return None
+    return server.configured_store(models, args.allow_version_labels_for_unavailable_models)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve ``args.repository`` until SIGTERM or Ctrl-C; print the REST address first."""
+    """Serve until SIGTERM or Ctrl-C; print the gRPC and REST addresses first."""
     import logging
     import signal
     import threading
 
+    check_model_source(args)
     start_tensorflow()
     from kerasforge.serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    rest, store = server.start(
-        args.repository, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
-    )
+    store = open_store(args)
+    if store is None:
+        repository = args.repository or DEFAULT_REPOSITORY
+        rest, store = server.start(
+            repository, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
+        )
+    else:
+        rest = server.start_store(
+            store, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
+        )
+        if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
+            store.watch_config(args.model_config_file, args.model_config_file_poll_wait_seconds)
     host, port = rest.server_address[:2]
     print(f"gRPC API listening on {host}:{rest.grpc_port}", flush=True)
     print(f"REST API listening on http://{host}:{port}/v1/models/<name>:predict", flush=True)

@@ -7,3 +7,17 @@ class ServingError(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def tf_error_message(message: str) -> str:
+    """The op's own line of a TensorFlow error (``Key: x ... Data types don't match ...``).
+
+    A function-call error starts ``Graph execution error:`` and a traceback of
+    where the op was defined; the op's message is the line before its
+    ``[[{{node ...}}]]`` marker.
+    """
+    lines = message.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("[[") and i and lines[i - 1].strip():
+            return lines[i - 1].strip()
+    return lines[0] if lines else message

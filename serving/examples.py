@@ -4,17 +4,147 @@ A request's ``Input`` holds an ``example_list`` or an ``example_list_with_contex
 (each example gets the context's features, the example's own winning on a
 clash); the model's classify/regress signature takes them serialized, under
 one string input. Results follow ``classification.proto``/``regression.proto``.
+gRPC and REST share :func:`run`; REST builds the ``Input`` with
+:func:`input_from_json` (TF Serving's JSON rules, ``json_tensor.cc``) and writes
+the results with :func:`results_json`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
-from tensorflow.core.example import example_pb2
-from tensorflow_serving.apis import classification_pb2, regression_pb2
+from tensorflow.core.example import example_pb2, feature_pb2
+from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
-from kerasforge.serving.errors import ServingError
+from kerasforge.serving import json_tensor, predict
+from kerasforge.serving.errors import ServingError, tf_error_message
+from kerasforge.serving.store import LoadedModel, signature_defs
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}  # REST verb -> method_name
+
+
+def run(
+    model: LoadedModel, signature_name: str | None, method: str, request_input: Any
+) -> tuple[str, dict[str, np.ndarray]]:
+    """Run a classify or regress signature on the request's examples.
+
+    Returns:
+        The signature's name and its outputs by name.
+
+    Raises:
+        ServingError: no such signature, a signature of another method, or no examples.
+    """
+    name = signature_name or "serving_default"
+    signature = model.signature(name)
+    found = signature_defs(model.path)[name].method_name
+    if found != method:
+        raise ServingError(
+            f"Expected {method.rsplit('/', 1)[1]} signature method_name to be {method}. "
+            f"Was: {found}"
+        )
+    serialized = serialize(request_input)
+    (input_name,) = predict.input_specs(signature)
+    import tensorflow as tf
+
+    try:
+        return name, predict.run(signature, {input_name: serialized})
+    except tf.errors.InvalidArgumentError as exc:  # examples the signature cannot parse
+        raise ServingError(tf_error_message(exc.message)) from None
+
+
+def input_from_json(body: dict[str, Any]) -> Any:
+    """The ``Input`` of a REST classify/regress body (``examples`` and optional ``context``).
+
+    Raises:
+        ServingError: TF Serving's messages for a missing, empty or malformed list.
+    """
+    request_input = input_pb2.Input()
+    context = "context" in body
+    if context:
+        _example(body["context"], request_input.example_list_with_context.context)
+    examples = body.get("examples")
+    if examples is None:
+        raise ServingError(
+            f"JSON Value: {json_tensor._short(body)} When method is classify, key 'examples' "
+            "is expected and was not found"
+        )
+    if not isinstance(examples, list):
+        raise ServingError(
+            f"JSON Value: {json_tensor._short(body)} Expecting 'examples' value to be an list/array"
+        )
+    if not examples:
+        raise ServingError(
+            f"JSON Value: {json_tensor._short(body)} 'examples' value is an empty array"
+        )
+    holder = request_input.example_list_with_context if context else request_input.example_list
+    for value in examples:
+        _example(value, holder.examples.add())
+    return request_input
+
+
+def _example(value: Any, example: Any) -> None:
+    if not isinstance(value, dict) or json_tensor.is_b64(value):
+        raise ServingError(
+            f"Example must be JSON object but got JSON {json_tensor._json_type(value)}"
+        )
+    for name, content in value.items():
+        feature = feature_pb2.Feature()
+        for item in content if isinstance(content, list) else [content]:
+            _add_value(item, name, feature)
+        example.features.feature[name].CopyFrom(feature)
+
+
+def _add_value(value: Any, name: str, feature: Any) -> None:
+    """One JSON value into ``feature``: its list kind is fixed by its first value."""
+    if isinstance(value, bool):
+        kind, item = "int64_list", int(value)
+    elif json_tensor.is_b64(value):
+        kind, item = "bytes_list", json_tensor.decode_string(value)
+    elif isinstance(value, str):
+        kind, item = "bytes_list", value.encode()
+    elif isinstance(value, float) or (isinstance(value, int) and not -(1 << 63) <= value < 1 << 64):
+        kind, item = "float_list", _double(value)  # RapidJSON reads a bigger integer as a double
+    elif isinstance(value, int):
+        if value >= 1 << 63:
+            raise ServingError(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+        kind, item = "int64_list", value
+    else:
+        raise ServingError(
+            f"Feature: {name} has element with unexpected JSON type: "
+            f"{json_tensor._json_type(value)}"
+        )
+    found = feature.WhichOneof("kind")
+    if found is not None and found != kind:
+        raise ServingError(
+            f"Unexpected element type in feature: {name} expecting type: "
+            f"{found.removesuffix('_list')}"
+        )
+    getattr(feature, kind).value.append(item)
+
+
+def _double(value: float | int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ServingError("JSON Parse error: Number too big to be stored in double") from None
+
+
+def results_json(method: str, outputs: dict[str, np.ndarray]) -> bytes:
+    """TF Serving's REST answer: ``{"results": [[[label, score], ...], ...]}`` or ``[v, ...]``."""
+    if method == CLASSIFY_METHOD:
+        rows = classification_result(outputs).classifications
+        values = [np.float32(c.score) for row in rows for c in row.classes]
+        payload: Any = [[[c.label, np.float32(c.score)] for c in row.classes] for row in rows]
+    else:
+        values = [np.float32(r.value) for r in regression_result(outputs).regressions]
+        payload = values
+    if all(math.isfinite(v) for v in values):
+        return json_tensor.dumps({"results": payload})
+    return json_tensor.dumps_plain({"results": payload})
 
 
 def serialize(request_input: Any) -> np.ndarray:

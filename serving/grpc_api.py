@@ -2,11 +2,15 @@
 
 ``tensorflow.serving.PredictionService``: Predict, Classify, Regress,
 MultiInference, GetModelMetadata; ``tensorflow.serving.ModelService``:
-GetModelStatus (HandleReloadConfigRequest answers UNIMPLEMENTED until the
-model config file lands). Requests are decoded to named arrays and run through
-:func:`kerasforge.serving.predict.run`, the path REST uses. Status codes as TF
-Serving: NOT_FOUND for a missing model or version, INVALID_ARGUMENT for a bad
-request, RESOURCE_EXHAUSTED beyond ``max_inflight`` concurrent calls.
+GetModelStatus, HandleReloadConfigRequest (a new ``ModelServerConfig``,
+applied whole or not at all). A ``ModelSpec`` names a version, a
+``version_label`` or neither (the latest). Requests are decoded to named arrays
+and run through :func:`kerasforge.serving.predict.run` (classify/regress through
+:func:`kerasforge.serving.examples.run`), the paths REST uses. Status codes as
+TF Serving: NOT_FOUND for a missing model or version, INVALID_ARGUMENT for a
+bad request or an unknown label, FAILED_PRECONDITION for a config whose label
+names a version not loaded, RESOURCE_EXHAUSTED beyond ``max_inflight``
+concurrent calls.
 """
 
 from __future__ import annotations
@@ -14,53 +18,46 @@ from __future__ import annotations
 import functools
 import logging
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     inference_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
 )
 
-from kerasforge.serving import examples, predict
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.store import LoadedModel, ModelStore
+from kerasforge.serving import examples, model_config, predict
+from kerasforge.serving.errors import ServingError, tf_error_message
+from kerasforge.serving.examples import CLASSIFY_METHOD, REGRESS_METHOD
+from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
 log = logging.getLogger(__name__)
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND}
-
-
-@functools.lru_cache(maxsize=64)
-def signature_defs(path: Path) -> dict[str, Any]:
-    """The ``SignatureDef`` protos of the SavedModel at ``path`` (its ``saved_model.pb``)."""
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    return dict(proto.meta_graphs[0].signature_def)
+__all__ = ["CLASSIFY_METHOD", "REGRESS_METHOD", "serve", "signature_defs"]
+_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    412: grpc.StatusCode.FAILED_PRECONDITION,
+}
 
 
 def resolve(store: ModelStore, spec: Any) -> LoadedModel:
     """The loaded model a ``ModelSpec`` names (version, label or latest)."""
-    if spec.HasField("version_label"):
-        raise ServingError(
-            f"version label {spec.version_label!r}: no labels are configured for model "
-            f"{spec.name!r}",
-            status=404,
-        )
-    version = spec.version.value if spec.HasField("version") else None
-    return store.get(spec.name, version)
+    if not spec.name:
+        raise ServingError("ModelSpec has no name specified.")
+    choice = spec.WhichOneof("version_choice")
+    version = spec.version.value if choice == "version" else None
+    label = spec.version_label if choice == "version_label" else None
+    return store.get(spec.name, version, label)
 
 
 def _abort(context: grpc.ServicerContext, exc: ServingError) -> None:
@@ -83,7 +80,7 @@ def _guard(method: Any) -> Any:
         except ServingError as exc:
             _abort(context, exc)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc).splitlines()[0])
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, tf_error_message(str(exc)))
 
     return wrapper
 
@@ -149,17 +146,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _run_examples(self, request: Any, method: str) -> tuple[LoadedModel, str, dict]:
         model = resolve(self.store, request.model_spec)
-        name = request.model_spec.signature_name or "serving_default"
-        signature = model.signature(name)
-        found = signature_defs(model.path)[name].method_name
-        if found != method:
-            raise ServingError(
-                f"Expected {method.rsplit('/', 1)[1]} signature method_name to be {method}. "
-                f"Was: {found}"
-            )
-        serialized = examples.serialize(request.input)
-        (input_name,) = predict.input_specs(signature)
-        return model, name, predict.run(signature, {input_name: serialized})
+        signature = request.model_spec.signature_name
+        name, outputs = examples.run(model, signature, method, request.input)
+        return model, name, outputs
 
     @_guard
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -186,7 +175,7 @@ class _Sub:
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus over ``store``."""
+    """GetModelStatus and HandleReloadConfigRequest over ``store``."""
 
     def __init__(self, store: ModelStore) -> None:
         self.store = store
@@ -208,12 +197,19 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
         return response
 
+    @_guard
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "reloading a model config is not supported yet: restart the server with the new "
-            "repository",
-        )
+        if request.config.WhichOneof("config") != "model_config_list":
+            raise ServingError(
+                "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
+                "ModelConfigList is currently supported"
+            )
+        try:
+            self.store.configure(model_config.entries_from_proto(request.config))
+        except ServingError as exc:
+            log.error("ReloadConfig failed: %s", exc)
+            raise
+        return model_management_pb2.ReloadConfigResponse()
 
 
 def decode_inputs(inputs: dict[str, Any], specs: dict[str, Any]) -> dict[str, np.ndarray]:

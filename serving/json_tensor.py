@@ -253,6 +253,14 @@ def dumps(payload: Any) -> bytes:
         return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError:  # an object array (strings) or a non-contiguous one: plain lists
         pass
+    return dumps_plain(payload)
+
+
+def dumps_plain(payload: Any) -> bytes:
+    """:func:`dumps` through plain Python values: ``NaN``/``Infinity`` written as TF Serving does.
+
+    (orjson would write them as ``null``.)
+    """
     return json.dumps(_plain(payload), separators=(",", ":"), allow_nan=True).encode()
 
 

@@ -1,7 +1,9 @@
 """TF Serving's REST API as an aiohttp application over a :class:`ModelStore`.
 
-Routes (``g3doc/api_rest.md``): ``POST /v1/models/{name}[/versions/{v}]:predict``,
-``GET /v1/models/{name}[/versions/{v}]`` (status) and ``GET .../metadata``; beyond
+Routes (``g3doc/api_rest.md``), where ``[/versions/{v}|/labels/{l}]`` picks a
+version (else the latest): ``POST /v1/models/{name}[...]:predict``, ``:classify``
+and ``:regress`` (tf.Example JSON, :mod:`kerasforge.serving.examples`),
+``GET /v1/models/{name}[...]`` (status) and ``GET .../metadata``; beyond
 TF Serving, ``GET /healthz`` (alive) and ``GET /readyz`` (every model loaded,
 else 503). Every answer is JSON; errors are ``{"error": "..."}`` with 400 (bad
 request), 404 (no such model, version or route), 405 (a method the route does
@@ -13,6 +15,7 @@ calls run in a bounded thread pool, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -23,16 +26,17 @@ from aiohttp import web
 
 from kerasforge.serving import json_tensor, predict
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.store import ModelStore
+from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
 log = logging.getLogger(__name__)
 
 # A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it).
 ROUTE = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[0-9]{1,19}))?"
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[0-9]{1,19})|/labels/(?P<label>[^/:]+))?"
     r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$"
 )
-VERBS = ("predict",)
+VERBS = ("predict", "classify", "regress")
 
 
 @dataclass(frozen=True)
@@ -94,22 +98,22 @@ class RestApi:
         match = ROUTE.match(request.path)
         if not match:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
-        name, verb = match["name"], match["verb"]
+        name, verb, label = match["name"], match["verb"], match["label"]
         version = int(match["version"]) if match["version"] else None
         if match["metadata"] and verb is None:
             allowed = "GET"
             if request.method == "GET":
-                return reply(metadata_body(self.store.get(name, version)))
+                return reply(metadata_body(self.store.get(name, version, label)))
         elif match["metadata"]:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
         elif verb is None:
             allowed = "GET"
             if request.method == "GET":
-                return reply(status_body(self.store, name, version))
+                return reply(status_body(self.store, name, version, label))
         elif verb in VERBS:
             allowed = "POST"
             if request.method == "POST":
-                return await self._predict(request, name, version)
+                return await self._predict(request, self.store.get(name, version, label), verb)
         else:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
         return web.Response(
@@ -123,15 +127,13 @@ class RestApi:
         """``/healthz``: the process answers; ``/readyz``: every model on disk has a version."""
         if not ready_check:
             return reply({"status": "alive"})
-        from kerasforge.serving import repository
-
-        waiting = [n for n in repository.model_names(self.store.root) if not self.store.versions(n)]
+        waiting = [n for n in self.store.model_names() if not self.store.versions(n)]
         if waiting:
             return reply({"status": "loading", "models_not_loaded": waiting}, 503)
         return reply({"status": "ready", "models": sorted({m.name for m in self.store.models()})})
 
-    async def _predict(self, request: web.Request, name: str, version: int | None) -> web.Response:
-        model = self.store.get(name, version)  # 404 before reading a body we would not use
+    async def _predict(self, request: web.Request, model: LoadedModel, verb: str) -> web.Response:
+        """Run ``verb`` on ``model`` (resolved first: a 404 before reading an unused body)."""
         if self.inflight >= self.limits.max_inflight:  # bounds bodies held in memory too
             raise ServingError(
                 f"server busy: {self.inflight} requests in flight (limit "
@@ -142,7 +144,8 @@ class RestApi:
         try:
             raw = await self._body(request)
             loop = asyncio.get_running_loop()
-            payload = await loop.run_in_executor(self.pool, predict_json, model, raw)
+            call = predict_json if verb == "predict" else functools.partial(examples_json, verb)
+            payload = await loop.run_in_executor(self.pool, call, model, raw)
         finally:
             self.inflight -= 1
         return web.Response(body=payload, content_type="application/json")
@@ -167,13 +170,29 @@ def predict_json(model: Any, raw: bytes) -> bytes:
     arrays, row_format = predict.parse_request(body, predict.input_specs(signature))
     outputs = predict.run(signature, arrays)
     if json_tensor.has_non_finite(outputs):
-        return json_tensor.dumps(json_tensor._plain(predict.format_response(outputs, row_format)))
+        return json_tensor.dumps_plain(predict.format_response(outputs, row_format))
     return json_tensor.dumps(predict.format_response(outputs, row_format))
 
 
-def status_body(store: ModelStore, name: str, version: int | None) -> dict[str, Any]:
+def examples_json(verb: str, model: LoadedModel, raw: bytes) -> bytes:
+    """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes."""
+    from kerasforge.serving import examples
+
+    method = examples.METHODS[verb]
+    body = json_tensor.loads(raw)
+    name = predict.signature_name(body)
+    _, outputs = examples.run(model, name, method, examples.input_from_json(body))
+    return examples.results_json(method, outputs)
+
+
+def status_body(
+    store: ModelStore, name: str, version: int | None = None, label: str | None = None
+) -> dict[str, Any]:
     """TF Serving's ``GetModelStatusResponse`` as JSON (newest version first)."""
-    models = store.statuses(name) if version is None else [store.get(name, version)]
+    if version is None and label is None:
+        models = store.statuses(name)
+    else:
+        models = [store.get(name, version, label)]
     return {
         "model_version_status": [
             {
@@ -189,8 +208,6 @@ def status_body(store: ModelStore, name: str, version: int | None) -> dict[str, 
 def metadata_body(model: Any) -> dict[str, Any]:
     """TF Serving's ``GET .../metadata``: the model spec and its ``SignatureDef``s as JSON."""
     from google.protobuf import json_format
-
-    from kerasforge.serving.grpc_api import signature_defs
 
     defs = {
         key: json_format.MessageToDict(

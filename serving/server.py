@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.model_config import ModelEntry
 from kerasforge.serving.rest_api import Limits, RestApi
 from kerasforge.serving.store import ModelStore
 
@@ -174,6 +175,38 @@ def start(
             "saved_model.pb; run `make train` (or `kerasforge export`) first",
             status=503,
         )
+    return start_store(store, host, rest_port, poll_seconds, limits, grpc_port), store
+
+
+def configured_store(
+    models: list[ModelEntry], allow_unavailable_labels: bool = False
+) -> ModelStore:
+    """A store serving exactly ``models`` (TF Serving's ``--model_config_file`` or
+    ``--model_name``/``--model_base_path``), their versions loaded.
+
+    Raises:
+        ServingError: a label names a version that did not load (TF Serving's message).
+    """
+    store = ModelStore(allow_unavailable_labels=allow_unavailable_labels)
+    try:
+        store.configure(models)
+    except ServingError as exc:
+        raise ServingError(
+            f"{exc}; publish that version, fix the label, or pass "
+            "--allow_version_labels_for_unavailable_models"
+        ) from None
+    return store
+
+
+def start_store(
+    store: ModelStore,
+    host: str = "127.0.0.1",
+    rest_port: int = 8501,
+    poll_seconds: float = 1.0,
+    limits: Limits | None = None,
+    grpc_port: int | None = None,
+) -> RestServer:
+    """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`."""
     server = serve_store(store, host, rest_port, limits)
     if grpc_port is not None:
         from kerasforge.serving import grpc_api
@@ -185,10 +218,10 @@ def start(
             raise
     if poll_seconds > 0:
         store.start_polling(poll_seconds)
-    return server, store
+    return server
 
 
 def stop(server: RestServer, store: ModelStore) -> None:
-    """Stop polling, then serving (in-flight requests finish first)."""
+    """Stop polling (versions and config), then serving (in-flight requests finish first)."""
     store.stop()
     server.shutdown()

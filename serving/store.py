@@ -13,25 +13,34 @@ that fails to load is logged, remembered (retried only once its files change,
 as a version still being copied in will) and left out of what the policy sees,
 so the policy falls back to the next version and what is served stays served.
 
-Policies are per model (``policies={"digits": Latest(2)}``, else
-``default_policy``), so TF Serving's ``all`` and ``specific`` policies are one
-small class each whose ``select`` returns every available version or the listed
-ones. Version labels (TF Serving's ``version_labels``, ``stable -> 3``) fit as a
-per-model ``label -> version`` mapping that ``get`` resolves before its version
-lookup; a label may only name a version the policy keeps loaded.
+Two ways to say what is served. Repository mode (``ModelStore(root)``): every
+``<root>/<name>/`` with a version is a model, under ``policies[name]`` or
+``default_policy``. Config mode (:meth:`ModelStore.configure`, TF Serving's
+``--model_config_file``, ``--model_name``/``--model_base_path`` and
+HandleReloadConfigRequest): exactly the listed :class:`ModelEntry` models, each
+with its base path, policy (``Latest``, ``All``, ``Specific``) and version
+labels. A new config is applied whole or not at all: its versions are loaded
+first, then each label must name a version it serves loaded (TF Serving's
+rule; ``allow_unavailable_labels`` relaxes it for labels that are new or
+unchanged, as ``--allow_version_labels_for_unavailable_models``), and only then
+are models, versions and labels swapped in together.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from kerasforge.serving import repository
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.model_config import Latest, ModelEntry, VersionPolicy
+
+__all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,13 @@ def _fingerprint(path: Path) -> tuple[Any, ...]:
         )
     except OSError:  # files moving under us: a value that never matches, so it is retried
         return (object(),)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 @dataclass
@@ -76,6 +92,16 @@ class LoadedModel:
         return self.signatures[name]
 
 
+@functools.lru_cache(maxsize=64)
+def signature_defs(path: Path) -> dict[str, Any]:
+    """The ``SignatureDef`` protos of the SavedModel at ``path`` (its ``saved_model.pb``)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    return dict(proto.meta_graphs[0].signature_def)
+
+
 def load_version(name: str, version: int, path: Path) -> LoadedModel:
     """Load one SavedModel version directory.
 
@@ -93,46 +119,16 @@ def load_version(name: str, version: int, path: Path) -> LoadedModel:
     return LoadedModel(name, version, path, dict(loaded.signatures), owner=loaded)
 
 
-@runtime_checkable
-class VersionPolicy(Protocol):
-    """Chooses which of a model's versions on disk should be served."""
-
-    def select(self, available: Sequence[int]) -> list[int]:
-        """The versions to serve.
-
-        Args:
-            available: versions on disk, ascending, without those known not to load.
-
-        Returns:
-            A subset of ``available``; versions outside it are ignored.
-        """
-        ...
-
-
-@dataclass(frozen=True)
-class Latest:
-    """Serve the ``n`` highest versions (TF Serving's ``latest { num_versions: n }``)."""
-
-    n: int = 1
-
-    def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
-            raise ValueError(
-                f"Latest(n) expects a positive number of versions to serve; received {self.n!r}"
-            )
-
-    def select(self, available: Sequence[int]) -> list[int]:
-        """The ``n`` highest of ``available``."""
-        return sorted(available)[-self.n :]
-
-
 class ModelStore:
-    """The models being served, refreshed from the repository on demand or by a poll thread.
+    """The models being served, refreshed from disk on demand or by a poll thread.
 
     Args:
-        repository_root: model repository root (``<root>/<name>/<version>/``).
-        policies: version policy per model name.
+        repository_root: model repository root (``<root>/<name>/<version>/``);
+            ``None`` serves only what :meth:`configure` lists.
+        policies: version policy per model name (repository mode).
         default_policy: policy of the models not in ``policies``; ``Latest(1)`` if unset.
+        allow_unavailable_labels: TF Serving's
+            ``--allow_version_labels_for_unavailable_models``.
 
     Example:
         >>> store = ModelStore("artifacts/models", policies={"digits_cnn": Latest(2)})
@@ -142,25 +138,45 @@ class ModelStore:
 
     def __init__(
         self,
-        repository_root: str | Path,
+        repository_root: str | Path | None = None,
         policies: Mapping[str, VersionPolicy] | None = None,
         default_policy: VersionPolicy | None = None,
+        allow_unavailable_labels: bool = False,
     ) -> None:
-        self.root = Path(repository_root)
+        self.root = Path(repository_root) if repository_root is not None else None
         self.policies = dict(policies or {})
         self.default_policy = default_policy or Latest()
+        self.allow_unavailable_labels = allow_unavailable_labels
+        # Config mode: the configured models by name (None: every model under ``root``).
+        self._entries: dict[str, ModelEntry] | None = None
         # Each model's version dict is replaced whole, never mutated, so a reader may keep it.
         self._models: dict[str, dict[int, LoadedModel]] = {}
+        self._labels: dict[str, dict[str, int]] = {}
         # Versions that failed to load -> their files' fingerprint: retried once the files
         # change (a version copied non-atomically, `cp -r`, completes later), as TF Serving retries.
         self._broken: dict[tuple[str, int], tuple[Any, ...]] = {}
-        self._lock = threading.Lock()  # guards _models; never held while loading
-        self._refresh_lock = threading.Lock()  # one refresh at a time
+        self._lock = threading.Lock()  # guards _models and _labels; never held while loading
+        self._refresh_lock = threading.Lock()  # one refresh or configure at a time
         self._stop = threading.Event()
+
+    def entry(self, name: str) -> ModelEntry:
+        """Model ``name``'s base path, policy and labels (repository mode: under ``root``)."""
+        if self._entries is not None:
+            found = self._entries.get(name)
+            if found is not None:
+                return found
+        base = (self.root or Path()) / name
+        return ModelEntry(name, base, self.policies.get(name, self.default_policy))
 
     def policy(self, name: str) -> VersionPolicy:
         """The version policy of model ``name``."""
-        return self.policies.get(name, self.default_policy)
+        return self.entry(name).policy
+
+    def model_names(self) -> list[str]:
+        """The models to serve: the configured ones, else those published under ``root``."""
+        if self._entries is not None:
+            return sorted(self._entries)
+        return repository.model_names(self.root) if self.root is not None else []
 
     def refresh(self) -> list[LoadedModel]:
         """Load the versions each model's policy wants, then unload those it no longer wants.
@@ -174,29 +190,70 @@ class ModelStore:
         """
         loaded = []
         with self._refresh_lock:
-            for name in repository.model_names(self.root):
+            for name in self.model_names():
                 try:
-                    loaded.extend(self._refresh_model(name))
+                    loaded.extend(self._refresh_model(self.entry(name)))
                 except Exception:  # one unreadable model must not stop the others
                     log.exception("refreshing model %s failed; trying again next poll", name)
         return loaded
 
-    def _refresh_model(self, name: str) -> list[LoadedModel]:
+    def configure(self, entries: list[ModelEntry]) -> list[LoadedModel]:
+        """Serve exactly ``entries`` from now on (a whole config, applied whole or not at all).
+
+        Returns:
+            The versions newly loaded.
+
+        Raises:
+            ServingError: a label names a version the new config does not serve loaded
+                (HTTP 412, gRPC FAILED_PRECONDITION, TF Serving's message); nothing changes.
+        """
+        with self._refresh_lock:
+            plans = {e.name: self._load_wanted(e, self._current(e)) for e in entries}
+            with self._lock:
+                old_labels = dict(self._labels)
+            for e in entries:
+                for label, version in sorted(e.labels.items()):
+                    kept = old_labels.get(e.name, {}).get(label, version) == version
+                    if version not in plans[e.name][0] and not (
+                        self.allow_unavailable_labels and kept
+                    ):
+                        raise ServingError(
+                            f"Request to assign label to version {version} of model {e.name}, "
+                            "which is not currently available for inference",
+                            status=412,
+                        )
+            with self._lock:
+                self._entries = {e.name: e for e in entries}
+                self._models = {name: plan[0] for name, plan in plans.items() if plan[0]}
+                self._labels = {e.name: dict(e.labels) for e in entries if e.labels}
+        for e in entries:
+            if not plans[e.name][0]:
+                log.warning(
+                    "No versions of servable %s found under base path %s", e.name, e.base_path
+                )
+        return [model for plan in plans.values() for model in plan[1]]
+
+    def _current(self, entry: ModelEntry) -> dict[int, LoadedModel]:
+        """What ``entry``'s model serves now, if loaded from its base path."""
         with self._lock:
-            current = self._models.get(name, {})
-        serving, new = self._load_wanted(name, current)
+            current = self._models.get(entry.name, {})
+        return {v: m for v, m in current.items() if m.path.parent == entry.base_path}
+
+    def _refresh_model(self, entry: ModelEntry) -> list[LoadedModel]:
+        current = self._current(entry)
+        serving, new = self._load_wanted(entry, current)
         if not serving or (not new and serving.keys() == current.keys()):
             return []
         with self._lock:
-            self._models[name] = serving
+            self._models[entry.name] = serving
         for model in new:
-            log.info("serving %s version %d from %s", name, model.version, model.path)
+            log.info("serving %s version %d from %s", entry.name, model.version, model.path)
         for version in sorted(current.keys() - serving.keys()):
-            log.info("unloaded %s version %d", name, version)
+            log.info("unloaded %s version %d", entry.name, version)
         return new
 
     def _load_wanted(
-        self, name: str, current: dict[int, LoadedModel]
+        self, entry: ModelEntry, current: dict[int, LoadedModel]
     ) -> tuple[dict[int, LoadedModel], list[LoadedModel]]:
         """The version dict to serve (newest first) and the versions loaded for it.
 
@@ -204,16 +261,16 @@ class ModelStore:
         policy is asked again only after a failure, and the loop ends within as
         many rounds as there are versions on disk.
         """
-        on_disk = repository.versions(self.root / name)
+        on_disk = repository.versions(entry.base_path)
         fresh: dict[int, LoadedModel] = {}
         while True:
-            available = [v for v in on_disk if not self._still_broken(name, v)]
-            wanted = set(self.policy(name).select(available)) & set(available)
+            available = [v for v in on_disk if not self._still_broken(entry, v)]
+            wanted = set(entry.policy.select(available)) & set(available)
             missing = sorted(wanted - current.keys() - fresh.keys(), reverse=True)
             if not missing:
                 break
             for version in missing:
-                model = self._try_load(name, version)
+                model = self._try_load(entry, version)
                 if model is not None:
                     fresh[version] = model
         serving = {
@@ -221,18 +278,18 @@ class ModelStore:
         }
         return serving, [fresh[v] for v in serving if v in fresh]
 
-    def _still_broken(self, name: str, version: int) -> bool:
+    def _still_broken(self, entry: ModelEntry, version: int) -> bool:
         """True for a version that failed to load and whose files have not changed since."""
-        seen = self._broken.get((name, version))
+        seen = self._broken.get((entry.name, version))
         if seen is None:
             return False
-        if seen == _fingerprint(self.root / name / str(version)):
+        if seen == _fingerprint(entry.base_path / str(version)):
             return True
-        del self._broken[(name, version)]  # its files changed: try it again
+        del self._broken[(entry.name, version)]  # its files changed: try it again
         return False
 
-    def _try_load(self, name: str, version: int) -> LoadedModel | None:
-        path = self.root / name / str(version)
+    def _try_load(self, entry: ModelEntry, version: int) -> LoadedModel | None:
+        name, path = entry.name, entry.base_path / str(version)
         fingerprint = _fingerprint(path)
         try:
             model = load_version(name, version, path)
@@ -248,13 +305,27 @@ class ModelStore:
         self._broken.pop((name, version), None)
         return model
 
-    def get(self, name: str, version: int | None = None) -> LoadedModel:
-        """The loaded model ``name`` at ``version``, else at its highest loaded version.
+    def label_version(self, name: str, label: str) -> int:
+        """The version ``label`` names for model ``name``.
 
         Raises:
-            ServingError: the model or that version is not loaded (HTTP 404, TF
-                Serving's ``Servable not found for request: ...`` message).
+            ServingError: no such label (HTTP 400, TF Serving's message).
         """
+        with self._lock:
+            version = self._labels.get(name, {}).get(label)
+        if version is None:
+            raise ServingError(f"Unrecognized servable version label: {label}")
+        return version
+
+    def get(self, name: str, version: int | None = None, label: str | None = None) -> LoadedModel:
+        """The loaded model ``name`` at ``version`` or ``label``, else at its highest version.
+
+        Raises:
+            ServingError: an unknown label (HTTP 400), or the model or that version is
+                not loaded (HTTP 404, TF Serving's ``Servable not found for request: ...``).
+        """
+        if label is not None:
+            version = self.label_version(name, label)
         with self._lock:
             versions = self._models.get(name, {})
         if version is None and versions:
@@ -300,10 +371,43 @@ class ModelStore:
                     self.refresh()
                 except Exception:
                     log.exception(
-                        "polling %s failed; trying again in %ss", self.root, every_seconds
+                        "polling %s failed; trying again in %ss",
+                        self.root or "models",
+                        every_seconds,
                     )
 
         thread = threading.Thread(target=loop, name="repository-poll", daemon=True)
+        thread.start()
+        return thread
+
+    def watch_config(self, path: Path, every_seconds: float) -> threading.Thread:
+        """Re-read the model config file ``path`` every ``every_seconds``; apply it when changed.
+
+        TF Serving's ``--model_config_file_poll_wait_seconds``: a file that does not
+        parse or a config that cannot be applied is logged, the current one kept,
+        and the file tried again at the next poll.
+        """
+        from kerasforge.serving.model_config import read_config
+
+        applied = [_read_text(path)]
+
+        def loop() -> None:
+            while not self._stop.wait(every_seconds):
+                current = _read_text(path)
+                if current == applied[0]:
+                    continue
+                try:
+                    self.configure(read_config(path))
+                except ServingError as exc:
+                    log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", exc)
+                    continue
+                except Exception:  # a bug must not end the polling for good
+                    log.exception("reloading %s failed; trying again in %ss", path, every_seconds)
+                    continue
+                applied[0] = current
+                log.info("applied the model config in %s", path)
+
+        thread = threading.Thread(target=loop, name="config-poll", daemon=True)
         thread.start()
         return thread
 

@@ -2,9 +2,12 @@
 
 * ``models.config``: a ``ModelServerConfig`` (``model_config_list``) naming
   every model in the repository, its base path, a ``latest`` version policy
-  and the ``stable`` label on the newest version; built with TF Serving's own
-  protos (``tensorflow_serving.config.model_server_config_pb2``) and written
-  in text format, so it is exactly what ``--model_config_file`` parses.
+  and the ``stable`` label on the newest version; written by
+  :func:`kerasforge.serving.model_config.config_text` (TF Serving's own protos
+  in text format), the one writer of ``models.config``, so it is exactly what
+  ``--model_config_file`` parses, here and in TF Serving.
+  :func:`set_model_entry` updates one model's entry (the MLflow registry's
+  labels) and keeps the others.
 * ``batching.config``: ``BatchingParameters`` for ``--enable_batching
   --batching_parameters_file``.
 * ``monitoring.config``: Prometheus metrics for ``--monitoring_config_file``.
@@ -23,6 +26,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from kerasforge.serving import repository as repo
+from kerasforge.serving.model_config import (
+    Latest,
+    ModelEntry,
+    Specific,
+    config_text,
+    read_config,
+)
 
 MODELS_CONFIG = "models.config"
 BATCHING_CONFIG = "batching.config"
@@ -44,17 +54,36 @@ prometheus_config {
 
 def models_config(repository: Path, base_path_root: str = "/models", num_versions: int = 1) -> str:
     """``models.config`` text for every model with a published version."""
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2 as pb
-
-    config = pb.ModelServerConfig()
-    for name in repo.model_names(repository):
-        model = config.model_config_list.config.add(
-            name=name, base_path=f"{base_path_root.rstrip('/')}/{name}", model_platform="tensorflow"
+    entries = [
+        ModelEntry(
+            name,
+            Path(f"{base_path_root.rstrip('/')}/{name}"),
+            Latest(num_versions),
+            {"stable": repo.latest_version(repository / name) or 0},
         )
-        model.model_version_policy.latest.num_versions = num_versions
-        model.version_labels["stable"] = repo.latest_version(repository / name) or 0
-    return text_format.MessageToString(config)
+        for name in repo.model_names(repository)
+    ]
+    return config_text(entries)
+
+
+def set_model_entry(repository: Path, name: str, labels: dict[str, int]) -> Path:
+    """Write or update ``repository/models.config``: model ``name`` and its labels.
+
+    The entry serves the labelled versions (``specific`` policy) or, without
+    labels, the latest; its base path is ``repository/name``, absolute; other
+    models' entries are kept.
+
+    Raises:
+        ServingError: the existing file is not a valid model server config.
+    """
+    path = repository / MODELS_CONFIG
+    entries = [e for e in read_config(path) if e.name != name] if path.exists() else []
+    policy = Specific(frozenset(labels.values())) if labels else Latest(1)
+    entries.append(ModelEntry(name, (repository / name).resolve(), policy, dict(labels)))
+    staging = repository / f".{MODELS_CONFIG}.tmp"
+    staging.write_text(config_text(entries))
+    staging.replace(path)  # atomic: TF Serving polls the file
+    return path
 
 
 def write_configs(

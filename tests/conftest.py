@@ -162,15 +162,21 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 
 class ServerProcess:
-    """A real ``kerasforge serve`` process on a free loopback port."""
+    """A real ``kerasforge serve`` process on free loopback ports (REST ``url``, ``grpc_port``).
 
-    def __init__(self, repository: Path) -> None:
+    ``repository`` serves a repository; ``None`` serves what ``args`` say
+    (``--model_config_file ...`` or ``--model_base_path ...``).
+    """
+
+    def __init__(self, repository: Path | None, *args: str) -> None:
+        source = ["--repository", str(repository)] if repository is not None else []
+        self.grpc_port = 0
         self.proc = subprocess.Popen(
             [
                 *CLI,
                 "serve",
-                "--repository",
-                str(repository),
+                *source,
+                *args,
                 "--rest-port",
                 "0",
                 "--port",
@@ -194,6 +200,9 @@ class ServerProcess:
             if not line and self.proc.poll() is not None:
                 break
             seen.append(line)
+            grpc = re.search(r"gRPC API listening on 127\.0\.0\.1:(\d+)", line)
+            if grpc:
+                self.grpc_port = int(grpc.group(1))
             match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
             if match:
                 return match.group(1)

@@ -10,54 +10,14 @@ import pytest
 
 from kerasforge.serving import grpc_api, predict
 from kerasforge.serving.store import ModelStore
-
-
-def build_example_model(path) -> None:
-    """A SavedModel with TF Serving classify and regress signatures over tf.Examples.
-
-    ``tf.saved_model.save`` writes every signature as ``predict``; the method
-    names are set afterwards in ``saved_model.pb``, as an exporter does.
-    """
-    import tensorflow as tf
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    features = {"x": tf.io.FixedLenFeature([2], tf.float32)}
-
-    class Examples(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        def classify(self, inputs):
-            x = tf.io.parse_example(inputs, features)["x"]
-            scores = tf.nn.softmax(x)
-            classes = tf.tile(tf.constant([["cat", "dog"]]), [tf.shape(x)[0], 1])
-            return {"classes": classes, "scores": scores}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        def regress(self, inputs):
-            x = tf.io.parse_example(inputs, features)["x"]
-            return {"outputs": tf.reduce_sum(x, axis=-1)}
-
-    module = Examples()
-    tf.saved_model.save(
-        module,
-        str(path),
-        signatures={
-            "serving_default": module.classify.get_concrete_function(),
-            "regress": module.regress.get_concrete_function(),
-        },
-    )
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    defs = proto.meta_graphs[0].signature_def
-    defs["serving_default"].method_name = grpc_api.CLASSIFY_METHOD
-    defs["regress"].method_name = grpc_api.REGRESS_METHOD
-    (path / "saved_model.pb").write_bytes(proto.SerializeToString())
+from tests.serving.example_model import save_example_model
 
 
 @pytest.fixture(scope="module")
 def channel(published, tmp_path_factory):
     root = tmp_path_factory.mktemp("grpc")
     shutil.copytree(published.published.path, root / "digits_cnn" / "1")
-    build_example_model(root / "ex" / "1")
+    save_example_model(root / "ex" / "1")
     store = ModelStore(root)
     store.refresh()
     server, port = grpc_api.serve(store, "127.0.0.1", 0)

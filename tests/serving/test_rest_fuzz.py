@@ -15,12 +15,16 @@ from hypothesis import strategies as st
 
 from kerasforge.serving import server as serverlib
 from kerasforge.serving.client import RestClient
+from tests.serving.example_model import save_example_model
 
 PATHS = [
     "/v1/models/digits_cnn:predict",
     "/v1/models/digits_cnn/versions/1:predict",
     "/v1/models/digits_cnn",
     "/v1/models/digits_cnn:classify",
+    "/v1/models/ex:classify",
+    "/v1/models/ex/versions/1:regress",
+    "/v1/models/ex/labels/stable:regress",
 ]
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
@@ -37,7 +41,9 @@ BODIES = st.one_of(
         optional={
             "instances": JSON_VALUES,
             "inputs": JSON_VALUES,
-            "signature_name": JSON_VALUES,
+            "signature_name": JSON_VALUES | st.sampled_from(["regress", "predict"]),
+            "examples": JSON_VALUES,
+            "context": JSON_VALUES,
         },
     ).map(lambda v: json.dumps(v).encode()),
 )
@@ -47,6 +53,7 @@ BODIES = st.one_of(
 def live(published, tmp_path_factory):
     repo = tmp_path_factory.mktemp("fuzz")
     shutil.copytree(published.published.path, repo / "digits_cnn" / "1")
+    save_example_model(repo / "ex" / "1")  # classify and regress signatures over tf.Examples
     rest, store = serverlib.start(repo, "127.0.0.1", 0, poll_seconds=0.2)
     yield rest, repo, published
     serverlib.stop(rest, store)
