@@ -45,7 +45,12 @@ def tfrecord(file: FileConfig) -> Dataset:
     ds = ds.map(lambda r: tf.io.parse_example(r, described), num_parallel_calls=tf.data.AUTOTUNE)
     try:
         parts = list(ds.as_numpy_iterator())
-    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as exc:
+    except tf.errors.DataLossError as exc:
+        raise DataError(
+            f"data file {path} is corrupt or truncated ({clipped(exc.message, 200)}); "
+            "write it again"
+        ) from None
+    except tf.errors.InvalidArgumentError as exc:
         raise DataError(
             f"data file {path} does not match data.file.spec / data.file.label: "
             f"{clipped(exc.message.splitlines()[0], 300)}; fix the feature names, dtypes and "
