@@ -169,9 +169,11 @@ def augment_dataset(
     if not cfg.enabled:
         return ds
     fn = augmenter(cfg, seed=seed, num_classes=num_classes, channels=channels)
-    ds = ds.enumerate(start=first_step).map(
-        lambda step, batch: fn(step, *batch), num_parallel_calls=tf.data.AUTOTUNE
-    )
+
+    def one_batch(step: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[Any, Any]:
+        return fn(step, *batch)
+
+    ds = ds.enumerate(start=first_step).map(one_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
