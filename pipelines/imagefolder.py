@@ -151,8 +151,10 @@ def load_images(paths: np.ndarray, image_size: tuple[int, int], channels: int) -
     """Decode ``paths`` into one array (a bounded sample: callers cap the count)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices(paths)
-    ds = ds.map(lambda p: decode(p, image_size, channels), num_parallel_calls=tf.data.AUTOTUNE)
+    def one(path: tf.Tensor) -> tf.Tensor:
+        return decode(path, image_size, channels)
+
+    ds = tf.data.Dataset.from_tensor_slices(paths).map(one, num_parallel_calls=tf.data.AUTOTUNE)
     images = list(ds.batch(256).as_numpy_iterator())
     return np.concatenate(images) if images else np.zeros((0, *image_size, channels), "float32")
 
@@ -165,12 +167,12 @@ def file_datasets(
     and ``test`` in file order, and ``steps_per_epoch``."""
     import tensorflow as tf
 
+    def one(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return decode(path, files.image_size, files.channels), label
+
     def decoded(part: str) -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices((files.paths[part], files.labels[part]))
-        ds = ds.map(
-            lambda p, y: (decode(p, files.image_size, files.channels), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        ds = ds.map(one, num_parallel_calls=tf.data.AUTOTUNE)
         if not data.cache:
             return ds
         if data.cache_dir is None:

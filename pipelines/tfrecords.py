@@ -41,8 +41,12 @@ def tfrecord(file: FileConfig) -> Dataset:
         name: tf.io.FixedLenFeature(f.shape, getattr(tf, f.dtype)) for name, f in file.spec.items()
     }
     described[file.label] = tf.io.FixedLenFeature([], tf.int64)
+
+    def parse(records: tf.Tensor) -> dict[str, tf.Tensor]:
+        return tf.io.parse_example(records, described)
+
     ds = tf.data.TFRecordDataset([str(path)]).batch(1024)
-    ds = ds.map(lambda r: tf.io.parse_example(r, described), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     try:
         parts = list(ds.as_numpy_iterator())
     except tf.errors.DataLossError as exc:

@@ -92,6 +92,18 @@ def test_augmentation_is_seeded_and_vectorised_per_example():
     assert not np.allclose(runs[0][0].numpy(), images.numpy())
 
 
+def test_colour_jitter_and_randaugment_run_on_rgb_batches():
+    cfg = AugmentConfig(brightness=0.2, contrast=0.2, saturation=0.3, hue=0.1, randaugment=True)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(0, 255, (8, 12, 12, 3)).astype("float32"))
+    labels = tf.constant(rng.integers(0, CLASSES, 8))
+    out, same = augmenter(cfg, seed=1, num_classes=CLASSES, channels=3)(0, images, labels)
+    assert out.shape == images.shape and np.all(np.isfinite(out.numpy()))
+    assert float(tf.reduce_min(out)) >= -1e-3 and float(tf.reduce_max(out)) <= 255.0 + 1e-3
+    assert not np.allclose(out.numpy(), images.numpy())
+    np.testing.assert_array_equal(same.numpy(), labels.numpy())
+
+
 @pytest.mark.parametrize(
     ("overrides", "channels", "match"),
     [
