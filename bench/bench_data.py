@@ -10,7 +10,7 @@ model on one of its batches cached as a tensor (as many steps as an epoch).
 ``image_folder_headroom``: batches/s of the ``image_folder`` pipeline
 reading the digits written as a PNG folder (cache off, so every epoch decodes
 the files; the ``digits_folder`` config's augmentation) ÷ training steps/s on
-cached tensors. One epoch per call; the two sides of each figure interleaved,
+cached tensors. 200 batches per call; the two sides of each figure interleaved,
 warm-up calls dropped; medians.
 """
 
