@@ -99,7 +99,7 @@ stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG
 stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
 	$(COMPOSE) --profile train down
 
-example-data: $(STAMP) ## regenerate configs/data/ (the CSV and NumPy files the file-source configs read)
+example-data: $(STAMP) ## regenerate configs/data/ (CSV, NumPy, image folder, TFRecord the file-source configs read)
 	$(BIN)/python -m kerasforge.pipelines.example_data configs/data
 
 clean: ## remove artifacts (MLflow store, model repository, runs), caches and .venv

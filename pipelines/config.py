@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from kerasforge.pipelines import limits, tasks
+from kerasforge.pipelines.augment import AugmentConfig
 from kerasforge.pipelines.config_io import apply_overrides, read_yaml
 from kerasforge.pipelines.data import get_source, source_names
 from kerasforge.pipelines.errors import ConfigError, clipped, shown
@@ -83,6 +84,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
+class FeatureSpec(_Strict):
+    """One fixed-length tf.Example feature of a ``tfrecord`` source."""
+
+    dtype: Literal["float32", "int64"] = "float32"
+    shape: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    """Empty: a scalar; ``[h, w, c]`` for the one feature of an image source."""
+
+
 class FileConfig(_Strict):
     """A user's data file, for the ``csv`` and ``numpy`` sources (``pipelines/filesources.py``).
 
@@ -99,6 +108,15 @@ class FileConfig(_Strict):
     features: Annotated[str, Field(min_length=1)] = "x"
     columns: dict[str, Literal["float", "int", "category"]] = Field(default_factory=dict)
     missing: Literal["error", "drop", "mean"] = "error"
+    image_size: tuple[
+        Annotated[int, Field(ge=1, le=limits.MAX_IMAGE_SIDE)],
+        Annotated[int, Field(ge=1, le=limits.MAX_IMAGE_SIDE)],
+    ] = (64, 64)
+    """``image_folder``: every image is resized to ``[height, width]``."""
+    channels: Literal[1, 3] = 3
+    """``image_folder``: 1 (grayscale) or 3 (RGB)."""
+    spec: dict[str, FeatureSpec] = Field(default_factory=dict)
+    """``tfrecord``: the tf.Example input features (the label feature is ``label``)."""
 
 
 class DataConfig(_Strict):
@@ -111,6 +129,10 @@ class DataConfig(_Strict):
     batch_size: Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)] = 64
     shuffle_buffer: Annotated[int, Field(ge=1, le=limits.MAX_SHUFFLE_BUFFER)] = 2048
     cache: bool = True
+    cache_dir: Path | None = None
+    """Streamed sources (``image_folder``): cache decoded images in files here, not memory."""
+    augmentation: AugmentConfig = Field(default_factory=AugmentConfig)
+    """Training-time image augmentation (``pipelines/augment.py``)."""
 
     @field_validator("source")
     @classmethod
@@ -122,7 +144,7 @@ class DataConfig(_Strict):
         if get_source(self.source).needs_file and self.file.path is None:
             raise _complete(
                 f"data.file.path: source {self.source!r} reads a file; set data.file.path "
-                "to your .csv / .npz / .npy file"
+                "to your data file (or image folder)"
             )
         return self
 

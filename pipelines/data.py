@@ -39,6 +39,11 @@ class DataInfo:
     target_names: tuple[str, ...] = ()
     value_range: tuple[float, float] | None = None
     """Range of the raw input values, where fixed (images: 0-255)."""
+    streamed: bool = False
+    """``x`` holds file paths, decoded in tf.data (``pipelines/imagefolder.py``)."""
+    skipped: tuple[str, ...] = ()
+    """The first files a streamed source skipped as unreadable."""
+    skipped_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class Splits:
     y_test: np.ndarray
     info: DataInfo
     sizes: dict[str, int] = field(default_factory=dict)
+    files: Any = None
+    """Streamed sources: every split's files (``imagefolder.FileSplits``); the arrays
+    above then hold a bounded decoded sample of each split."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -282,3 +290,5 @@ def to_epoch_dataset(
 
 
 from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)
+from kerasforge.pipelines import imagefolder as _imagefolder  # noqa: E402, F401  (image_folder)
+from kerasforge.pipelines import tfrecords as _tfrecords  # noqa: E402, F401  (tfrecord)

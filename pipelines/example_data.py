@@ -1,9 +1,11 @@
 """Write the example data files the file-source configs read (``make example-data``).
 
-Generated from scikit-learn's bundled wine set, so nothing is downloaded:
+Generated from scikit-learn's bundled sets, so nothing is downloaded:
 ``configs/data/wine.csv`` (named columns, string labels, a few empty cells
-for the missing-value policy) and ``configs/data/wine.npz`` (arrays ``x``
-and ``label``).
+for the missing-value policy), ``configs/data/wine.npz`` (arrays ``x``
+and ``label``), ``configs/data/digits_folder/<digit>/<n>.png`` (the 8x8
+digits as an image folder) and ``configs/data/digits.tfrecord`` (tf.Example
+records with ``pixels`` and ``label``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,50 @@ def write_examples(folder: Path = EXAMPLES) -> list[Path]:
             writer.writerow([*cells, label])
     npz_path = folder / "wine.npz"
     np.savez_compressed(npz_path, x=bunch.data.astype("float32"), label=bunch.target)
-    return [csv_path, npz_path]
+    write_digit_images(folder / "digits_folder")
+    tfrecord = write_digit_tfrecord(folder / "digits.tfrecord")
+    return [csv_path, npz_path, folder / "digits_folder", tfrecord]
+
+
+def digit_images() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled 8x8 digits as ``uint8`` pixels 0-255 ``[n, 8, 8]`` and their labels."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.round(bunch.images * (255.0 / 16.0)).astype("uint8"), bunch.target
+
+
+def write_digit_images(folder: Path, suffix: str = ".png", every: int = 1) -> list[Path]:
+    """Every ``every``-th digit as an image file ``folder/<digit>/<n><suffix>``."""
+    from PIL import Image
+
+    images, labels = digit_images()
+    paths = []
+    for i in range(0, len(labels), every):
+        path = folder / str(labels[i]) / f"{i:04d}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i], mode="L").save(path)
+        paths.append(path)
+    return paths
+
+
+def write_digit_tfrecord(path: Path, every: int = 1) -> Path:
+    """The digits as tf.Example records: ``pixels`` (64 int64 values, 8x8x1) and ``label``."""
+    import tensorflow as tf
+
+    images, labels = digit_images()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(0, len(labels), every):
+            features = {
+                "pixels": tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=images[i].ravel().tolist())
+                ),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(labels[i])])),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=features))
+            writer.write(example.SerializeToString())
+    return path
 
 
 if __name__ == "__main__":

@@ -135,3 +135,7 @@ def _human_bytes(nbytes: int) -> str:
     while size >= 1000 and power < len(units) - 1:
         size, power = size / 1000, power + 1
     return f"{size:.3g} {units[power]}"
+
+
+MAX_IMAGE_SIDE = 4096
+"""Largest image side an ``image_folder`` source resizes to."""

@@ -31,8 +31,7 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        one_hot = ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        one_hot = _dense_labels(y_true, y_pred)
         return keras.losses.categorical_crossentropy(
             one_hot, y_pred, label_smoothing=self.label_smoothing
         )
@@ -41,21 +40,49 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
-def smoothed(compile_arguments: dict[str, Any], label_smoothing: float) -> dict[str, Any]:
+def _dense_labels(y_true: Any, y_pred: Any) -> Any:
+    """One-hot targets: integer class ids are encoded, soft labels (MixUp) pass through."""
+    classes = y_pred.shape[-1]
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == classes and classes != 1:
+        return ops.cast(y_true, y_pred.dtype)
+    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    return ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+
+
+@keras.saving.register_keras_serializable(package="kerasforge")
+def soft_label_accuracy(y_true: Any, y_pred: Any) -> Any:
+    """Accuracy against integer class ids or soft labels (the class of largest weight)."""
+    truth = ops.argmax(_dense_labels(y_true, y_pred), axis=-1)
+    return ops.cast(ops.equal(truth, ops.argmax(y_pred, axis=-1)), "float32")
+
+
+def smoothed(
+    compile_arguments: dict[str, Any], label_smoothing: float, *, soft_labels: bool = False
+) -> dict[str, Any]:
     """The task's compile arguments with label smoothing applied to its loss.
+
+    ``soft_labels``: the training targets may be soft labels (MixUp, CutMix):
+    the loss and ``accuracy`` then take both soft labels and class ids.
 
     Raises:
         ConfigError: the task's loss is not a class cross-entropy.
     """
-    if not label_smoothing:
+    if not label_smoothing and not soft_labels:
         return compile_arguments
     loss = compile_arguments.get("loss")
     if loss not in SPARSE_LOSSES:
+        key = "train.label_smoothing" if label_smoothing else "data.augmentation"
         raise ConfigError(
-            f"train.label_smoothing: smoothing applies to class cross-entropy losses; this "
-            f"task's loss is {loss!r}: set train.label_smoothing=0"
+            f"{key}: label smoothing, MixUp and CutMix apply to class cross-entropy losses; "
+            f"this task's loss is {loss!r}: set train.label_smoothing=0 and "
+            "data.augmentation.mixup_alpha / cutmix_alpha to 0"
         )
-    return {**compile_arguments, "loss": SmoothedSparseCrossentropy(label_smoothing)}
+    arguments = {**compile_arguments, "loss": SmoothedSparseCrossentropy(label_smoothing)}
+    if soft_labels:
+        accuracy = keras.metrics.MeanMetricWrapper(soft_label_accuracy, name="accuracy")
+        metrics = compile_arguments.get("metrics", [])
+        arguments["metrics"] = [accuracy if m == "accuracy" else m for m in metrics]
+    return arguments
 
 
 def add_l2(model: keras.Model, factor: float) -> int:

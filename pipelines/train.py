@@ -18,7 +18,8 @@ import keras
 
 from kerasforge import models
 from kerasforge.pipelines import data as datalib
-from kerasforge.pipelines import resume
+from kerasforge.pipelines import imagefolder, resume
+from kerasforge.pipelines.augment import augment_dataset
 from kerasforge.pipelines.callbacks import (
     HISTORY_FILE,
     NanGuard,
@@ -71,7 +72,8 @@ def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
     task.check_data(dataset.info)
     for finding in validate(dataset):  # errors raise; warnings are shown and logged
         print(f"data {finding.level}: {finding.message}", flush=True)
-    return datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
+    splits = datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
+    return imagefolder.with_samples(splits, cfg.data.file) if dataset.info.streamed else splits
 
 
 def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) -> keras.Model:
@@ -132,7 +134,11 @@ def compile_model(
     model.compile(
         optimizer=build_optimizer(cfg.train, steps_per_epoch),
         jit_compile=cfg.train.scale.jit_compile,
-        **smoothed(task.compile_arguments(), cfg.train.label_smoothing),
+        **smoothed(
+            task.compile_arguments(),
+            cfg.train.label_smoothing,
+            soft_labels=cfg.data.augmentation.mixes_labels,
+        ),
     )
 
 
@@ -180,6 +186,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         )
         _check_finite(callbacks, run_dir, cfg)
         test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
+        imagefolder.report_skipped(splits.info, tracker)
         card = task.card(cfg.model.name, splits.info).model_copy(
             update={"metrics": test_metrics, "experiment": cfg.name, "run_id": tracker.run_id}
         )
@@ -256,6 +263,26 @@ def _evaluate(
 def _datasets(
     cfg: ExperimentConfig, task: Task, splits: datalib.Splits, first_epoch: int = 0
 ) -> dict[str, Any]:
+    """Train (augmented), validation and test batches, and the training steps per epoch."""
+    datasets = _unaugmented_datasets(cfg, task, splits, first_epoch)
+    datasets["train"] = augment_dataset(
+        datasets["train"],
+        cfg.data.augmentation,
+        seed=cfg.seed,
+        num_classes=splits.num_classes,
+        channels=splits.input_shape[-1] if splits.info.inputs == "image" else None,
+        first_step=first_epoch * datasets["steps_per_epoch"],
+    )
+    return datasets
+
+
+def _unaugmented_datasets(
+    cfg: ExperimentConfig, task: Task, splits: datalib.Splits, first_epoch: int
+) -> dict[str, Any]:
+    if splits.files is not None:
+        return imagefolder.file_datasets(
+            cfg.data, splits.files, seed=cfg.seed, first_epoch=first_epoch, epochs=cfg.train.epochs
+        )
     common = {"batch_size": cfg.data.batch_size, "seed": cfg.seed, "cache": cfg.data.cache}
     train, steps = datalib.to_epoch_dataset(
         *task.training_pairs(splits.x_train, splits.y_train),
