@@ -38,6 +38,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
         "PIL",
         "matplotlib",
         "optuna",
+        "statsmodels",
     },
     "serve": BASE_MODULES
     | {"tensorflow", "keras", "tensorflow_serving", "grpc", "aiohttp", "orjson"},
