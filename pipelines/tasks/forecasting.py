@@ -72,7 +72,7 @@ class Forecasting(Task):
         index = target_index(info)
         inputs = keras.Input(shape=x_train.shape[1:], name=INPUT_NAMES["series"])
         x = keras.layers.Subtract(name="relative_window")(
-            [inputs, LastStep(name="last_step")(inputs)]
+            [inputs, LastStep(name="window_end")(inputs)]
         )
         x = _scaled("normalize", x_train - x_train[:, -1:, :], invert=False)(x)
         x = keras.layers.Dense(y_train.shape[1], name="head")(backbone(x))
