@@ -39,6 +39,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
         "matplotlib",
         "optuna",
         "statsmodels",
+        "tensorboard",
     },
     "serve": BASE_MODULES
     | {"tensorflow", "keras", "tensorflow_serving", "grpc", "aiohttp", "orjson"},

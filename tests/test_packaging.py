@@ -47,6 +47,7 @@ IMPORT_NAMES = {
     "matplotlib": "matplotlib",
     "optuna": "optuna",
     "statsmodels": "statsmodels",
+    "tensorboard": "tensorboard",
 }
 
 

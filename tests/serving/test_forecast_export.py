@@ -76,12 +76,13 @@ def test_rest_and_edge_answer_forecasts(forecaster, tmp_path):
     np.testing.assert_allclose(np.asarray(predictions, "float32"), expected, rtol=1e-5, atol=1e-4)
 
     np.save(tmp_path / "windows.npy", x)
-    edge = run_edge("predict", str(forecaster.published.path / "model.tflite"), str(tmp_path / "windows.npy"))  # fmt: skip
+    tflite = str(forecaster.published.path / "model.tflite")
+    edge = run_edge("predict", tflite, str(tmp_path / "windows.npy"))
     assert edge.returncode == 0, edge.stderr
     answer = json.loads(edge.stdout)
     assert answer["target_names"] == ["co2"]
     np.testing.assert_allclose(answer["forecast"], expected, rtol=1e-3, atol=0.05)  # edge model
     bad = tmp_path / "flat.npy"
     np.save(bad, np.zeros((2, WINDOW), "float32"))
-    edge = run_edge("predict", str(forecaster.published.path / "model.tflite"), str(bad))
+    edge = run_edge("predict", tflite, str(bad))
     assert edge.returncode == 2 and f"expected examples of shape [{WINDOW}, 1]" in edge.stderr
