@@ -113,8 +113,12 @@ def split_series(
     total = len(values)
     test = round(total * test_fraction)
     validation = round(total * validation_fraction)
-    bounds = {"train": (0, total - test - validation), "validation": (total - test - validation,
-              total - test), "test": (total - test, total)}  # fmt: skip
+    train_end, test_start = total - test - validation, total - test
+    bounds = {
+        "train": (0, train_end),
+        "validation": (train_end, test_start),
+        "test": (test_start, total),
+    }
     parts = {}
     for part, (start, end) in bounds.items():
         if end - start < window + horizon:

@@ -115,10 +115,9 @@ class Forecasting(Task):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "forecast_report.json").write_text(json.dumps(scores, indent=2))
         rows = ["window,step,actual,forecast,naive"]
-        for i, (actual, forecast) in enumerate(zip(splits.y_test, predicted, strict=True)):
-            naive = float(splits.x_test[i, -1, index])
-            rows += [f"{i},{s + 1},{a:.6g},{f:.6g},{naive:.6g}" for s, (a, f) in
-                     enumerate(zip(actual, forecast, strict=True))]  # fmt: skip
+        for (i, step), actual in np.ndenumerate(splits.y_test):
+            naive = splits.x_test[i, -1, index]
+            rows.append(f"{i},{step + 1},{actual:.6g},{predicted[i, step]:.6g},{naive:.6g}")
         (folder / FORECAST_FILE).write_text("\n".join(rows) + "\n")
         return {"test_mase": scores["mase"], "test_naive_mae": scores["naive_mae"]}
 
