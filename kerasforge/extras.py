@@ -38,6 +38,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
         "PIL",
         "matplotlib",
         "optuna",
+        "statsmodels",
         "tensorboard",
     },
     "serve": BASE_MODULES

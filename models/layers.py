@@ -62,3 +62,32 @@ class LocalResponseNormalization(keras.layers.Layer):
             "alpha": self.alpha,
             "beta": self.beta,
         }
+
+
+@keras.saving.register_keras_serializable(package="kerasforge")
+class LastStep(keras.layers.Layer):
+    """The last step of a sequence: ``[N, steps, features] -> [N, 1, features]``, or of
+    one feature, ``[N, 1]``.
+
+    A forecaster subtracts it from its window and adds it back to its predicted changes.
+
+    Args:
+        feature: the feature's position on the last axis; ``None``: every feature.
+    """
+
+    def __init__(self, feature: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.feature = None if feature is None else int(feature)
+
+    def call(self, inputs: Any) -> Any:
+        if self.feature is None:
+            return inputs[:, -1:, :]
+        return inputs[:, -1, self.feature : self.feature + 1]
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if self.feature is None:
+            return (input_shape[0], 1, input_shape[-1])
+        return (input_shape[0], 1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "feature": self.feature}

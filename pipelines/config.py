@@ -119,11 +119,27 @@ class FileConfig(_Strict):
     """``tfrecord``: the tf.Example input features (the label feature is ``label``)."""
 
 
+class SeriesConfig(_Strict):
+    """Windows of a time-series source (``pipelines/series.py``), for forecasting.
+
+    ``columns``: the input columns (empty: all); ``target``: the column to
+    forecast (empty: the first input column; always an input too); ``window``
+    steps in, ``horizon`` steps ahead out, a window starting every ``stride`` steps.
+    """
+
+    columns: list[str] = Field(default_factory=list)
+    target: str | None = None
+    window: Annotated[int, Field(ge=1, le=10_000)] = 24
+    horizon: Annotated[int, Field(ge=1, le=1_000)] = 1
+    stride: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+
 class DataConfig(_Strict):
     """Where examples come from and how they are batched."""
 
     source: str = "digits"
     file: FileConfig = Field(default_factory=FileConfig)
+    series: SeriesConfig = Field(default_factory=SeriesConfig)
     validation_fraction: Fraction = 0.15
     test_fraction: Fraction = 0.15
     batch_size: Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)] = 64

@@ -20,7 +20,9 @@ from kerasforge.pipelines.errors import DataError
 if TYPE_CHECKING:
     import tensorflow as tf
 
-InputKind = Literal["image", "tabular"]
+InputKind = Literal["image", "tabular", "sequence", "series"]
+"""``sequence``: examples are ``[steps, features]``; ``series``: one long ``[time, features]``
+series, cut into windows chronologically (``pipelines/series.py``)."""
 TargetKind = Literal["classes", "values"]
 
 IMAGE_RANGE = (0.0, 255.0)
@@ -291,4 +293,5 @@ def to_epoch_dataset(
 
 from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)
 from kerasforge.pipelines import imagefolder as _imagefolder  # noqa: E402, F401  (image_folder)
+from kerasforge.pipelines import series as _series  # noqa: E402, F401  (registers co2, sunspots, ...)
 from kerasforge.pipelines import tfrecords as _tfrecords  # noqa: E402, F401  (tfrecord)

@@ -1,4 +1,5 @@
-"""Run plots as PNG files: learning curves, and a confusion matrix for classifiers.
+"""Run plots as PNG files: learning curves, a confusion matrix for classifiers, and
+forecasts against actual values for forecasters.
 
 Matplotlib with the Agg backend (no display needed); called once at the end
 of a run, never per epoch.
@@ -72,6 +73,32 @@ def confusion_matrix(csv_path: Path, path: Path) -> Path:
     for (i, j), count in np.ndenumerate(matrix):
         color = "white" if count > threshold else "black"
         ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def forecast_plot(csv_path: Path, path: Path) -> Path:
+    """Plot the forecasting task's ``forecast.csv``: actual, forecast and naive values over
+    the test segment (step 1 of each window, in time order; and step ``h`` when ``h > 1``)."""
+    import csv
+
+    with csv_path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    horizon = max(int(r["step"]) for r in rows)
+    plt = _pyplot()
+    steps = sorted({1, horizon})
+    fig, axes = plt.subplots(len(steps), 1, figsize=(10, 3.2 * len(steps)), squeeze=False)
+    for ax, step in zip(axes[:, 0], steps, strict=True):
+        picked = [r for r in rows if int(r["step"]) == step]
+        windows = [int(r["window"]) for r in picked]
+        for key, style in (("actual", "-"), ("forecast", "-"), ("naive", ":")):
+            ax.plot(windows, [float(r[key]) for r in picked], style, label=key, linewidth=1.2)
+        ax.set(title=f"forecast vs actual, {step} step(s) ahead (test split)", xlabel="window")
+        ax.grid(alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

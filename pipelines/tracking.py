@@ -258,6 +258,9 @@ class Tracker:
             self.log_artifact(
                 plots.confusion_matrix(matrix_csv, folder / "confusion_matrix.png"), "plots"
             )
+        forecast_csv = run_dir / "evaluation" / "forecast.csv"
+        if forecast_csv.exists():
+            self.log_artifact(plots.forecast_plot(forecast_csv, folder / "forecast.png"), "plots")
         version = self.log_model(model, example)
         if version is not None and self.online:
             from kerasforge.pipelines.registry import release_gate

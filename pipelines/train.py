@@ -32,6 +32,7 @@ from kerasforge.pipelines.limits import build_within_limit
 from kerasforge.pipelines.optimizers import OPTIMIZER_CLASSES, build_optimizer
 from kerasforge.pipelines.regularize import add_l2, smoothed
 from kerasforge.pipelines.schedules import steps_for
+from kerasforge.pipelines.series import split_series
 from kerasforge.pipelines.strategy import configure_runtime
 from kerasforge.pipelines.tasks import Task, get_task
 from kerasforge.pipelines.tracking import Tracker, tracked_run
@@ -72,6 +73,13 @@ def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
     task.check_data(dataset.info)
     for finding in validate(dataset):  # errors raise; warnings are shown and logged
         print(f"data {finding.level}: {finding.message}", flush=True)
+    if dataset.info.inputs == "series":  # windows, split in time order (never shuffled)
+        return split_series(
+            dataset,
+            **cfg.data.series.model_dump(),
+            validation_fraction=cfg.data.validation_fraction,
+            test_fraction=cfg.data.test_fraction,
+        )
     splits = datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
     return imagefolder.with_samples(splits, cfg.data.file) if dataset.info.streamed else splits
 

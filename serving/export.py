@@ -44,6 +44,7 @@ from kerasforge.serving.parity import (
     ParityReport,
     choose_edge_model,
     compare,
+    naive_mae,
     p50_ms,
     score,
     tflite_row,
@@ -162,8 +163,13 @@ def parity_report(
     endpoint = endpoints(card.task, model)[DEFAULT_SIGNATURE]
     reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
     headline = card.headline or Headline(metric="metric", mode="max")
+    scale = naive_mae(card, x, y)
     report = ParityReport(
-        headline.metric, headline.mode, options.budget, score(card.task, y, reference), len(x)
+        headline.metric,
+        headline.mode,
+        options.budget,
+        score(card.task, y, reference, scale),
+        len(x),
     )
     signature = tf.saved_model.load(str(saved_model_dir)).signatures[DEFAULT_SIGNATURE]
     input_name = endpoint.input_signature[0].name
@@ -171,11 +177,11 @@ def parity_report(
     def served(batch: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v.numpy() for k, v in signature(**{input_name: tf.constant(batch)}).items()}
 
-    row = compare("saved_model", card.task, reference, served(x), y)
+    row = compare("saved_model", card.task, reference, served(x), y, scale)
     row.size_bytes = sum(f.stat().st_size for f in _saved_model_files(saved_model_dir))
     row.p50_ms, row.verdict = p50_ms(served, x[:1]), "served by TF Serving"
     report.rows.append(row)
-    report.rows.extend(tflite_row(v, card.task, reference, x, y) for v in variants.values())
+    report.rows.extend(tflite_row(v, card.task, reference, x, y, scale) for v in variants.values())
     choose_edge_model(report, headline.mode)
     return report
 

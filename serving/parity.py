@@ -24,7 +24,7 @@ import numpy as np
 
 from kerasforge.serving.tflite import Variant
 
-MAIN_OUTPUT = {"classification": "probabilities", "regression": "values"}
+MAIN_OUTPUT = {"classification": "probabilities", "regression": "values", "forecasting": "forecast"}
 LATENCY_REPEATS = 30
 
 
@@ -113,15 +113,32 @@ def _num(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def score(task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray]) -> float:
-    """The task's headline metric: accuracy for classifiers, R² for regression."""
+def score(
+    task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float = 1.0
+) -> float:
+    """The task's headline metric: accuracy for classifiers, R² for regression, MASE for
+    forecasting (mean absolute error over ``scale``, the naive forecast's; :func:`naive_mae`)."""
     if task == "classification":
         return float(np.mean(np.asarray(outputs["class_ids"]).reshape(-1) == y_true.reshape(-1)))
+    if task == "forecasting":
+        forecast = np.asarray(outputs["forecast"], dtype="float64").reshape(len(y_true), -1)
+        return float(np.mean(np.abs(forecast - y_true.reshape(len(y_true), -1))) / scale)
     values = np.asarray(outputs["values"], dtype="float64").reshape(len(y_true), -1)
     target = np.asarray(y_true, dtype="float64").reshape(len(y_true), -1)
     residual = np.sum((target - values) ** 2, axis=0)
     total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
     return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
+
+
+def naive_mae(card: Any, x: np.ndarray, y_true: np.ndarray) -> float:
+    """Forecasting: mean absolute error of the naive forecast (each window's last target
+    value, the card's ``target_names[0]`` among its ``feature_names``); 1 for other tasks."""
+    features = list(card.data.get("feature_names", []))
+    if card.task != "forecasting" or not card.target_names or card.target_names[0] not in features:
+        return 1.0
+    last = np.asarray(x, "float64")[:, -1, features.index(card.target_names[0])]
+    error = float(np.mean(np.abs(last[:, None] - y_true.reshape(len(y_true), -1))))
+    return error if error > 0 else 1.0
 
 
 def p50_ms(call: Callable[[np.ndarray], Any], example: np.ndarray) -> float:
@@ -142,25 +159,28 @@ def compare(
     reference: dict[str, np.ndarray],
     outputs: dict[str, np.ndarray],
     y_true: np.ndarray,
+    scale: float = 1.0,
 ) -> Row:
     """Metric, agreement and max abs diff of ``outputs`` against the Keras ``reference``."""
     main = MAIN_OUTPUT.get(task, sorted(reference)[0])
     diff = np.abs(np.asarray(outputs[main], "float64") - np.asarray(reference[main], "float64"))
-    row = Row(name, metric=score(task, y_true, outputs), max_abs_diff=float(diff.max()))
+    row = Row(name, metric=score(task, y_true, outputs, scale), max_abs_diff=float(diff.max()))
     if "class_ids" in reference:
         agree = np.asarray(outputs["class_ids"]) == np.asarray(reference["class_ids"])
         row.agreement = float(np.mean(agree))
     return row
 
 
-def tflite_row(variant: Variant, task: str, reference: dict, x: np.ndarray, y: np.ndarray) -> Row:
+def tflite_row(
+    variant: Variant, task: str, reference: dict, x: np.ndarray, y: np.ndarray, scale: float = 1.0
+) -> Row:
     """Run one converted variant through the edge runtime and compare it with Keras."""
     if variant.path is None:
         return Row(variant.name, verdict=f"rejected: conversion failed ({variant.error})")
     from kerasforge.serving.edge.runtime import EdgeModel
 
     edge = EdgeModel(variant.path)
-    row = compare(variant.name, task, reference, edge.outputs(x), y)
+    row = compare(variant.name, task, reference, edge.outputs(x), y, scale)
     row.size_bytes, row.select_tf_ops = variant.size, variant.select_tf_ops
     row.p50_ms = p50_ms(edge.outputs, x[:1])
     return row

@@ -65,9 +65,21 @@ def regression(model: Any) -> dict[str, Endpoint]:
     return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
 
 
+def forecasting(model: Any) -> dict[str, Endpoint]:
+    """``serving_default``: raw ``window`` ``[N, steps, features]`` -> ``forecast``
+    ``[N, horizon]`` in the target's units."""
+    import tensorflow as tf
+
+    def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"forecast": model(inputs, training=False)}
+
+    return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
+
+
 CONTRACTS: dict[str, Callable[[Any], dict[str, Endpoint]]] = {
     "classification": classification,
     "regression": regression,
+    "forecasting": forecasting,
 }
 
 

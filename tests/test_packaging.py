@@ -46,6 +46,7 @@ IMPORT_NAMES = {
     "ai-edge-litert": "ai_edge_litert",
     "matplotlib": "matplotlib",
     "optuna": "optuna",
+    "statsmodels": "statsmodels",
     "tensorboard": "tensorboard",
 }
 

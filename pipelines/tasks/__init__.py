@@ -20,9 +20,10 @@ from typing import Any
 
 from kerasforge.pipelines.tasks.base import Headline, Task
 from kerasforge.pipelines.tasks.classification import Classification
+from kerasforge.pipelines.tasks.forecasting import Forecasting
 from kerasforge.pipelines.tasks.regression import Regression
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Classification, Regression)}
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Classification, Regression, Forecasting)}
 
 
 def task_names() -> list[str]:

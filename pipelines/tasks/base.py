@@ -31,7 +31,7 @@ class Task(ABC):
     Class attributes:
         name: registry key, used in configs (``task.name``) and on the model card.
         Options: the pydantic model of ``task.options``.
-        inputs: the data input kinds it accepts (``image``, ``tabular``).
+        inputs: the data input kinds it accepts (``image``, ``tabular``, ``sequence``, ``series``).
         targets: the target kind it needs (``classes``, ``values``).
         headline: the metric it is judged by and which way is better.
         metrics: every metric ``fit`` reports besides ``loss``, with which way is better.

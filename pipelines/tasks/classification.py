@@ -1,4 +1,4 @@
-"""Classification: images or tabular features in, one class out of several."""
+"""Classification: images, tabular features or sequences in, one class out of several."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Classification(Task):
 
     name = "classification"
     Options = ClassificationOptions
-    inputs = ("image", "tabular")
+    inputs = ("image", "tabular", "sequence")
     targets = "classes"
     headline = Headline(metric="accuracy", mode="max")
     metrics: ClassVar[dict[str, str]] = {"accuracy": "max"}
@@ -99,7 +99,9 @@ class Classification(Task):
         return {"class_weight": {i: float(w) for i, w in enumerate(weights)}}
 
     def preprocessing_facts(self, info: DataInfo) -> dict[str, Any]:
-        axis = "all pixels" if info.inputs == "image" else "each feature"
+        axis = {"image": "all pixels", "sequence": "each feature over all steps"}.get(
+            info.inputs, "each feature"
+        )
         return {"normalization": f"mean and variance of {axis}, from the training split"}
 
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
-INPUT_NAMES = {"image": "pixels", "tabular": "features"}
+INPUT_NAMES = {"image": "pixels", "tabular": "features", "sequence": "sequence", "series": "window"}
 """The raw input's name in the model, the signatures and the card, per input kind."""
 
 
@@ -16,7 +16,8 @@ def normalized_input(kind: str, x_train: np.ndarray) -> tuple[keras.KerasTensor,
     """A raw input and its normalisation, with statistics from ``x_train`` only.
 
     Images are standardised with one mean and variance over all pixels (their
-    raw values are 0-255); tabular features each get their own.
+    raw values are 0-255); tabular features, and each feature of a sequence or a
+    series window (over all its steps), get their own.
     """
     import keras
 

@@ -2,8 +2,8 @@
 
 The classification task's output formatting lives here and nowhere else on
 the edge: ``class_ids`` with ``probabilities`` and the card's ``class_names``.
-Regression answers ``values`` in the target's units. Any other task gets its
-signature's named outputs as lists.
+Regression answers ``values`` in the target's units, forecasting ``forecast``. Any
+other task gets its signature's named outputs as lists.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ def regression(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[s
     return result
 
 
+def forecasting(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    """``{"forecast": [[step 1, ..., step h] per window]}`` in the target's units."""
+    result: dict[str, Any] = {"forecast": np.asarray(outputs["forecast"]).tolist()}
+    if card and card.target_names:
+        result["target_names"] = list(card.target_names)
+    return result
+
+
 def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
     return {name: np.asarray(value).tolist() for name, value in sorted(outputs.items())}
 
@@ -40,6 +48,7 @@ def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dic
 FORMATS: dict[str, Callable[[dict[str, np.ndarray], ModelCard | None], dict[str, Any]]] = {
     "classification": classification,
     "regression": regression,
+    "forecasting": forecasting,
 }
 
 

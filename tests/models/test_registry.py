@@ -82,10 +82,15 @@ def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     rng = np.random.default_rng(0)
     shape = tuple(entry.tiny.get("input_shape", entry.example_input))
     image = len(shape) == 3
+    kind = {3: "image", 2: "sequence"}.get(len(shape), "tabular")
     x = rng.uniform(0, 255 if image else 1, (n, *shape)).astype(entry.input_dtype)
     if task_name == "classification":
         y = np.arange(n) % 3
-        info = DataInfo("example", "image" if image else "tabular", "classes", ("a", "b", "c"))
+        info = DataInfo("example", kind, "classes", ("a", "b", "c"))
+    elif task_name == "forecasting":  # two steps ahead of the first feature
+        y = rng.normal(size=(n, 2)).astype("float32")
+        names = tuple(f"f{i}" for i in range(shape[-1]))
+        info = DataInfo("example", "series", "values", feature_names=names, target_names=("f0",))
     else:
         y = rng.normal(size=n).astype("float32")
         info = DataInfo("example", "tabular", "values", target_names=("t",))
@@ -156,7 +161,7 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
 
     card = task.card(model.name, info)
     write_saved_model(model, folder / "saved", card)
-    output = "probabilities" if task.name == "classification" else "values"
+    output = {"classification": "probabilities", "forecasting": "forecast"}.get(task.name, "values")
     expected = expected.reshape(len(x), -1)
     signature = tf.saved_model.load(str(folder / "saved")).signatures["serving_default"]
     served = next(iter(signature.structured_input_signature[1]))
