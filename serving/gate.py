@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasforge.serving.card import ModelCard
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.signatures import DEFAULT_SIGNATURE, endpoints
 from kerasforge.serving.warmup import read_warmup
@@ -32,7 +33,7 @@ class GateError(ServingError):
     """The staged export failed validation; nothing was published."""
 
 
-def validate(saved_model_dir: Path, model: Any, task: str) -> float:
+def validate(saved_model_dir: Path, model: Any, card: ModelCard) -> float:
     """Replay the warm-up requests in a fresh process and compare with ``model``.
 
     Returns:
@@ -44,7 +45,7 @@ def validate(saved_model_dir: Path, model: Any, task: str) -> float:
     import tensorflow as tf
 
     requests = read_warmup(saved_model_dir)
-    endpoint = endpoints(task, model)[DEFAULT_SIGNATURE]
+    endpoint = endpoints(card, model)[DEFAULT_SIGNATURE]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "served.npz"
         proc = subprocess.run(
@@ -70,7 +71,7 @@ def validate(saved_model_dir: Path, model: Any, task: str) -> float:
                     f"validation gate: warm-up request {i}: output {name!r} missing or of "
                     f"another shape in the export; nothing was published"
                 )
-            diff = float(np.max(np.abs(got.astype("float64") - value.numpy())))
+            diff = _difference(got, value.numpy())
             worst = max(worst, diff)
             if diff > TOLERANCE:
                 raise GateError(
@@ -80,6 +81,13 @@ def validate(saved_model_dir: Path, model: Any, task: str) -> float:
     return worst
 
 
+def _difference(got: np.ndarray, expected: np.ndarray) -> float:
+    """Largest abs difference; for strings (class names) 0 when equal, else infinite."""
+    if expected.dtype.kind in "OSU":
+        return 0.0 if np.array_equal(got.astype(bytes), expected.astype(bytes)) else np.inf
+    return float(np.max(np.abs(got.astype("float64") - expected), initial=0.0))
+
+
 def _serve_warmup(saved_model_dir: str, out: str) -> None:
     import tensorflow as tf
 
@@ -87,8 +95,13 @@ def _serve_warmup(saved_model_dir: str, out: str) -> None:
     results = {}
     for i, inputs in enumerate(read_warmup(Path(saved_model_dir))):
         outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
-        results.update({f"{i}/{name}": value.numpy() for name, value in outputs.items()})
+        results.update({f"{i}/{name}": _storable(value.numpy()) for name, value in outputs.items()})
     np.savez(out, **results)
+
+
+def _storable(value: np.ndarray) -> np.ndarray:
+    """String outputs as fixed-width bytes, which ``np.load`` reads without pickle."""
+    return value.astype(bytes) if value.dtype == object else value
 
 
 if __name__ == "__main__":

@@ -167,6 +167,7 @@ class ServerProcess:
             text=True,
             cwd=ROOT,
         )
+        self.grpc_target: str | None = None
         self.url = self._wait_for_url(timeout=120)
 
     def _wait_for_url(self, timeout: float) -> str:
@@ -178,6 +179,9 @@ class ServerProcess:
             if not line and self.proc.poll() is not None:
                 break
             seen.append(line)
+            grpc = re.search(r"gRPC API listening on (127\.0\.0\.1:\d+)", line)
+            if grpc:
+                self.grpc_target = grpc.group(1)
             match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
             if match:
                 return match.group(1)
