@@ -40,10 +40,10 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 EXAMPLES_INPUT = "inputs"
-"""The serialized tf.Example input of classify/regress signatures (TF Serving's ``kClassifyInputs``)."""
+"""The serialized tf.Example input of classify/regress (TF Serving's ``kClassifyInputs``)."""
 IMAGE_BYTES_INPUT = "image_bytes"
 IMAGE_EXAMPLE_KEY = "pixels"
-"""tf.Example key of an image: its raw pixels, row-major ``[height, width, channels]``, flattened."""
+"""tf.Example key of an image: its raw pixels, ``[height, width, channels]`` flattened row-major."""
 
 
 @dataclass(frozen=True)

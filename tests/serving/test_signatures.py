@@ -231,7 +231,7 @@ def test_a_missing_example_feature_is_a_clear_invalid_argument(regression):
     found = loaded_signatures(regression.published.path)
     example = example_pb2.Example()
     example.features.feature["age"].float_list.value.append(0.01)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Feature: .* is required"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Feature: \w+ .* is required"):
         call(found["regress"], inputs=np.array([example.SerializeToString()], dtype=object))
 
 
