@@ -172,7 +172,7 @@ def test_the_gate_refuses_an_export_that_differs_and_publishes_nothing(
     # Compare the export with a model that answers differently: the gate must refuse.
     pixels = keras.Input((8, 8, 1), name="pixels")
     drifted = keras.Model(pixels, keras.layers.Rescaling(0.5)(published.model(pixels)))
-    monkeypatch.setattr(export, "validate", lambda d, _m, task: gate.validate(d, drifted, task))
+    monkeypatch.setattr(export, "validate", lambda d, _m, c: gate.validate(d, drifted, c))
     with pytest.raises(gate.GateError, match="differs from the Keras model by"):
         export.publish(published.model, tmp_path, "d", card=card, tflite=False, data=data)
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["1"], "no half-written version"
