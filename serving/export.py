@@ -249,8 +249,7 @@ def publish(
     try:
         signatures = write_saved_model(model, staging, card)
         if data is not None:  # warm-up records, then the gate replays them
-            input_name = signatures[DEFAULT_SIGNATURE].inputs[0].name
-            write_warmup(staging, name, input_name, data.representative)
+            write_warmup(staging, name, signatures, data.representative)
             validate(staging, model, card)
         tflite_path, section, report = None, {}, None
         if tflite:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from kerasforge.serving.signatures import IMAGE_BYTES_INPUT, Endpoint
 
 LUMA = (19595, 38470, 7471)
@@ -48,6 +50,17 @@ def decode(encoded: Any, height: int, width: int, channels: int) -> Any:
         lambda: tf.image.resize(pixels, (height, width), method="bilinear", antialias=True),
     )
     return tf.ensure_shape(pixels, (height, width, channels))
+
+
+def encode_png(x: np.ndarray, value_range: Sequence[float] | None = None) -> np.ndarray:
+    """A batch of raw pixels (in ``value_range``, default 0-255) as PNG bytes, 8 bits each."""
+    import tensorflow as tf
+
+    low, high = (float(v) for v in (value_range or (0.0, 255.0)))
+    scaled = (np.asarray(x, dtype="float64") - low) * (255.0 / (high - low))
+    pixels = np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+    encoded = [tf.io.encode_png(image).numpy() for image in pixels]
+    return np.array(encoded, dtype=object)
 
 
 def bytes_endpoint(

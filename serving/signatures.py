@@ -23,12 +23,14 @@ Every model gets, besides ``serving_default`` over the raw input tensor:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasforge.serving.card import ModelCard
+import numpy as np
+
+from kerasforge.serving.card import ModelCard, SignatureInfo
 from kerasforge.serving.errors import ServingError
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -236,6 +238,32 @@ def endpoints(card: ModelCard, model: Any) -> dict[str, Endpoint]:
             f"no serving contract for task {card.task!r}; known: {', '.join(sorted(CONTRACTS))}"
         )
     return CONTRACTS[card.task](model, card)
+
+
+def request_inputs(
+    info: SignatureInfo, x: np.ndarray, value_range: Sequence[float] | None = None
+) -> dict[str, np.ndarray]:
+    """Raw inputs ``x`` (a batch) as the named inputs of the signature ``info`` describes.
+
+    The raw tensor as it is; one ``[N]`` array per column for ``serving_features``;
+    PNG bytes for ``serving_bytes`` (pixels in ``value_range``, default 0-255,
+    rounded to 8 bits); serialized tf.Examples for ``classify``/``regress``.
+    Warm-up records and the tests speak each signature through this.
+    """
+    names = [t.name for t in info.inputs]
+    if info.example_features:
+        from kerasforge.serving import examples
+
+        built = examples.build(x, info.example_features)
+        return {EXAMPLES_INPUT: np.array([e.SerializeToString() for e in built], dtype=object)}
+    if names == [IMAGE_BYTES_INPUT]:
+        from kerasforge.serving.images import encode_png
+
+        return {IMAGE_BYTES_INPUT: encode_png(x, value_range)}
+    if len(names) > 1:
+        columns = np.asarray(x, dtype="float32").reshape(len(x), -1)
+        return {name: columns[:, i] for i, name in enumerate(names)}
+    return {names[0]: np.asarray(x, dtype=info.inputs[0].dtype)}
 
 
 def write_method_names(saved_model_dir: Path, methods: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from kerasforge.serving import examples, signatures
-from kerasforge.serving.signatures import feature_keys
+from kerasforge.serving.signatures import feature_keys, request_inputs
 from tests.conftest import ROOT, ServerProcess, publish_untrained
 
 TOLERANCE = 1e-5
@@ -64,11 +64,11 @@ def call(signature, **arrays) -> dict[str, np.ndarray]:
 
 
 def serialized(x: np.ndarray, card, name: str) -> np.ndarray:
-    features = card.signature(name).example_features
-    return np.array([e.SerializeToString() for e in examples.build(x, features)], dtype=object)
+    return request_inputs(card.signature(name), x)["inputs"]
 
 
 def png(pixels: np.ndarray, mode: str = "L") -> bytes:
+    """Pillow's PNG of 0-255 grey ``pixels`` ``[h, w, 1]``, stored as ``mode``."""
     from PIL import Image
 
     image = Image.fromarray(pixels[..., 0].astype(np.uint8), mode="L").convert(mode)
