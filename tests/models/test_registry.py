@@ -151,7 +151,8 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
     import tensorflow as tf
 
     from kerasforge.serving.edge.runtime import EdgeModel
-    from kerasforge.serving.export import write_saved_model, write_tflite
+    from kerasforge.serving.export import write_saved_model
+    from kerasforge.serving.tflite import convert
 
     card = task.card(model.name, info)
     write_saved_model(model, folder / "saved", card)
@@ -161,7 +162,9 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
     served = next(iter(signature.structured_input_signature[1]))
     got = signature(**{served: tf.constant(x)})[output].numpy().reshape(len(x), -1)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-    edge = EdgeModel(write_tflite(folder / "saved", folder / "model.tflite"))
+    flatbuffer, _ = convert(folder / "saved", "float32", None)
+    (folder / "model.tflite").write_bytes(flatbuffer)
+    edge = EdgeModel(folder / "model.tflite")
     runner = edge.interpreter.get_signature_runner(edge.signature_name)
     got = runner(**{edge.input_name: x})[output].reshape(len(x), -1)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

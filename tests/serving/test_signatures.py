@@ -27,13 +27,13 @@ DT_FLOAT, DT_STRING, DT_INT64 = 1, 7, 9
 @pytest.fixture(scope="module")
 def tabular(tmp_path_factory):
     out = tmp_path_factory.mktemp("cancer")
-    return publish_untrained(ROOT / "configs" / "breast_cancer_mlp.yaml", [], out)
+    return publish_untrained(ROOT / "configs" / "breast_cancer_mlp.yaml", [], out, tflite=False)
 
 
 @pytest.fixture(scope="module")
 def regression(tmp_path_factory):
     out = tmp_path_factory.mktemp("diabetes")
-    return publish_untrained(ROOT / "configs" / "diabetes_mlp.yaml", [], out)
+    return publish_untrained(ROOT / "configs" / "diabetes_mlp.yaml", [], out, tflite=False)
 
 
 def signature_defs(version) -> dict:
