@@ -22,6 +22,7 @@ Every model gets, besides ``serving_default`` over the raw input tensor:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ class _Inputs:
         facts = {
             k: self.card.data[k] for k in ("value_range", "feature_names") if self.card.data.get(k)
         }
-        return Endpoint(lambda x: head(x), [self.spec], input_facts=(facts,))
+        return Endpoint(head, [self.spec], input_facts=(facts,), description="the raw input")
 
     def other_endpoints(self, head: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
         """``serving_bytes`` (images) or ``serving_features`` (tabular) answering as ``head``."""
@@ -136,17 +137,22 @@ class _Inputs:
 
         return Endpoint(serve, specs, input_facts=facts, description="one input per column")
 
-    def examples_endpoint(self, head: Callable[[Any], dict[str, Any]], method: str) -> Endpoint:
-        """``head`` over serialized tf.Examples (one float feature per column, or the pixels)."""
+    def examples_endpoint(
+        self, head: Callable[[Any], dict[str, Any]], method: str
+    ) -> dict[str, Endpoint]:
+        """``head`` over serialized tf.Examples (one float feature per column, or the pixels).
+
+        Named ``classify`` or ``regress`` after ``method``; none for an input of unknown size.
+        """
         import tensorflow as tf
 
+        if None in self.shape:
+            return {}
         if self.kind == "tabular":
             features = {k: tf.io.FixedLenFeature([], tf.float32) for k in self.keys}
             counts = tuple((k, 1) for k in self.keys)
         else:
-            size = 1
-            for d in self.shape:
-                size *= int(d)
+            size = math.prod(int(d) for d in self.shape)
             features = {IMAGE_EXAMPLE_KEY: tf.io.FixedLenFeature([size], tf.float32)}
             counts = ((IMAGE_EXAMPLE_KEY, size),)
 
@@ -160,7 +166,9 @@ class _Inputs:
 
         spec = tf.TensorSpec((None,), tf.string, name=EXAMPLES_INPUT)
         facts = ({"description": "serialized tf.Example protos (see example_features)"},)
-        return Endpoint(serve, [spec], method, facts, counts)
+        name = CLASSIFY_SIGNATURE if method == CLASSIFY_METHOD else REGRESS_SIGNATURE
+        about = f"TF Serving's {name.capitalize()} API over tf.Examples"
+        return {name: Endpoint(serve, [spec], method, facts, counts, about)}
 
 
 def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
@@ -192,7 +200,7 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     return {
         DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
         **inputs.other_endpoints(predict),
-        CLASSIFY_SIGNATURE: inputs.examples_endpoint(classify, CLASSIFY_METHOD),
+        **inputs.examples_endpoint(classify, CLASSIFY_METHOD),
     }
 
 
@@ -217,7 +225,7 @@ def regression(model: Any, card: ModelCard) -> dict[str, Endpoint]:
 
     found = {DEFAULT_SIGNATURE: inputs.raw_endpoint(predict), **inputs.other_endpoints(predict)}
     if targets == 1:
-        found[REGRESS_SIGNATURE] = inputs.examples_endpoint(regress, REGRESS_METHOD)
+        found.update(inputs.examples_endpoint(regress, REGRESS_METHOD))
     return found
 
 
