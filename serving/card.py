@@ -22,7 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CARD_FILE = "kerasforge.json"
 CARD_FORMAT = 1
-"""Bumped when a card written by this version cannot be read by an older one."""
+"""Bumped when a card written by this version cannot be read by an older one.
+
+Adding facts an older reader keeps as unknown keys (as ``method_name`` and
+``example_features`` on signatures) does not bump it."""
 
 
 class CardError(Exception):
@@ -45,11 +48,30 @@ class TensorInfo(_Part):
     description: str = ""
 
 
+class ExampleFeature(_Part):
+    """One feature of the tf.Example a ``classify``/``regress`` signature parses."""
+
+    key: str
+    dtype: Literal["float"]
+    """The tf.Example list it must be sent in: ``float`` is ``float_list``."""
+    shape: list[int]
+    """How many values the feature holds (``[1]``: one column; ``[64]``: 8x8x1 pixels)."""
+
+
 class SignatureInfo(_Part):
-    """One exported signature: its named inputs and outputs."""
+    """One exported signature: its method, named inputs and outputs.
+
+    ``method_name`` is the SignatureDef's: ``tensorflow/serving/predict``, or
+    ``tensorflow/serving/classify`` / ``regress`` for signatures over serialized
+    tf.Examples, whose features ``example_features`` lists (each required,
+    as a ``float_list``).
+    """
 
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
+    method_name: str = "tensorflow/serving/predict"
+    description: str = ""
+    example_features: list[ExampleFeature] = Field(default_factory=list)
 
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name`` (the only one when ``name`` is omitted)."""

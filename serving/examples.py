@@ -168,6 +168,35 @@ def serialize(request_input: Any) -> np.ndarray:
     return array
 
 
+def build(x: np.ndarray, features: list[Any]) -> list[example_pb2.Example]:
+    """One tf.Example per row of raw inputs ``x``, keyed as a signature's ``example_features``.
+
+    ``features`` is the card's list (``SignatureInfo.example_features``): one
+    key per column of a tabular ``x`` (each a one-value ``float_list``), or
+    one key holding an image's pixels flattened row-major.
+
+    Example:
+        >>> info = read_card(version_dir).signature("classify")
+        >>> build(x_test[:2], info.example_features)[0].features.feature["pixels"]
+    """
+    rows = np.asarray(x, dtype="float32").reshape(len(x), -1)
+    sizes = [int(np.prod(f.shape)) for f in features]
+    if sum(sizes) != rows.shape[1]:
+        raise ValueError(
+            f"examples: the features {[f.key for f in features]} hold {sum(sizes)} values; "
+            f"each input holds {rows.shape[1]}"
+        )
+    found = []
+    for row in rows:
+        example, start = example_pb2.Example(), 0
+        for feature, size in zip(features, sizes, strict=True):
+            values = row[start : start + size].tolist()
+            example.features.feature[feature.key].float_list.value.extend(values)
+            start += size
+        found.append(example)
+    return found
+
+
 def merge(context: example_pb2.Example, example: example_pb2.Example) -> bytes:
     """``example`` with ``context``'s features added (its own take precedence), serialized."""
     merged = example_pb2.Example()

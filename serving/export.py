@@ -31,6 +31,7 @@ import numpy as np
 from kerasforge.serving import repository as repository_layout
 from kerasforge.serving.card import (
     CardError,
+    ExampleFeature,
     Headline,
     ModelCard,
     SignatureInfo,
@@ -50,7 +51,13 @@ from kerasforge.serving.parity import (
     tflite_row,
 )
 from kerasforge.serving.repository import TFLITE_FILE
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE, Endpoint, endpoints
+from kerasforge.serving.signatures import (
+    DEFAULT_SIGNATURE,
+    PREDICT_METHOD,
+    Endpoint,
+    endpoints,
+    write_method_names,
+)
 from kerasforge.serving.tf_serving_config import write_configs
 from kerasforge.serving.tflite import ExportData, TFLiteOptions, Variant, convert_variants
 from kerasforge.serving.warmup import write_warmup
@@ -72,37 +79,51 @@ def write_saved_model(model: Any, path: str | Path, card: ModelCard) -> dict[str
     """Export ``model`` as a SavedModel with the signatures of ``card.task``.
 
     Returns:
-        The card's description of each signature (named inputs and outputs).
+        The card's description of each signature (method, named inputs and outputs).
     """
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     described = {}
-    for name, endpoint in endpoints(card.task, model).items():
+    found = endpoints(card, model)
+    for name, endpoint in found.items():
         traced = archive.add_endpoint(
             name=name, fn=endpoint.fn, input_signature=endpoint.input_signature
         )
-        described[name] = describe(endpoint, traced.get_concrete_function(), card)
+        described[name] = describe(endpoint, traced.get_concrete_function())
     archive.write_out(str(path), verbose=False)
+    methods = {n: e.method_name for n, e in found.items() if e.method_name != PREDICT_METHOD}
+    if methods:
+        write_method_names(Path(path), methods)
     return described
 
 
-def describe(endpoint: Endpoint, concrete: Any, card: ModelCard) -> SignatureInfo:
-    """Named inputs and outputs of one endpoint, with the data's facts on the raw input.
+def describe(endpoint: Endpoint, concrete: Any) -> SignatureInfo:
+    """Method, named inputs (with the endpoint's facts) and outputs of one endpoint.
 
     ``concrete`` is the endpoint as the archive traced it, so nothing is traced twice.
     """
-    facts = {k: card.data[k] for k in ("value_range", "feature_names") if card.data.get(k)}
+    facts = endpoint.input_facts or ({},) * len(endpoint.input_signature)
     inputs = [
-        TensorInfo(name=s.name, dtype=s.dtype.name, shape=s.shape.as_list(), **facts)
-        for s in endpoint.input_signature
+        TensorInfo(name=s.name, dtype=s.dtype.name, shape=s.shape.as_list(), **f)
+        for s, f in zip(endpoint.input_signature, facts, strict=True)
     ]
     outputs = [
         TensorInfo(name=k, dtype=t.dtype.name, shape=t.shape.as_list())
         for k, t in sorted(concrete.structured_outputs.items())
     ]
-    return SignatureInfo(inputs=inputs, outputs=outputs)
+    features = [
+        ExampleFeature(key=key, dtype="float", shape=[size])
+        for key, size in endpoint.example_features
+    ]
+    return SignatureInfo(
+        method_name=endpoint.method_name,
+        description=endpoint.description,
+        inputs=inputs,
+        outputs=outputs,
+        example_features=features,
+    )
 
 
 def write_tflite(
@@ -160,7 +181,7 @@ def parity_report(
     import tensorflow as tf
 
     x, y = np.asarray(data.x_test, dtype="float32"), np.asarray(data.y_test)
-    endpoint = endpoints(card.task, model)[DEFAULT_SIGNATURE]
+    endpoint = endpoints(card, model)[DEFAULT_SIGNATURE]
     reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
     headline = card.headline or Headline(metric="metric", mode="max")
     scale = naive_mae(card, x, y)
@@ -234,9 +255,8 @@ def publish(
     try:
         signatures = write_saved_model(model, staging, card)
         if data is not None:  # warm-up records, then the gate replays them
-            input_name = signatures[DEFAULT_SIGNATURE].inputs[0].name
-            write_warmup(staging, name, input_name, data.representative)
-            validate(staging, model, card.task)
+            write_warmup(staging, name, signatures, data.representative)
+            validate(staging, model, card)
         tflite_path, section, report = None, {}, None
         if tflite:
             options = tflite if isinstance(tflite, TFLiteOptions) else TFLiteOptions()

@@ -1,10 +1,11 @@
 """The validation gate before a version is published (TFX's InfraValidator, without TFX).
 
 The staged SavedModel is loaded in a fresh Python process (nothing shared
-with the training process), its warm-up requests are replayed through
-``serving_default``, and every output is compared with the in-memory Keras
-model on the same inputs. Any failure (the export does not load, a request
-fails, an output differs by more than ``TOLERANCE``) raises ``GateError``;
+with the training process), its warm-up requests are replayed, each through
+its own signature, and every output is compared with the same signature's
+function over the in-memory Keras model, on the same inputs. Any failure
+(the export does not load, a request fails, an output differs by more than
+``TOLERANCE``) raises ``GateError``;
 ``publish`` then removes the staging folder, so no version appears.
 
 Run as ``python -m kerasforge.serving.gate SAVED_MODEL OUT.npz`` by ``validate``.
@@ -20,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from kerasforge.serving.card import ModelCard
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE, endpoints
+from kerasforge.serving.signatures import endpoints
 from kerasforge.serving.warmup import read_warmup
 
 TOLERANCE = 1e-5
@@ -32,8 +34,12 @@ class GateError(ServingError):
     """The staged export failed validation; nothing was published."""
 
 
-def validate(saved_model_dir: Path, model: Any, task: str) -> float:
+def validate(saved_model_dir: Path, model: Any, card: ModelCard) -> float:
     """Replay the warm-up requests in a fresh process and compare with ``model``.
+
+    Each request runs through its own signature (``serving_default``, ``classify``,
+    ``serving_bytes``, ...) in the export, and through the same signature's
+    function over the in-memory Keras model.
 
     Returns:
         The largest abs difference seen (at most ``TOLERANCE``).
@@ -43,8 +49,31 @@ def validate(saved_model_dir: Path, model: Any, task: str) -> float:
     """
     import tensorflow as tf
 
-    requests = read_warmup(saved_model_dir)
-    endpoint = endpoints(task, model)[DEFAULT_SIGNATURE]
+    found = endpoints(card, model)
+    served = _replay_in_fresh_process(saved_model_dir)
+    worst = 0.0
+    for i, (signature, inputs) in enumerate(read_warmup(saved_model_dir)):
+        endpoint = found[signature]
+        expected = endpoint.fn(*[tf.constant(inputs[s.name]) for s in endpoint.input_signature])
+        for name, value in expected.items():
+            got = served.get(f"{i}/{name}")
+            where = f"validation gate: warm-up request {i} ({signature}): output {name!r}"
+            if got is None or got.shape != tuple(value.shape):
+                raise GateError(
+                    f"{where} missing or of another shape in the export; nothing was published"
+                )
+            diff = _difference(got, value.numpy())
+            worst = max(worst, diff)
+            if diff > TOLERANCE:
+                raise GateError(
+                    f"{where} differs from the Keras model by {diff:.3g} (tolerance "
+                    f"{TOLERANCE}); nothing was published"
+                )
+    return worst
+
+
+def _replay_in_fresh_process(saved_model_dir: Path) -> dict[str, np.ndarray]:
+    """``{"<request>/<output>": array}`` from ``python -m kerasforge.serving.gate``."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "served.npz"
         proc = subprocess.run(
@@ -59,36 +88,30 @@ def validate(saved_model_dir: Path, model: Any, task: str) -> float:
                 f"validation gate: the export does not load and serve in a fresh process "
                 f"({last}); nothing was published"
             )
-        served = dict(np.load(out))
-    worst = 0.0
-    for i, inputs in enumerate(requests):
-        expected = endpoint.fn(*[tf.constant(inputs[s.name]) for s in endpoint.input_signature])
-        for name, value in expected.items():
-            got = served.get(f"{i}/{name}")
-            if got is None or got.shape != tuple(value.shape):
-                raise GateError(
-                    f"validation gate: warm-up request {i}: output {name!r} missing or of "
-                    f"another shape in the export; nothing was published"
-                )
-            diff = float(np.max(np.abs(got.astype("float64") - value.numpy())))
-            worst = max(worst, diff)
-            if diff > TOLERANCE:
-                raise GateError(
-                    f"validation gate: warm-up request {i}: output {name!r} differs from the "
-                    f"Keras model by {diff:.3g} (tolerance {TOLERANCE}); nothing was published"
-                )
-    return worst
+        return dict(np.load(out))
+
+
+def _difference(got: np.ndarray, expected: np.ndarray) -> float:
+    """Largest abs difference; for strings (class names) 0 when equal, else infinite."""
+    if expected.dtype.kind in "OSU":
+        return 0.0 if np.array_equal(got.astype(bytes), expected.astype(bytes)) else np.inf
+    return float(np.max(np.abs(got.astype("float64") - expected), initial=0.0))
 
 
 def _serve_warmup(saved_model_dir: str, out: str) -> None:
     import tensorflow as tf
 
-    signature = tf.saved_model.load(saved_model_dir).signatures[DEFAULT_SIGNATURE]
+    signatures = tf.saved_model.load(saved_model_dir).signatures
     results = {}
-    for i, inputs in enumerate(read_warmup(Path(saved_model_dir))):
-        outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
-        results.update({f"{i}/{name}": value.numpy() for name, value in outputs.items()})
+    for i, (signature, inputs) in enumerate(read_warmup(Path(saved_model_dir))):
+        outputs = signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        results.update({f"{i}/{name}": _storable(value.numpy()) for name, value in outputs.items()})
     np.savez(out, **results)
+
+
+def _storable(value: np.ndarray) -> np.ndarray:
+    """String outputs as fixed-width bytes, which ``np.load`` reads without pickle."""
+    return value.astype(bytes) if value.dtype == object else value
 
 
 if __name__ == "__main__":

@@ -5,25 +5,66 @@ the model); here each task names the signatures TF Serving (and the embedded
 server, and TFLite) will expose and their named outputs. The exporter looks
 the task up on the model card, so ``kerasforge export`` can republish a
 checkpoint without training code. A new task adds one function here.
+
+Every model gets, besides ``serving_default`` over the raw input tensor:
+
+- image models: ``serving_bytes`` over encoded images (``image_bytes``,
+  ``{"b64": ...}`` over REST), decoded, converted and resized in the graph
+  (``serving.images``);
+- tabular models: ``serving_features``, one ``[N]`` float input per column,
+  named by the data's feature names (``feature_keys``);
+- TF Serving's Classify / Regress APIs: ``classify`` (method
+  ``tensorflow/serving/classify``: ``classes`` and ``scores``, each
+  ``[N, classes]``) or ``regress`` (``tensorflow/serving/regress``:
+  ``outputs``, ``[N]``; single-target models only), over serialized
+  tf.Examples in ``inputs`` (``serving.examples``' request side).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from kerasforge.serving.card import ModelCard, SignatureInfo
 from kerasforge.serving.errors import ServingError
 
 DEFAULT_SIGNATURE = "serving_default"
+BYTES_SIGNATURE = "serving_bytes"
+FEATURES_SIGNATURE = "serving_features"
+CLASSIFY_SIGNATURE = "classify"
+REGRESS_SIGNATURE = "regress"
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+EXAMPLES_INPUT = "inputs"
+"""The serialized tf.Example input of classify/regress (TF Serving's ``kClassifyInputs``)."""
+IMAGE_BYTES_INPUT = "image_bytes"
+IMAGE_EXAMPLE_KEY = "pixels"
+"""tf.Example key of an image: its raw pixels, ``[height, width, channels]`` flattened row-major."""
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One signature to export: a function of named input tensors and its input specs."""
+    """One signature to export: a function of named input tensors and its input specs.
+
+    ``method_name`` is the SignatureDef's (TF Serving's Classify/Regress APIs check it);
+    ``input_facts`` adds card facts per input (description, feature names, value range);
+    ``example_features`` lists, for tf.Example signatures, each feature key with its
+    float count.
+    """
 
     fn: Callable[..., dict[str, Any]]
     input_signature: list[Any]
+    method_name: str = PREDICT_METHOD
+    input_facts: tuple[dict[str, Any], ...] = ()
+    example_features: tuple[tuple[str, int], ...] = ()
+    description: str = ""
 
 
 def _raw_input_spec(model: Any) -> Any:
@@ -34,38 +75,163 @@ def _raw_input_spec(model: Any) -> Any:
     return tf.TensorSpec((None, *tensor.shape[1:]), tf.as_dtype(tensor.dtype), name=name)
 
 
-def classification(model: Any) -> dict[str, Endpoint]:
-    """``serving_default``: raw input -> ``class_ids`` (int64) and ``probabilities``."""
-    import tensorflow as tf
+def feature_keys(names: list[str] | tuple[str, ...], count: int) -> list[str]:
+    """Input names and tf.Example keys for ``count`` tabular columns.
 
-    def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = model(inputs, training=False)
-        return {
-            "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
-            "probabilities": probabilities,
+    The data's feature names, with every run of characters other than letters,
+    digits and ``_`` replaced by one ``_`` (``"mean radius"`` -> ``mean_radius``,
+    ``"color=red"`` -> ``color_red``); a name starting with a digit gets ``f_``
+    in front; duplicates get ``_2``, ``_3``. Without names (or a count that
+    does not match): ``feature_0``, ``feature_1``, ...
+    """
+    if len(names) != count:
+        return [f"feature_{i}" for i in range(count)]
+    keys: list[str] = []
+    for i, name in enumerate(names):
+        key = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or f"feature_{i}"
+        key = f"f_{key}" if key[0].isdigit() else key
+        base, n = key, 2
+        while key in keys:
+            key, n = f"{base}_{n}", n + 1
+        keys.append(key)
+    return keys
+
+
+class _Inputs:
+    """The raw input of one model and every other form a signature may take it in."""
+
+    def __init__(self, model: Any, card: ModelCard) -> None:
+        self.model, self.card = model, card
+        self.spec = _raw_input_spec(model)
+        self.shape = self.spec.shape.as_list()[1:]
+        self.kind = card.data.get("inputs", "image" if len(self.shape) == 3 else "tabular")
+        names = list(card.data.get("feature_names") or [])
+        self.columns = int(self.shape[0]) if self.kind == "tabular" else 0
+        self.keys = feature_keys(names, self.columns) if self.kind == "tabular" else []
+        self.names = names if len(names) == self.columns else self.keys
+
+    def raw_endpoint(self, head: Callable[[Any], dict[str, Any]]) -> Endpoint:
+        """``head`` over the raw input tensor, described with the data's facts."""
+        facts = {
+            k: self.card.data[k] for k in ("value_range", "feature_names") if self.card.data.get(k)
         }
+        return Endpoint(head, [self.spec], input_facts=(facts,), description="the raw input")
 
-    return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
+    def other_endpoints(self, head: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
+        """``serving_bytes`` (images) or ``serving_features`` (tabular) answering as ``head``."""
+        if self.kind == "tabular":
+            return {FEATURES_SIGNATURE: self._features_endpoint(head)}
+        if self.kind != "image":  # sequences: the raw tensor and tf.Examples only
+            return {}
+        from kerasforge.serving.images import bytes_endpoint
+
+        found = bytes_endpoint(self.shape, self.card.data.get("value_range"), head)
+        return {BYTES_SIGNATURE: found} if found else {}
+
+    def _features_endpoint(self, head: Callable[[Any], dict[str, Any]]) -> Endpoint:
+        import tensorflow as tf
+
+        specs = [tf.TensorSpec((None,), tf.float32, name=key) for key in self.keys]
+        facts = tuple({"description": f"feature {name!r}"} for name in self.names)
+
+        def serve(*columns: tf.Tensor) -> dict[str, tf.Tensor]:
+            return head(tf.stack(columns, axis=-1))
+
+        return Endpoint(serve, specs, input_facts=facts, description="one input per column")
+
+    def examples_endpoint(
+        self, head: Callable[[Any], dict[str, Any]], method: str
+    ) -> dict[str, Endpoint]:
+        """``head`` over serialized tf.Examples (one float feature per column, or the pixels).
+
+        Named ``classify`` or ``regress`` after ``method``; none for an input of unknown size.
+        """
+        import tensorflow as tf
+
+        if None in self.shape:
+            return {}
+        if self.kind == "tabular":
+            features = {k: tf.io.FixedLenFeature([], tf.float32) for k in self.keys}
+            counts = tuple((k, 1) for k in self.keys)
+        else:
+            size = math.prod(int(d) for d in self.shape)
+            features = {IMAGE_EXAMPLE_KEY: tf.io.FixedLenFeature([size], tf.float32)}
+            counts = ((IMAGE_EXAMPLE_KEY, size),)
+
+        def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+            parsed = tf.io.parse_example(inputs, features)
+            if self.kind == "tabular":
+                x = tf.stack([parsed[k] for k in self.keys], axis=-1)
+            else:
+                x = tf.reshape(parsed[IMAGE_EXAMPLE_KEY], [-1, *self.shape])
+            return head(x)
+
+        spec = tf.TensorSpec((None,), tf.string, name=EXAMPLES_INPUT)
+        facts = ({"description": "serialized tf.Example protos (see example_features)"},)
+        name = CLASSIFY_SIGNATURE if method == CLASSIFY_METHOD else REGRESS_SIGNATURE
+        about = f"TF Serving's {name.capitalize()} API over tf.Examples"
+        return {name: Endpoint(serve, [spec], method, facts, counts, about)}
 
 
-def regression(model: Any) -> dict[str, Endpoint]:
-    """``serving_default``: raw features -> ``values`` in the target's units.
+def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
+    """``serving_default``: raw input -> ``class_ids`` (int64), ``probabilities``, ``classes``.
 
-    A single target comes out as one value per example (shape ``[N]``), several
-    as ``[N, targets]``.
+    ``classes`` is the class name of ``class_ids``; ``classify`` answers every
+    class name with its score, as TF Serving's Classify API expects.
     """
     import tensorflow as tf
 
+    inputs = _Inputs(model, card)
+    count = int(model.outputs[0].shape[-1])
+    names = card.class_names if len(card.class_names) == count else [str(i) for i in range(count)]
+
+    def predict(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = model(x, training=False)
+        class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {
+            "class_ids": class_ids,
+            "probabilities": probabilities,
+            "classes": tf.gather(tf.constant(names), class_ids),
+        }
+
+    def classify(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        scores = model(x, training=False)
+        classes = tf.tile(tf.constant([names]), [tf.shape(scores)[0], 1])
+        return {"classes": classes, "scores": scores}
+
+    return {
+        DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
+        **inputs.other_endpoints(predict),
+        **inputs.examples_endpoint(classify, CLASSIFY_METHOD),
+    }
+
+
+def regression(model: Any, card: ModelCard) -> dict[str, Endpoint]:
+    """``serving_default``: raw features -> ``values`` in the target's units.
+
+    A single target comes out as one value per example (shape ``[N]``), several
+    as ``[N, targets]``. ``regress`` (single target only: TF Serving's Regress
+    API answers one value per example) answers the same values as ``outputs``.
+    """
+    import tensorflow as tf
+
+    inputs = _Inputs(model, card)
     targets = int(model.outputs[0].shape[-1])
 
-    def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        values = model(inputs, training=False)
+    def predict(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        values = model(x, training=False)
         return {"values": tf.squeeze(values, axis=-1) if targets == 1 else values}
 
-    return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
+    def regress(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"outputs": predict(x)["values"]}
+
+    found = {DEFAULT_SIGNATURE: inputs.raw_endpoint(predict), **inputs.other_endpoints(predict)}
+    if targets == 1:
+        found.update(inputs.examples_endpoint(regress, REGRESS_METHOD))
+    return found
 
 
-def forecasting(model: Any) -> dict[str, Endpoint]:
+def forecasting(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     """``serving_default``: raw ``window`` ``[N, steps, features]`` -> ``forecast``
     ``[N, horizon]`` in the target's units."""
     import tensorflow as tf
@@ -76,21 +242,73 @@ def forecasting(model: Any) -> dict[str, Endpoint]:
     return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
 
 
-CONTRACTS: dict[str, Callable[[Any], dict[str, Endpoint]]] = {
+CONTRACTS: dict[str, Callable[[Any, ModelCard], dict[str, Endpoint]]] = {
     "classification": classification,
     "regression": regression,
     "forecasting": forecasting,
 }
 
 
-def endpoints(task: str, model: Any) -> dict[str, Endpoint]:
-    """The signatures ``task`` exports for ``model``.
+def endpoints(card: ModelCard, model: Any) -> dict[str, Endpoint]:
+    """The signatures ``card.task`` exports for ``model``.
 
     Raises:
-        ServingError: no serving contract is known for ``task``.
+        ServingError: no serving contract is known for the card's task.
     """
-    if task not in CONTRACTS:
+    if card.task not in CONTRACTS:
         raise ServingError(
-            f"no serving contract for task {task!r}; known: {', '.join(sorted(CONTRACTS))}"
+            f"no serving contract for task {card.task!r}; known: {', '.join(sorted(CONTRACTS))}"
         )
-    return CONTRACTS[task](model)
+    return CONTRACTS[card.task](model, card)
+
+
+def request_inputs(
+    info: SignatureInfo, x: np.ndarray, value_range: Sequence[float] | None = None
+) -> dict[str, np.ndarray]:
+    """Raw inputs ``x`` (a batch) as the named inputs of the signature ``info`` describes.
+
+    The raw tensor as it is; one ``[N]`` array per column for ``serving_features``;
+    PNG bytes for ``serving_bytes`` (pixels in ``value_range``, default 0-255,
+    rounded to 8 bits); serialized tf.Examples for ``classify``/``regress``.
+    Warm-up records and the tests speak each signature through this.
+    """
+    names = [t.name for t in info.inputs]
+    if info.example_features:
+        from kerasforge.serving import examples
+
+        built = examples.build(x, info.example_features)
+        return {EXAMPLES_INPUT: np.array([e.SerializeToString() for e in built], dtype=object)}
+    if names == [IMAGE_BYTES_INPUT]:
+        from kerasforge.serving.images import encode_png
+
+        return {IMAGE_BYTES_INPUT: encode_png(x, value_range)}
+    if len(names) > 1:
+        columns = np.asarray(x, dtype="float32").reshape(len(x), -1)
+        return {name: columns[:, i] for i, name in enumerate(names)}
+    return {names[0]: np.asarray(x, dtype=info.inputs[0].dtype)}
+
+
+def write_method_names(saved_model_dir: Path, methods: dict[str, str]) -> None:
+    """Set each named signature's ``method_name`` in ``saved_model.pb``.
+
+    ``tf.saved_model.save`` (under ``keras.export.ExportArchive``) writes every
+    signature as ``tensorflow/serving/predict`` and has no argument for
+    another; TF Serving's Classify and Regress APIs (and the embedded server)
+    look for ``tensorflow/serving/classify`` / ``regress``. Only the
+    SignatureDef's method name changes; ``fingerprint.pb`` is rewritten to
+    match the new file.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = saved_model_dir / "saved_model.pb"
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString(path.read_bytes())
+    defs = proto.meta_graphs[0].signature_def
+    for name, method in methods.items():
+        defs[name].method_name = method
+    path.write_bytes(proto.SerializeToString())
+    try:
+        from tensorflow.python.saved_model import fingerprinting_utils
+    except ImportError:  # a TensorFlow without fingerprints: nothing to keep in step
+        return
+    fingerprinting_utils.write_fingerprint(str(saved_model_dir))

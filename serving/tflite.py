@@ -1,7 +1,8 @@
 """TFLite variants of a published SavedModel: float32, float16, dynamic-range, int8.
 
-Each variant converts the SavedModel's numeric ``serving_default`` signature
-(string-decoding signatures never go to TFLite) with the builtin op set; only
+Each variant converts the SavedModel's ``serving_default`` signature, its
+numeric outputs only (``numeric_default``: string outputs and the signatures
+over strings never go to TFLite), with the builtin op set; only
 when a family needs more is ``SELECT_TF_OPS`` added, and the variant records
 it. Full-integer int8 needs a representative dataset of raw training inputs
 (``ExportData``, at least ``MIN_REPRESENTATIVE`` examples): its input and
@@ -76,12 +77,34 @@ class Variant:
     size: int = field(default=0)
 
 
+def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
+    """``serving_default`` of the SavedModel without its string outputs, and its owner.
+
+    A classifier's ``classes`` (class names) is a string tensor, which TFLite
+    neither needs (the sidecar's ``labels`` index ``class_ids``) nor
+    quantizes; the converter gets the numeric outputs only, still under the
+    signature key ``serving_default``, with the same input name.
+    """
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    signature = loaded.signatures[DEFAULT_SIGNATURE]
+    ((name, spec),) = signature.structured_input_signature[1].items()
+    numeric = sorted(k for k, v in signature.structured_outputs.items() if v.dtype != tf.string)
+
+    @tf.function(input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name=name)])
+    def serve(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs = signature(**{name: x})
+        return {k: outputs[k] for k in numeric}
+
+    return serve.get_concrete_function(), loaded
+
+
 def _converter(saved_model_dir: Path, variant: str, data: ExportData | None) -> Any:
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(saved_model_dir), signature_keys=[DEFAULT_SIGNATURE]
-    )
+    concrete, owner = numeric_default(saved_model_dir)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], owner)
     if variant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]

@@ -3,64 +3,137 @@
 TF Serving replays these ``PredictionLog`` records when it loads a version,
 before the version takes traffic, so the first user request does not pay for
 graph initialisation. Built from real raw inputs (training-split examples),
-one example per request, at most ``MAX_RECORDS`` (TF Serving reads at most
-1000).
+one example per request: ``MAX_RECORDS`` for ``serving_default`` and
+``RECORDS_PER_SIGNATURE`` for every other signature, each in that signature's
+own request format (``signatures.request_inputs``): ``PredictLog`` for predict
+signatures, ``ClassifyLog`` / ``RegressLog`` with tf.Examples for ``classify``
+/ ``regress``. TF Serving reads at most 1000.
 
 Example:
-    >>> write_warmup(version_dir, "digits_cnn", "pixels", x_train[:100])
+    >>> write_warmup(version_dir, "digits_cnn", card.signatures, x_train[:100])
     PosixPath('.../assets.extra/tf_serving_warmup_requests')
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE
+from kerasforge.serving.card import SignatureInfo
+from kerasforge.serving.signatures import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    EXAMPLES_INPUT,
+    REGRESS_METHOD,
+    request_inputs,
+)
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 100
-"""Records written (TF Serving's own limit is 1000)."""
+"""Records written for ``serving_default`` (TF Serving's own limit is 1000 in all)."""
+RECORDS_PER_SIGNATURE = 5
+"""Records written for each other signature."""
+
+
+class WarmupRequest(NamedTuple):
+    """One replayable request: the signature it calls and its named input arrays."""
+
+    signature: str
+    inputs: dict[str, np.ndarray]
 
 
 def write_warmup(
-    saved_model_dir: Path, model_name: str, input_name: str, examples: np.ndarray
+    saved_model_dir: Path,
+    model_name: str,
+    signatures: dict[str, SignatureInfo],
+    examples: np.ndarray,
 ) -> Path:
-    """Write one ``PredictRequest`` per example (``serving_default``) as a TFRecord.
+    """Write one request per example and signature (``serving_default`` first) as a TFRecord.
 
     Raises:
         ValueError: no examples.
     """
     import tensorflow as tf
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     examples = np.asarray(examples[:MAX_RECORDS], dtype="float32")
     if len(examples) == 0:
         raise ValueError("warm-up records need at least one real example; received none")
     path = saved_model_dir / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    value_range = signatures[DEFAULT_SIGNATURE].input().value_range
+    order = sorted(signatures, key=lambda n: (n != DEFAULT_SIGNATURE, n))
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for example in examples:
-            request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=DEFAULT_SIGNATURE)
-            )
-            request.inputs[input_name].CopyFrom(tf.make_tensor_proto(example[np.newaxis]))
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            )
-            writer.write(log.SerializeToString())
+        for name in order:
+            count = MAX_RECORDS if name == DEFAULT_SIGNATURE else RECORDS_PER_SIGNATURE
+            for example in examples[:count]:
+                batch = example[np.newaxis]
+                log = _log(model_name, name, signatures[name], batch, value_range)
+                writer.write(log.SerializeToString())
     return path
 
 
-def read_warmup(saved_model_dir: Path) -> list[dict[str, np.ndarray]]:
-    """The named input tensors of every warm-up request, in order."""
+def _log(
+    model_name: str,
+    signature: str,
+    info: SignatureInfo,
+    batch: np.ndarray,
+    value_range: tuple[float, float] | None,
+) -> Any:
+    """The ``PredictionLog`` of one request in the signature's own API."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        model_pb2,
+        predict_pb2,
+        prediction_log_pb2,
+        regression_pb2,
+    )
+
+    from kerasforge.serving import examples
+
+    spec = model_pb2.ModelSpec(name=model_name, signature_name=signature)
+    if info.method_name in (CLASSIFY_METHOD, REGRESS_METHOD):
+        built = examples.build(batch, info.example_features)
+        if info.method_name == CLASSIFY_METHOD:
+            request = classification_pb2.ClassificationRequest(model_spec=spec)
+            request.input.example_list.examples.extend(built)
+            return prediction_log_pb2.PredictionLog(
+                classify_log=prediction_log_pb2.ClassifyLog(request=request)
+            )
+        request = regression_pb2.RegressionRequest(model_spec=spec)
+        request.input.example_list.examples.extend(built)
+        return prediction_log_pb2.PredictionLog(
+            regress_log=prediction_log_pb2.RegressLog(request=request)
+        )
+    request = predict_pb2.PredictRequest(model_spec=spec)
+    for key, value in request_inputs(info, batch, value_range).items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    log = prediction_log_pb2.PredictLog(request=request)
+    return prediction_log_pb2.PredictionLog(predict_log=log)
+
+
+def read_warmup(saved_model_dir: Path) -> list[WarmupRequest]:
+    """Every warm-up request, in order: its signature and named input arrays.
+
+    Classify and regress requests come back as their signature takes them: the
+    examples serialized under ``inputs``.
+    """
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
+
+    from kerasforge.serving import examples
 
     requests = []
     for record in tf.data.TFRecordDataset(str(saved_model_dir / WARMUP_FILE)):
         log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-        inputs = log.predict_log.request.inputs
-        requests.append({name: tf.make_ndarray(proto) for name, proto in inputs.items()})
+        kind = log.WhichOneof("log_type")
+        request = getattr(log, kind).request
+        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        if kind == "predict_log":
+            inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+        else:
+            inputs = {EXAMPLES_INPUT: examples.serialize(request.input)}
+        requests.append(WarmupRequest(name, inputs))
     return requests

@@ -114,8 +114,13 @@ def _fast_tests_train_nothing(request: pytest.FixtureRequest, monkeypatch: pytes
     monkeypatch.setattr(keras.Model, "fit", refuse)
 
 
-def publish_untrained(config: Path, overrides: list[str], out: Path) -> SimpleNamespace:
+def publish_untrained(
+    config: Path, overrides: list[str], out: Path, *, tflite: bool = True
+) -> SimpleNamespace:
     """Assemble the config's model through its task, untrained, and publish it under ``out``.
+
+    ``tflite=False`` skips the TFLite variants (and the parity report) for tests of
+    the SavedModel alone.
 
     Returns:
         ``model``, ``task``, ``splits``, ``published`` (name, version, paths, card), ``cfg``
@@ -134,7 +139,9 @@ def publish_untrained(config: Path, overrides: list[str], out: Path) -> SimpleNa
     model = build_task_model(cfg, task, splits)
     card = task.card(cfg.model.name, splits.info)
     data = ExportData.from_splits(splits)
-    published = publish(model, out / "models", cfg.export.model_name, card=card, data=data)
+    published = publish(
+        model, out / "models", cfg.export.model_name, card=card, data=data, tflite=tflite
+    )
     run_dir = out / "runs" / "untrained"  # what `kerasforge export` republishes from
     (run_dir / "checkpoints").mkdir(parents=True)
     model.save(run_dir / "checkpoints" / "best.keras")
@@ -189,6 +196,7 @@ class ServerProcess:
             text=True,
             cwd=ROOT,
         )
+        self.grpc_target: str | None = None
         self.url = self._wait_for_url(timeout=120)
 
     def _wait_for_url(self, timeout: float) -> str:

@@ -47,8 +47,9 @@ def test_the_card_describes_task_signatures_and_versions(tiny, tmp_path):
         [None, 8, 8, 1],
         (0.0, 255.0),
     )
-    assert [o.name for o in signature.outputs] == ["class_ids", "probabilities"]
-    assert signature.outputs[0].dtype == "int64" and signature.outputs[1].shape == [None, 10]
+    assert [o.name for o in signature.outputs] == ["class_ids", "classes", "probabilities"]
+    assert signature.outputs[0].dtype == "int64" and signature.outputs[2].shape == [None, 10]
+    assert signature.outputs[1].dtype == "string" and signature.outputs[1].shape == [None]
     assert {"tensorflow", "keras"} <= set(read.versions)
     assert read.headline.metric == "accuracy"
 
@@ -65,6 +66,7 @@ def test_saved_model_signature_matches_keras(tiny, tmp_path):
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(out["class_ids"].numpy(), expected.argmax(-1))
     assert out["class_ids"].dtype == tf.int64
+    assert out["classes"].numpy().tolist() == [str(i).encode() for i in expected.argmax(-1)]
 
 
 def test_regression_exports_values_in_target_units(tmp_path):

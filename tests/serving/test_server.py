@@ -57,7 +57,7 @@ def test_columnar_format_and_named_instances(live):
     url, _, result = live
     x = result.splits.x_test[:3]
     status, body = post(f"{url}/v1/models/digits_cnn/versions/1:predict", {"inputs": x.tolist()})
-    assert status == 200 and set(body["outputs"]) == {"class_ids", "probabilities"}
+    assert status == 200 and set(body["outputs"]) == {"class_ids", "classes", "probabilities"}
     assert len(body["outputs"]["class_ids"]) == 3
     status, named = post(
         f"{url}/v1/models/digits_cnn:predict",

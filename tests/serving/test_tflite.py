@@ -143,17 +143,29 @@ def test_int8_without_enough_training_examples_is_refused_and_reported(published
 def test_every_version_with_data_has_tf_serving_warmup_records(version, published):
     import tensorflow as tf
 
-    from kerasforge.serving.warmup import MAX_RECORDS, WARMUP_FILE, read_warmup
+    from kerasforge.serving.warmup import (
+        MAX_RECORDS,
+        RECORDS_PER_SIGNATURE,
+        WARMUP_FILE,
+        read_warmup,
+    )
 
     assert (version / WARMUP_FILE).is_file()
     requests = read_warmup(version)
-    assert len(requests) == MAX_RECORDS <= 1000
+    assert len(requests) == MAX_RECORDS + 2 * RECORDS_PER_SIGNATURE <= 1000
+    default = [r.inputs for r in requests if r.signature == "serving_default"]
+    assert len(default) == MAX_RECORDS
     x_train = published.splits.x_train
-    np.testing.assert_array_equal(requests[0]["pixels"], x_train[:1].astype("float32"))
-    signature = tf.saved_model.load(str(version)).signatures["serving_default"]
-    replayed = signature(pixels=tf.constant(requests[3]["pixels"]))["probabilities"].numpy()
+    np.testing.assert_array_equal(default[0]["pixels"], x_train[:1].astype("float32"))
+    signatures = tf.saved_model.load(str(version)).signatures
+    replayed = signatures["serving_default"](pixels=tf.constant(default[3]["pixels"]))
     expected = published.model.predict(x_train[3:4], verbose=0)
-    np.testing.assert_allclose(replayed, expected, atol=1e-5)
+    np.testing.assert_allclose(replayed["probabilities"].numpy(), expected, atol=1e-5)
+    # every other signature is warmed up too, in its own request format
+    assert {r.signature for r in requests} == {"serving_default", "serving_bytes", "classify"}
+    for signature, inputs in requests[MAX_RECORDS:]:
+        outputs = signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        assert all(v.shape[0] == 1 for v in outputs.values())
 
 
 def test_the_gate_refuses_an_export_that_differs_and_publishes_nothing(
@@ -172,7 +184,7 @@ def test_the_gate_refuses_an_export_that_differs_and_publishes_nothing(
     # Compare the export with a model that answers differently: the gate must refuse.
     pixels = keras.Input((8, 8, 1), name="pixels")
     drifted = keras.Model(pixels, keras.layers.Rescaling(0.5)(published.model(pixels)))
-    monkeypatch.setattr(export, "validate", lambda d, _m, task: gate.validate(d, drifted, task))
+    monkeypatch.setattr(export, "validate", lambda d, _m, c: gate.validate(d, drifted, c))
     with pytest.raises(gate.GateError, match="differs from the Keras model by"):
         export.publish(published.model, tmp_path, "d", card=card, tflite=False, data=data)
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["1"], "no half-written version"
