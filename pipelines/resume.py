@@ -1,8 +1,10 @@
 """Resume after a crash: the same command continues an unfinished run where it stopped.
 
-Every finished epoch, :class:`ResumeCheckpoint` writes (atomically) the whole
-model with its optimizer state (the step counter drives the learning-rate
-schedule) and a small ``state.json``: epochs done, the run folder, the MLflow
+Every finished epoch, :class:`ResumeCheckpoint` writes (atomically) every
+variable of the model (weights, batch-norm statistics, dropout's random-generator
+state) and of its optimizer (the step counter drives the learning-rate schedule)
+as one uncompressed ``.npz`` (a full ``.keras`` archive per epoch cost a third of
+a short epoch), and a small ``state.json``: epochs done, the run folder, the MLflow
 run id, and the counters of the stateful callbacks (early stopping,
 best-checkpoint, plateau). The folder is keyed by the experiment name and a
 digest of its config, so only the same experiment resumes. A finished
@@ -16,6 +18,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,20 +26,25 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from kerasforge.pipelines.errors import KerasforgeError
+
 if TYPE_CHECKING:
     from kerasforge.pipelines.config import ExperimentConfig
 
 STATE_FILE = "state.json"
-MODEL_FILE = "model.keras"
+VARIABLES_FILE = "variables.npz"
+"""``model_<i>``: ``model.variables``; ``optimizer_<i>``: ``model.optimizer.variables``."""
 BEST_WEIGHTS_FILE = "best_weights.npz"
-VARIABLES_FILE = "non_trainable.npz"
-"""Non-trainable variables ``model.save`` leaves out: dropout's random-generator state."""
 CALLBACK_STATE = {
     "EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),
     "ModelCheckpoint": ("best",),
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
 }
 """The counters of stock callbacks that must survive a restart."""
+
+
+class ResumeError(KerasforgeError):
+    """A saved resume state that cannot continue this run."""
 
 
 @dataclass
@@ -75,20 +83,29 @@ def save_state(folder: Path, state: ResumeState) -> None:
 
 
 def restore_model(model: keras.Model, folder: Path, state: ResumeState) -> bool:
-    """Load weights and optimizer state saved in ``folder``; ``False`` when none were saved."""
-    path = folder / MODEL_FILE
+    """Load the model and optimizer variables saved in ``folder``; ``False`` when none were.
+
+    Raises:
+        ResumeError: the saved variables do not fit this model (another code version).
+    """
+    path = folder / VARIABLES_FILE
     if state.epochs_done == 0 or not path.is_file():
         return False
     model.optimizer.build(model.trainable_variables)
-    model.load_weights(str(path))
-    variables = folder / VARIABLES_FILE
-    if variables.is_file():
-        with np.load(variables) as arrays:
-            values = [arrays[f"arr_{i}"] for i in range(len(arrays))]
-        targets = model.non_trainable_variables
-        if len(values) == len(targets):
-            for variable, value in zip(targets, values, strict=True):
-                variable.assign(value)
+    with np.load(path) as saved:
+        groups = _variable_groups(model)
+        for prefix, targets in groups:
+            shapes = [saved[k].shape for k in saved.files if k.startswith(f"{prefix}_")]
+            wanted = [tuple(v.shape) for v in targets]
+            if sorted(shapes) != sorted(wanted) or len(shapes) != len(wanted):
+                raise ResumeError(
+                    f"the resume state in {folder} holds {len(shapes)} {prefix} variables that "
+                    f"do not fit this model's {len(wanted)}; delete that folder to start "
+                    "afresh, or set train.control.resume=false"
+                )
+        for prefix, targets in groups:
+            for i, variable in enumerate(targets):
+                variable.assign(saved[f"{prefix}_{i}"])
     return True
 
 
@@ -113,10 +130,17 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     counters after the other callbacks have reset theirs.
     """
 
-    def __init__(self, folder: Path, state: ResumeState, watched: list) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        state: ResumeState,
+        watched: list,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.folder = folder
         self.state = state
+        self.before_commit = before_commit
         self.watched = [c for c in watched if type(c).__name__ in CALLBACK_STATE]
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -134,19 +158,15 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not all(math.isfinite(float(v)) for v in (logs or {}).values()):
             return  # a diverged epoch: keep the last good state
-        tmp = self.folder / f".{MODEL_FILE}.tmp.keras"
-        self.model.save(str(tmp))
-        os.replace(tmp, self.folder / MODEL_FILE)
-        _save_arrays(
-            self.folder / VARIABLES_FILE,
-            [keras.ops.convert_to_numpy(v) for v in self.model.non_trainable_variables],
-        )
+        _save_arrays(self.folder / VARIABLES_FILE, variable_arrays(self.model))
         self._save_best_weights(epoch)
         self.state.epochs_done = epoch + 1
         self.state.callbacks = {
             type(c).__name__: {n: _plain(getattr(c, n)) for n in CALLBACK_STATE[type(c).__name__]}
             for c in self.watched
         }
+        if self.before_commit is not None:  # e.g. the epoch's metrics reached MLflow
+            self.before_commit()
         save_state(self.folder, self.state)
 
     def _save_best_weights(self, epoch: int) -> None:
@@ -156,10 +176,26 @@ class ResumeCheckpoint(keras.callbacks.Callback):
                 _save_arrays(self.folder / BEST_WEIGHTS_FILE, callback.best_weights)
 
 
-def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
+def _variable_groups(model: keras.Model) -> tuple[tuple[str, list], ...]:
+    return (("model", model.variables), ("optimizer", model.optimizer.variables))
+
+
+def variable_arrays(model: keras.Model) -> dict[str, np.ndarray]:
+    """Every model and optimizer variable, named ``model_<i>`` / ``optimizer_<i>``."""
+    found = {}
+    for prefix, variables in _variable_groups(model):
+        for i, variable in enumerate(variables):
+            found[f"{prefix}_{i}"] = keras.ops.convert_to_numpy(variable)
+    return found
+
+
+def _save_arrays(path: Path, arrays: list[np.ndarray] | dict[str, np.ndarray]) -> None:
     """``np.savez`` written atomically."""
     tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, *arrays)
+    if isinstance(arrays, dict):
+        np.savez(tmp, **arrays)
+    else:
+        np.savez(tmp, *arrays)
     os.replace(tmp, path)
 
 

@@ -162,10 +162,25 @@ class Tracker:
             values, step = item
             stamp = int(time.time() * 1000)
             batch = [Metric(k, v, stamp, step or 0) for k, v in values.items()]
-            self._send(
-                lambda batch=batch: client.log_batch(self._run_id, metrics=batch),
-                lambda j, values=values, step=step: j.record("metrics", metrics=values, step=step),
-            )
+            try:
+                self._send(
+                    lambda batch=batch: client.log_batch(self._run_id, metrics=batch),
+                    lambda j, values=values, step=step: j.record(
+                        "metrics", metrics=values, step=step
+                    ),
+                )
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def wait_sent(self) -> None:
+        """Block until every epoch queued so far was sent (or journaled); the thread stays.
+
+        The resume state waits on this before it records an epoch as done, so a
+        ``kill -9`` never leaves a resumed run without that epoch's metrics.
+        """
+        if self._sender is not None:
+            self._queue.join()
 
     def flush(self) -> None:
         """Wait until every queued epoch's metrics were sent (or journaled)."""

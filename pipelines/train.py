@@ -188,7 +188,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
             cfg,
             model,
             datasets,
-            [*callbacks, resume.ResumeCheckpoint(folder, state, callbacks)],
+            [*callbacks, resume.ResumeCheckpoint(folder, state, callbacks, tracker.wait_sent)],
             state.epochs_done,
             task.fit_arguments(splits),
         )

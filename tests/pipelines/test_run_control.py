@@ -16,7 +16,16 @@ import pytest
 
 from kerasforge.pipelines.callbacks import NanGuard, TrainingDiverged
 from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.resume import ResumeCheckpoint, ResumeState, load_state
+from kerasforge.pipelines.resume import (
+    VARIABLES_FILE,
+    ResumeCheckpoint,
+    ResumeError,
+    ResumeState,
+    _save_arrays,
+    load_state,
+    restore_model,
+    variable_arrays,
+)
 from kerasforge.pipelines.tracking import tracking_uri
 from kerasforge.pipelines.train import train
 from tests.conftest import CLI, ROOT
@@ -150,6 +159,33 @@ def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     assert all(np.isfinite(w).all() for w in saved.get_weights()), "last good checkpoint kept"
     with pytest.raises(TrainingDiverged, match=r"NaN or infinite at epoch 2, batch 1.*lower"):
         guard.check(tmp_path, 0.003)
+
+
+def _dense(width: int) -> keras.Model:
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(width), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def test_the_resume_state_restores_model_and_optimizer_variables_or_refuses_clearly(tmp_path):
+    source = _dense(3)
+    source.optimizer.iterations.assign(7)
+    for variable in source.optimizer.variables[2:]:
+        variable.assign(np.full(variable.shape, 0.5, "float32"))
+    _save_arrays(tmp_path / VARIABLES_FILE, variable_arrays(source))
+    state = ResumeState(run_dir=str(tmp_path), epochs_done=1)
+    target = _dense(3)
+    assert restore_model(target, tmp_path, state)
+    assert int(target.optimizer.iterations) == 7, "the schedule's step counter comes back"
+    for ours, theirs in zip(target.variables, source.variables, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    for ours, theirs in zip(target.optimizer.variables, source.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert not restore_model(_dense(3), tmp_path, ResumeState(run_dir=str(tmp_path)))
+    expected = r"holds 4 model variables that do not fit this model's 4; delete"
+    with pytest.raises(ResumeError, match=expected):
+        restore_model(_dense(5), tmp_path, state)
 
 
 def tf_batches(x: np.ndarray, y: np.ndarray):
