@@ -58,6 +58,8 @@ def run(args: Any, repeats: int = 8) -> dict[str, dict]:
             ratio,
             "<= 1.05",
             ratio <= 1.05,
+            limit="the metric sender thread competes with training for the 2 cores; with 8 "
+            "epochs a side the median moves with other load on the machine",
             epoch_with_tracking_s=round(with_s, 4),
             epoch_without_tracking_s=round(without_s, 4),
         )

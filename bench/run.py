@@ -45,7 +45,11 @@ def main() -> int:
         results.update(figures)
     previous = json.loads(args.out.read_text()) if args.out.is_file() and args.only else {}
     merged = {**previous, **results}
-    merged["_machine"] = {"platform": platform.platform(), "cpus": os.cpu_count()}
+    merged["_machine"] = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(merged, indent=2, sort_keys=True))
     print(f"written to {args.out}")

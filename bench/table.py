@@ -23,7 +23,7 @@ def rows(results: dict[str, Any]) -> list[str]:
     for name, fig in sorted(results.items()):
         if name.startswith("_") or not isinstance(fig, dict) or "value" not in fig:
             continue
-        limit = fig.get("limit", "")
+        limit = fig.get("limit", "") if fig["met"] is False else ""
         lines.append(
             f"| `{name}` | {fig['value']:g} | {fig['goal']} | {VERDICT[fig['met']]} | {limit} |"
         )
@@ -42,7 +42,8 @@ def render(readme: str, results: dict[str, Any]) -> str:
         raise ValueError(f"README.md needs the markers {START} and {END} around the table")
     machine = results.get("_machine", {})
     cpus, platform = machine.get("cpus", "?"), machine.get("platform", "?")
-    note = f"Measured by `make bench` on {cpus} CPUs ({platform})."
+    load = machine.get("load_average_1m_at_end", "?")
+    note = f"Measured by `make bench` on {cpus} CPUs ({platform}; load average {load} at the end)."
     body = "\n".join([note, "", *rows(results)])
     return f"{head}{START}\n{body}\n{END}{tail}"
 
