@@ -68,6 +68,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="new-version poll period in seconds (0: no polling)",
     )
+    serve.add_argument(
+        "--monitoring_config_file",
+        type=Path,
+        default=None,
+        help="TF Serving MonitoringConfig (text proto): Prometheus metrics on the REST port",
+    )
     serve.set_defaults(func=cmd_serve)
 
     pred = sub.add_parser("predict", help="query a running server (REST)")
@@ -146,16 +152,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from kerasforge.serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    metrics_path = None
+    if args.monitoring_config_file is not None:
+        from kerasforge.serving.metrics import read_monitoring_config
+
+        metrics_path = read_monitoring_config(args.monitoring_config_file)
     store = open_store(args)
+    ports = {"grpc_port": args.grpc_port, "metrics_path": metrics_path}
     if store is None:
         repository = args.repository or DEFAULT_REPOSITORY
         rest, store = server.start(
-            repository, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
+            repository, args.host, args.rest_port, args.poll_seconds, **ports
         )
     else:
-        rest = server.start_store(
-            store, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
-        )
+        rest = server.start_store(store, args.host, args.rest_port, args.poll_seconds, **ports)
         if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
             store.watch_config(args.model_config_file, args.model_config_file_poll_wait_seconds)
     host, port = rest.server_address[:2]

@@ -26,6 +26,8 @@ from aiohttp import web
 
 from kerasforge.serving import json_tensor, predict
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.metrics import CONTENT_TYPE, Call, Metrics
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
 log = logging.getLogger(__name__)
@@ -59,9 +61,17 @@ class Limits:
 class RestApi:
     """Request handlers over ``store``; ``app()`` builds the aiohttp application."""
 
-    def __init__(self, store: ModelStore, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        limits: Limits | None = None,
+        metrics: Metrics | None = None,
+        metrics_path: str | None = None,
+    ) -> None:
         self.store = store
         self.limits = limits or Limits()
+        self.metrics = metrics or Metrics()
+        self.metrics_path = metrics_path
         self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="predict")
         self.inflight = 0
 
@@ -95,6 +105,10 @@ class RestApi:
     async def _route(self, request: web.Request) -> web.StreamResponse:
         if request.path in ("/healthz", "/readyz") and request.method == "GET":
             return self._health(request.path == "/readyz")
+        if request.path == self.metrics_path and request.method == "GET":
+            return web.Response(
+                body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE}
+            )
         match = ROUTE.match(request.path)
         if not match:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
@@ -142,10 +156,12 @@ class RestApi:
             )
         self.inflight += 1
         try:
-            raw = await self._body(request)
-            loop = asyncio.get_running_loop()
-            call = predict_json if verb == "predict" else functools.partial(examples_json, verb)
-            payload = await loop.run_in_executor(self.pool, call, model, raw)
+            with self.metrics.track("rest", verb, model.name) as call:
+                call.version = model.version
+                raw = await self._body(request)
+                loop = asyncio.get_running_loop()
+                run = predict_json if verb == "predict" else functools.partial(examples_json, verb)
+                payload = await loop.run_in_executor(self.pool, run, model, raw, call)
         finally:
             self.inflight -= 1
         return web.Response(body=payload, content_type="application/json")
@@ -163,25 +179,35 @@ class RestApi:
         self.pool.shutdown(wait=True)
 
 
-def predict_json(model: Any, raw: bytes) -> bytes:
-    """The whole REST predict in one call (runs in the pool): body bytes -> answer bytes."""
+def predict_json(model: Any, raw: bytes, call: Call | None = None) -> bytes:
+    """The whole REST predict in one call (runs in the pool): body bytes -> answer bytes.
+
+    ``call``, when given, learns the signature and batch size (for the metrics).
+    """
+    call = call or Call("rest", "predict", model.name)
     body = json_tensor.loads(raw)
-    signature = model.signature(predict.signature_name(body))
+    name = predict.signature_name(body)
+    call.signature = name or DEFAULT_SIGNATURE
+    signature = model.signature(name)
     arrays, row_format = predict.parse_request(body, predict.input_specs(signature))
+    call.batch_size = predict.batch_size(arrays)
     outputs = predict.run(signature, arrays)
     if json_tensor.has_non_finite(outputs):
         return json_tensor.dumps_plain(predict.format_response(outputs, row_format))
     return json_tensor.dumps(predict.format_response(outputs, row_format))
 
 
-def examples_json(verb: str, model: LoadedModel, raw: bytes) -> bytes:
+def examples_json(verb: str, model: LoadedModel, raw: bytes, call: Call | None = None) -> bytes:
     """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes."""
     from kerasforge.serving import examples
 
+    call = call or Call("rest", verb, model.name)
     method = examples.METHODS[verb]
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
-    _, outputs = examples.run(model, name, method, examples.input_from_json(body))
+    call.signature = name or DEFAULT_SIGNATURE
+    call.signature, outputs = examples.run(model, name, method, examples.input_from_json(body))
+    call.batch_size = predict.batch_size(outputs)
     return examples.results_json(method, outputs)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.model_config import ModelEntry
 from kerasforge.serving.rest_api import Limits, RestApi
 from kerasforge.serving.store import ModelStore
@@ -105,8 +106,12 @@ def serve_store(
     rest_port: int = 8501,
     limits: Limits | None = None,
     listen: ListenLimits | None = None,
+    metrics: Metrics | None = None,
+    metrics_path: str | None = None,
 ) -> RestServer:
     """Serve ``store`` over REST on an event loop thread of its own.
+
+    ``metrics_path`` (from ``--monitoring_config_file``) serves ``metrics`` there.
 
     Raises:
         ServingError: the address cannot be bound (HTTP 503).
@@ -120,7 +125,7 @@ def serve_store(
             "`make serve`?) may hold the port: stop it or choose another with --rest-port",
             status=503,
         ) from None
-    api = RestApi(store, limits)
+    api = RestApi(store, limits, metrics, metrics_path)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(
         api.app(), access_log=None, keepalive_timeout=listen.idle_timeout_s, handle_signals=False
@@ -150,6 +155,7 @@ def start(
     poll_seconds: float = 1.0,
     limits: Limits | None = None,
     grpc_port: int | None = None,
+    metrics_path: str | None = None,
 ) -> tuple[RestServer, ModelStore]:
     """Load the repository and serve REST (and gRPC if ``grpc_port`` is set) in the background.
 
@@ -161,6 +167,7 @@ def start(
         limits: request bounds (body size, concurrency, timeouts).
         grpc_port: gRPC port (TF Serving's ``--port``; 0: any free one, read it from
             ``server.grpc_port``); ``None``: no gRPC.
+        metrics_path: serve Prometheus metrics there on the REST port; ``None``: not served.
 
     Returns:
         The running server and its model store; call ``stop(server, store)`` to end.
@@ -175,7 +182,8 @@ def start(
             "saved_model.pb; run `make train` (or `kerasforge export`) first",
             status=503,
         )
-    return start_store(store, host, rest_port, poll_seconds, limits, grpc_port), store
+    server = start_store(store, host, rest_port, poll_seconds, limits, grpc_port, metrics_path)
+    return server, store
 
 
 def configured_store(
@@ -205,14 +213,21 @@ def start_store(
     poll_seconds: float = 1.0,
     limits: Limits | None = None,
     grpc_port: int | None = None,
+    metrics_path: str | None = None,
 ) -> RestServer:
-    """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`."""
-    server = serve_store(store, host, rest_port, limits)
+    """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`.
+
+    Both protocols count into one :class:`Metrics`, served at ``metrics_path`` if given.
+    """
+    metrics = Metrics()
+    server = serve_store(store, host, rest_port, limits, metrics=metrics, metrics_path=metrics_path)
     if grpc_port is not None:
         from kerasforge.serving import grpc_api
 
         try:
-            server.grpc_server, server.grpc_port = grpc_api.serve(store, host, grpc_port)
+            server.grpc_server, server.grpc_port = grpc_api.serve(
+                store, host, grpc_port, metrics=metrics
+            )
         except ServingError:
             server.shutdown()
             raise
