@@ -74,6 +74,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="TF Serving MonitoringConfig (text proto): Prometheus metrics on the REST port",
     )
+    serve.add_argument(
+        "--enable_model_warmup",
+        type=_flag_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="replay each version's assets.extra warm-up records before it serves (true/false)",
+    )
+    serve.add_argument(
+        "--num_request_iterations_for_warmup",
+        type=_positive_int,
+        default=1,
+        help="times each warm-up record is replayed",
+    )
     serve.set_defaults(func=cmd_serve)
 
     pred = sub.add_parser("predict", help="query a running server (REST)")
@@ -101,6 +115,24 @@ def _flag_bool(text: str) -> bool:
     if text.lower() in ("false", "0"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    """A count flag's value: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}")
+    return value
+
+
+def warmup_options(args: argparse.Namespace) -> Any:
+    """The warm-up flags as :class:`kerasforge.serving.warmup.WarmupOptions`."""
+    from kerasforge.serving.warmup import WarmupOptions
+
+    return WarmupOptions(args.enable_model_warmup, args.num_request_iterations_for_warmup)
 
 
 def check_model_source(args: argparse.Namespace) -> None:
@@ -138,7 +170,9 @@ def open_store(args: argparse.Namespace) -> Any:
         models = model_config.single_model(args.model_name or "default", args.model_base_path)
     else:
         return None
-    return server.configured_store(models, args.allow_version_labels_for_unavailable_models)
+    return server.configured_store(
+        models, args.allow_version_labels_for_unavailable_models, warmup_options(args)
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -162,7 +196,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if store is None:
         repository = args.repository or DEFAULT_REPOSITORY
         rest, store = server.start(
-            repository, args.host, args.rest_port, args.poll_seconds, **ports
+            repository,
+            args.host,
+            args.rest_port,
+            args.poll_seconds,
+            warmup=warmup_options(args),
+            **ports,
         )
     else:
         rest = server.start_store(store, args.host, args.rest_port, args.poll_seconds, **ports)

@@ -4,12 +4,14 @@ Routes (``g3doc/api_rest.md``), where ``[/versions/{v}|/labels/{l}]`` picks a
 version (else the latest): ``POST /v1/models/{name}[...]:predict``, ``:classify``
 and ``:regress`` (tf.Example JSON, :mod:`kerasforge.serving.examples`),
 ``GET /v1/models/{name}[...]`` (status) and ``GET .../metadata``; beyond
-TF Serving, ``GET /healthz`` (alive) and ``GET /readyz`` (every model loaded,
-else 503). Every answer is JSON; errors are ``{"error": "..."}`` with 400 (bad
-request), 404 (no such model, version or route), 405 (a method the route does
-not take), 408 (body too slow), 413 (body over the limit), 429 (all prediction
-slots busy) or 503; a 500 means a bug here, never a client's mistake. Model
-calls run in a bounded thread pool, off the event loop.
+TF Serving, ``GET /healthz`` (alive), ``GET /readyz`` (every model loaded and
+warmed up, with the warm-up requests each version replayed; else 503) and the
+Prometheus metrics at the ``--monitoring_config_file`` path. Every answer is
+JSON but the metrics; errors are ``{"error": "..."}`` with 400 (bad request),
+404 (no such model, version or route), 405 (a method the route does not take),
+408 (body too slow), 413 (body over the limit), 429 (all prediction slots busy)
+or 503; a 500 means a bug here, never a client's mistake. Model calls run in a
+bounded thread pool, off the event loop.
 """
 
 from __future__ import annotations
@@ -144,7 +146,13 @@ class RestApi:
         waiting = [n for n in self.store.model_names() if not self.store.versions(n)]
         if waiting:
             return reply({"status": "loading", "models_not_loaded": waiting}, 503)
-        return reply({"status": "ready", "models": sorted({m.name for m in self.store.models()})})
+        models = self.store.models()
+        warmed: dict[str, dict[str, int]] = {}
+        for model in models:  # every served version replayed its warm-up records first
+            warmed.setdefault(model.name, {})[str(model.version)] = model.warmup_requests
+        return reply(
+            {"status": "ready", "models": sorted(warmed), "warmup_requests_replayed": warmed}
+        )
 
     async def _predict(self, request: web.Request, model: LoadedModel, verb: str) -> web.Response:
         """Run ``verb`` on ``model`` (resolved first: a 404 before reading an unused body)."""

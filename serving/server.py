@@ -29,6 +29,7 @@ from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.model_config import ModelEntry
 from kerasforge.serving.rest_api import Limits, RestApi
 from kerasforge.serving.store import ModelStore
+from kerasforge.serving.warmup import WarmupOptions
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def start(
     limits: Limits | None = None,
     grpc_port: int | None = None,
     metrics_path: str | None = None,
+    warmup: WarmupOptions | None = None,
 ) -> tuple[RestServer, ModelStore]:
     """Load the repository and serve REST (and gRPC if ``grpc_port`` is set) in the background.
 
@@ -168,6 +170,7 @@ def start(
         grpc_port: gRPC port (TF Serving's ``--port``; 0: any free one, read it from
             ``server.grpc_port``); ``None``: no gRPC.
         metrics_path: serve Prometheus metrics there on the REST port; ``None``: not served.
+        warmup: warm-up replay on load (default: on, one iteration).
 
     Returns:
         The running server and its model store; call ``stop(server, store)`` to end.
@@ -175,7 +178,7 @@ def start(
     Raises:
         ServingError: the repository holds no published model, or the port is taken.
     """
-    store = ModelStore(repository)
+    store = ModelStore(repository, warmup=warmup)
     if not store.refresh():
         raise ServingError(
             f"no model to serve in {str(repository)!r}: expected <repository>/<name>/<version>/"
@@ -187,7 +190,9 @@ def start(
 
 
 def configured_store(
-    models: list[ModelEntry], allow_unavailable_labels: bool = False
+    models: list[ModelEntry],
+    allow_unavailable_labels: bool = False,
+    warmup: WarmupOptions | None = None,
 ) -> ModelStore:
     """A store serving exactly ``models`` (TF Serving's ``--model_config_file`` or
     ``--model_name``/``--model_base_path``), their versions loaded.
@@ -195,7 +200,7 @@ def configured_store(
     Raises:
         ServingError: a label names a version that did not load (TF Serving's message).
     """
-    store = ModelStore(allow_unavailable_labels=allow_unavailable_labels)
+    store = ModelStore(allow_unavailable_labels=allow_unavailable_labels, warmup=warmup)
     try:
         store.configure(models)
     except ServingError as exc:
