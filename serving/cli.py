@@ -75,6 +75,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="TF Serving MonitoringConfig (text proto): Prometheus metrics on the REST port",
     )
     serve.add_argument(
+        "--enable_batching",
+        type=_flag_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="batch concurrent predict requests per model, version and signature (true/false)",
+    )
+    serve.add_argument(
+        "--batching_parameters_file",
+        type=Path,
+        default=None,
+        help="TF Serving BatchingParameters (text proto), with --enable_batching",
+    )
+    serve.add_argument(
         "--enable_model_warmup",
         type=_flag_bool,
         nargs="?",
@@ -135,6 +149,23 @@ def warmup_options(args: argparse.Namespace) -> Any:
     return WarmupOptions(args.enable_model_warmup, args.num_request_iterations_for_warmup)
 
 
+def batching_options(args: argparse.Namespace) -> Any:
+    """``--enable_batching`` (with ``--batching_parameters_file``) as options, else ``None``.
+
+    Raises:
+        UsageError: a parameters file without ``--enable_batching``.
+    """
+    if not args.enable_batching:
+        if args.batching_parameters_file is not None:
+            raise UsageError("--batching_parameters_file needs --enable_batching=true")
+        return None
+    from kerasforge.serving.batching import BatchingOptions, read_batching_parameters
+
+    if args.batching_parameters_file is None:
+        return BatchingOptions()
+    return read_batching_parameters(args.batching_parameters_file)
+
+
 def check_model_source(args: argparse.Namespace) -> None:
     """One source of models: a repository, a model config file, or one model's base path.
 
@@ -186,13 +217,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from kerasforge.serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    batching = batching_options(args)
     metrics_path = None
     if args.monitoring_config_file is not None:
         from kerasforge.serving.metrics import read_monitoring_config
 
         metrics_path = read_monitoring_config(args.monitoring_config_file)
     store = open_store(args)
-    ports = {"grpc_port": args.grpc_port, "metrics_path": metrics_path}
+    ports = {"grpc_port": args.grpc_port, "metrics_path": metrics_path, "batching": batching}
     if store is None:
         repository = args.repository or DEFAULT_REPOSITORY
         rest, store = server.start(

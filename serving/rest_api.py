@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kerasforge.serving import json_tensor, predict
+from kerasforge.serving import batching, json_tensor, predict
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.metrics import CONTENT_TYPE, Call, Metrics
 from kerasforge.serving.signatures import DEFAULT_SIGNATURE
@@ -69,12 +69,16 @@ class RestApi:
         limits: Limits | None = None,
         metrics: Metrics | None = None,
         metrics_path: str | None = None,
+        batcher: batching.Batcher | None = None,
     ) -> None:
         self.store = store
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self.metrics_path = metrics_path
-        self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="predict")
+        self.batcher = batcher
+        # Batched calls wait in their thread for the batch: every admitted request needs one.
+        workers = self.limits.max_inflight if batcher else self.limits.workers
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="predict")
         self.inflight = 0
 
     def app(self) -> web.Application:
@@ -168,7 +172,10 @@ class RestApi:
                 call.version = model.version
                 raw = await self._body(request)
                 loop = asyncio.get_running_loop()
-                run = predict_json if verb == "predict" else functools.partial(examples_json, verb)
+                if verb == "predict":
+                    run = functools.partial(predict_json, batcher=self.batcher)
+                else:
+                    run = functools.partial(examples_json, verb)
                 payload = await loop.run_in_executor(self.pool, run, model, raw, call)
         finally:
             self.inflight -= 1
@@ -187,10 +194,13 @@ class RestApi:
         self.pool.shutdown(wait=True)
 
 
-def predict_json(model: Any, raw: bytes, call: Call | None = None) -> bytes:
+def predict_json(
+    model: Any, raw: bytes, call: Call | None = None, batcher: batching.Batcher | None = None
+) -> bytes:
     """The whole REST predict in one call (runs in the pool): body bytes -> answer bytes.
 
-    ``call``, when given, learns the signature and batch size (for the metrics).
+    ``call``, when given, learns the signature and batch size (for the metrics);
+    ``batcher``, when given, batches the signature call with concurrent ones.
     """
     call = call or Call("rest", "predict", model.name)
     body = json_tensor.loads(raw)
@@ -198,8 +208,7 @@ def predict_json(model: Any, raw: bytes, call: Call | None = None) -> bytes:
     call.signature = name or DEFAULT_SIGNATURE
     signature = model.signature(name)
     arrays, row_format = predict.parse_request(body, predict.input_specs(signature))
-    call.batch_size = predict.batch_size(arrays)
-    outputs = predict.run(signature, arrays)
+    outputs = batching.run(batcher, call, signature, arrays)
     if json_tensor.has_non_finite(outputs):
         return json_tensor.dumps_plain(predict.format_response(outputs, row_format))
     return json_tensor.dumps(predict.format_response(outputs, row_format))

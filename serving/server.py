@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kerasforge.serving.batching import Batcher, BatchingOptions
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.model_config import ModelEntry
@@ -94,6 +95,8 @@ class RestServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.api.close()
+        if self.api.batcher is not None:
+            self.api.batcher.close()
 
     async def _close(self) -> None:
         self.listener.close()
@@ -109,6 +112,7 @@ def serve_store(
     listen: ListenLimits | None = None,
     metrics: Metrics | None = None,
     metrics_path: str | None = None,
+    batcher: Batcher | None = None,
 ) -> RestServer:
     """Serve ``store`` over REST on an event loop thread of its own.
 
@@ -126,7 +130,7 @@ def serve_store(
             "`make serve`?) may hold the port: stop it or choose another with --rest-port",
             status=503,
         ) from None
-    api = RestApi(store, limits, metrics, metrics_path)
+    api = RestApi(store, limits, metrics, metrics_path, batcher)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(
         api.app(), access_log=None, keepalive_timeout=listen.idle_timeout_s, handle_signals=False
@@ -158,6 +162,7 @@ def start(
     grpc_port: int | None = None,
     metrics_path: str | None = None,
     warmup: WarmupOptions | None = None,
+    batching: BatchingOptions | None = None,
 ) -> tuple[RestServer, ModelStore]:
     """Load the repository and serve REST (and gRPC if ``grpc_port`` is set) in the background.
 
@@ -171,6 +176,7 @@ def start(
             ``server.grpc_port``); ``None``: no gRPC.
         metrics_path: serve Prometheus metrics there on the REST port; ``None``: not served.
         warmup: warm-up replay on load (default: on, one iteration).
+        batching: batch concurrent predict calls (TF Serving's ``--enable_batching``).
 
     Returns:
         The running server and its model store; call ``stop(server, store)`` to end.
@@ -185,7 +191,9 @@ def start(
             "saved_model.pb; run `make train` (or `kerasforge export`) first",
             status=503,
         )
-    server = start_store(store, host, rest_port, poll_seconds, limits, grpc_port, metrics_path)
+    server = start_store(
+        store, host, rest_port, poll_seconds, limits, grpc_port, metrics_path, batching
+    )
     return server, store
 
 
@@ -219,19 +227,24 @@ def start_store(
     limits: Limits | None = None,
     grpc_port: int | None = None,
     metrics_path: str | None = None,
+    batching: BatchingOptions | None = None,
 ) -> RestServer:
     """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`.
 
-    Both protocols count into one :class:`Metrics`, served at ``metrics_path`` if given.
+    Both protocols count into one :class:`Metrics`, served at ``metrics_path`` if given,
+    and batch predict calls in one :class:`Batcher` when ``batching`` is given.
     """
     metrics = Metrics()
-    server = serve_store(store, host, rest_port, limits, metrics=metrics, metrics_path=metrics_path)
+    batcher = Batcher(batching, metrics) if batching is not None else None
+    server = serve_store(
+        store, host, rest_port, limits, metrics=metrics, metrics_path=metrics_path, batcher=batcher
+    )
     if grpc_port is not None:
         from kerasforge.serving import grpc_api
 
         try:
             server.grpc_server, server.grpc_port = grpc_api.serve(
-                store, host, grpc_port, metrics=metrics
+                store, host, grpc_port, metrics=metrics, batcher=batcher
             )
         except ServingError:
             server.shutdown()
