@@ -135,3 +135,13 @@ def test_bad_batching_parameters_say_what_is_expected(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ServingError, match=message):
         read_batching_parameters(path)
+
+
+def test_the_docker_serving_configs_read_as_the_embedded_server_reads_them():
+    from kerasforge.serving.metrics import read_monitoring_config
+    from tests.conftest import ROOT
+
+    options = read_batching_parameters(ROOT / "docker" / "serving" / "batching_parameters.txt")
+    assert options.max_batch_size == 32 and options.num_batch_threads == 2
+    monitoring = ROOT / "docker" / "serving" / "monitoring.config"
+    assert read_monitoring_config(monitoring) == PATH
