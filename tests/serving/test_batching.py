@@ -23,7 +23,7 @@ PATH = "/monitoring/prometheus/metrics"
 def serving(published, root, options: BatchingOptions):
     shutil.copytree(published.published.path, root / "digits_cnn" / "1")
     return serverlib.start(
-        root, "127.0.0.1", 0, poll_seconds=0, metrics_path=PATH, batching=options
+        root, "127.0.0.1", 0, poll_seconds=0, metrics_path=PATH, batching=options, grpc_port=0
     )
 
 
@@ -52,6 +52,34 @@ def concurrently(url: str, requests: list[np.ndarray]) -> list[tuple[int, dict]]
     for thread in threads:
         thread.join(timeout=120)
     return results
+
+
+def grpc_concurrently(port: int, x: np.ndarray, clients: int) -> list[str]:
+    """The status code names of ``clients`` concurrent gRPC Predicts on one channel."""
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from tests.serving.test_grpc_api import predict_request
+
+    codes: list[str] = []
+    start = threading.Barrier(clients)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+        def client() -> None:
+            start.wait()
+            try:
+                stub.Predict(predict_request("digits_cnn", x), timeout=60)
+                codes.append("OK")
+            except grpc.RpcError as exc:
+                codes.append(exc.code().name)
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    return codes
 
 
 def batch_sizes(url: str) -> tuple[float, float]:
@@ -105,6 +133,8 @@ def test_a_full_queue_answers_429_never_500(published, tmp_path):
         assert set(statuses) <= {200, 429} and 429 in statuses and 200 in statuses
         refused = next(body for status, body in results if status == 429)
         assert "queue" in refused["error"] and "retry" in refused["error"]
+        codes = grpc_concurrently(rest.grpc_port, x, 32)
+        assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"} and "RESOURCE_EXHAUSTED" in codes
     finally:
         serverlib.stop(rest, store)
 
