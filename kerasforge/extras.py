@@ -42,7 +42,15 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
         "tensorboard",
     },
     "serve": BASE_MODULES
-    | {"tensorflow", "keras", "tensorflow_serving", "grpc", "aiohttp", "orjson"},
+    | {
+        "tensorflow",
+        "keras",
+        "tensorflow_serving",
+        "grpc",
+        "aiohttp",
+        "orjson",
+        "prometheus_client",
+    },
     "edge": BASE_MODULES | {"PIL", "ai_edge_litert", "tflite_runtime"},
 }
 

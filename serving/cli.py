@@ -68,6 +68,40 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="new-version poll period in seconds (0: no polling)",
     )
+    serve.add_argument(
+        "--monitoring_config_file",
+        type=Path,
+        default=None,
+        help="TF Serving MonitoringConfig (text proto): Prometheus metrics on the REST port",
+    )
+    serve.add_argument(
+        "--enable_batching",
+        type=_flag_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="batch concurrent predict requests per model, version and signature (true/false)",
+    )
+    serve.add_argument(
+        "--batching_parameters_file",
+        type=Path,
+        default=None,
+        help="TF Serving BatchingParameters (text proto), with --enable_batching",
+    )
+    serve.add_argument(
+        "--enable_model_warmup",
+        type=_flag_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="replay each version's assets.extra warm-up records before it serves (true/false)",
+    )
+    serve.add_argument(
+        "--num_request_iterations_for_warmup",
+        type=_positive_int,
+        default=1,
+        help="times each warm-up record is replayed",
+    )
     serve.set_defaults(func=cmd_serve)
 
     pred = sub.add_parser("predict", help="query a running server (REST)")
@@ -95,6 +129,41 @@ def _flag_bool(text: str) -> bool:
     if text.lower() in ("false", "0"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    """A count flag's value: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}")
+    return value
+
+
+def warmup_options(args: argparse.Namespace) -> Any:
+    """The warm-up flags as :class:`kerasforge.serving.warmup.WarmupOptions`."""
+    from kerasforge.serving.warmup import WarmupOptions
+
+    return WarmupOptions(args.enable_model_warmup, args.num_request_iterations_for_warmup)
+
+
+def batching_options(args: argparse.Namespace) -> Any:
+    """``--enable_batching`` (with ``--batching_parameters_file``) as options, else ``None``.
+
+    Raises:
+        UsageError: a parameters file without ``--enable_batching``.
+    """
+    if not args.enable_batching:
+        if args.batching_parameters_file is not None:
+            raise UsageError("--batching_parameters_file needs --enable_batching=true")
+        return None
+    from kerasforge.serving.batching import BatchingOptions, read_batching_parameters
+
+    if args.batching_parameters_file is None:
+        return BatchingOptions()
+    return read_batching_parameters(args.batching_parameters_file)
 
 
 def check_model_source(args: argparse.Namespace) -> None:
@@ -132,7 +201,9 @@ def open_store(args: argparse.Namespace) -> Any:
         models = model_config.single_model(args.model_name or "default", args.model_base_path)
     else:
         return None
-    return server.configured_store(models, args.allow_version_labels_for_unavailable_models)
+    return server.configured_store(
+        models, args.allow_version_labels_for_unavailable_models, warmup_options(args)
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -146,16 +217,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from kerasforge.serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    batching = batching_options(args)
+    metrics_path = None
+    if args.monitoring_config_file is not None:
+        from kerasforge.serving.metrics import read_monitoring_config
+
+        metrics_path = read_monitoring_config(args.monitoring_config_file)
     store = open_store(args)
+    ports = {"grpc_port": args.grpc_port, "metrics_path": metrics_path, "batching": batching}
     if store is None:
         repository = args.repository or DEFAULT_REPOSITORY
         rest, store = server.start(
-            repository, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
+            repository,
+            args.host,
+            args.rest_port,
+            args.poll_seconds,
+            warmup=warmup_options(args),
+            **ports,
         )
     else:
-        rest = server.start_store(
-            store, args.host, args.rest_port, args.poll_seconds, grpc_port=args.grpc_port
-        )
+        rest = server.start_store(store, args.host, args.rest_port, args.poll_seconds, **ports)
         if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
             store.watch_config(args.model_config_file, args.model_config_file_poll_wait_seconds)
     host, port = rest.server_address[:2]

@@ -35,9 +35,10 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from kerasforge.serving import examples, model_config, predict
+from kerasforge.serving import batching, examples, model_config, predict
 from kerasforge.serving.errors import ServingError, tf_error_message
 from kerasforge.serving.examples import CLASSIFY_METHOD, REGRESS_METHOD
+from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ _CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     404: grpc.StatusCode.NOT_FOUND,
     412: grpc.StatusCode.FAILED_PRECONDITION,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -88,17 +90,27 @@ def _guard(method: Any) -> Any:
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict, Classify, Regress, MultiInference and GetModelMetadata over ``store``."""
 
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        metrics: Metrics | None = None,
+        batcher: batching.Batcher | None = None,
+    ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
+        self.batcher = batcher
 
     @_guard
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
-        model = resolve(self.store, request.model_spec)
         name = request.model_spec.signature_name or "serving_default"
-        signature = model.signature(name)
-        specs = predict.input_specs(signature)
-        arrays = decode_inputs(dict(request.inputs), specs)
-        outputs = predict.run(signature, arrays)
+        with self.metrics.track("grpc", "predict", request.model_spec.name) as call:
+            call.signature = name
+            model = resolve(self.store, request.model_spec)
+            call.version = model.version
+            signature = model.signature(name)
+            specs = predict.input_specs(signature)
+            arrays = decode_inputs(dict(request.inputs), specs)
+            outputs = batching.run(self.batcher, call, signature, arrays)
         if request.output_filter:
             unknown = sorted(set(request.output_filter) - set(outputs))
             if unknown:
@@ -145,9 +157,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def _run_examples(self, request: Any, method: str) -> tuple[LoadedModel, str, dict]:
-        model = resolve(self.store, request.model_spec)
-        signature = request.model_spec.signature_name
-        name, outputs = examples.run(model, signature, method, request.input)
+        api = "classify" if method == CLASSIFY_METHOD else "regress"
+        with self.metrics.track("grpc", api, request.model_spec.name) as call:
+            signature = request.model_spec.signature_name
+            call.signature = signature or "serving_default"
+            model = resolve(self.store, request.model_spec)
+            call.version = model.version
+            name, outputs = examples.run(model, signature, method, request.input)
+            call.batch_size = predict.batch_size(outputs)
         return model, name, outputs
 
     @_guard
@@ -245,19 +262,23 @@ def serve(
     port: int = 8500,
     workers: int = 8,
     max_inflight: int = 64,
+    metrics: Metrics | None = None,
+    batcher: batching.Batcher | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start the gRPC server on ``host:port`` (0: any free port); returns it and its port.
+
+    With a ``batcher``, Predict calls are batched and every admitted call gets a thread.
 
     Raises:
         ServingError: the port cannot be bound (HTTP 503).
     """
     server = grpc.server(
-        futures.ThreadPoolExecutor(workers, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_inflight if batcher else workers, thread_name_prefix="grpc"),
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         maximum_concurrent_rpcs=max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(store), server
+        PredictionService(store, metrics, batcher), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
     try:

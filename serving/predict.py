@@ -134,6 +134,13 @@ def _shape(spec: Any) -> list[int]:
     return [-1 if d is None else int(d) for d in spec.shape.as_list()]
 
 
+def batch_size(arrays: dict[str, np.ndarray]) -> int | None:
+    """Rows along axis 0 of the first named array (``None`` for scalars or no arrays)."""
+    for array in arrays.values():
+        return int(array.shape[0]) if np.ndim(array) else None
+    return None
+
+
 def run(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Call a serving function with named arrays; numpy outputs by name."""
     import tensorflow as tf

@@ -4,12 +4,14 @@ Routes (``g3doc/api_rest.md``), where ``[/versions/{v}|/labels/{l}]`` picks a
 version (else the latest): ``POST /v1/models/{name}[...]:predict``, ``:classify``
 and ``:regress`` (tf.Example JSON, :mod:`kerasforge.serving.examples`),
 ``GET /v1/models/{name}[...]`` (status) and ``GET .../metadata``; beyond
-TF Serving, ``GET /healthz`` (alive) and ``GET /readyz`` (every model loaded,
-else 503). Every answer is JSON; errors are ``{"error": "..."}`` with 400 (bad
-request), 404 (no such model, version or route), 405 (a method the route does
-not take), 408 (body too slow), 413 (body over the limit), 429 (all prediction
-slots busy) or 503; a 500 means a bug here, never a client's mistake. Model
-calls run in a bounded thread pool, off the event loop.
+TF Serving, ``GET /healthz`` (alive), ``GET /readyz`` (every model loaded and
+warmed up, with the warm-up requests each version replayed; else 503) and the
+Prometheus metrics at the ``--monitoring_config_file`` path. Every answer is
+JSON but the metrics; errors are ``{"error": "..."}`` with 400 (bad request),
+404 (no such model, version or route), 405 (a method the route does not take),
+408 (body too slow), 413 (body over the limit), 429 (all prediction slots busy)
+or 503; a 500 means a bug here, never a client's mistake. Model calls run in a
+bounded thread pool, off the event loop.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from typing import Any
 
 from aiohttp import web
 
-from kerasforge.serving import json_tensor, predict
+from kerasforge.serving import batching, json_tensor, predict
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.metrics import CONTENT_TYPE, Call, Metrics
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
 log = logging.getLogger(__name__)
@@ -59,10 +63,22 @@ class Limits:
 class RestApi:
     """Request handlers over ``store``; ``app()`` builds the aiohttp application."""
 
-    def __init__(self, store: ModelStore, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        limits: Limits | None = None,
+        metrics: Metrics | None = None,
+        metrics_path: str | None = None,
+        batcher: batching.Batcher | None = None,
+    ) -> None:
         self.store = store
         self.limits = limits or Limits()
-        self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="predict")
+        self.metrics = metrics or Metrics()
+        self.metrics_path = metrics_path
+        self.batcher = batcher
+        # Batched calls wait in their thread for the batch: every admitted request needs one.
+        workers = self.limits.max_inflight if batcher else self.limits.workers
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="predict")
         self.inflight = 0
 
     def app(self) -> web.Application:
@@ -95,6 +111,10 @@ class RestApi:
     async def _route(self, request: web.Request) -> web.StreamResponse:
         if request.path in ("/healthz", "/readyz") and request.method == "GET":
             return self._health(request.path == "/readyz")
+        if request.path == self.metrics_path and request.method == "GET":
+            return web.Response(
+                body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE}
+            )
         match = ROUTE.match(request.path)
         if not match:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
@@ -130,7 +150,13 @@ class RestApi:
         waiting = [n for n in self.store.model_names() if not self.store.versions(n)]
         if waiting:
             return reply({"status": "loading", "models_not_loaded": waiting}, 503)
-        return reply({"status": "ready", "models": sorted({m.name for m in self.store.models()})})
+        models = self.store.models()
+        warmed: dict[str, dict[str, int]] = {}
+        for model in models:  # every served version replayed its warm-up records first
+            warmed.setdefault(model.name, {})[str(model.version)] = model.warmup_requests
+        return reply(
+            {"status": "ready", "models": sorted(warmed), "warmup_requests_replayed": warmed}
+        )
 
     async def _predict(self, request: web.Request, model: LoadedModel, verb: str) -> web.Response:
         """Run ``verb`` on ``model`` (resolved first: a 404 before reading an unused body)."""
@@ -142,10 +168,15 @@ class RestApi:
             )
         self.inflight += 1
         try:
-            raw = await self._body(request)
-            loop = asyncio.get_running_loop()
-            call = predict_json if verb == "predict" else functools.partial(examples_json, verb)
-            payload = await loop.run_in_executor(self.pool, call, model, raw)
+            with self.metrics.track("rest", verb, model.name) as call:
+                call.version = model.version
+                raw = await self._body(request)
+                loop = asyncio.get_running_loop()
+                if verb == "predict":
+                    run = functools.partial(predict_json, batcher=self.batcher)
+                else:
+                    run = functools.partial(examples_json, verb)
+                payload = await loop.run_in_executor(self.pool, run, model, raw, call)
         finally:
             self.inflight -= 1
         return web.Response(body=payload, content_type="application/json")
@@ -163,25 +194,37 @@ class RestApi:
         self.pool.shutdown(wait=True)
 
 
-def predict_json(model: Any, raw: bytes) -> bytes:
-    """The whole REST predict in one call (runs in the pool): body bytes -> answer bytes."""
+def predict_json(
+    model: Any, raw: bytes, call: Call | None = None, batcher: batching.Batcher | None = None
+) -> bytes:
+    """The whole REST predict in one call (runs in the pool): body bytes -> answer bytes.
+
+    ``call``, when given, learns the signature and batch size (for the metrics);
+    ``batcher``, when given, batches the signature call with concurrent ones.
+    """
+    call = call or Call("rest", "predict", model.name)
     body = json_tensor.loads(raw)
-    signature = model.signature(predict.signature_name(body))
+    name = predict.signature_name(body)
+    call.signature = name or DEFAULT_SIGNATURE
+    signature = model.signature(name)
     arrays, row_format = predict.parse_request(body, predict.input_specs(signature))
-    outputs = predict.run(signature, arrays)
+    outputs = batching.run(batcher, call, signature, arrays)
     if json_tensor.has_non_finite(outputs):
         return json_tensor.dumps_plain(predict.format_response(outputs, row_format))
     return json_tensor.dumps(predict.format_response(outputs, row_format))
 
 
-def examples_json(verb: str, model: LoadedModel, raw: bytes) -> bytes:
+def examples_json(verb: str, model: LoadedModel, raw: bytes, call: Call | None = None) -> bytes:
     """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes."""
     from kerasforge.serving import examples
 
+    call = call or Call("rest", verb, model.name)
     method = examples.METHODS[verb]
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
-    _, outputs = examples.run(model, name, method, examples.input_from_json(body))
+    call.signature = name or DEFAULT_SIGNATURE
+    call.signature, outputs = examples.run(model, name, method, examples.input_from_json(body))
+    call.batch_size = predict.batch_size(outputs)
     return examples.results_json(method, outputs)
 
 

@@ -24,10 +24,13 @@ from typing import Any
 
 from aiohttp import web
 
+from kerasforge.serving.batching import Batcher, BatchingOptions
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.model_config import ModelEntry
 from kerasforge.serving.rest_api import Limits, RestApi
 from kerasforge.serving.store import ModelStore
+from kerasforge.serving.warmup import WarmupOptions
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ class RestServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.api.close()
+        if self.api.batcher is not None:
+            self.api.batcher.close()
 
     async def _close(self) -> None:
         self.listener.close()
@@ -105,8 +110,13 @@ def serve_store(
     rest_port: int = 8501,
     limits: Limits | None = None,
     listen: ListenLimits | None = None,
+    metrics: Metrics | None = None,
+    metrics_path: str | None = None,
+    batcher: Batcher | None = None,
 ) -> RestServer:
     """Serve ``store`` over REST on an event loop thread of its own.
+
+    ``metrics_path`` (from ``--monitoring_config_file``) serves ``metrics`` there.
 
     Raises:
         ServingError: the address cannot be bound (HTTP 503).
@@ -120,7 +130,7 @@ def serve_store(
             "`make serve`?) may hold the port: stop it or choose another with --rest-port",
             status=503,
         ) from None
-    api = RestApi(store, limits)
+    api = RestApi(store, limits, metrics, metrics_path, batcher)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(
         api.app(), access_log=None, keepalive_timeout=listen.idle_timeout_s, handle_signals=False
@@ -150,6 +160,9 @@ def start(
     poll_seconds: float = 1.0,
     limits: Limits | None = None,
     grpc_port: int | None = None,
+    metrics_path: str | None = None,
+    warmup: WarmupOptions | None = None,
+    batching: BatchingOptions | None = None,
 ) -> tuple[RestServer, ModelStore]:
     """Load the repository and serve REST (and gRPC if ``grpc_port`` is set) in the background.
 
@@ -161,6 +174,9 @@ def start(
         limits: request bounds (body size, concurrency, timeouts).
         grpc_port: gRPC port (TF Serving's ``--port``; 0: any free one, read it from
             ``server.grpc_port``); ``None``: no gRPC.
+        metrics_path: serve Prometheus metrics there on the REST port; ``None``: not served.
+        warmup: warm-up replay on load (default: on, one iteration).
+        batching: batch concurrent predict calls (TF Serving's ``--enable_batching``).
 
     Returns:
         The running server and its model store; call ``stop(server, store)`` to end.
@@ -168,18 +184,23 @@ def start(
     Raises:
         ServingError: the repository holds no published model, or the port is taken.
     """
-    store = ModelStore(repository)
+    store = ModelStore(repository, warmup=warmup)
     if not store.refresh():
         raise ServingError(
             f"no model to serve in {str(repository)!r}: expected <repository>/<name>/<version>/"
             "saved_model.pb; run `make train` (or `kerasforge export`) first",
             status=503,
         )
-    return start_store(store, host, rest_port, poll_seconds, limits, grpc_port), store
+    server = start_store(
+        store, host, rest_port, poll_seconds, limits, grpc_port, metrics_path, batching
+    )
+    return server, store
 
 
 def configured_store(
-    models: list[ModelEntry], allow_unavailable_labels: bool = False
+    models: list[ModelEntry],
+    allow_unavailable_labels: bool = False,
+    warmup: WarmupOptions | None = None,
 ) -> ModelStore:
     """A store serving exactly ``models`` (TF Serving's ``--model_config_file`` or
     ``--model_name``/``--model_base_path``), their versions loaded.
@@ -187,7 +208,7 @@ def configured_store(
     Raises:
         ServingError: a label names a version that did not load (TF Serving's message).
     """
-    store = ModelStore(allow_unavailable_labels=allow_unavailable_labels)
+    store = ModelStore(allow_unavailable_labels=allow_unavailable_labels, warmup=warmup)
     try:
         store.configure(models)
     except ServingError as exc:
@@ -205,14 +226,26 @@ def start_store(
     poll_seconds: float = 1.0,
     limits: Limits | None = None,
     grpc_port: int | None = None,
+    metrics_path: str | None = None,
+    batching: BatchingOptions | None = None,
 ) -> RestServer:
-    """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`."""
-    server = serve_store(store, host, rest_port, limits)
+    """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`.
+
+    Both protocols count into one :class:`Metrics`, served at ``metrics_path`` if given,
+    and batch predict calls in one :class:`Batcher` when ``batching`` is given.
+    """
+    metrics = Metrics()
+    batcher = Batcher(batching, metrics) if batching is not None else None
+    server = serve_store(
+        store, host, rest_port, limits, metrics=metrics, metrics_path=metrics_path, batcher=batcher
+    )
     if grpc_port is not None:
         from kerasforge.serving import grpc_api
 
         try:
-            server.grpc_server, server.grpc_port = grpc_api.serve(store, host, grpc_port)
+            server.grpc_server, server.grpc_port = grpc_api.serve(
+                store, host, grpc_port, metrics=metrics, batcher=batcher
+            )
         except ServingError:
             server.shutdown()
             raise

@@ -28,17 +28,17 @@ are models, versions and labels swapped in together.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kerasforge.serving import repository
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.loaded import LoadedModel, load_version, signature_defs
 from kerasforge.serving.model_config import Latest, ModelEntry, VersionPolicy
+from kerasforge.serving.warmup import WarmupOptions, warm_up
 
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
 
@@ -66,59 +66,6 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-@dataclass
-class LoadedModel:
-    """One loaded SavedModel version and its signatures."""
-
-    name: str
-    version: int
-    path: Path
-    signatures: dict[str, Any] = field(repr=False)
-    # Signatures hold only weak references to the loaded object's variables: keep it alive.
-    owner: Any = field(default=None, repr=False)
-
-    def signature(self, name: str | None) -> Any:
-        """The concrete function of signature ``name`` (``serving_default`` when ``None``).
-
-        Raises:
-            ServingError: the SavedModel has no such signature (HTTP 400).
-        """
-        name = name or "serving_default"
-        if name not in self.signatures:
-            raise ServingError(
-                f'Serving signature name: "{name}" not found in signature def; '
-                f"available: {', '.join(sorted(self.signatures))}"
-            )
-        return self.signatures[name]
-
-
-@functools.lru_cache(maxsize=64)
-def signature_defs(path: Path) -> dict[str, Any]:
-    """The ``SignatureDef`` protos of the SavedModel at ``path`` (its ``saved_model.pb``)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    return dict(proto.meta_graphs[0].signature_def)
-
-
-def load_version(name: str, version: int, path: Path) -> LoadedModel:
-    """Load one SavedModel version directory.
-
-    Args:
-        name: the model's name in the repository.
-        version: the version number (the directory's name).
-        path: the version directory holding ``saved_model.pb``.
-
-    Returns:
-        The loaded version with its signatures.
-    """
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    return LoadedModel(name, version, path, dict(loaded.signatures), owner=loaded)
-
-
 class ModelStore:
     """The models being served, refreshed from disk on demand or by a poll thread.
 
@@ -129,6 +76,8 @@ class ModelStore:
         default_policy: policy of the models not in ``policies``; ``Latest(1)`` if unset.
         allow_unavailable_labels: TF Serving's
             ``--allow_version_labels_for_unavailable_models``.
+        warmup: replay each version's warm-up records before it serves (TF Serving's
+            ``--enable_model_warmup``, on by default); a failing replay fails the load.
 
     Example:
         >>> store = ModelStore("artifacts/models", policies={"digits_cnn": Latest(2)})
@@ -142,11 +91,13 @@ class ModelStore:
         policies: Mapping[str, VersionPolicy] | None = None,
         default_policy: VersionPolicy | None = None,
         allow_unavailable_labels: bool = False,
+        warmup: WarmupOptions | None = None,
     ) -> None:
         self.root = Path(repository_root) if repository_root is not None else None
         self.policies = dict(policies or {})
         self.default_policy = default_policy or Latest()
         self.allow_unavailable_labels = allow_unavailable_labels
+        self.warmup = warmup or WarmupOptions()
         # Config mode: the configured models by name (None: every model under ``root``).
         self._entries: dict[str, ModelEntry] | None = None
         # Each model's version dict is replaced whole, never mutated, so a reader may keep it.
@@ -293,6 +244,7 @@ class ModelStore:
         fingerprint = _fingerprint(path)
         try:
             model = load_version(name, version, path)
+            warm_up(model, self.warmup)
         except Exception as exc:  # a broken version must not take the server down
             log.error(
                 "could not load %s version %d (retried when its files change): %s",

@@ -1,5 +1,12 @@
 """TF Serving warm-up records: ``assets.extra/tf_serving_warmup_requests``.
 
+Written at publish (:func:`write_warmup`) and replayed by the embedded server
+when it loads a version (:func:`warm_up`), through the request path REST and
+gRPC use, before the version serves: Predict, Classify and Regress logs, each
+``iterations`` times, as ``tensorflow_model_server --enable_model_warmup``.
+A record that cannot be read or run fails the load of that version (the
+version before it keeps serving).
+
 TF Serving replays these ``PredictionLog`` records when it loads a version,
 before the version takes traffic, so the first user request does not pay for
 graph initialisation. Built from real raw inputs (training-split examples),
@@ -16,12 +23,15 @@ Example:
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from kerasforge.serving.card import SignatureInfo
+from kerasforge.serving.errors import ServingError
 from kerasforge.serving.signatures import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
@@ -29,6 +39,8 @@ from kerasforge.serving.signatures import (
     REGRESS_METHOD,
     request_inputs,
 )
+
+log = logging.getLogger(__name__)
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 100
@@ -42,6 +54,18 @@ class WarmupRequest(NamedTuple):
 
     signature: str
     inputs: dict[str, np.ndarray]
+
+
+MAX_REPLAYED = 1000
+"""Most records a version may hold; more fail its load, as in TF Serving."""
+
+
+@dataclass(frozen=True)
+class WarmupOptions:
+    """TF Serving's ``--enable_model_warmup`` and ``--num_request_iterations_for_warmup``."""
+
+    enabled: bool = True
+    iterations: int = 1
 
 
 def write_warmup(
@@ -121,15 +145,13 @@ def read_warmup(saved_model_dir: Path) -> list[WarmupRequest]:
     examples serialized under ``inputs``.
     """
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
 
     from kerasforge.serving import examples
 
     requests = []
-    for record in tf.data.TFRecordDataset(str(saved_model_dir / WARMUP_FILE)):
-        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-        kind = log.WhichOneof("log_type")
-        request = getattr(log, kind).request
+    for entry in _read_logs(saved_model_dir / WARMUP_FILE):
+        kind = entry.WhichOneof("log_type")
+        request = getattr(entry, kind).request
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         if kind == "predict_log":
             inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
@@ -137,3 +159,76 @@ def read_warmup(saved_model_dir: Path) -> list[WarmupRequest]:
             inputs = {EXAMPLES_INPUT: examples.serialize(request.input)}
         requests.append(WarmupRequest(name, inputs))
     return requests
+
+
+def warm_up(model: Any, options: WarmupOptions) -> int:
+    """Replay ``model``'s warm-up records (if any); sets and returns ``model.warmup_requests``.
+
+    Raises:
+        ServingError: the file is corrupt, holds more than ``MAX_REPLAYED``
+            records, or a record is not a Predict/Classify/Regress log the model runs.
+    """
+    path = model.path / WARMUP_FILE
+    if not options.enabled or not path.is_file():
+        return 0
+    logs = _read_logs(path)
+    for _ in range(options.iterations):
+        for i, prediction_log in enumerate(logs):
+            try:
+                _replay(model, prediction_log)
+            except Exception as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ServingError(f"warm-up record {i} of {path} failed: {first}") from None
+    model.warmup_requests = len(logs) * options.iterations
+    log.info(
+        "warm-up of %s version %d done: %d requests replayed",
+        model.name,
+        model.version,
+        model.warmup_requests,
+    )
+    return model.warmup_requests
+
+
+def _read_logs(path: Path) -> list[Any]:
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    logs = []
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            logs.append(prediction_log_pb2.PredictionLog.FromString(record.numpy()))
+            if len(logs) > MAX_REPLAYED:
+                raise ServingError(
+                    f"warm-up file {path} holds more than {MAX_REPLAYED} records; keep at most "
+                    f"{MAX_REPLAYED}"
+                )
+    except (tf.errors.OpError, DecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ServingError(
+            f"warm-up file {path} is not a TFRecord of PredictionLog: {first}; republish the "
+            "version or remove the file"
+        ) from None
+    return logs
+
+
+def _replay(model: Any, prediction_log: Any) -> None:
+    import tensorflow as tf
+
+    from kerasforge.serving import examples, predict
+
+    kind = prediction_log.WhichOneof("log_type")
+    if kind == "predict_log":
+        request = prediction_log.predict_log.request
+        signature = model.signature(request.model_spec.signature_name or None)
+        arrays = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        predict.run(signature, arrays)
+    elif kind in ("classify_log", "regress_log"):
+        request = getattr(prediction_log, kind).request
+        method = examples.CLASSIFY_METHOD if kind == "classify_log" else examples.REGRESS_METHOD
+        examples.run(model, request.model_spec.signature_name or None, method, request.input)
+    else:
+        raise ServingError(
+            f"unsupported warm-up log type {kind!r}; expected predict_log, classify_log or "
+            "regress_log"
+        )

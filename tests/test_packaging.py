@@ -39,6 +39,7 @@ IMPORT_NAMES = {
     "grpcio": "grpc",
     "aiohttp": "aiohttp",
     "orjson": "orjson",
+    "prometheus-client": "prometheus_client",
     "mlflow": "mlflow",
     "scikit-learn": "sklearn",
     "pyyaml": "yaml",

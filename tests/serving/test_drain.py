@@ -1,0 +1,63 @@
+"""SIGTERM drains: requests in flight when it arrives all complete, then serve exits 0."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+import urllib.request
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ServerProcess
+from tests.serving.test_batching import PATH, post
+
+CLIENTS = 4
+
+
+def queue_depth(url: str) -> float:
+    with urllib.request.urlopen(url + PATH, timeout=30) as resp:
+        text = resp.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "kerasforge_queue_depth":
+            return family.samples[0].value
+    raise AssertionError("no queue depth metric")
+
+
+def test_sigterm_lets_slow_requests_in_flight_finish_then_exits_0(published, tmp_path):
+    shutil.copytree(published.published.path, tmp_path / "digits_cnn" / "1")
+    # Requests wait up to 5 s in the batching queue for a full batch: slow, in flight.
+    (tmp_path / "batching.config").write_text(
+        "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 5000000 }\n"
+    )
+    (tmp_path / "monitoring.config").write_text("prometheus_config { enable: true }\n")
+    proc = ServerProcess(
+        tmp_path,
+        "--enable_batching",
+        "--batching_parameters_file",
+        str(tmp_path / "batching.config"),
+        "--monitoring_config_file",
+        str(tmp_path / "monitoring.config"),
+    )
+    x = published.splits.x_test[:1].astype(np.float32)
+    results: list = []
+    clients = [
+        threading.Thread(target=lambda: results.append(post(proc.url, x))) for _ in range(CLIENTS)
+    ]
+    try:
+        for client in clients:
+            client.start()
+        deadline = time.monotonic() + 60
+        while queue_depth(proc.url) < CLIENTS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert queue_depth(proc.url) == CLIENTS, "every request is in flight before SIGTERM"
+        proc.proc.send_signal(signal.SIGTERM)
+        for client in clients:
+            client.join(timeout=120)
+        assert proc.proc.wait(timeout=120) == 0
+    finally:
+        proc.stop()
+    assert [status for status, _ in results] == [200] * CLIENTS
+    assert all(len(body["predictions"]) == 1 for _, body in results)
