@@ -72,13 +72,20 @@ def test_warmup_can_be_turned_off(repo):
 
 def test_a_record_the_model_cannot_run_fails_the_load(published, repo):
     import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    from kerasforge.serving.warmup import write_warmup
+    from kerasforge.serving.warmup import WARMUP_FILE
 
     store = ModelStore(repo)
     (first,) = store.refresh()
     assert first.warmup_requests == len(read_warmup(repo / "digits_cnn" / "1"))
     shutil.copytree(repo / "digits_cnn" / "1", repo / "digits_cnn" / "2")
-    write_warmup(repo / "digits_cnn" / "2", "digits_cnn", "no_such_input", np.zeros((1, 8, 8, 1)))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "digits_cnn"
+    request.inputs["no_such_input"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 8, 8, 1), "f4")))
+    entry = prediction_log_pb2.PredictionLog(predict_log={"request": request})
+    with tf.io.TFRecordWriter(str(repo / "digits_cnn" / "2" / WARMUP_FILE)) as writer:
+        writer.write(entry.SerializeToString())
     assert store.refresh() == []
     assert list(store.versions("digits_cnn")) == [1]
