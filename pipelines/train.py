@@ -73,6 +73,7 @@ def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
     for finding in validate(dataset):  # errors raise; warnings are shown and logged
         print(f"data {finding.level}: {finding.message}", flush=True)
     splits = datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
+    splits = task.select(splits)
     return imagefolder.with_samples(splits, cfg.data.file) if dataset.info.streamed else splits
 
 

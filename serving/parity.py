@@ -24,7 +24,11 @@ import numpy as np
 
 from kerasforge.serving.tflite import Variant
 
-MAIN_OUTPUT = {"classification": "probabilities", "regression": "values"}
+MAIN_OUTPUT = {
+    "classification": "probabilities",
+    "regression": "values",
+    "anomaly_detection": "anomaly_score",
+}
 LATENCY_REPEATS = 30
 
 
@@ -114,7 +118,10 @@ def _num(value: float | None, digits: int) -> str:
 
 
 def score(task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray]) -> float:
-    """The task's headline metric: accuracy for classifiers, R² for regression."""
+    """The task's headline metric: accuracy for classifiers, R² for regression, ROC AUC
+    of the anomaly scores (targets 1 = anomaly) for anomaly detection."""
+    if task == "anomaly_detection":
+        return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
     if task == "classification":
         return float(np.mean(np.asarray(outputs["class_ids"]).reshape(-1) == y_true.reshape(-1)))
     values = np.asarray(outputs["values"], dtype="float64").reshape(len(y_true), -1)
@@ -122,6 +129,17 @@ def score(task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray]) -> floa
     residual = np.sum((target - values) ** 2, axis=0)
     total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
     return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
+
+
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: the chance a positive outscores a negative (ties count half).
+
+    NaN when one side is empty. Pairwise, so for test splits, not millions of examples.
+    """
+    pos, neg = scores[positive][:, None], scores[~positive][None, :]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
 
 
 def p50_ms(call: Callable[[np.ndarray], Any], example: np.ndarray) -> float:

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerasforge.pipelines.tasks.anomaly import AnomalyDetection
 from kerasforge.pipelines.tasks.base import Headline, Task
 from kerasforge.pipelines.tasks.classification import Classification
 from kerasforge.pipelines.tasks.regression import Regression
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Classification, Regression)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (Classification, Regression, AnomalyDetection)
+}
 
 
 def task_names() -> list[str]:

@@ -2,7 +2,8 @@
 
 The classification task's output formatting lives here and nowhere else on
 the edge: ``class_ids`` with ``probabilities`` and the card's ``class_names``.
-Regression answers ``values`` in the target's units. Any other task gets its
+Regression answers ``values`` in the target's units; anomaly detection
+``anomaly_score`` and ``is_anomaly``. Any other task gets its
 signature's named outputs as lists.
 """
 
@@ -33,6 +34,13 @@ def regression(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[s
     return result
 
 
+def anomaly_detection(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    return {
+        "anomaly_score": np.asarray(outputs["anomaly_score"]).reshape(-1).tolist(),
+        "is_anomaly": np.asarray(outputs["is_anomaly"]).astype(bool).reshape(-1).tolist(),
+    }
+
+
 def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
     return {name: np.asarray(value).tolist() for name, value in sorted(outputs.items())}
 
@@ -40,6 +48,7 @@ def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dic
 FORMATS: dict[str, Callable[[dict[str, np.ndarray], ModelCard | None], dict[str, Any]]] = {
     "classification": classification,
     "regression": regression,
+    "anomaly_detection": anomaly_detection,
 }
 
 
