@@ -68,11 +68,11 @@ def regression(model: Any) -> dict[str, Endpoint]:
 def anomaly_detection(model: Any) -> dict[str, Endpoint]:
     """``serving_default``: raw input -> ``reconstruction`` (raw units), ``anomaly_score``
     (mean squared reconstruction error per example) and ``is_anomaly`` (score above the
-    threshold the model carries in its ``anomaly_threshold`` layer; a constant in the graph).
+    threshold the model carries in its ``score_threshold`` layer; a constant in the graph).
     """
     import tensorflow as tf
 
-    threshold = model.get_layer("anomaly_threshold").threshold
+    threshold = model.get_layer("score_threshold").threshold
 
     def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         reconstruction = model(inputs, training=False)

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data import DataInfo, Splits
 
-THRESHOLD_LAYER = "anomaly_threshold"
+THRESHOLD_LAYER = "score_threshold"
+"""The layer holding the threshold; `serving.signatures.anomaly_detection` reads it by name."""
 
 
 class AnomalyOptions(TaskOptions):
