@@ -42,6 +42,12 @@ def test_training_reports_roc_auc_and_publishes_the_threshold(trained):
     threshold = result.card.data["anomaly"]["threshold"]
     assert threshold == result.task.threshold > 0
     assert result.card.metrics["test_threshold"] == pytest.approx(threshold)
+    from kerasforge import models
+
+    checkpoint = models.load_model(result.run_dir / "checkpoints" / "best.keras")  # for export
+    assert float(checkpoint.get_layer("score_threshold").threshold.numpy()) == pytest.approx(
+        threshold
+    )
     evaluation = result.run_dir / "evaluation"
     assert {"anomaly_report.json", "anomaly_scores.png", "reconstructions.png"} <= {
         p.name for p in evaluation.iterdir()

@@ -189,6 +189,9 @@ class AnomalyDetection(Task):
         from kerasforge.pipelines import plots
 
         threshold = self.fit_threshold(model, splits.x_val)
+        checkpoint = folder.parent / "checkpoints" / "best.keras"
+        if checkpoint.is_file():  # so `kerasforge export` republishes with the threshold
+            model.save(checkpoint)
         errors = reconstruction_errors(model, splits.x_test)
         flagged = errors > threshold
         truth = np.asarray(splits.y_test) == 1
