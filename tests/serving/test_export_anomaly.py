@@ -92,3 +92,21 @@ def test_tflite_agrees_with_keras_and_the_edge_formats_score_and_flag(exported):
     assert set(answer) == {"anomaly_score", "is_anomaly"}
     assert answer["is_anomaly"] == (np.asarray(answer["anomaly_score"]) > task.threshold).tolist()
     assert all(isinstance(flag, bool) for flag in answer["is_anomaly"])
+
+
+def test_republishing_the_checkpoint_keeps_the_threshold(exported, tmp_path):
+    """`kerasforge export` loads the custom threshold layer and keeps its value."""
+    import tensorflow as tf
+
+    from kerasforge.serving.card import write_card
+
+    model, task, _, published = exported
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    model.save(tmp_path / "run" / "checkpoints" / "best.keras")
+    write_card(tmp_path / "run", published.card)
+    again = export.publish_checkpoint(
+        tmp_path / "run" / "checkpoints" / "best.keras", tmp_path / "repo", "again", tflite=False
+    )
+    loaded = tf.saved_model.load(str(again.path))
+    in_graph = [float(v.numpy()) for v in loaded.variables if "threshold" in v.name]
+    assert in_graph == [pytest.approx(task.threshold, rel=1e-6)]
