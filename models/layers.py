@@ -91,3 +91,24 @@ class LastStep(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "feature": self.feature}
+
+
+@keras.saving.register_keras_serializable(package="kerasforge")
+class AnomalyThreshold(keras.layers.Layer):
+    """Passes its input through unchanged and carries the anomaly threshold as a weight.
+
+    The ``anomaly_detection`` task sets ``threshold`` after training (a quantile of
+    the validation reconstruction errors); it is saved with the model, so the
+    exported signature reads it from the graph and ``.keras`` files keep it.
+    """
+
+    def build(self, input_shape: tuple) -> None:
+        self.threshold = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="threshold"
+        )
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape

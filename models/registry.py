@@ -192,6 +192,6 @@ def load_model(path: str | Any, **kwargs: Any) -> Any:
     """``keras.models.load_model`` with the zoo's custom layers registered first."""
     import keras
 
-    from kerasforge.models import layers  # noqa: F401  registers LocalResponseNormalization
+    from kerasforge.models import layers  # noqa: F401  registers the custom layers
 
     return keras.models.load_model(path, **kwargs)

@@ -1,5 +1,5 @@
-"""Run plots as PNG files: learning curves, a confusion matrix for classifiers, and
-forecasts against actual values for forecasters.
+"""Run plots as PNG files: learning curves, a confusion matrix for classifiers, forecasts
+against actual values for forecasters, reconstructions and score histograms for anomaly detection.
 
 Matplotlib with the Agg backend (no display needed); called once at the end
 of a run, never per epoch.
@@ -73,11 +73,7 @@ def confusion_matrix(csv_path: Path, path: Path) -> Path:
     for (i, j), count in np.ndenumerate(matrix):
         color = "white" if count > threshold else "black"
         ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def forecast_plot(csv_path: Path, path: Path) -> Path:
@@ -99,8 +95,44 @@ def forecast_plot(csv_path: Path, path: Path) -> Path:
         ax.set(title=f"forecast vs actual, {step} step(s) ahead (test split)", xlabel="window")
         ax.grid(alpha=0.3)
         ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, path: Path) -> Path:
+    """Originals (top row) above their reconstructions (bottom row), one column per image."""
+    plt = _pyplot()
+    count = len(originals)
+    fig, axes = plt.subplots(2, count, figsize=(1.3 * count, 2.8), squeeze=False)
+    for row, (images, label) in enumerate(
+        ((originals, "original"), (reconstructed, "reconstructed"))
+    ):
+        for ax, image in zip(axes[row], images, strict=True):
+            ax.imshow(np.asarray(image)[..., 0], cmap="gray_r")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row][0].set_ylabel(label)
+    return _save(fig, path)
+
+
+def score_histogram(
+    scores: np.ndarray, is_anomaly: np.ndarray, threshold: float, path: Path
+) -> Path:
+    """Histograms of the anomaly scores of normal and anomalous examples, with the threshold."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.histogram_bin_edges(scores, bins=40)
+    ax.hist(scores[~is_anomaly], bins=bins, alpha=0.6, label="normal")
+    ax.hist(scores[is_anomaly], bins=bins, alpha=0.6, label="anomaly")
+    ax.axvline(threshold, color="black", linestyle="--", label="threshold")
+    ax.set(title="anomaly scores (test split)", xlabel="reconstruction error", ylabel="examples")
+    ax.legend()
+    return _save(fig, path)

@@ -81,6 +81,7 @@ def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
             test_fraction=cfg.data.test_fraction,
         )
     splits = datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
+    splits = task.select(splits)
     return imagefolder.with_samples(splits, cfg.data.file) if dataset.info.streamed else splits
 
 

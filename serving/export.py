@@ -300,11 +300,11 @@ def publish_checkpoint(
         card = read_card(checkpoint.parent.parent)
     except CardError as exc:
         raise ServingError(f"cannot republish {str(checkpoint)!r}: {exc}") from None
-    import keras
+    from kerasforge.models.registry import load_model  # registers the zoo's custom layers
 
     try:
-        model = keras.models.load_model(checkpoint)
-    except (ValueError, OSError) as exc:
+        model = load_model(checkpoint)
+    except (ValueError, OSError, TypeError) as exc:
         raise ServingError(
             f"cannot load {str(checkpoint)!r} as a Keras model ({exc}); pass a .keras file "
             "written by `kerasforge train` (artifacts/runs/<run>/checkpoints/best.keras)"

@@ -24,7 +24,12 @@ import numpy as np
 
 from kerasforge.serving.tflite import Variant
 
-MAIN_OUTPUT = {"classification": "probabilities", "regression": "values", "forecasting": "forecast"}
+MAIN_OUTPUT = {
+    "classification": "probabilities",
+    "regression": "values",
+    "forecasting": "forecast",
+    "anomaly_detection": "anomaly_score",
+}
 LATENCY_REPEATS = 30
 
 
@@ -117,7 +122,10 @@ def score(
     task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float = 1.0
 ) -> float:
     """The task's headline metric: accuracy for classifiers, R² for regression, MASE for
-    forecasting (mean absolute error over ``scale``, the naive forecast's; :func:`naive_mae`)."""
+    forecasting (mean absolute error over ``scale``, the naive forecast's; :func:`naive_mae`),
+    ROC AUC of the anomaly scores (targets 1 = anomaly) for anomaly detection."""
+    if task == "anomaly_detection":
+        return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
     if task == "classification":
         return float(np.mean(np.asarray(outputs["class_ids"]).reshape(-1) == y_true.reshape(-1)))
     if task == "forecasting":
@@ -139,6 +147,17 @@ def naive_mae(card: Any, x: np.ndarray, y_true: np.ndarray) -> float:
     last = np.asarray(x, "float64")[:, -1, features.index(card.target_names[0])]
     error = float(np.mean(np.abs(last[:, None] - y_true.reshape(len(y_true), -1))))
     return error if error > 0 else 1.0
+
+
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: the chance a positive outscores a negative (ties count half).
+
+    NaN when one side is empty. Pairwise, so for test splits, not millions of examples.
+    """
+    pos, neg = scores[positive][:, None], scores[~positive][None, :]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
 
 
 def p50_ms(call: Callable[[np.ndarray], Any], example: np.ndarray) -> float:

@@ -242,10 +242,34 @@ def forecasting(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
 
 
+def anomaly_detection(model: Any, card: ModelCard) -> dict[str, Endpoint]:
+    """``serving_default``: raw input -> ``reconstruction`` (raw units), ``anomaly_score``
+    (mean squared reconstruction error per example) and ``is_anomaly`` (score above the
+    threshold the model carries in its ``score_threshold`` layer; a constant in the graph).
+    """
+    import tensorflow as tf
+
+    threshold = model.get_layer("score_threshold").threshold
+
+    def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        reconstruction = model(inputs, training=False)
+        error = tf.reshape(tf.square(reconstruction - tf.cast(inputs, reconstruction.dtype)),
+                           [tf.shape(inputs)[0], -1])  # fmt: skip
+        score = tf.reduce_mean(error, axis=-1)
+        return {
+            "reconstruction": reconstruction,
+            "anomaly_score": score,
+            "is_anomaly": score > tf.convert_to_tensor(threshold),
+        }
+
+    return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
+
+
 CONTRACTS: dict[str, Callable[[Any, ModelCard], dict[str, Endpoint]]] = {
     "classification": classification,
     "regression": regression,
     "forecasting": forecasting,
+    "anomaly_detection": anomaly_detection,
 }
 
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerasforge.pipelines.tasks.anomaly import AnomalyDetection
 from kerasforge.pipelines.tasks.base import Headline, Task
 from kerasforge.pipelines.tasks.classification import Classification
 from kerasforge.pipelines.tasks.forecasting import Forecasting
 from kerasforge.pipelines.tasks.regression import Regression
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Classification, Regression, Forecasting)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (Classification, Regression, Forecasting, AnomalyDetection)
+}
 
 
 def task_names() -> list[str]:

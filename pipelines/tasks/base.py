@@ -57,6 +57,13 @@ class Task(ABC):
                 f"inputs with {info.targets}: pick a source that fits or another task"
             )
 
+    def select(self, splits: Splits) -> Splits:
+        """The splits this task trains and is tested on; default: ``splits`` unchanged.
+
+        Anomaly detection keeps the anomalous classes out of train and validation here.
+        """
+        return splits
+
     def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
         """What ``fit`` and ``evaluate`` see for examples ``x`` with targets ``y``.
 

@@ -2,8 +2,9 @@
 
 The classification task's output formatting lives here and nowhere else on
 the edge: ``class_ids`` with ``probabilities`` and the card's ``class_names``.
-Regression answers ``values`` in the target's units, forecasting ``forecast``. Any
-other task gets its signature's named outputs as lists.
+Regression answers ``values`` in the target's units, forecasting ``forecast``, anomaly
+detection ``anomaly_score`` and ``is_anomaly``. Any other task gets its signature's
+named outputs as lists.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def forecasting(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[
     return result
 
 
+def anomaly_detection(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    return {
+        "anomaly_score": np.asarray(outputs["anomaly_score"]).reshape(-1).tolist(),
+        "is_anomaly": np.asarray(outputs["is_anomaly"]).astype(bool).reshape(-1).tolist(),
+    }
+
+
 def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
     return {name: np.asarray(value).tolist() for name, value in sorted(outputs.items())}
 
@@ -49,6 +57,7 @@ FORMATS: dict[str, Callable[[dict[str, np.ndarray], ModelCard | None], dict[str,
     "classification": classification,
     "regression": regression,
     "forecasting": forecasting,
+    "anomaly_detection": anomaly_detection,
 }
 
 

@@ -84,7 +84,7 @@ def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     image = len(shape) == 3
     kind = {3: "image", 2: "sequence"}.get(len(shape), "tabular")
     x = rng.uniform(0, 255 if image else 1, (n, *shape)).astype(entry.input_dtype)
-    if task_name == "classification":
+    if task_name in ("classification", "anomaly_detection"):
         y = np.arange(n) % 3
         info = DataInfo("example", kind, "classes", ("a", "b", "c"))
     elif task_name == "forecasting":  # two steps ahead of the first feature
@@ -97,10 +97,14 @@ def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     return x, y, info
 
 
+TASK_OPTIONS = {"anomaly_detection": {"anomaly_class": 2}}
+"""Options a task cannot go without."""
+
+
 def tiny_model(name: str, task_name: str):
     """The registered model at its tiny configuration, assembled by the task; and its data."""
     entry = models.get_entry(name)
-    task = get_task(task_name)
+    task = get_task(task_name, TASK_OPTIONS.get(task_name))
     x, y, info = example_data(entry, task_name)
     data_args = {"input_shape": x.shape[1:], "num_classes": len(info.class_names)}
     options = {k: v for k, v in entry.tiny.items() if k != "input_shape"}
@@ -151,6 +155,15 @@ def test_every_model_builds_for_its_tasks_saves_exports_and_trains(name, task_na
         assert not np.array_equal(old, var.numpy()), f"{var.path} did not change after one step"
 
 
+MAIN_OUTPUT = {
+    "classification": "probabilities",
+    "regression": "values",
+    "forecasting": "forecast",
+    "anomaly_detection": "reconstruction",
+}
+"""The served output compared with the Keras model's output, per task."""
+
+
 def _check_exports(model, task, info, x, expected, folder) -> None:
     """The SavedModel's serving signature within 1e-5 and float32 TFLite within 1e-4 of Keras."""
     import tensorflow as tf
@@ -161,7 +174,7 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
 
     card = task.card(model.name, info)
     write_saved_model(model, folder / "saved", card)
-    output = {"classification": "probabilities", "forecasting": "forecast"}.get(task.name, "values")
+    output = MAIN_OUTPUT[task.name]
     expected = expected.reshape(len(x), -1)
     signature = tf.saved_model.load(str(folder / "saved")).signatures["serving_default"]
     served = next(iter(signature.structured_input_signature[1]))
