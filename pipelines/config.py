@@ -68,15 +68,20 @@ def _complete(message: str) -> PydanticCustomError:
     return PydanticCustomError("kerasforge", message.replace("{", "{{").replace("}", "}}"))
 
 
+MAX_LISTED = 12
+"""Names an unknown-name error lists; longer registries point at their listing command."""
+
+
 def _one_of(key: str, kind: str, value: str, names: list[str], hint: str = "") -> str:
     """``value`` if it is a registered name, else a complete error listing the names."""
     if value not in names:
         extra = f" ({hint})" if hint else ""
         close = difflib.get_close_matches(str(value), names, n=3, cutoff=0.6)
         guess = f"did you mean {', '.join(close)}? " if close else ""
-        raise _complete(
-            f"{key}: unknown {kind} {shown(value)}; {guess}available: {', '.join(names)}{extra}"
-        )
+        listed = ", ".join(names[:MAX_LISTED])
+        if len(names) > MAX_LISTED:
+            listed += f", ... ({len(names)} in all)"
+        raise _complete(f"{key}: unknown {kind} {shown(value)}; {guess}available: {listed}{extra}")
     return value
 
 

@@ -13,7 +13,7 @@ def test_help_lists_every_subcommand():
 
 
 def test_models_lists_the_registry():
-    proc = run_cli("models", "[dm]*", timeout=120)
+    proc = run_cli("models", "[dm][il]*", timeout=120)  # digits_cnn, mlp
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[0] == "digits_cnn"
     assert "dropout=0.25" in proc.stdout

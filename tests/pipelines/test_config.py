@@ -80,7 +80,7 @@ def test_yaml_round_trip_and_flat_params():
         (["data.batch_size=0"], r"data\.batch_size must be greater than or equal to 1"),
         (
             ["data.source=imagenet"],
-            r"data\.source: unknown data source 'imagenet'; available: .*\bdigits\b",
+            r"data\.source: unknown data source 'imagenet'; .*available: .*\bdigits\b",
         ),
         (["data.test_fraction=1.5"], r"data\.test_fraction must be less than 1; received 1\.5"),
         (
