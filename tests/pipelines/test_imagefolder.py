@@ -158,8 +158,7 @@ def test_training_from_a_folder_reports_skipped_files_and_exports_no_augmentatio
     out = capsys.readouterr().out
     assert f"skipped {len(files['bad'])} unreadable file(s)" in out
     assert 0.0 <= result.test_metrics["test_accuracy"] <= 1.0
-    mlflow.set_tracking_uri(tracking_uri(None, tmp_path))
-    run = mlflow.get_run(result.run_id)
+    run = mlflow.MlflowClient(tracking_uri(None, tmp_path)).get_run(result.run_id)
     assert run.data.metrics["data_skipped_files"] == len(files["bad"])
     assert str(files["bad"][0]) in run.data.tags["data.skipped_files"]
     graph = b"".join(p.read_bytes() for p in result.published.path.rglob("*.pb"))
