@@ -86,6 +86,13 @@ def replay(folder: Path, uri: str | None = None) -> dict[str, Any]:
         FileNotFoundError: ``folder`` holds no journal.
         RuntimeError: the journal was already replayed.
     """
+    from kerasforge.pipelines.mlflow_store import scoped_uris
+
+    with scoped_uris():  # the model replay uses MLflow's process-wide URI
+        return _replay(folder, uri)
+
+
+def _replay(folder: Path, uri: str | None) -> dict[str, Any]:
     import mlflow
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient

@@ -239,7 +239,7 @@ def forecasting(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"forecast": model(inputs, training=False)}
 
-    return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
+    return {DEFAULT_SIGNATURE: _Inputs(model, card).raw_endpoint(serve)}
 
 
 def anomaly_detection(model: Any, card: ModelCard) -> dict[str, Endpoint]:
@@ -262,7 +262,7 @@ def anomaly_detection(model: Any, card: ModelCard) -> dict[str, Endpoint]:
             "is_anomaly": score > tf.convert_to_tensor(threshold),
         }
 
-    return {DEFAULT_SIGNATURE: Endpoint(serve, [_raw_input_spec(model)])}
+    return {DEFAULT_SIGNATURE: _Inputs(model, card).raw_endpoint(serve)}
 
 
 CONTRACTS: dict[str, Callable[[Any, ModelCard], dict[str, Endpoint]]] = {

@@ -7,6 +7,7 @@ published once (no training), for the server, CLI, export and edge tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -83,6 +84,19 @@ def run_cli_probe(*args: str, timeout: float = 120) -> tuple[subprocess.Complete
         [*CLI_PROBE, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
     )
     return proc, loaded_modules(proc.stdout)
+
+
+@contextlib.contextmanager
+def tracking_at(uri: str):
+    """MLflow's process-wide URI at ``uri`` for the block, put back after: MLflow 3 resolves
+    a run's ``model`` artifacts as a logged model through that URI, not the client's."""
+    import mlflow
+
+    from kerasforge.pipelines.mlflow_store import scoped_uris
+
+    with scoped_uris():
+        mlflow.set_tracking_uri(uri)
+        yield
 
 
 @pytest.fixture(autouse=True)

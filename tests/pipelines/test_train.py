@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from kerasforge.pipelines.tracking import tracking_uri
 from kerasforge.pipelines.train import train
 from kerasforge.serving.card import read_card
 from kerasforge.serving.client import RestClient
-from tests.conftest import QUICK, ROOT, ServerProcess, run_edge
+from tests.conftest import QUICK, ROOT, ServerProcess, run_edge, tracking_at
 
 pytestmark = pytest.mark.heavy
 
@@ -59,7 +62,8 @@ def test_mlflow_run_has_params_epoch_metrics_test_metrics_and_artifacts(trained)
     assert run.data.tags["model_version"] == str(result.published.version)
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"config.yaml", "model", "evaluation"} <= artifacts
-    model_files = {a.path for a in client.list_artifacts(result.run_id, "model")}
+    with tracking_at(uri):
+        model_files = {a.path for a in client.list_artifacts(result.run_id, "model")}
     assert {"model/saved_model.pb", "model/model.tflite", "model/kerasforge.json"} <= model_files
     local = mlflow.artifacts.download_artifacts(
         run_id=result.run_id, artifact_path="config.yaml", tracking_uri=uri
@@ -69,35 +73,38 @@ def test_mlflow_run_has_params_epoch_metrics_test_metrics_and_artifacts(trained)
     assert str(cfg.output_dir.resolve()) in artifact_root, "artifacts stay inside the project"
 
 
-def test_a_second_run_publishes_the_next_version(trained):
+def test_a_second_run_publishes_the_next_version(trained, tmp_path):
     cfg, first = trained
+    out = tmp_path / "out"  # a copy: the shared trained repository keeps one version
+    shutil.copytree(cfg.output_dir, out)
     again = load_config(
         ROOT / "configs" / "digits_cnn.yaml",
-        [*QUICK, "train.epochs=1", f"output_dir={cfg.output_dir}"],
+        [*QUICK, "train.epochs=1", f"output_dir={out}"],
     )
     second = train(again)
     assert second.published.version == first.published.version + 1
-    assert (first.published.path / "saved_model.pb").is_file(), "version 1 stays intact"
+    kept = out / first.published.path.relative_to(cfg.output_dir) / "saved_model.pb"
+    assert kept.is_file(), "version 1 stays intact"
     assert second.run_id != first.run_id
 
 
-def test_tracking_disabled_and_env_uri(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
-    assert tracking_uri(None, tmp_path) == "sqlite:///elsewhere.db"
-    assert tracking_uri("http://127.0.0.1:5000", tmp_path) == "http://127.0.0.1:5000"
-    cfg = load_config(
-        ROOT / "configs" / "digits_cnn.yaml",
-        [
-            "train.epochs=1",
-            "tracking.enabled=false",
-            "export.tflite=false",
-            f"output_dir={tmp_path}",
-        ],
-    )
-    result = train(cfg)
-    assert result.run_id is None
-    assert not (tmp_path / "mlflow.db").exists()
-    assert result.published.tflite_path is None
+def test_tracking_disabled_and_env_uri(tmp_path):
+    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": "sqlite:///elsewhere.db"}):
+        assert tracking_uri(None, tmp_path) == "sqlite:///elsewhere.db"
+        assert tracking_uri("http://127.0.0.1:5000", tmp_path) == "http://127.0.0.1:5000"
+        cfg = load_config(
+            ROOT / "configs" / "digits_cnn.yaml",
+            [
+                "train.epochs=1",
+                "tracking.enabled=false",
+                "export.tflite=false",
+                f"output_dir={tmp_path}",
+            ],
+        )
+        result = train(cfg)
+        assert result.run_id is None
+        assert not (tmp_path / "mlflow.db").exists()
+        assert result.published.tflite_path is None
 
 
 def test_regression_end_to_end_beats_the_mean_and_agrees_everywhere(tmp_path, capsys):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from kerasforge.pipelines.tracking import tracking_uri
+from tests.conftest import tracking_at
 
 
 @pytest.mark.heavy
@@ -33,7 +34,8 @@ def test_training_logs_the_parity_report_to_mlflow(trained):
     client = MlflowClient(tracking_uri=tracking_uri(None, cfg.output_dir))
     files = {a.path for a in client.list_artifacts(result.run_id, "parity")}
     assert files == {"parity/parity.json", "parity/parity.md"}
-    model_files = {a.path for a in client.list_artifacts(result.run_id, "model/tflite")}
+    with tracking_at(tracking_uri(None, cfg.output_dir)):
+        model_files = {a.path for a in client.list_artifacts(result.run_id, "model/tflite")}
     assert "model/tflite/int8.tflite" in model_files and "model/tflite/int8.json" in model_files
     metrics = client.get_run(result.run_id).data.metrics
     int8 = {r.model: r for r in result.published.parity.rows}["int8"]
