@@ -26,6 +26,9 @@ def _start(out: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A shell's background job (`make test &`, CI runners) starts with SIGINT ignored,
+        # which children inherit; the training must see Ctrl-C as a terminal would send it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
