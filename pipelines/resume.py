@@ -173,7 +173,8 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         for callback in self.watched:
             improved = getattr(callback, "best_epoch", None) == epoch
             if getattr(callback, "restore_best_weights", False) and improved:
-                _save_arrays(self.folder / BEST_WEIGHTS_FILE, callback.best_weights)
+                best = {f"arr_{i}": w for i, w in enumerate(callback.best_weights)}
+                _save_arrays(self.folder / BEST_WEIGHTS_FILE, best)
 
 
 def _variable_groups(model: keras.Model) -> tuple[tuple[str, list], ...]:
@@ -189,13 +190,10 @@ def variable_arrays(model: keras.Model) -> dict[str, np.ndarray]:
     return found
 
 
-def _save_arrays(path: Path, arrays: list[np.ndarray] | dict[str, np.ndarray]) -> None:
-    """``np.savez`` written atomically."""
+def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` of named arrays, written atomically."""
     tmp = path.with_name(f".{path.stem}.tmp.npz")
-    if isinstance(arrays, dict):
-        np.savez(tmp, **arrays)
-    else:
-        np.savez(tmp, *arrays)
+    np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
 

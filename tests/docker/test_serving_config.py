@@ -2,9 +2,10 @@
 and point at the model repository where compose and Kubernetes mount it.
 
 models.config is parsed with tensorflow-serving-api's ModelServerConfig. The
-batching and monitoring protos are not in that package, so their messages are
-declared here with the field names, numbers and types of TF Serving's
-`session_bundle_config.proto` (BatchingParameters) and `monitoring_config.proto`.
+batching and monitoring protos are not in that package; the embedded server
+declares them from TF Serving's `session_bundle_config.proto` and
+`monitoring_config.proto` (`kerasforge.serving.tf_serving_protos`), and the
+same messages read the files here.
 """
 
 from __future__ import annotations
@@ -15,20 +16,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from google.protobuf import (
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-    text_format,
-    wrappers_pb2,
-)
+from google.protobuf import text_format
 from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
+from kerasforge.serving.tf_serving_protos import message_class
 from tests.conftest import ROOT
 from tests.docker.conftest import COMPOSE, DOCKER, SERVING
 
 HEALTHCHECK = SERVING / "healthcheck.sh"
-FIELD = descriptor_pb2.FieldDescriptorProto
 
 
 def parse_models_config(path: Path = SERVING / "models.config") -> ModelServerConfig:
@@ -36,60 +31,9 @@ def parse_models_config(path: Path = SERVING / "models.config") -> ModelServerCo
 
 
 def serving_messages() -> dict[str, type]:
-    """BatchingParameters and MonitoringConfig, declared as TF Serving declares them."""
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(wrappers_pb2.DESCRIPTOR.serialized_pb))
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="kerasforge_tests/serving_configs.proto",
-        package="tensorflow.serving",
-        syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
-    )
-    batching = proto.message_type.add(name="BatchingParameters")
-    wrapped = [("max_batch_size", 1), ("batch_timeout_micros", 2)]
-    wrapped += [("max_enqueued_batches", 3), ("num_batch_threads", 4)]
-    for name, number in wrapped:
-        batching.field.add(
-            name=name,
-            number=number,
-            type=FIELD.TYPE_MESSAGE,
-            type_name=".google.protobuf.Int64Value",
-            label=FIELD.LABEL_OPTIONAL,
-        )
-    batching.field.add(
-        name="thread_pool_name",
-        number=5,
-        type=FIELD.TYPE_MESSAGE,
-        type_name=".google.protobuf.StringValue",
-        label=FIELD.LABEL_OPTIONAL,
-    )
-    batching.field.add(
-        name="allowed_batch_sizes", number=6, type=FIELD.TYPE_INT64, label=FIELD.LABEL_REPEATED
-    )
-    batching.field.add(
-        name="pad_variable_length_inputs",
-        number=7,
-        type=FIELD.TYPE_BOOL,
-        label=FIELD.LABEL_OPTIONAL,
-    )
-    prometheus = proto.message_type.add(name="PrometheusConfig")
-    prometheus.field.add(name="enable", number=1, type=FIELD.TYPE_BOOL, label=FIELD.LABEL_OPTIONAL)
-    prometheus.field.add(name="path", number=2, type=FIELD.TYPE_STRING, label=FIELD.LABEL_OPTIONAL)
-    monitoring = proto.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(
-        name="prometheus_config",
-        number=1,
-        type=FIELD.TYPE_MESSAGE,
-        type_name=".tensorflow.serving.PrometheusConfig",
-        label=FIELD.LABEL_OPTIONAL,
-    )
-    pool.Add(proto)
-    return {
-        name: message_factory.GetMessageClass(
-            pool.FindMessageTypeByName(f"tensorflow.serving.{name}")
-        )
-        for name in ("BatchingParameters", "MonitoringConfig")
-    }
+    """BatchingParameters and MonitoringConfig, as :mod:`kerasforge.serving.tf_serving_protos`
+    declares them from TF Serving's own protos (the API wheel lacks both)."""
+    return {name: message_class(name) for name in ("BatchingParameters", "MonitoringConfig")}
 
 
 def test_models_config_parses_as_tf_serving_reads_it():
