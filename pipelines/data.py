@@ -20,10 +20,12 @@ from kerasforge.pipelines.errors import DataError
 if TYPE_CHECKING:
     import tensorflow as tf
 
-InputKind = Literal["image", "tabular", "sequence", "series"]
+InputKind = Literal["image", "tabular", "sequence", "series", "text"]
 """``sequence``: examples are ``[steps, features]``; ``series``: one long ``[time, features]``
-series, cut into windows chronologically (``pipelines/series.py``)."""
-TargetKind = Literal["classes", "values"]
+series, cut into windows chronologically (``pipelines/series.py``); ``text``: one Python
+string per example."""
+TargetKind = Literal["classes", "values", "text"]
+"""``text``: one target string per example (sequence to sequence)."""
 
 IMAGE_RANGE = (0.0, 255.0)
 """Image inputs hold 8-bit pixel values; scaling happens inside the model."""
@@ -277,14 +279,18 @@ def to_epoch_dataset(
     # seed is 0: TF compares the seed pair with (0, 0) in Python.) The arrays are
     # in memory already, so `cache` and `shuffle_buffer` have nothing to add.
     del shuffle_buffer, cache
-    features, targets = tf.constant(x), tf.constant(y)
-    count = len(x)
+    # x may be a dict of arrays (a sequence-to-sequence model's named inputs).
+    features, targets = tf.nest.map_structure(tf.constant, x), tf.constant(y)
+    count = len(y)
+
+    def take(i: tf.Tensor) -> tuple[Any, tf.Tensor]:
+        return tf.nest.map_structure(lambda t: tf.gather(t, i), features), tf.gather(targets, i)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
         order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), key)
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-        return batches.map(lambda i: (tf.gather(features, i), tf.gather(targets, i)))
+        return batches.map(take)
 
     steps = -(-count // batch_size)
     epochs_left = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1))
@@ -295,3 +301,4 @@ from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401
 from kerasforge.pipelines import imagefolder as _imagefolder  # noqa: E402, F401  (image_folder)
 from kerasforge.pipelines import series as _series  # noqa: E402, F401  (registers co2, sunspots, ...)
 from kerasforge.pipelines import tfrecords as _tfrecords  # noqa: E402, F401  (tfrecord)
+from kerasforge.pipelines import dates as _dates  # noqa: E402, F401  (dates)

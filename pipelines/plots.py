@@ -136,3 +136,28 @@ def score_histogram(
     ax.set(title="anomaly scores (test split)", xlabel="reconstruction error", ylabel="examples")
     ax.legend()
     return _save(fig, path)
+
+
+def attention_map(weights: np.ndarray, source: str, decoded: str, path: Path) -> Path:
+    """Heat map of one example's attention: decoded characters (rows) over source ones.
+
+    Args:
+        weights: ``[steps, source_length]`` attention weights of one example.
+        source: the source string (its characters label the columns).
+        decoded: the decoded string (its characters, then the end token, label the rows).
+        path: the PNG to write.
+    """
+    plt = _pyplot()
+    rows = [*decoded, "<end>"][: len(weights)]
+    shown = np.asarray(weights)[: len(rows), : max(len(source), 1)]
+    fig, ax = plt.subplots(figsize=(0.35 * shown.shape[1] + 2, 0.35 * len(rows) + 1.5))
+    ax.imshow(shown, cmap="viridis", aspect="auto", vmin=0.0)
+    ax.set_xticks(range(shown.shape[1]), list(source)[: shown.shape[1]])
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("source character")
+    ax.set_ylabel("decoded character")
+    ax.set_title("attention")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

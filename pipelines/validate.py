@@ -36,6 +36,8 @@ def check_dataset(data: Dataset) -> list[Finding]:
     findings: list[Finding] = []
     if data.info.streamed:  # file paths: the source checked them; decoded in tf.data
         return _class_findings(name, y, len(data.info.class_names))
+    if data.info.inputs == "text":
+        return _text_findings(data)
     if not np.issubdtype(x.dtype, np.number):
         findings.append(Finding("error", f"{name}: inputs must be numbers; dtype is {x.dtype}"))
         return findings
@@ -51,6 +53,20 @@ def check_dataset(data: Dataset) -> list[Finding]:
         findings.append(
             Finding("error", f"{name}: {int((~np.isfinite(y)).sum())} targets are NaN/Inf")
         )
+    return findings
+
+
+def _text_findings(data: Dataset) -> list[Finding]:
+    """Text sources: every input (and text target) a string, none of them empty."""
+    findings = []
+    parts = [("inputs", data.x)] + ([("targets", data.y)] if data.info.targets == "text" else [])
+    for part, values in parts:
+        bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v][:5]
+        if bad:
+            findings.append(
+                Finding("error", f"{data.info.name}: {part} must be non-empty strings; "
+                                 f"examples {bad} are not")  # fmt: skip
+            )
     return findings
 
 

@@ -23,9 +23,11 @@ from kerasforge.pipelines.tasks.base import Headline, Task
 from kerasforge.pipelines.tasks.classification import Classification
 from kerasforge.pipelines.tasks.forecasting import Forecasting
 from kerasforge.pipelines.tasks.regression import Regression
+from kerasforge.pipelines.tasks.seq2seq import Seq2Seq
 
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (Classification, Regression, Forecasting, AnomalyDetection)
+    cls.name: cls
+    for cls in (Classification, Regression, Forecasting, AnomalyDetection, Seq2Seq)
 }
 
 

@@ -1,0 +1,188 @@
+"""Sequence to sequence: a source string in, a target string out, character by character.
+
+The vocabulary (every character of the training split's sources and targets,
+plus start and end tokens) and the lengths (the longest training source; the
+longest training target plus the end token) are fitted on the training split.
+The model takes raw source strings (``CharTokenizer`` inside it) and, in
+training, the target ids shifted right (teacher forcing). It is judged by
+exact match: the whole greedily decoded string equal to the target, decoded
+the way the exported graph decodes (``models.seq2seq.greedy_decoder``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.serving.card import Headline, ModelCard
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerasforge.models.registry import ModelEntry
+    from kerasforge.pipelines.data import DataInfo, Splits
+
+TOKENIZER_LAYER = "tokenizer"
+"""The ``CharTokenizer`` layer; ``serving.signatures.seq2seq`` reads it by name."""
+
+
+class Seq2SeqOptions(TaskOptions):
+    """``max_source_length``: sources are cut to at most this many characters."""
+
+    max_source_length: int = Field(default=64, ge=1, le=1024)
+
+
+class Seq2Seq(Task):
+    """Encoder-decoder over characters; judged by exact-match accuracy on the test split."""
+
+    name = "seq2seq"
+    Options = Seq2SeqOptions
+    inputs = ("text",)
+    targets = "text"
+    headline = Headline(metric="exact_match", mode="max")
+    metrics: ClassVar[dict[str, str]] = {"accuracy": "max"}
+    options: Seq2SeqOptions
+
+    def __init__(self, options: TaskOptions) -> None:
+        super().__init__(options)
+        self.vocabulary: list[str] = []
+        self.source_length = 0
+        self.target_length = 0
+
+    def fit_vocabulary(self, x_train: np.ndarray, y_train: np.ndarray) -> None:
+        """Vocabulary and lengths from the training split (the only place they come from)."""
+        from kerasforge.models.chars import char_vocabulary
+
+        self.vocabulary = char_vocabulary([*map(str, x_train), *map(str, y_train)])
+        longest = max((len(str(s)) for s in x_train), default=1)
+        self.source_length = min(longest, self.options.max_source_length)
+        self.target_length = max((len(str(t)) for t in y_train), default=0) + 1
+
+    def builder_arguments(self, entry: ModelEntry, splits: Splits) -> dict[str, Any]:
+        """``input_shape``: ``(source_length,)``; ``num_classes``: the vocabulary's ids."""
+        self.fit_vocabulary(splits.x_train, splits.y_train)
+        available = {"input_shape": (self.source_length,), "num_classes": self.id_count}
+        return {k: available[k] for k in entry.data_arguments()}
+
+    @property
+    def id_count(self) -> int:
+        """Ids the model predicts over: pad, unknown and the vocabulary."""
+        return len(self.vocabulary) + 2
+
+    def target_ids(self, y: np.ndarray) -> np.ndarray:
+        """Targets as ids ``[N, target_length]``: characters, the end token, then pads."""
+        from kerasforge.models.chars import END, lookup_table
+
+        index = {token: i for i, token in enumerate(lookup_table(self.vocabulary))}
+        ids = np.zeros((len(y), self.target_length), dtype="int32")
+        for row, text in enumerate(y):
+            tokens = [index.get(c, 1) for c in str(text)][: self.target_length - 1]
+            ids[row, : len(tokens) + 1] = [*tokens, index[END]]
+        return ids
+
+    @property
+    def start_id(self) -> int:
+        from kerasforge.models.chars import START, lookup_table
+
+        return lookup_table(self.vocabulary).index(START)
+
+    def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, np.ndarray], Any]:
+        """``({"source": strings, "decoder_input": start + target ids}, target ids + end)``."""
+        target = self.target_ids(y)
+        start = np.full((len(y), 1), self.start_id, dtype="int32")
+        decoder_input = np.concatenate([start, target[:, :-1]], axis=1)
+        return {"source": np.asarray(x, dtype=object), "decoder_input": decoder_input}, target
+
+    def assemble(
+        self,
+        backbone: keras.Model,
+        entry: ModelEntry,
+        info: DataInfo,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+    ) -> keras.Model:
+        import keras
+
+        from kerasforge.models.chars import CharTokenizer
+
+        if not self.vocabulary:
+            self.fit_vocabulary(x_train, y_train)
+        source = keras.Input(shape=(), dtype="string", name="source")
+        decoder_input = keras.Input(shape=(None,), dtype="int32", name="decoder_input")
+        ids = CharTokenizer(self.vocabulary, self.source_length, name=TOKENIZER_LAYER)(source)
+        probabilities = backbone({"source": ids, "decoder_input": decoder_input})
+        inputs = {"source": source, "decoder_input": decoder_input}
+        return keras.Model(inputs, probabilities, name=entry.name)
+
+    def compile_arguments(self) -> dict[str, Any]:
+        import keras
+
+        loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=0)
+        return {"loss": loss, "metrics": [keras.metrics.SparseCategoricalAccuracy("accuracy")]}
+
+    def card(self, architecture: str, info: DataInfo) -> ModelCard:
+        card = super().card(architecture, info)
+        facts = {
+            "source_length": self.source_length,
+            "output_length": self.target_length,
+            "vocabulary_size": len(self.vocabulary),
+            "start_id": self.start_id,
+        }
+        return card.model_copy(update={"data": {**card.data, "seq2seq": facts}})
+
+    def preprocessing_facts(self, info: DataInfo) -> dict[str, Any]:
+        return {
+            "tokenization": "characters (UTF-8) looked up in the training split's vocabulary "
+            f"inside the model; sources cut or padded to {self.source_length} characters",
+            "decoding": "greedy, inside the graph, until the end token or "
+            f"{self.target_length} steps",
+        }
+
+    def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
+        """Greedy decoding of the test split: exact match, a JSON report, an attention map."""
+        from kerasforge.pipelines import plots
+
+        decoded, attention = decode(model, self.target_length, self.start_id, splits.x_test)
+        truth = np.asarray([str(t) for t in splits.y_test])
+        hits = decoded == truth
+        scores = {"test_exact_match": float(np.mean(hits))}
+        folder.mkdir(parents=True, exist_ok=True)
+        misses = [
+            {"source": str(s), "expected": str(t), "decoded": str(d)}
+            for s, t, d in zip(splits.x_test[~hits][:20], truth[~hits][:20], decoded[~hits][:20],
+                               strict=True)
+        ]  # fmt: skip
+        (folder / "seq2seq_report.json").write_text(json.dumps({**scores, "misses": misses}, indent=2))
+        if attention is not None:
+            source = str(splits.x_test[0])[: self.source_length]
+            plots.attention_map(attention[0], source, decoded[0], folder / "attention.png")
+        return scores
+
+
+def decode(
+    model: keras.Model, steps: int, start_id: int, sources: np.ndarray, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Greedy decoding with the trained model: decoded strings ``[N]`` and attention weights
+    ``[N, steps, source_length]`` (``None`` for a model without attention)."""
+    import tensorflow as tf
+
+    from kerasforge.models.chars import ids_to_text
+    from kerasforge.models.seq2seq import greedy_decoder
+
+    tokenizer = model.get_layer(TOKENIZER_LAYER)
+    backbone = next(layer for layer in model.layers if hasattr(layer, "get_layer"))
+    decoder = greedy_decoder(backbone, steps, start_id)
+    texts, weights = [], []
+    for i in range(0, len(sources), batch_size):
+        ids = tokenizer(tf.constant(np.asarray(sources[i : i + batch_size], dtype=object)))
+        out = decoder(ids, training=False)
+        texts.append(ids_to_text(out["token_ids"], tokenizer.vocabulary).numpy())
+        weights.append(out["attention"].numpy())
+    decoded = np.asarray([t.decode() for t in np.concatenate(texts)])
+    has_attention = any(layer.name == "attention" for layer in backbone.layers)
+    return decoded, np.concatenate(weights) if has_attention else None
