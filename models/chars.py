@@ -18,6 +18,8 @@ from kerasforge.models.lazy import keras
 PAD, UNKNOWN = "", "[UNK]"
 START, END = "[START]", "[END]"
 """Multi-character tokens: a character split never produces them."""
+TOKENIZER_LAYER = "tokenizer"
+"""The name of a model's ``CharTokenizer`` layer, where the decoders find it."""
 
 
 def char_vocabulary(texts: Iterable[str]) -> list[str]:

@@ -20,9 +20,10 @@ step by step (unrolled, so TFLite converts it with its builtins) and returns
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
+from kerasforge.models.chars import TOKENIZER_LAYER, ids_to_text
 from kerasforge.models.lazy import keras, layers
 from kerasforge.models.registry import register_model
 
@@ -111,6 +112,19 @@ def _seq2seq(
     return keras.Model({SOURCE: source, DECODER_INPUT: decoder_input}, output(decoded), name=name)
 
 
+class GreedyChoice(keras.layers.Layer):
+    """The most likely id of each step (int32). ``tf.argmax`` itself: ``keras.ops.argmax``
+    adds a bitwise fix for flushed denormals that TFLite's builtins lack."""
+
+    def call(self, probabilities: Any) -> Any:
+        import tensorflow as tf
+
+        return tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+
+    def compute_output_spec(self, probabilities: Any) -> Any:
+        return keras.KerasTensor(probabilities.shape[:-1], dtype="int32")
+
+
 def greedy_decoder(backbone: keras.Model, steps: int, start_id: int) -> keras.Model:
     """``source`` ids ``[N, S]`` -> ``token_ids`` ``[N, steps]``, ``probabilities``
     ``[N, steps, vocabulary]`` and ``attention`` ``[N, steps, S]`` (zeros without attention).
@@ -127,12 +141,17 @@ def greedy_decoder(backbone: keras.Model, steps: int, start_id: int) -> keras.Mo
     state = get("encoder_state")([forward, backward])
     mask = keras.ops.not_equal(source, PAD_ID)
     token = keras.ops.full_like(source[:, :1], start_id)
+    cell, choose = get("decoder").cell, GreedyChoice(name="greedy_choice")
     ids, probabilities, weights = [], [], []
     for _ in range(steps):
-        decoded, state = get("decoder")(get("target_embedding")(token), initial_state=state)
-        decoded, attention = _attend(named, decoded, encoded, mask)
+        # The GRU's own cell, one step at a time: the same arithmetic as the layer, and
+        # plain ops (no tensor lists), so TFLite converts it with its builtins.
+        embedded = keras.ops.squeeze(get("target_embedding")(token), axis=1)
+        output, states = cell(embedded, [state])
+        state = states[0] if isinstance(states, list | tuple) else states
+        decoded, attention = _attend(named, keras.ops.expand_dims(output, 1), encoded, mask)
         step = get("probabilities")(decoded)  # [N, 1, vocabulary]
-        token = keras.ops.cast(keras.ops.argmax(step, axis=-1), "int32")
+        token = choose(step)
         ids.append(token)
         probabilities.append(step)
         weights.append(attention if attention is not None else keras.ops.zeros_like(
@@ -143,6 +162,32 @@ def greedy_decoder(backbone: keras.Model, steps: int, start_id: int) -> keras.Mo
         "attention": keras.ops.concatenate(weights, axis=1),
     }
     return keras.Model(source, outputs, name=f"{backbone.name}_greedy")
+
+
+def text_decoder(model: keras.Model, steps: int, start_id: int) -> Callable[[Any], dict[str, Any]]:
+    """Strings ``[N]`` -> ``output`` (decoded strings) and ``greedy_decoder``'s outputs.
+
+    ``model`` is a trained task model: its ``tokenizer`` layer (``CharTokenizer``)
+    followed by a backbone of this family.
+    """
+    tokenizer = model.get_layer(TOKENIZER_LAYER)
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    decoder = greedy_decoder(backbone, steps, start_id)
+
+    def decode(text: Any) -> dict[str, Any]:
+        out = decoder(tokenizer(text), training=False)
+        return {"output": ids_to_text(out["token_ids"], tokenizer.vocabulary), **out}
+
+    decode.decoder = decoder  # type: ignore[attr-defined]  # ids in, for numeric signatures
+    return decode
+
+
+def has_attention(model: keras.Model) -> bool:
+    """True when ``model`` (a backbone or a task model around one) attends."""
+    return any(
+        layer.name == "attention" or (isinstance(layer, keras.Model) and has_attention(layer))
+        for layer in model.layers
+    )
 
 
 def _has_layer(model: keras.Model, name: str) -> bool:

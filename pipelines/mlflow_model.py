@@ -56,7 +56,7 @@ def requirements() -> list[str]:
 
 def log_keras_model(
     model: Any,
-    example: np.ndarray,
+    example: np.ndarray | dict[str, np.ndarray],
     *,
     name: str = "model",
     registered_model_name: str | None = None,
@@ -74,7 +74,8 @@ def log_keras_model(
     """
     from mlflow.models import Model, infer_signature
 
-    example = np.asarray(example)
+    if not isinstance(example, dict):  # a model with named inputs keeps its dict
+        example = np.asarray(example)
     signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
     return Model.log(
         artifact_path=None,

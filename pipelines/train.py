@@ -201,7 +201,8 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         )
         write_card(run_dir, card)
         published = _publish(cfg, model, card, tracker, splits) if cfg.export.enabled else None
-        tracker.finish(model, history.history, run_dir, splits.x_test[:4], test_metrics, task)
+        example = task.training_pairs(splits.x_test[:4], splits.y_test[:4])[0]
+        tracker.finish(model, history.history, run_dir, example, test_metrics, task)
         sample = _write_sample_request(cfg.output_dir, splits)
     resume.finish(folder)
 

@@ -64,8 +64,10 @@ def _text_findings(data: Dataset) -> list[Finding]:
         bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v][:5]
         if bad:
             findings.append(
-                Finding("error", f"{data.info.name}: {part} must be non-empty strings; "
-                                 f"examples {bad} are not")  # fmt: skip
+                Finding(
+                    "error",
+                    f"{data.info.name}: {part} must be non-empty strings; examples {bad} are not",
+                )  # fmt: skip
             )
     return findings
 

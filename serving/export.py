@@ -48,6 +48,7 @@ from kerasforge.serving.parity import (
     naive_mae,
     p50_ms,
     score,
+    seq2seq_targets,
     tflite_row,
 )
 from kerasforge.serving.repository import TFLITE_FILE
@@ -180,7 +181,9 @@ def parity_report(
     """Keras vs the SavedModel vs each TFLite variant on the test split (``serving.parity``)."""
     import tensorflow as tf
 
-    x, y = np.asarray(data.x_test, dtype="float32"), np.asarray(data.y_test)
+    text = card.data.get("inputs") == "text"
+    x = np.asarray(data.x_test, dtype=object if text else "float32")
+    y = seq2seq_targets(card, np.asarray(data.y_test))
     endpoint = endpoints(card, model)[DEFAULT_SIGNATURE]
     reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
     headline = card.headline or Headline(metric="metric", mode="max")

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasforge.serving.edge.text import encode_texts, exact_match
 from kerasforge.serving.tflite import Variant
 
 MAIN_OUTPUT = {
@@ -29,6 +30,7 @@ MAIN_OUTPUT = {
     "regression": "values",
     "forecasting": "forecast",
     "anomaly_detection": "anomaly_score",
+    "seq2seq": "probabilities",
 }
 LATENCY_REPEATS = 30
 
@@ -124,6 +126,8 @@ def score(
     """The task's headline metric: accuracy for classifiers, R² for regression, MASE for
     forecasting (mean absolute error over ``scale``, the naive forecast's; :func:`naive_mae`),
     ROC AUC of the anomaly scores (targets 1 = anomaly) for anomaly detection."""
+    if task == "seq2seq":  # y_true: target ids (``seq2seq_targets``)
+        return exact_match(np.asarray(outputs["token_ids"]), y_true)
     if task == "anomaly_detection":
         return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
     if task == "classification":
@@ -136,6 +140,15 @@ def score(
     residual = np.sum((target - values) ** 2, axis=0)
     total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
     return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
+
+
+def seq2seq_targets(card: Any, y_true: np.ndarray) -> np.ndarray:
+    """Sequence to sequence: target strings as the ids the model decodes (the card's tokens);
+    other tasks' targets unchanged."""
+    if card.task != "seq2seq":
+        return y_true
+    facts = card.data["seq2seq"]
+    return encode_texts(y_true, facts["tokens"], facts["output_length"], facts["end_id"])
 
 
 def naive_mae(card: Any, x: np.ndarray, y_true: np.ndarray) -> float:

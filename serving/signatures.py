@@ -309,7 +309,8 @@ def request_inputs(
     if len(names) > 1:
         columns = np.asarray(x, dtype="float32").reshape(len(x), -1)
         return {name: columns[:, i] for i, name in enumerate(names)}
-    return {names[0]: np.asarray(x, dtype=info.inputs[0].dtype)}
+    dtype = object if info.inputs[0].dtype == "string" else info.inputs[0].dtype
+    return {names[0]: np.asarray(x, dtype=dtype)}
 
 
 def write_method_names(saved_model_dir: Path, methods: dict[str, str]) -> None:
@@ -336,3 +337,48 @@ def write_method_names(saved_model_dir: Path, methods: dict[str, str]) -> None:
     except ImportError:  # a TensorFlow without fingerprints: nothing to keep in step
         return
     fingerprinting_utils.write_fingerprint(str(saved_model_dir))
+
+
+def seq2seq(model: Any, card: ModelCard) -> dict[str, Endpoint]:
+    """``serving_default``: ``text`` strings ``[N]`` -> ``output`` (the decoded strings),
+    ``token_ids`` ``[N, T]``, ``probabilities`` ``[N, T, ids]`` and ``attention``
+    ``[N, T, source length]`` (zeros for a model without attention).
+
+    ``serving_ids`` answers the same numeric outputs for ``source_ids`` ``[N, source
+    length]`` (int32, the card's ``tokens`` index them, 0 pads): the form TFLite
+    converts with its builtins (string ops would need SELECT_TF_OPS), the edge
+    runtime tokenising with the card. Tokenisation and greedy decoding run in the
+    graph (``models.seq2seq.text_decoder``).
+    """
+    import tensorflow as tf
+
+    from kerasforge.models.seq2seq import text_decoder
+
+    facts = card.data["seq2seq"]
+    run = text_decoder(model, int(facts["output_length"]), int(facts["start_id"]))
+
+    def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
+        return run(text)
+
+    def serve_ids(source_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        return run.decoder(source_ids, training=False)
+
+    text_spec = tf.TensorSpec((None,), tf.string, name=TEXT_INPUT)
+    ids_spec = tf.TensorSpec((None, int(facts["source_length"])), tf.int32, name=IDS_INPUT)
+    return {
+        DEFAULT_SIGNATURE: Endpoint(
+            serve, [text_spec], input_facts=({"description": "source strings (UTF-8)"},),
+            description="a string in, the greedily decoded string out, with attention weights",
+        ),
+        IDS_SIGNATURE: Endpoint(
+            serve_ids, [ids_spec],
+            input_facts=({"description": "source character ids (data.seq2seq.tokens; 0 pads)"},),
+            description="source ids in, decoded ids out (the form TFLite converts)",
+        ),
+    }  # fmt: skip
+
+
+TEXT_INPUT, IDS_INPUT = "text", "source_ids"
+IDS_SIGNATURE = "serving_ids"
+"""A numeric twin of ``serving_default`` for inputs TFLite's builtins cannot take (strings)."""
+CONTRACTS["seq2seq"] = seq2seq

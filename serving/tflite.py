@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from kerasforge.serving.card import ModelCard
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE, IDS_SIGNATURE
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 """All variants, largest first."""
@@ -83,12 +83,15 @@ def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     A classifier's ``classes`` (class names) is a string tensor, which TFLite
     neither needs (the sidecar's ``labels`` index ``class_ids``) nor
     quantizes; the converter gets the numeric outputs only, still under the
-    signature key ``serving_default``, with the same input name.
+    signature key ``serving_default``, with the same input name. A SavedModel with
+    ``serving_ids`` (sequence to sequence: strings in) gives that signature instead.
     """
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(saved_model_dir))
-    signature = loaded.signatures[DEFAULT_SIGNATURE]
+    # A model over strings exports a numeric twin (``serving_ids``); TFLite converts that.
+    key = IDS_SIGNATURE if IDS_SIGNATURE in loaded.signatures else DEFAULT_SIGNATURE
+    signature = loaded.signatures[key]
     ((name, spec),) = signature.structured_input_signature[1].items()
     numeric = sorted(k for k, v in signature.structured_outputs.items() if v.dtype != tf.string)
 
@@ -228,6 +231,7 @@ def write_sidecar(path: Path, card: ModelCard, *, variant: str, select_tf_ops: b
         "labels": list(card.class_names or card.target_names),
         **tensors,
         "select_tf_ops": select_tf_ops,
+        **({"seq2seq": card.data["seq2seq"]} if "seq2seq" in card.data else {}),
         "preprocessing": {
             "steps": "inside the model: send raw inputs (no scaling by the client)",
             **card.preprocessing,

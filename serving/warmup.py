@@ -81,7 +81,9 @@ def write_warmup(
     """
     import tensorflow as tf
 
-    examples = np.asarray(examples[:MAX_RECORDS], dtype="float32")
+    examples = np.asarray(examples[:MAX_RECORDS])
+    if examples.dtype.kind not in "OSU":  # strings (text models) stay strings
+        examples = examples.astype("float32")
     if len(examples) == 0:
         raise ValueError("warm-up records need at least one real example; received none")
     path = saved_model_dir / WARMUP_FILE
@@ -90,9 +92,11 @@ def write_warmup(
     order = sorted(signatures, key=lambda n: (n != DEFAULT_SIGNATURE, n))
     with tf.io.TFRecordWriter(str(path)) as writer:
         for name in order:
+            if examples.dtype.kind in "OSU" and signatures[name].input().dtype != "string":
+                continue  # raw strings cannot speak an ids signature (seq2seq's serving_ids)
             count = MAX_RECORDS if name == DEFAULT_SIGNATURE else RECORDS_PER_SIGNATURE
-            for example in examples[:count]:
-                batch = example[np.newaxis]
+            for i in range(min(count, len(examples))):
+                batch = examples[i : i + 1]
                 log = _log(model_name, name, signatures[name], batch, value_range)
                 writer.write(log.SerializeToString())
     return path

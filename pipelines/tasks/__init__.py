@@ -26,8 +26,7 @@ from kerasforge.pipelines.tasks.regression import Regression
 from kerasforge.pipelines.tasks.seq2seq import Seq2Seq
 
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls
-    for cls in (Classification, Regression, Forecasting, AnomalyDetection, Seq2Seq)
+    cls.name: cls for cls in (Classification, Regression, Forecasting, AnomalyDetection, Seq2Seq)
 }
 
 

@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data import DataInfo, Splits
 
-TOKENIZER_LAYER = "tokenizer"
-"""The ``CharTokenizer`` layer; ``serving.signatures.seq2seq`` reads it by name."""
-
 
 class Seq2SeqOptions(TaskOptions):
     """``max_source_length``: sources are cut to at most this many characters."""
@@ -74,22 +71,30 @@ class Seq2Seq(Task):
         """Ids the model predicts over: pad, unknown and the vocabulary."""
         return len(self.vocabulary) + 2
 
-    def target_ids(self, y: np.ndarray) -> np.ndarray:
-        """Targets as ids ``[N, target_length]``: characters, the end token, then pads."""
-        from kerasforge.models.chars import END, lookup_table
+    @property
+    def tokens(self) -> list[str]:
+        """The string of each id (pad, unknown, then the vocabulary)."""
+        from kerasforge.models.chars import lookup_table
 
-        index = {token: i for i, token in enumerate(lookup_table(self.vocabulary))}
-        ids = np.zeros((len(y), self.target_length), dtype="int32")
-        for row, text in enumerate(y):
-            tokens = [index.get(c, 1) for c in str(text)][: self.target_length - 1]
-            ids[row, : len(tokens) + 1] = [*tokens, index[END]]
-        return ids
+        return lookup_table(self.vocabulary)
 
     @property
     def start_id(self) -> int:
-        from kerasforge.models.chars import START, lookup_table
+        from kerasforge.models.chars import START
 
-        return lookup_table(self.vocabulary).index(START)
+        return self.tokens.index(START)
+
+    @property
+    def end_id(self) -> int:
+        from kerasforge.models.chars import END
+
+        return self.tokens.index(END)
+
+    def target_ids(self, y: np.ndarray) -> np.ndarray:
+        """Targets as ids ``[N, target_length]``: characters, the end token, then pads."""
+        from kerasforge.serving.edge.text import encode_texts
+
+        return encode_texts(y, self.tokens, self.target_length, self.end_id)
 
     def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, np.ndarray], Any]:
         """``({"source": strings, "decoder_input": start + target ids}, target ids + end)``."""
@@ -108,7 +113,7 @@ class Seq2Seq(Task):
     ) -> keras.Model:
         import keras
 
-        from kerasforge.models.chars import CharTokenizer
+        from kerasforge.models.chars import TOKENIZER_LAYER, CharTokenizer
 
         if not self.vocabulary:
             self.fit_vocabulary(x_train, y_train)
@@ -130,8 +135,9 @@ class Seq2Seq(Task):
         facts = {
             "source_length": self.source_length,
             "output_length": self.target_length,
-            "vocabulary_size": len(self.vocabulary),
             "start_id": self.start_id,
+            "end_id": self.end_id,
+            "tokens": self.tokens,
         }
         return card.model_copy(update={"data": {**card.data, "seq2seq": facts}})
 
@@ -157,7 +163,9 @@ class Seq2Seq(Task):
             for s, t, d in zip(splits.x_test[~hits][:20], truth[~hits][:20], decoded[~hits][:20],
                                strict=True)
         ]  # fmt: skip
-        (folder / "seq2seq_report.json").write_text(json.dumps({**scores, "misses": misses}, indent=2))
+        (folder / "seq2seq_report.json").write_text(
+            json.dumps({**scores, "misses": misses}, indent=2)
+        )
         if attention is not None:
             source = str(splits.x_test[0])[: self.source_length]
             plots.attention_map(attention[0], source, decoded[0], folder / "attention.png")
@@ -167,22 +175,17 @@ class Seq2Seq(Task):
 def decode(
     model: keras.Model, steps: int, start_id: int, sources: np.ndarray, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Greedy decoding with the trained model: decoded strings ``[N]`` and attention weights
-    ``[N, steps, source_length]`` (``None`` for a model without attention)."""
+    """Greedy decoding as the exported graph does it: decoded strings ``[N]`` and attention
+    weights ``[N, steps, source_length]`` (``None`` for a model without attention)."""
     import tensorflow as tf
 
-    from kerasforge.models.chars import ids_to_text
-    from kerasforge.models.seq2seq import greedy_decoder
+    from kerasforge.models.seq2seq import has_attention, text_decoder
 
-    tokenizer = model.get_layer(TOKENIZER_LAYER)
-    backbone = next(layer for layer in model.layers if hasattr(layer, "get_layer"))
-    decoder = greedy_decoder(backbone, steps, start_id)
+    run = text_decoder(model, steps, start_id)
     texts, weights = [], []
     for i in range(0, len(sources), batch_size):
-        ids = tokenizer(tf.constant(np.asarray(sources[i : i + batch_size], dtype=object)))
-        out = decoder(ids, training=False)
-        texts.append(ids_to_text(out["token_ids"], tokenizer.vocabulary).numpy())
+        out = run(tf.constant(np.asarray(sources[i : i + batch_size], dtype=object)))
+        texts.append(out["output"].numpy())
         weights.append(out["attention"].numpy())
     decoded = np.asarray([t.decode() for t in np.concatenate(texts)])
-    has_attention = any(layer.name == "attention" for layer in backbone.layers)
-    return decoded, np.concatenate(weights) if has_attention else None
+    return decoded, np.concatenate(weights) if has_attention(model) else None

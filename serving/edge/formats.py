@@ -53,11 +53,25 @@ def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dic
     return {name: np.asarray(value).tolist() for name, value in sorted(outputs.items())}
 
 
+def seq2seq(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    """``{"output": [decoded string per example], "token_ids": [...]}`` (the card's tokens
+    turn ids into characters; the ``.tflite`` has no string outputs)."""
+    from kerasforge.serving.edge.text import decode_ids
+
+    ids = np.asarray(outputs["token_ids"])
+    result: dict[str, Any] = {"token_ids": ids.tolist()}
+    facts = card.data.get("seq2seq") if card else None
+    if facts:
+        result["output"] = decode_ids(ids, facts["tokens"], int(facts["end_id"]))
+    return result
+
+
 FORMATS: dict[str, Callable[[dict[str, np.ndarray], ModelCard | None], dict[str, Any]]] = {
     "classification": classification,
     "regression": regression,
     "forecasting": forecasting,
     "anomaly_detection": anomaly_detection,
+    "seq2seq": seq2seq,
 }
 
 

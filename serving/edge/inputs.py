@@ -65,6 +65,17 @@ def load_npy(path: Path, example: tuple[int, ...]) -> np.ndarray:
     return batch
 
 
+def load_text(path: Path) -> np.ndarray:
+    """The non-empty lines of a UTF-8 text file, one example each (``[N]`` strings)."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise EdgeError(f"input {str(path)!r} is not UTF-8 text: {exc}") from None
+    if not lines:
+        raise EdgeError(f"input {str(path)!r} holds no examples (no non-empty line)")
+    return np.asarray(lines, dtype=object)
+
+
 def chunks(batch: np.ndarray, dtype: np.dtype, size: int | None = None) -> Iterator[np.ndarray]:
     """``batch`` in chunks of ``size`` (default ``CHUNK``) examples, each checked to be finite.
 
@@ -74,7 +85,7 @@ def chunks(batch: np.ndarray, dtype: np.dtype, size: int | None = None) -> Itera
     size = size or CHUNK
     for start in range(0, len(batch), size):
         chunk = np.asarray(batch[start : start + size], dtype=dtype)
-        if not np.isfinite(chunk).all():
+        if chunk.dtype.kind in "fc" and not np.isfinite(chunk).all():
             bad = start + int(np.argwhere(~np.isfinite(chunk.reshape(len(chunk), -1)))[0][0])
             raise EdgeError(
                 f"example {bad} holds NaN or Inf; the edge runtime refuses non-finite inputs "

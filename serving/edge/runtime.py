@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
 from kerasforge.serving.edge.formats import format_outputs
-from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy
+from kerasforge.serving.edge.text import encode_sources
+from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy, load_text
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
@@ -73,6 +74,8 @@ class EdgeModel:
         self.input_dtype = np.dtype(detail["dtype"])
         self.input_quantization: tuple[float, int] = quantization(detail)
         self.raw_dtype = np.dtype("float32") if self.input_quantization[0] else self.input_dtype
+        if self.input_dtype.kind in "SOU":  # string inputs (text models) go in as Python str
+            self.raw_dtype = np.dtype(object)
 
     def _input_detail(self) -> dict[str, Any]:
         if self.runner:
@@ -96,11 +99,13 @@ class EdgeModel:
             raise EdgeError(f"input file {str(path)!r} not found; pass an image or a .npy file")
         if path.suffix.lower() == ".npy":
             return load_npy(path, self.input_shape[1:])
+        if path.suffix.lower() == ".txt":  # text models: one example per line
+            return load_text(path)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return load_image(path, *self.input_shape[1:4])[np.newaxis]
         raise EdgeError(
-            f"input {str(path)!r}: expected an image ({', '.join(sorted(IMAGE_SUFFIXES))}) "
-            f"or a .npy batch; received a {path.suffix or 'suffix-less'} file"
+            f"input {str(path)!r}: expected an image ({', '.join(sorted(IMAGE_SUFFIXES))}), "
+            f"a .npy batch or a .txt file (text models); received a {path.suffix or 'suffix-less'} file"
         )
 
     def predict(self, batch: np.ndarray) -> dict[str, Any]:
@@ -120,6 +125,7 @@ class EdgeModel:
         input's scale and zero-point, quantized outputs dequantized to float32,
         so callers always see the same values as from the float model.
         """
+        batch = self._tokenized(batch)
         batch = np.asarray(batch, dtype=self.raw_dtype)
         scale, zero_point = self.input_quantization
         if scale:
@@ -128,9 +134,38 @@ class EdgeModel:
             batch = np.clip(quantized, info.min, info.max).astype(self.input_dtype)
         return self._invoke(batch)
 
+    def _tokenized(self, batch: Any) -> Any:
+        """Strings for a model over ids (sequence to sequence): ids from the card's tokens."""
+        batch = np.asarray(batch) if not isinstance(batch, np.ndarray) else batch
+        if batch.dtype.kind not in "OSU" or self.raw_dtype.kind not in "iu":
+            return batch
+        facts = self.card.data.get("seq2seq") if self.card else None
+        if not facts:
+            raise EdgeError(
+                f"{str(self.path)!r} takes ids, and no model card beside it lists their "
+                "tokens: keep kerasforge.json next to the .tflite, or send a .npy of ids"
+            )
+        return encode_sources(batch, facts["tokens"], int(self.input_shape[1]))
+
+    def _explained(self, exc: RuntimeError) -> Exception:
+        """A runtime lacking the Flex delegate, explained; other errors unchanged."""
+        if not needs_select_tf_ops(str(exc)):
+            return exc
+        return EdgeError(
+            f"{str(self.path)!r} needs TensorFlow ops (SELECT_TF_OPS: string tokenisation, "
+            "tensor lists; the card's tflite section says select_tf_ops: true), and the "
+            f"installed runtime ({interpreter_class().__module__}) has no Flex delegate. Run it "
+            "where the Flex delegate is linked: TensorFlow's tf.lite.Interpreter (pip install "
+            "tensorflow), or on Android with org.tensorflow:tensorflow-lite-select-tf-ops; or "
+            "serve the SavedModel over REST instead"
+        )
+
     def _invoke(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self.runner:  # the runner resizes the batch axis itself
-            raw = self.runner(**{self.input_name: batch})
+            try:
+                raw = self.runner(**{self.input_name: batch})
+            except RuntimeError as exc:
+                raise self._explained(exc) from None
             details = self.runner.get_output_details()
             return {name: _dequantized(value, details[name]) for name, value in raw.items()}
         index = self.interpreter.get_input_details()[0]["index"]
@@ -142,6 +177,11 @@ class EdgeModel:
             d["name"]: _dequantized(self.interpreter.get_tensor(d["index"]), d)
             for d in self.interpreter.get_output_details()
         }
+
+
+def needs_select_tf_ops(message: str) -> bool:
+    """True when an interpreter error says the model holds TensorFlow (Flex) ops."""
+    return "Select TensorFlow op" in message or "Flex" in message
 
 
 def quantization(detail: dict[str, Any]) -> tuple[float, int]:
@@ -177,6 +217,9 @@ def _card_beside(model_path: Path) -> ModelCard | None:
         facts = json.loads(sidecar.read_text())
         labels = list(facts.get("labels", []))
         names = "class_names" if facts["task"] == "classification" else "target_names"
-        return ModelCard(task=facts["task"], architecture=facts["architecture"], **{names: labels})
+        data = {"seq2seq": facts["seq2seq"]} if "seq2seq" in facts else {}
+        return ModelCard(
+            task=facts["task"], architecture=facts["architecture"], data=data, **{names: labels}
+        )
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         raise EdgeError(f"{str(sidecar)!r} is not a kerasforge model JSON: {exc}") from None
