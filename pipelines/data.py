@@ -297,8 +297,8 @@ def to_epoch_dataset(
     return epochs_left.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
 
 
+from kerasforge.pipelines import dates as _dates  # noqa: E402, F401  (dates)
 from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)
 from kerasforge.pipelines import imagefolder as _imagefolder  # noqa: E402, F401  (image_folder)
 from kerasforge.pipelines import series as _series  # noqa: E402, F401  (registers co2, sunspots, ...)
 from kerasforge.pipelines import tfrecords as _tfrecords  # noqa: E402, F401  (tfrecord)
-from kerasforge.pipelines import dates as _dates  # noqa: E402, F401  (dates)

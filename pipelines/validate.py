@@ -63,12 +63,8 @@ def _text_findings(data: Dataset) -> list[Finding]:
     for part, values in parts:
         bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v][:5]
         if bad:
-            findings.append(
-                Finding(
-                    "error",
-                    f"{data.info.name}: {part} must be non-empty strings; examples {bad} are not",
-                )  # fmt: skip
-            )
+            message = f"{data.info.name}: {part} must be non-empty strings; examples {bad} are not"
+            findings.append(Finding("error", message))
     return findings
 
 

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
 from kerasforge.serving.edge.formats import format_outputs
-from kerasforge.serving.edge.text import encode_sources
 from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy, load_text
+from kerasforge.serving.edge.text import encode_sources
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
@@ -105,7 +105,8 @@ class EdgeModel:
             return load_image(path, *self.input_shape[1:4])[np.newaxis]
         raise EdgeError(
             f"input {str(path)!r}: expected an image ({', '.join(sorted(IMAGE_SUFFIXES))}), "
-            f"a .npy batch or a .txt file (text models); received a {path.suffix or 'suffix-less'} file"
+            "a .npy batch or a .txt file (text models, one example per line); "
+            f"received a {path.suffix or 'suffix-less'} file"
         )
 
     def predict(self, batch: np.ndarray) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from kerasforge import models
 from kerasforge.models.registry import UnknownModelError
-from kerasforge.pipelines.data import DataInfo
+from kerasforge.pipelines.data import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task, task_names
 from tests.conftest import ROOT
 
@@ -79,6 +79,11 @@ def test_bad_arguments_are_rejected_with_the_received_value(kwargs, message):
 
 def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     """Random raw inputs of the entry's tiny (else example) shape and targets/facts for the task."""
+    if task_name == "seq2seq":  # strings in, strings out: generated dates
+        from kerasforge.pipelines.dates import generate_dates
+
+        x, y = generate_dates(n, seed=0)
+        return x, y, DataInfo("example", "text", "text")
     rng = np.random.default_rng(0)
     shape = tuple(entry.tiny.get("input_shape", entry.example_input))
     image = len(shape) == 3
@@ -97,8 +102,8 @@ def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     return x, y, info
 
 
-TASK_OPTIONS = {"anomaly_detection": {"anomaly_class": 2}}
-"""Options a task cannot go without."""
+TASK_OPTIONS = {"anomaly_detection": {"anomaly_class": 2}, "seq2seq": {"max_source_length": 7}}
+"""Options a task cannot go without (seq2seq: sources cut to the tiny models' length)."""
 
 
 def tiny_model(name: str, task_name: str):
@@ -106,11 +111,9 @@ def tiny_model(name: str, task_name: str):
     entry = models.get_entry(name)
     task = get_task(task_name, TASK_OPTIONS.get(task_name))
     x, y, info = example_data(entry, task_name)
-    data_args = {"input_shape": x.shape[1:], "num_classes": len(info.class_names)}
+    data_args = task.builder_arguments(entry, Splits(x, y, x, y, x, y, info))
     options = {k: v for k, v in entry.tiny.items() if k != "input_shape"}
-    backbone = models.build_model(
-        name, **{k: data_args[k] for k in entry.data_arguments()}, **options
-    )
+    backbone = models.build_model(name, **data_args, **options)
     return task.assemble(backbone, entry, info, x, y), task, info, x, y
 
 
@@ -138,13 +141,19 @@ def test_every_model_builds_for_its_tasks_saves_exports_and_trains(name, task_na
     model, task, info, x, y = tiny_model(name, task_name)
     unnamed = [layer.name for layer in _layers(model) if _auto_named(layer)]
     assert not unnamed, f"layers left with Keras' automatic names: {unnamed}"
-    expected = model.predict(x, verbose=0)
+    features = task.training_pairs(x, y)[0] if task_name == "seq2seq" else x
+    expected = model.predict(features, verbose=0)
 
     path = tmp_path / f"{name}.keras"
     model.save(path)
     reloaded = models.load_model(path)
-    np.testing.assert_allclose(expected, reloaded.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
-    _check_exports(model, task, info, x, expected, tmp_path)
+    np.testing.assert_allclose(
+        expected, reloaded.predict(features, verbose=0), rtol=1e-6, atol=1e-7
+    )
+    if task_name == "seq2seq":
+        _check_seq2seq_exports(model, task, info, x, tmp_path)
+    else:
+        _check_exports(model, task, info, x, expected, tmp_path)
 
     model.compile(optimizer=keras.optimizers.SGD(0.1), **task.compile_arguments())
     before = [w.numpy().copy() for w in model.trainable_weights]
@@ -184,6 +193,33 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
     (folder / "model.tflite").write_bytes(flatbuffer)
     edge = EdgeModel(folder / "model.tflite")
     got = edge.runner(**{edge.input_name: x})[output].reshape(len(x), -1)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def _check_seq2seq_exports(model, task, info, x, folder) -> None:
+    """Strings in. The reference is Keras decoding greedily in a Python loop over the
+    teacher-forced model; the SavedModel's ``serving_default`` (tokeniser and loop in the
+    graph) within 1e-5, the float32 TFLite (``serving_ids``, builtins only, the edge
+    runtime tokenising with the card) within 1e-4."""
+    import tensorflow as tf
+
+    from kerasforge.serving.card import write_card
+    from kerasforge.serving.edge.runtime import EdgeModel
+    from kerasforge.serving.export import write_saved_model
+    from kerasforge.serving.tflite import convert
+    from tests.pipelines.test_seq2seq import python_greedy
+
+    card = task.card(model.name, info)
+    write_saved_model(model, folder / "saved", card)
+    expected = python_greedy(model, task, x)
+    signature = tf.saved_model.load(str(folder / "saved")).signatures["serving_default"]
+    got = signature(text=tf.constant(x))["probabilities"].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    flatbuffer, select_tf_ops = convert(folder / "saved", "float32", None)
+    assert not select_tf_ops, "the ids signature converts with TFLite's builtins"
+    (folder / "model.tflite").write_bytes(flatbuffer)
+    write_card(folder, card)
+    got = EdgeModel(folder / "model.tflite").outputs(x)["probabilities"]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
