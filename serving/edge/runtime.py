@@ -162,11 +162,14 @@ class EdgeModel:
         )
 
     def _invoke(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        try:
+            return self._run(batch)
+        except RuntimeError as exc:
+            raise self._explained(exc) from None
+
+    def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self.runner:  # the runner resizes the batch axis itself
-            try:
-                raw = self.runner(**{self.input_name: batch})
-            except RuntimeError as exc:
-                raise self._explained(exc) from None
+            raw = self.runner(**{self.input_name: batch})
             details = self.runner.get_output_details()
             return {name: _dequantized(value, details[name]) for name, value in raw.items()}
         index = self.interpreter.get_input_details()[0]["index"]
