@@ -33,6 +33,8 @@ EXAMPLE_INPUT = (32,)
 """A source of 32 character ids."""
 TINY = {"input_shape": (7,), "embedding_dim": 4, "units": 6}
 PAD_ID = 0
+ATTENTION_LAYER = "cross_attention"
+"""The attention layer (not `attention`: Keras would take that for an automatic name)."""
 SOURCE, DECODER_INPUT = "source", "decoder_input"
 
 
@@ -57,9 +59,9 @@ def _attention_layers(kind: AttentionKind, units: int) -> dict[str, keras.layers
         "context": layers.Dense(units, activation="tanh", name="attention_output"),
     }
     if kind == "bahdanau":
-        found["attention"] = layers.AdditiveAttention(name="attention")
+        found["attention"] = layers.AdditiveAttention(name=ATTENTION_LAYER)
     else:
-        found["attention"] = layers.Attention(score_mode="dot", name="attention")
+        found["attention"] = layers.Attention(score_mode="dot", name=ATTENTION_LAYER)
         found["keys"] = layers.Dense(units, use_bias=False, name="attention_keys")
     return found
 
@@ -133,7 +135,7 @@ def greedy_decoder(backbone: keras.Model, steps: int, start_id: int) -> keras.Mo
     start id), through ``backbone``'s own layers; the loop is unrolled ``steps`` times.
     """
     get = backbone.get_layer
-    named = {k: get(n) for k, n in (("attention", "attention"), ("keys", "attention_keys"),
+    named = {k: get(n) for k, n in (("attention", ATTENTION_LAYER), ("keys", "attention_keys"),
              ("context", "attention_output")) if _has_layer(backbone, n)}  # fmt: skip
     length = int(get(SOURCE).batch_shape[1])
     source = keras.Input(shape=(length,), dtype="int32", name=SOURCE)
@@ -185,7 +187,7 @@ def text_decoder(model: keras.Model, steps: int, start_id: int) -> Callable[[Any
 def has_attention(model: keras.Model) -> bool:
     """True when ``model`` (a backbone or a task model around one) attends."""
     return any(
-        layer.name == "attention" or (isinstance(layer, keras.Model) and has_attention(layer))
+        layer.name == ATTENTION_LAYER or (isinstance(layer, keras.Model) and has_attention(layer))
         for layer in model.layers
     )
 

@@ -115,7 +115,9 @@ class EdgeModel:
         Classification: ``class_ids``, ``probabilities``, ``class_names``;
         regression: ``values``; other tasks: their named outputs.
         """
-        parts = [self.outputs(chunk) for chunk in chunks(batch, self.raw_dtype)]
+        text = np.asarray(batch).dtype.kind in "OSU"  # strings: ids come from the card
+        dtype = np.dtype(object) if text else self.raw_dtype
+        parts = [self.outputs(chunk) for chunk in chunks(batch, dtype)]
         joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
         return format_outputs(joined, self.card)
 
