@@ -212,6 +212,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             status = response.model_version_status.add()
             status.version = model.version
             status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            status.status.SetInParent()  # error_code OK, as TF Serving sends it
         return response
 
     @_guard
