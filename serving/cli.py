@@ -253,6 +253,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rest = server.start_store(store, args.host, args.rest_port, args.poll_seconds, **ports)
         if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
             store.watch_config(args.model_config_file, args.model_config_file_poll_wait_seconds)
+    server.tune_gc()
     host, port = rest.server_address[:2]
     print(f"gRPC API listening on {host}:{rest.grpc_port}", flush=True)
     print(f"REST API listening on http://{host}:{port}/v1/models/<name>:predict", flush=True)
