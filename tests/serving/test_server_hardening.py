@@ -181,6 +181,17 @@ def test_an_oversized_body_is_a_413(live):
     assert status == 413 and "exceeds" in reply["error"]
 
 
+def test_an_oversized_chunked_body_is_a_413_and_the_server_answers_on(live):
+    piece = b"0" * 65536
+    chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+    head = (
+        b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    status, reply = raw(live, head + chunk * 20 + b"0\r\n\r\n")  # 1.25 MiB > 1 MiB
+    assert status == 413 and "exceeds 1048576 bytes" in reply["error"]
+    assert post(live, PREDICT, {"instances": PIXELS})[0] == 200
+
+
 def test_requests_beyond_the_inflight_limit_get_429(live):
     waiting = [connect(live) for _ in range(4)]  # each holds a slot while its body trickles
     try:
