@@ -34,11 +34,14 @@ from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
 log = logging.getLogger(__name__)
 
-# A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it).
+# A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it). Matched without
+# regard to case, as TF Serving's `(?i)` route regexes: `/V1/Models/x:PREDICT` predicts;
+# model names and labels keep their case.
 ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[0-9]{1,19})|/labels/(?P<label>[^/:]+))?"
-    r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$"
+    r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$",
+    re.IGNORECASE | re.ASCII,
 )
 VERBS = ("predict", "classify", "regress")
 
@@ -112,7 +115,8 @@ class RestApi:
         match = ROUTE.match(request.path)
         if not match:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
-        name, verb, label = match["name"], match["verb"], match["label"]
+        name, label = match["name"], match["label"]
+        verb = match["verb"].lower() if match["verb"] else None
         version = int(match["version"]) if match["version"] else None
         if match["metadata"] and verb is None:
             allowed = "GET"
