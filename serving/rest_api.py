@@ -173,7 +173,7 @@ class RestApi:
                 if verb == "predict":
                     run = functools.partial(predict_json, batcher=self.batcher)
                 else:
-                    run = functools.partial(examples_json, verb)
+                    run = functools.partial(examples_json, verb, batcher=self.batcher)
                 payload = await loop.run_in_executor(self.pool, run, model, raw, call)
         finally:
             self.inflight -= 1
@@ -221,8 +221,17 @@ def predict_json(
     return json_tensor.dumps(predict.format_response(outputs, row_format))
 
 
-def examples_json(verb: str, model: LoadedModel, raw: bytes, call: Call | None = None) -> bytes:
-    """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes."""
+def examples_json(
+    verb: str,
+    model: LoadedModel,
+    raw: bytes,
+    call: Call | None = None,
+    batcher: batching.Batcher | None = None,
+) -> bytes:
+    """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes.
+
+    ``batcher``, when given, batches the signature call with concurrent ones.
+    """
     from kerasforge.serving import examples
 
     call = call or Call("rest", verb, model.name)
@@ -230,8 +239,8 @@ def examples_json(verb: str, model: LoadedModel, raw: bytes, call: Call | None =
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
     call.signature = name or DEFAULT_SIGNATURE
-    call.signature, outputs = examples.run(model, name, method, examples.input_from_json(body))
-    call.batch_size = predict.batch_size(outputs)
+    request_input = examples.input_from_json(body)
+    call.signature, outputs = examples.run(model, name, method, request_input, batcher, call)
     return examples.results_json(method, outputs)
 
 
