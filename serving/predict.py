@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kerasforge.serving import json_tensor
-from kerasforge.serving.errors import ServingError
+from kerasforge.serving.errors import ServingError, tf_error_message
 
 
 def input_specs(signature: Any) -> dict[str, Any]:
@@ -164,9 +164,13 @@ def run(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _call(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One signature call; an input the graph refuses (a corrupt image) is a 400."""
     import tensorflow as tf
 
-    outputs = signature(**{k: tf.constant(v) for k, v in arrays.items()})
+    try:
+        outputs = signature(**{k: tf.constant(v) for k, v in arrays.items()})
+    except tf.errors.InvalidArgumentError as exc:
+        raise ServingError(tf_error_message(exc.message)) from None
     return {k: v.numpy() for k, v in outputs.items()}
 
 
