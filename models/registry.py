@@ -193,5 +193,6 @@ def load_model(path: str | Any, **kwargs: Any) -> Any:
     import keras
 
     from kerasforge.models import layers  # noqa: F401  registers the custom layers
+    from kerasforge.models import transformer_layers  # noqa: F401  (the Transformer's)
 
     return keras.models.load_model(path, **kwargs)

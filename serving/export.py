@@ -59,6 +59,7 @@ from kerasforge.serving.signatures import (
     write_method_names,
 )
 from kerasforge.serving.tf_serving_config import write_configs
+from kerasforge.serving.text import with_tokenizer
 from kerasforge.serving.tflite import ExportData, TFLiteOptions, Variant, convert_variants
 from kerasforge.serving.warmup import write_warmup
 
@@ -253,6 +254,7 @@ def publish(
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     try:
+        card = with_tokenizer(card, model)
         signatures = write_saved_model(model, staging, card)
         if data is not None:  # warm-up records, then the gate replays them
             write_warmup(staging, name, signatures, data.representative)
