@@ -181,7 +181,8 @@ def parity_report(
     """Keras vs the SavedModel vs each TFLite variant on the test split (``serving.parity``)."""
     import tensorflow as tf
 
-    x, y = np.asarray(data.x_test, dtype="float32"), np.asarray(data.y_test)
+    text = np.asarray(data.x_test).dtype.kind in "OSU"
+    x, y = np.asarray(data.x_test, dtype=object if text else "float32"), np.asarray(data.y_test)
     endpoint = endpoints(card, model)[DEFAULT_SIGNATURE]
     reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
     headline = card.headline or Headline(metric="metric", mode="max")

@@ -330,7 +330,8 @@ def request_inputs(
     if len(names) > 1:
         columns = np.asarray(x, dtype="float32").reshape(len(x), -1)
         return {name: columns[:, i] for i, name in enumerate(names)}
-    return {names[0]: np.asarray(x, dtype=info.inputs[0].dtype)}
+    dtype = object if info.inputs[0].dtype == "string" else info.inputs[0].dtype
+    return {names[0]: np.asarray(x, dtype=dtype)}
 
 
 def write_method_names(saved_model_dir: Path, methods: dict[str, str]) -> None:
