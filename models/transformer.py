@@ -21,10 +21,10 @@ def _check(num_classes: int, vocab_size: int, sequence_length: int, embed_dim: i
     if num_classes < 2:
         problems.append(f"num_classes must be at least 2; got {num_classes!r}")
     if vocab_size < 3:
-        problems.append(f"vocab_size must be at least 3 (padding, unknown, a word); got {vocab_size!r}")
+        problems.append(f"vocab_size must be at least 3 (padding, unknown, words): {vocab_size}")
     if sequence_length < 1 or num_blocks < 1:
         problems.append(
-            f"sequence_length and num_blocks must be positive; got {sequence_length!r}, {num_blocks!r}"
+            f"sequence_length and num_blocks must be positive; got {sequence_length}, {num_blocks}"
         )
     if num_heads < 1 or embed_dim % num_heads:
         problems.append(

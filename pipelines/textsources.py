@@ -69,7 +69,7 @@ def text_folder(file: FileConfig) -> Dataset:
 
 
 def _read_class(folder: Path, skipped: list[str]) -> list[str]:
-    """The texts of one class folder's ``.txt`` files; unreadable or blank ones go to ``skipped``."""
+    """The texts of a class folder's ``.txt`` files; unreadable or blank ones go to ``skipped``."""
     texts = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.suffix.lower() != TEXT_SUFFIX:

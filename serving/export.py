@@ -58,8 +58,8 @@ from kerasforge.serving.signatures import (
     endpoints,
     write_method_names,
 )
-from kerasforge.serving.tf_serving_config import write_configs
 from kerasforge.serving.text import with_tokenizer
+from kerasforge.serving.tf_serving_config import write_configs
 from kerasforge.serving.tflite import ExportData, TFLiteOptions, Variant, convert_variants
 from kerasforge.serving.warmup import write_warmup
 

@@ -202,7 +202,8 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
         return {"classes": classes, "scores": scores}
 
     if inputs.kind == "text":
-        return {DEFAULT_SIGNATURE: inputs.raw_endpoint(predict), **_token_ids_endpoint(model, answer)}
+        tokens = _token_ids_endpoint(model, answer)
+        return {DEFAULT_SIGNATURE: inputs.raw_endpoint(predict), **tokens}
     return {
         DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
         **inputs.other_endpoints(predict),

@@ -32,7 +32,6 @@ import numpy as np
 
 from kerasforge.serving.card import SignatureInfo
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.text import TOKENS_SIGNATURE
 from kerasforge.serving.signatures import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
@@ -40,6 +39,7 @@ from kerasforge.serving.signatures import (
     REGRESS_METHOD,
     request_inputs,
 )
+from kerasforge.serving.text import TOKENS_SIGNATURE
 
 log = logging.getLogger(__name__)
 
