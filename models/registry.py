@@ -192,6 +192,9 @@ def load_model(path: str | Any, **kwargs: Any) -> Any:
     """``keras.models.load_model`` with the zoo's custom layers registered first."""
     import keras
 
-    from kerasforge.models import layers  # noqa: F401  registers the custom layers
+    from kerasforge.models import (
+        layers,  # noqa: F401  registers the custom layers
+        transformer_layers,  # noqa: F401  (the Transformer's)
+    )
 
     return keras.models.load_model(path, **kwargs)

@@ -20,9 +20,10 @@ from kerasforge.pipelines.errors import DataError
 if TYPE_CHECKING:
     import tensorflow as tf
 
-InputKind = Literal["image", "tabular", "sequence", "series"]
+InputKind = Literal["image", "tabular", "sequence", "series", "text"]
 """``sequence``: examples are ``[steps, features]``; ``series``: one long ``[time, features]``
-series, cut into windows chronologically (``pipelines/series.py``)."""
+series, cut into windows chronologically (``pipelines/series.py``); ``text``: one string per
+example, tokenised inside the model (``pipelines/textsources.py``)."""
 TargetKind = Literal["classes", "values"]
 
 IMAGE_RANGE = (0.0, 255.0)
@@ -294,4 +295,6 @@ def to_epoch_dataset(
 from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)
 from kerasforge.pipelines import imagefolder as _imagefolder  # noqa: E402, F401  (image_folder)
 from kerasforge.pipelines import series as _series  # noqa: E402, F401  (registers co2, sunspots, ...)
+from kerasforge.pipelines import textgen as _textgen  # noqa: E402, F401  (chase)
+from kerasforge.pipelines import textsources as _textsources  # noqa: E402, F401  (text_folder, csv_text)
 from kerasforge.pipelines import tfrecords as _tfrecords  # noqa: E402, F401  (tfrecord)

@@ -281,6 +281,7 @@ def _datasets(
         num_classes=splits.num_classes,
         channels=splits.input_shape[-1] if splits.info.inputs == "image" else None,
         first_step=first_epoch * datasets["steps_per_epoch"],
+        text=splits.info.inputs == "text",
     )
     return datasets
 

@@ -36,6 +36,8 @@ def check_dataset(data: Dataset) -> list[Finding]:
     findings: list[Finding] = []
     if data.info.streamed:  # file paths: the source checked them; decoded in tf.data
         return _class_findings(name, y, len(data.info.class_names))
+    if data.info.inputs == "text":  # strings: the source read them; tokenised in the model
+        return _text_findings(name, x) + _class_findings(name, y, len(data.info.class_names))
     if not np.issubdtype(x.dtype, np.number):
         findings.append(Finding("error", f"{name}: inputs must be numbers; dtype is {x.dtype}"))
         return findings
@@ -52,6 +54,13 @@ def check_dataset(data: Dataset) -> list[Finding]:
             Finding("error", f"{name}: {int((~np.isfinite(y)).sum())} targets are NaN/Inf")
         )
     return findings
+
+
+def _text_findings(name: str, x: np.ndarray) -> list[Finding]:
+    blank = [i for i, text in enumerate(x) if not isinstance(text, str) or not text.strip()]
+    if blank:
+        return [Finding("error", f"{name}: {len(blank)} texts are empty (first: {blank[:5]})")]
+    return []
 
 
 def _class_findings(name: str, y: np.ndarray, classes: int) -> list[Finding]:

@@ -186,7 +186,9 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     names = card.class_names if len(card.class_names) == count else [str(i) for i in range(count)]
 
     def predict(x: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = model(x, training=False)
+        return answer(model(x, training=False))
+
+    def answer(probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "class_ids": class_ids,
@@ -199,11 +201,31 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
         classes = tf.tile(tf.constant([names]), [tf.shape(scores)[0], 1])
         return {"classes": classes, "scores": scores}
 
+    if inputs.kind == "text":
+        tokens = _token_ids_endpoint(model, answer)
+        return {DEFAULT_SIGNATURE: inputs.raw_endpoint(predict), **tokens}
     return {
         DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
         **inputs.other_endpoints(predict),
         **inputs.examples_endpoint(classify, CLASSIFY_METHOD),
     }
+
+
+def _token_ids_endpoint(model: Any, answer: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
+    """Text models: the same answer over token ids (``serving.text``; what TFLite converts)."""
+    from kerasforge.serving import text
+
+    scorer = text.token_scorer(model)
+    if scorer is None:
+        return {}
+
+    def serve(token_ids: Any) -> dict[str, Any]:
+        return answer(scorer(token_ids, training=False))
+
+    facts = ({"description": "token ids of preprocessing.tokenizer (0: padding, 1: unknown)"},)
+    endpoint = Endpoint(serve, [text.token_ids_spec(model)], input_facts=facts,
+                        description="token ids, as the .tflite takes them")  # fmt: skip
+    return {text.TOKENS_SIGNATURE: endpoint}
 
 
 def regression(model: Any, card: ModelCard) -> dict[str, Endpoint]:
@@ -309,7 +331,8 @@ def request_inputs(
     if len(names) > 1:
         columns = np.asarray(x, dtype="float32").reshape(len(x), -1)
         return {name: columns[:, i] for i, name in enumerate(names)}
-    return {names[0]: np.asarray(x, dtype=info.inputs[0].dtype)}
+    dtype = object if info.inputs[0].dtype == "string" else info.inputs[0].dtype
+    return {names[0]: np.asarray(x, dtype=dtype)}
 
 
 def write_method_names(saved_model_dir: Path, methods: dict[str, str]) -> None:

@@ -87,8 +87,12 @@ def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     """
     import tensorflow as tf
 
+    from kerasforge.serving.text import TOKENS_SIGNATURE
+
     loaded = tf.saved_model.load(str(saved_model_dir))
-    signature = loaded.signatures[DEFAULT_SIGNATURE]
+    # A text model's string ops need SELECT_TF_OPS: its token-ids signature converts instead.
+    key = TOKENS_SIGNATURE if TOKENS_SIGNATURE in loaded.signatures else DEFAULT_SIGNATURE
+    signature = loaded.signatures[key]
     ((name, spec),) = signature.structured_input_signature[1].items()
     numeric = sorted(k for k, v in signature.structured_outputs.items() if v.dtype != tf.string)
 

@@ -39,6 +39,7 @@ from kerasforge.serving.signatures import (
     REGRESS_METHOD,
     request_inputs,
 )
+from kerasforge.serving.text import TOKENS_SIGNATURE
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def write_warmup(
     """
     import tensorflow as tf
 
-    examples = np.asarray(examples[:MAX_RECORDS], dtype="float32")
+    text = np.asarray(examples).dtype.kind in "OSU"
+    examples = np.asarray(examples[:MAX_RECORDS], dtype=object if text else "float32")
     if len(examples) == 0:
         raise ValueError("warm-up records need at least one real example; received none")
     path = saved_model_dir / WARMUP_FILE
@@ -90,9 +92,11 @@ def write_warmup(
     order = sorted(signatures, key=lambda n: (n != DEFAULT_SIGNATURE, n))
     with tf.io.TFRecordWriter(str(path)) as writer:
         for name in order:
+            if name == TOKENS_SIGNATURE:  # token ids, not raw examples: TFLite's, not warmed up
+                continue
             count = MAX_RECORDS if name == DEFAULT_SIGNATURE else RECORDS_PER_SIGNATURE
-            for example in examples[:count]:
-                batch = example[np.newaxis]
+            for start in range(min(count, len(examples))):
+                batch = examples[start : start + 1]
                 log = _log(model_name, name, signatures[name], batch, value_range)
                 writer.write(log.SerializeToString())
     return path

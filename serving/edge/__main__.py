@@ -42,9 +42,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="kerasforge-edge", description="TFLite inference without TensorFlow."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    pred = sub.add_parser("predict", help="predict on an image file or a .npy batch")
+    pred = sub.add_parser("predict", help="predict on an image, a .npy batch or a .txt file")
     pred.add_argument("model", help="path to a .tflite file")
-    pred.add_argument("input", help="an image file or a .npy array (one example or a batch)")
+    pred.add_argument(
+        "input",
+        help="an image, a .npy array (one example or a batch) or, for text models, a .txt "
+        "file (one text per line)",
+    )
     bench = sub.add_parser("bench", help="single-example latency p50/p90/p99")
     bench.add_argument("model", help="path to a .tflite file")
     bench.add_argument("--runs", type=_runs, default=200, help="timed runs (default 200)")
@@ -57,6 +61,8 @@ def bench(model: EdgeModel, runs: int) -> dict[str, float]:
     """Latency percentiles (ms) of one example at mid-range values, ten warm-up runs excluded."""
     low, high = model.value_range
     example = np.full((1, *model.input_shape[1:]), (low + high) / 2, dtype=model.raw_dtype)
+    if model.tokenizer is not None:  # a text model: one sentence, tokenised on every run
+        example = np.array(["the quick brown fox jumps over the lazy dog"], dtype=object)
     for _ in range(10):
         model.outputs(example)
     times = []

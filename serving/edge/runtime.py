@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
 from kerasforge.serving.edge.formats import format_outputs
-from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy
+from kerasforge.serving.edge.inputs import CHUNK, EdgeError, chunks, load_image, load_npy
+from kerasforge.serving.edge.text import Tokenizer, load_text
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
@@ -73,6 +74,11 @@ class EdgeModel:
         self.input_dtype = np.dtype(detail["dtype"])
         self.input_quantization: tuple[float, int] = quantization(detail)
         self.raw_dtype = np.dtype("float32") if self.input_quantization[0] else self.input_dtype
+        self.tokenizer = Tokenizer.from_facts(
+            self.card.preprocessing.get("tokenizer") if self.card else None
+        )
+        if self.tokenizer is not None:  # raw inputs are texts; the model takes their token ids
+            self.raw_dtype = np.dtype(object)
 
     def _input_detail(self) -> dict[str, Any]:
         if self.runner:
@@ -94,6 +100,8 @@ class EdgeModel:
         path = Path(path)
         if not path.is_file():
             raise EdgeError(f"input file {str(path)!r} not found; pass an image or a .npy file")
+        if self.tokenizer is not None and path.suffix.lower() == ".txt":
+            return load_text(path)
         if path.suffix.lower() == ".npy":
             return load_npy(path, self.input_shape[1:])
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -109,7 +117,10 @@ class EdgeModel:
         Classification: ``class_ids``, ``probabilities``, ``class_names``;
         regression: ``values``; other tasks: their named outputs.
         """
-        parts = [self.outputs(chunk) for chunk in chunks(batch, self.raw_dtype)]
+        if self.tokenizer is not None:  # texts: no finiteness to check
+            parts = [self.outputs(batch[i : i + CHUNK]) for i in range(0, len(batch), CHUNK)]
+        else:
+            parts = [self.outputs(chunk) for chunk in chunks(batch, self.raw_dtype)]
         joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
         return format_outputs(joined, self.card)
 
@@ -120,6 +131,8 @@ class EdgeModel:
         input's scale and zero-point, quantized outputs dequantized to float32,
         so callers always see the same values as from the float model.
         """
+        if self.tokenizer is not None:
+            return self._invoke(self.tokenizer(list(batch)))
         batch = np.asarray(batch, dtype=self.raw_dtype)
         scale, zero_point = self.input_quantization
         if scale:
@@ -129,6 +142,19 @@ class EdgeModel:
         return self._invoke(batch)
 
     def _invoke(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        try:
+            return self._run(batch)
+        except RuntimeError as exc:
+            if "select tensorflow op" not in str(exc).lower():
+                raise
+            raise EdgeError(
+                f"{str(self.path)!r} uses TensorFlow ops (SELECT_TF_OPS) that this TFLite runtime "
+                "lacks: the pip ai-edge-litert and tflite-runtime ship no Flex delegate. Use a "
+                "runtime built with it (tensorflow-lite-select-tf-ops on Android) or a model "
+                "converted with builtin ops only (kerasforge's text models take token ids)"
+            ) from None
+
+    def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self.runner:  # the runner resizes the batch axis itself
             raw = self.runner(**{self.input_name: batch})
             details = self.runner.get_output_details()
@@ -177,6 +203,12 @@ def _card_beside(model_path: Path) -> ModelCard | None:
         facts = json.loads(sidecar.read_text())
         labels = list(facts.get("labels", []))
         names = "class_names" if facts["task"] == "classification" else "target_names"
-        return ModelCard(task=facts["task"], architecture=facts["architecture"], **{names: labels})
+        preprocessing = {"tokenizer": facts.get("preprocessing", {}).get("tokenizer")}
+        return ModelCard(
+            task=facts["task"],
+            architecture=facts["architecture"],
+            preprocessing={k: v for k, v in preprocessing.items() if v},
+            **{names: labels},
+        )
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         raise EdgeError(f"{str(sidecar)!r} is not a kerasforge model JSON: {exc}") from None

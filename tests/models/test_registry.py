@@ -83,7 +83,12 @@ def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     shape = tuple(entry.tiny.get("input_shape", entry.example_input))
     image = len(shape) == 3
     kind = {3: "image", 2: "sequence"}.get(len(shape), "tabular")
-    x = rng.uniform(0, 255 if image else 1, (n, *shape)).astype(entry.input_dtype)
+    if entry.input_dtype == "string":  # text: sentences of 6-12 words, punctuation and case mixed
+        kind = "text"
+        words = np.array(["The", "cat", "dog,", "chased", "a", "bird!", "not", "it's", "RED"])
+        x = np.array([" ".join(rng.choice(words, 6 + i % 7)) for i in range(n)], dtype=object)
+    else:
+        x = rng.uniform(0, 255 if image else 1, (n, *shape)).astype(entry.input_dtype)
     if task_name in ("classification", "anomaly_detection"):
         y = np.arange(n) % 3
         info = DataInfo("example", kind, "classes", ("a", "b", "c"))
@@ -168,8 +173,10 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
     """The SavedModel's serving signature within 1e-5 and float32 TFLite within 1e-4 of Keras."""
     import tensorflow as tf
 
+    from kerasforge.serving.card import write_card
     from kerasforge.serving.edge.runtime import EdgeModel
     from kerasforge.serving.export import write_saved_model
+    from kerasforge.serving.text import with_tokenizer
     from kerasforge.serving.tflite import convert
 
     card = task.card(model.name, info)
@@ -182,8 +189,11 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     flatbuffer, _ = convert(folder / "saved", "float32", None)
     (folder / "model.tflite").write_bytes(flatbuffer)
+    if x.dtype == object:  # text: the .tflite takes token ids, tokenised as the card says
+        write_card(folder, with_tokenizer(card, model))
     edge = EdgeModel(folder / "model.tflite")
-    got = edge.runner(**{edge.input_name: x})[output].reshape(len(x), -1)
+    raw = edge.outputs(x) if edge.tokenizer else edge.runner(**{edge.input_name: x})
+    got = raw[output].reshape(len(x), -1)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
