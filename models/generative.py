@@ -28,6 +28,11 @@ def _squared_error_sum(x: Any, y: Any) -> Any:
     return tf.reduce_sum(tf.reshape(tf.square(diff), [tf.shape(diff)[0], -1]), axis=-1)
 
 
+def _penalties(model: keras.Model) -> Any:
+    """The regularisation losses of ``model``'s layers (``train.l2``), 0 when there are none."""
+    return tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+
+
 def _images(data: Any) -> Any:
     """The images of a batch that may come as ``x`` or ``(x, y)`` / ``(x, y, weights)``."""
     return tf.cast(data[0] if isinstance(data, tuple | list) else data, "float32")
@@ -98,7 +103,7 @@ class VAE(keras.Model):
         x = _images(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.losses_of(x, sample=True)
-            total = reconstruction + self.beta * kl
+            total = reconstruction + self.beta * kl + _penalties(self)
         gradients = tape.gradient(total, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
         return self._track(reconstruction, kl)
@@ -198,13 +203,15 @@ class DCGAN(keras.Model):
         weights = self.discriminator.trainable_weights
         with tf.GradientTape() as tape:
             d_loss = self._discriminator_loss(real, training=True)
+            penalized = d_loss + _penalties(self.discriminator)
         self.discriminator_optimizer.apply_gradients(
-            zip(tape.gradient(d_loss, weights), weights, strict=True)
+            zip(tape.gradient(penalized, weights), weights, strict=True)
         )
         weights = self.generator.trainable_weights
         with tf.GradientTape() as tape:
             g_loss = self._generator_loss(tf.shape(real)[0], training=True)
-        self.optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
+            penalized = g_loss + _penalties(self.generator)
+        self.optimizer.apply_gradients(zip(tape.gradient(penalized, weights), weights, strict=True))
         return self._track(g_loss, d_loss)
 
     def test_step(self, data: Any) -> dict[str, Any]:
