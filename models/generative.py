@@ -73,6 +73,7 @@ class VAE(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.built = True  # its sub-models are built; nothing to create on first call
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -93,10 +94,12 @@ class VAE(keras.Model):
         kl = -0.5 * (1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
         return reconstruction, tf.reduce_mean(tf.reduce_sum(kl, axis=-1))
 
-    def _track(self, reconstruction: Any, kl: Any) -> dict[str, Any]:
-        self.loss_tracker.update_state(reconstruction + self.beta * kl)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
+    def _track(self, reconstruction: Any, kl: Any, count: Any) -> dict[str, Any]:
+        """Update the trackers with batch means weighted by the batch's ``count`` of images,
+        so an epoch's figure is the mean over its images (a short last batch counts less)."""
+        self.loss_tracker.update_state(reconstruction + self.beta * kl, sample_weight=count)
+        self.reconstruction_tracker.update_state(reconstruction, sample_weight=count)
+        self.kl_tracker.update_state(kl, sample_weight=count)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, Any]:
@@ -106,10 +109,11 @@ class VAE(keras.Model):
             total = reconstruction + self.beta * kl + _penalties(self)
         gradients = tape.gradient(total, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        return self._track(reconstruction, kl)
+        return self._track(reconstruction, kl, tf.shape(x)[0])
 
     def test_step(self, data: Any) -> dict[str, Any]:
-        return self._track(*self.losses_of(_images(data), sample=False))
+        x = _images(data)
+        return self._track(*self.losses_of(x, sample=False), tf.shape(x)[0])
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -164,6 +168,7 @@ class DCGAN(keras.Model):
         self.discriminator_optimizer: keras.optimizers.Optimizer | None = None
         self.generator_tracker = keras.metrics.Mean(name="generator_loss")
         self.discriminator_tracker = keras.metrics.Mean(name="discriminator_loss")
+        self.built = True  # its sub-models are built; nothing to create on first call
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -191,9 +196,9 @@ class DCGAN(keras.Model):
         fake = self.generator(self._latents(count), training=training)
         return _bce_with_logits(1.0, self.discriminator(fake, training=training))
 
-    def _track(self, generator_loss: Any, discriminator_loss: Any) -> dict[str, Any]:
-        self.generator_tracker.update_state(generator_loss)
-        self.discriminator_tracker.update_state(discriminator_loss)
+    def _track(self, generator_loss: Any, discriminator_loss: Any, count: Any) -> dict[str, Any]:
+        self.generator_tracker.update_state(generator_loss, sample_weight=count)
+        self.discriminator_tracker.update_state(discriminator_loss, sample_weight=count)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, Any]:
@@ -212,12 +217,13 @@ class DCGAN(keras.Model):
             g_loss = self._generator_loss(tf.shape(real)[0], training=True)
             penalized = g_loss + _penalties(self.generator)
         self.optimizer.apply_gradients(zip(tape.gradient(penalized, weights), weights, strict=True))
-        return self._track(g_loss, d_loss)
+        return self._track(g_loss, d_loss, tf.shape(real)[0])
 
     def test_step(self, data: Any) -> dict[str, Any]:
         real = _images(data)
         d_loss = self._discriminator_loss(real, training=False)
-        return self._track(self._generator_loss(tf.shape(real)[0], training=False), d_loss)
+        count = tf.shape(real)[0]
+        return self._track(self._generator_loss(count, training=False), d_loss, count)
 
     def get_config(self) -> dict[str, Any]:
         return {
