@@ -177,8 +177,14 @@ class DCGAN(keras.Model):
     def compile(self, optimizer: Any = "adam", **kwargs: Any) -> None:
         super().compile(optimizer=optimizer, **kwargs)
         opt = self.optimizer
+        opt.build(self.generator.trainable_variables)  # it never updates the discriminator
         self.discriminator_optimizer = opt.__class__.from_config(opt.get_config())
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Compile a loaded model as it was saved (its own ``compile`` adds the second
+        optimizer)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.generator(inputs, training=training)
