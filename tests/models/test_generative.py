@@ -51,7 +51,8 @@ def test_vae_evaluation_reports_its_trackers_with_the_reconstruction_of_the_mean
     # Batches of 2, 2 and 1: the trackers weight each batch by its size.
     assert scores["reconstruction_loss"] == pytest.approx(float(error.mean()), rel=1e-5)
     assert scores["kl_loss"] >= 0.0
-    assert scores["loss"] == pytest.approx(scores["reconstruction_loss"] + scores["kl_loss"])
+    total = scores["reconstruction_loss"] + model.beta * scores["kl_loss"]
+    assert scores["loss"] == pytest.approx(total)
 
 
 def test_vae_train_step_samples_the_latent_and_moves_both_halves():
