@@ -4,11 +4,12 @@ generator, seeded sampling, the card, TFLite and the edge runtime's JSON and PNG
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, publish_untrained, run_edge
+from tests.conftest import ROOT, run_edge
 
 TINY = {
     "vae": ["model.options.widths=[8]", "model.options.latent_dim=2"],
@@ -21,12 +22,30 @@ def exported(request, tmp_path_factory):
     """A tiny untrained VAE or DCGAN published with float32 TFLite, and its loaded SavedModel."""
     import tensorflow as tf
 
+    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.tasks import get_task
+    from kerasforge.pipelines.train import build_task_model, load_splits
+    from kerasforge.serving.export import publish
+    from kerasforge.serving.tflite import TFLiteOptions
+
     name = request.param
-    out = tmp_path_factory.mktemp(name)
-    overrides = [*TINY[name], "export.tflite.variants=[float32]"]
-    found = publish_untrained(ROOT / "configs" / f"digits_{name}.yaml", overrides, out)
-    found.loaded = tf.saved_model.load(str(found.published.path)).signatures
-    return found
+    cfg = load_config(ROOT / "configs" / f"digits_{name}.yaml", TINY[name])
+    task = get_task(cfg.task.name, cfg.task.options)
+    splits = load_splits(cfg, task)
+    model = build_task_model(cfg, task, splits)
+    card = task.card(cfg.model.name, splits.info)
+    published = publish(
+        model,
+        tmp_path_factory.mktemp(name),
+        name,
+        card=card,
+        tflite=TFLiteOptions(("float32",)),
+        data=task.export_data(model, splits),
+    )
+    loaded = tf.saved_model.load(str(published.path)).signatures
+    return SimpleNamespace(
+        cfg=cfg, task=task, splits=splits, model=model, published=published, loaded=loaded
+    )
 
 
 def _call(signatures, name, **inputs):
