@@ -120,10 +120,10 @@ class Generation(Task):
         from kerasforge.serving.tflite import ExportData
 
         train = self.serving_examples(model, splits.x_train[:REPRESENTATIVE])
-        test = self.serving_examples(model, splits.x_test)
-        if is_gan(model):
+        if is_gan(model):  # test latents drawn apart from the warm-up ones
             test = latents(len(splits.x_test), int(model.latent_dim), self.options.seed + 1)
             return ExportData(train, test, np.asarray(splits.y_test))
+        test = np.asarray(splits.x_test, dtype="float32")
         return ExportData(train, test, test)
 
     def card(self, architecture: str, info: DataInfo) -> ModelCard:
