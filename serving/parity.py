@@ -29,6 +29,7 @@ MAIN_OUTPUT = {
     "regression": "values",
     "forecasting": "forecast",
     "anomaly_detection": "anomaly_score",
+    "generation": "image",
 }
 LATENCY_REPEATS = 30
 
@@ -120,10 +121,13 @@ def _num(value: float | None, digits: int) -> str:
 
 def score(
     task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float = 1.0
-) -> float:
+) -> float | None:
     """The task's headline metric: accuracy for classifiers, R² for regression, MASE for
     forecasting (mean absolute error over ``scale``, the naive forecast's; :func:`naive_mae`),
-    ROC AUC of the anomaly scores (targets 1 = anomaly) for anomaly detection."""
+    ROC AUC of the anomaly scores (targets 1 = anomaly) for anomaly detection, the
+    reconstruction loss for a VAE (``None`` for a GAN's generator)."""
+    if task == "generation":
+        return reconstruction_loss(y_true, outputs["image"])
     if task == "anomaly_detection":
         return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
     if task == "classification":
@@ -136,6 +140,16 @@ def score(
     residual = np.sum((target - values) ** 2, axis=0)
     total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
     return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
+
+
+def reconstruction_loss(y_true: np.ndarray, image: np.ndarray) -> float | None:
+    """Generation: summed squared error of [0, 1]-scaled pixels per example, averaged, when
+    ``y_true`` holds the input images (a VAE); ``None`` for a generator (no ground truth)."""
+    image = np.asarray(image, "float64")
+    if np.shape(y_true) != image.shape:
+        return None
+    error = np.square((image - np.asarray(y_true, "float64")) / 255.0).reshape(len(image), -1)
+    return float(np.mean(error.sum(axis=1)))
 
 
 def naive_mae(card: Any, x: np.ndarray, y_true: np.ndarray) -> float:

@@ -92,7 +92,7 @@ def write_warmup(
     order = sorted(signatures, key=lambda n: (n != DEFAULT_SIGNATURE, n))
     with tf.io.TFRecordWriter(str(path)) as writer:
         for name in order:
-            if name == TOKENS_SIGNATURE:  # token ids, not raw examples: TFLite's, not warmed up
+            if name == TOKENS_SIGNATURE or not _takes(signatures[name], examples):
                 continue
             count = MAX_RECORDS if name == DEFAULT_SIGNATURE else RECORDS_PER_SIGNATURE
             for start in range(min(count, len(examples))):
@@ -100,6 +100,17 @@ def write_warmup(
                 log = _log(model_name, name, signatures[name], batch, value_range)
                 writer.write(log.SerializeToString())
     return path
+
+
+def _takes(info: SignatureInfo, examples: np.ndarray) -> bool:
+    """False for a predict signature over another tensor than the examples (a VAE's
+    ``decode`` over latent vectors, a generator's ``sample`` over seeds): it gets no record."""
+    if info.example_features or len(info.inputs) != 1 or info.inputs[0].dtype == "string":
+        return True
+    shape = info.inputs[0].shape[1:]
+    return len(shape) == examples.ndim - 1 and all(
+        d is None or d < 0 or d == n for d, n in zip(shape, examples.shape[1:], strict=True)
+    )
 
 
 def _log(

@@ -23,7 +23,7 @@ def test_config_builds_its_model_with_its_own_input(path):
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
     model = build_task_model(cfg, task, splits)
-    out = model.predict(splits.x_test[:2], verbose=0)
+    out = model.predict(task.serving_examples(model, splits.x_test[:2]), verbose=0)
     assert out.shape[0] == 2 and np.all(np.isfinite(out))
     if cfg.task.name == "classification":
         assert out.shape == (2, splits.num_classes)

@@ -22,10 +22,11 @@ from kerasforge.pipelines.tasks.anomaly import AnomalyDetection
 from kerasforge.pipelines.tasks.base import Headline, Task
 from kerasforge.pipelines.tasks.classification import Classification
 from kerasforge.pipelines.tasks.forecasting import Forecasting
+from kerasforge.pipelines.tasks.generation import Generation
 from kerasforge.pipelines.tasks.regression import Regression
 
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (Classification, Regression, Forecasting, AnomalyDetection)
+    cls.name: cls for cls in (Classification, Regression, Forecasting, AnomalyDetection, Generation)
 }
 
 

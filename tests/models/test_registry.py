@@ -89,7 +89,7 @@ def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
         x = np.array([" ".join(rng.choice(words, 6 + i % 7)) for i in range(n)], dtype=object)
     else:
         x = rng.uniform(0, 255 if image else 1, (n, *shape)).astype(entry.input_dtype)
-    if task_name in ("classification", "anomaly_detection"):
+    if task_name in ("classification", "anomaly_detection", "generation"):
         y = np.arange(n) % 3
         info = DataInfo("example", kind, "classes", ("a", "b", "c"))
     elif task_name == "forecasting":  # two steps ahead of the first feature
@@ -179,13 +179,14 @@ def test_every_model_builds_for_its_tasks_saves_exports_and_trains(name, task_na
     model, task, info, x, y = tiny_model(name, task_name)
     unnamed = [layer.name for layer in _layers(model) if _auto_named(layer)]
     assert not unnamed, f"layers left with Keras' automatic names: {unnamed}"
-    expected = model.predict(x, verbose=0)
+    served = task.serving_examples(model, x)  # a generator serves seeded latent vectors
+    expected = model.predict(served, verbose=0)
 
     path = tmp_path / f"{name}.keras"
     model.save(path)
     reloaded = models.load_model(path)
-    np.testing.assert_allclose(expected, reloaded.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
-    _check_exports(model, task, info, x, expected, tmp_path)
+    np.testing.assert_allclose(expected, reloaded.predict(served, verbose=0), rtol=1e-6, atol=1e-7)
+    _check_exports(model, task, info, served, expected, tmp_path)
 
     model.compile(optimizer=keras.optimizers.SGD(0.1), **task.compile_arguments())
     before = [w.numpy().copy() for w in model.trainable_weights]
@@ -201,6 +202,7 @@ MAIN_OUTPUT = {
     "regression": "values",
     "forecasting": "forecast",
     "anomaly_detection": "reconstruction",
+    "generation": "image",
 }
 """The served output compared with the Keras model's output, per task."""
 
