@@ -38,13 +38,12 @@ def run(args: Any) -> dict[str, dict]:
         params = Path(tmp) / "batching.config"
         params.write_text(BATCHING)
         batching_flags = ("--enable_batching", "--batching_parameters_file", str(params))
-        servers = {
-            "plain": start_server(args.repository),
-            "batched": start_server(args.repository, *batching_flags),
-        }
-        path = "/v1/models/digits_cnn:predict"
-        targets = {name: Target(port, path, body) for name, (_, port) in servers.items()}
+        servers: dict[str, tuple[Any, int]] = {}
         try:
+            servers["plain"] = start_server(args.repository)
+            servers["batched"] = start_server(args.repository, *batching_flags)
+            path = "/v1/models/digits_cnn:predict"
+            targets = {name: Target(port, path, body) for name, (_, port) in servers.items()}
             seconds = measure(targets, CLIENTS, PER_CLIENT, ROUNDS, TIME_LIMIT_S)
         finally:
             for proc, _ in servers.values():

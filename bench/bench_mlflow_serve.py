@@ -99,16 +99,16 @@ def run(args: Any) -> dict[str, dict]:
     checkpoint = newest_checkpoint(args.repository)
     x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 1)).round().astype("float32")
     body = json.dumps({"instances": x.tolist()}).encode()
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        servers = {
-            "kerasforge": start_server(args.repository),
-            "mlflow": serve_mlflow(checkpoint, Path(tmp)),
-        }
-        targets = {
-            "kerasforge": Target(servers["kerasforge"][1], "/v1/models/digits_cnn:predict", body),
-            "mlflow": Target(servers["mlflow"][1], "/invocations", body),
-        }
         try:
+            servers["kerasforge"] = start_server(args.repository)
+            servers["mlflow"] = serve_mlflow(checkpoint, Path(tmp))
+            path = "/v1/models/digits_cnn:predict"
+            targets = {
+                "kerasforge": Target(servers["kerasforge"][1], path, body),
+                "mlflow": Target(servers["mlflow"][1], "/invocations", body),
+            }
             ours, theirs = answer(targets["kerasforge"]), answer(targets["mlflow"])
             if ours["class_ids"] != int(np.argmax(theirs)):
                 raise RuntimeError(f"the servers disagree: {ours} against {theirs}")
