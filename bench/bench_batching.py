@@ -12,19 +12,15 @@ without, goal >= 1.5).
 
 from __future__ import annotations
 
-import http.client
 import json
-import re
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from common import ROOT, ensure_default_model, figure
+from load import Target, measure, requests_per_s, start_server
 
 CLIENTS = 32
 PER_CLIENT = 20  # requests per client per round
@@ -32,49 +28,6 @@ ROUNDS = 4
 TIME_LIMIT_S = 240.0
 BATCHING = "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
 BATCHING += "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 8 }\n"
-
-
-def start_server(repository: Path, *flags: str) -> tuple[subprocess.Popen, int]:
-    """A ``kerasforge serve`` process on a free REST port (no gRPC, no polling)."""
-    cmd = [sys.executable, "-m", "kerasforge.cli", "serve", "--repository", str(repository)]
-    cmd += ["--rest-port", "0", "--port", "0", "--poll-seconds", "0", *flags]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain the log
-            return proc, int(match.group(1))
-    raise RuntimeError(f"server did not start: exit {proc.wait()}")
-
-
-def one_round(port: int, body: bytes) -> float:
-    """Seconds for ``CLIENTS`` keep-alive clients to send ``PER_CLIENT`` requests each."""
-    start = threading.Barrier(CLIENTS + 1)
-    failures: list[int] = []
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        start.wait()
-        for _ in range(PER_CLIENT):
-            conn.request("POST", "/v1/models/digits_cnn:predict", body=body)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                failures.append(response.status)
-        conn.close()
-
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    if failures:
-        raise RuntimeError(f"{len(failures)} requests failed: {sorted(set(failures))}")
-    return elapsed
 
 
 def run(args: Any) -> dict[str, dict]:
@@ -85,18 +38,19 @@ def run(args: Any) -> dict[str, dict]:
         params = Path(tmp) / "batching.config"
         params.write_text(BATCHING)
         batching_flags = ("--enable_batching", "--batching_parameters_file", str(params))
-        servers = {
-            "plain": start_server(args.repository),
-            "batched": start_server(args.repository, *batching_flags),
-        }
+        servers: dict[str, tuple[Any, int]] = {}
         try:
-            seconds = measure({name: port for name, (_, port) in servers.items()}, body)
+            servers["plain"] = start_server(args.repository)
+            servers["batched"] = start_server(args.repository, *batching_flags)
+            path = "/v1/models/digits_cnn:predict"
+            targets = {name: Target(port, path, body) for name, (_, port) in servers.items()}
+            seconds = measure(targets, CLIENTS, PER_CLIENT, ROUNDS, TIME_LIMIT_S)
         finally:
             for proc, _ in servers.values():
                 proc.terminate()
                 proc.wait(timeout=60)
     requests = CLIENTS * PER_CLIENT * len(seconds["plain"])
-    rps = {name: requests / sum(times) for name, times in seconds.items()}
+    rps = requests_per_s(seconds, CLIENTS, PER_CLIENT)
     gain = rps["batched"] / rps["plain"]
     return {
         "batching_throughput_gain": figure(
@@ -109,20 +63,6 @@ def run(args: Any) -> dict[str, dict]:
             requests_per_side=requests,
         )
     }
-
-
-def measure(ports: dict[str, int], body: bytes) -> dict[str, list[float]]:
-    """Seconds per round of each server, rounds alternating; the warm-up round dropped."""
-    for port in ports.values():
-        one_round(port, body)
-    seconds: dict[str, list[float]] = {name: [] for name in ports}
-    deadline = time.monotonic() + TIME_LIMIT_S
-    for _ in range(ROUNDS):
-        for name, port in ports.items():
-            seconds[name].append(one_round(port, body))
-        if time.monotonic() > deadline:
-            break
-    return seconds
 
 
 if __name__ == "__main__":  # python bench/bench_batching.py [repository]

@@ -46,5 +46,6 @@ if command -v "$DOCKER" >/dev/null 2>&1 && "$DOCKER" info >/dev/null 2>&1; then
     "$SERVING_IMAGE"
 else
   echo "make serve: no Docker engine ('$DOCKER info' failed) -> embedded server (kerasforge serve) over $REPOSITORY"
-  run "$mode" "$KERASFORGE" serve --repository "$REPOSITORY" --host "$HOST" --rest-port "$REST_PORT"
+  run "$mode" "$KERASFORGE" serve --repository "$REPOSITORY" --host "$HOST" --rest-port "$REST_PORT" \
+    --port "$GRPC_PORT"
 fi

@@ -18,7 +18,8 @@ from kerasforge.models.registry import (
 
 # Families register themselves on import.
 from kerasforge.models import autoencoder, cnn, efficientnet, mlp, recurrent, resnet, transfer, vgg  # noqa: F401  isort: skip
-from kerasforge.models import seq2seq  # noqa: F401  isort: skip
+from kerasforge.models import seq2seq, transformer  # noqa: F401  isort: skip
+from kerasforge.models import gan, vae  # noqa: F401  isort: skip
 
 __all__ = [
     "UnknownModelError",

@@ -192,6 +192,7 @@ def load_model(path: str | Any, **kwargs: Any) -> Any:
     """``keras.models.load_model`` with the zoo's custom layers registered first."""
     import keras
 
-    from kerasforge.models import layers  # noqa: F401  registers the custom layers
+    # Importing registers the zoo's custom layers (the Transformer's, the VAE and DCGAN models).
+    from kerasforge.models import generative, layers, transformer_layers  # noqa: F401
 
     return keras.models.load_model(path, **kwargs)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kerasforge.pipelines.errors import ConfigError
+from kerasforge.pipelines.textaugment import TextAugmentConfig, augment_text_dataset
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -58,6 +59,8 @@ class AugmentConfig(BaseModel):
     randaugment: bool = False
     mixup_alpha: Alpha = 0.0
     cutmix_alpha: Alpha = 0.0
+    text: TextAugmentConfig = Field(default_factory=TextAugmentConfig)
+    """Text inputs only: word operations and back-translation (``pipelines/textaugment.py``)."""
 
     @property
     def enabled(self) -> bool:
@@ -127,8 +130,8 @@ def augmenter(
     import tensorflow as tf
 
     if channels is None:
-        image_only = cfg.model_dump(exclude={"mixup_alpha"}) != AugmentConfig().model_dump(
-            exclude={"mixup_alpha"}
+        image_only = cfg.model_dump(exclude={"mixup_alpha", "text"}) != AugmentConfig().model_dump(
+            exclude={"mixup_alpha", "text"}
         )
         if image_only:
             raise ConfigError(
@@ -159,15 +162,23 @@ def augment_dataset(
     num_classes: int,
     channels: int | None,
     first_step: int = 0,
+    text: bool = False,
 ) -> tf.data.Dataset:
     """``ds`` (batches of ``(images, labels)``) augmented batch by batch, in parallel.
 
     ``first_step``: the index of the first batch (a resumed run's epoch x steps).
+    ``text``: the inputs are texts; only ``cfg.text`` applies to them.
+
+    Raises:
+        ConfigError: text augmentation asked of other inputs, or other augmentation of texts.
     """
     import tensorflow as tf
 
     if not cfg.enabled:
         return ds
+    if text or cfg.text.enabled:
+        _check_text(cfg, text)
+        return augment_text_dataset(ds, cfg.text, seed=seed, first_step=first_step)
     fn = augmenter(cfg, seed=seed, num_classes=num_classes, channels=channels)
 
     def one_batch(step: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[Any, Any]:
@@ -175,6 +186,19 @@ def augment_dataset(
 
     ds = ds.enumerate(start=first_step).map(one_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_text(cfg: AugmentConfig, text: bool) -> None:
+    if not text:
+        raise ConfigError(
+            "data.augmentation.text applies to text inputs only; this data source has none: "
+            "remove data.augmentation.text"
+        )
+    if cfg.model_copy(update={"text": TextAugmentConfig()}).enabled:
+        raise ConfigError(
+            "data.augmentation: text inputs take data.augmentation.text only; set the image "
+            "and mixing augmentations (crop, flip, ..., mixup_alpha, cutmix_alpha) to defaults"
+        )
 
 
 def beta_sample(shape: Any, alpha: float, key: tf.Tensor) -> tf.Tensor:

@@ -122,6 +122,8 @@ class FileConfig(_Strict):
     """``image_folder``: 1 (grayscale) or 3 (RGB)."""
     spec: dict[str, FeatureSpec] = Field(default_factory=dict)
     """``tfrecord``: the tf.Example input features (the label feature is ``label``)."""
+    text: Annotated[str, Field(min_length=1)] = "text"
+    """``csv_text``: the column holding each example's text."""
 
 
 class SeriesConfig(_Strict):

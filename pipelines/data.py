@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 InputKind = Literal["image", "tabular", "sequence", "series", "text"]
 """``sequence``: examples are ``[steps, features]``; ``series``: one long ``[time, features]``
-series, cut into windows chronologically (``pipelines/series.py``); ``text``: one Python
-string per example."""
+series, cut into windows chronologically (``pipelines/series.py``); ``text``: one string per
+example, tokenised inside the model (``pipelines/textsources.py``, ``pipelines/dates.py``)."""
 TargetKind = Literal["classes", "values", "text"]
 """``text``: one target string per example (sequence to sequence)."""
 
@@ -301,4 +301,6 @@ from kerasforge.pipelines import dates as _dates  # noqa: E402, F401  (dates)
 from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)
 from kerasforge.pipelines import imagefolder as _imagefolder  # noqa: E402, F401  (image_folder)
 from kerasforge.pipelines import series as _series  # noqa: E402, F401  (registers co2, sunspots, ...)
+from kerasforge.pipelines import textgen as _textgen  # noqa: E402, F401  (chase)
+from kerasforge.pipelines import textsources as _textsources  # noqa: E402, F401  (text_folder, csv_text)
 from kerasforge.pipelines import tfrecords as _tfrecords  # noqa: E402, F401  (tfrecord)

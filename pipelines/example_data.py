@@ -4,8 +4,10 @@ Generated from scikit-learn's bundled sets, so nothing is downloaded:
 ``configs/data/wine.csv`` (named columns, string labels, a few empty cells
 for the missing-value policy), ``configs/data/wine.npz`` (arrays ``x``
 and ``label``), ``configs/data/digits_folder/<digit>/<n>.png`` (the 8x8
-digits as an image folder) and ``configs/data/digits.tfrecord`` (tf.Example
-records with ``pixels`` and ``label``).
+digits as an image folder), ``configs/data/digits.tfrecord`` (tf.Example
+records with ``pixels`` and ``label``), and generated chase sentences
+(``pipelines/textgen.py``) as a text folder ``configs/data/chase_folder/<cat|dog>/<n>.txt``
+and a CSV text column ``configs/data/chase.csv``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,33 @@ def write_examples(folder: Path = EXAMPLES) -> list[Path]:
     np.savez_compressed(npz_path, x=bunch.data.astype("float32"), label=bunch.target)
     write_digit_images(folder / "digits_folder")
     tfrecord = write_digit_tfrecord(folder / "digits.tfrecord")
-    return [csv_path, npz_path, folder / "digits_folder", tfrecord]
+    texts = [write_text_folder(folder / "chase_folder"), write_text_csv(folder / "chase.csv")]
+    return [csv_path, npz_path, folder / "digits_folder", tfrecord, *texts]
+
+
+def write_text_folder(folder: Path, count: int = 1200) -> Path:
+    """Generated chase sentences as a text folder: ``folder/<cat|dog>/<n>.txt``."""
+    from kerasforge.pipelines.textgen import ANIMALS, chase_examples
+
+    texts, labels = chase_examples(count, seed=1)
+    for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        path = folder / ANIMALS[label] / f"{i:04d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    return folder
+
+
+def write_text_csv(path: Path, count: int = 1200) -> Path:
+    """Generated chase sentences as a CSV with ``id``, ``sentence`` and ``chaser`` columns."""
+    from kerasforge.pipelines.textgen import ANIMALS, chase_examples
+
+    texts, labels = chase_examples(count, seed=2)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "sentence", "chaser"])
+        for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+            writer.writerow([i, text, ANIMALS[label]])
+    return path
 
 
 def digit_images() -> tuple[np.ndarray, np.ndarray]:

@@ -157,7 +157,22 @@ def attention_map(weights: np.ndarray, source: str, decoded: str, path: Path) ->
     ax.set_xlabel("source character")
     ax.set_ylabel("decoded character")
     ax.set_title("attention")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
+
+
+def sample_grid(images: np.ndarray, path: Path, title: str) -> Path:
+    """Generated images (``[N, H, W, C]``, 0-255 pixels) in a square-ish grid."""
+    plt = _pyplot()
+    images = np.asarray(images)
+    columns = int(np.ceil(np.sqrt(len(images))))
+    rows = int(np.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.1 * rows + 0.4),
+                             squeeze=False)  # fmt: skip
+    for i, ax in enumerate(axes.flat):
+        if i < len(images):
+            image = images[i][..., 0] if images.shape[-1] == 1 else images[i] / 255.0
+            ax.imshow(image, cmap="gray_r", vmin=0, vmax=255 if images.shape[-1] == 1 else None)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -172,7 +172,9 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     def _save_best_weights(self, epoch: int) -> None:
         for callback in self.watched:
             improved = getattr(callback, "best_epoch", None) == epoch
-            if getattr(callback, "restore_best_weights", False) and improved:
+            # best_weights stays None while the monitored value is missing (a GAN: no val_loss)
+            kept = getattr(callback, "best_weights", None) is not None
+            if getattr(callback, "restore_best_weights", False) and improved and kept:
                 best = {f"arr_{i}": w for i, w in enumerate(callback.best_weights)}
                 _save_arrays(self.folder / BEST_WEIGHTS_FILE, best)
 

@@ -41,6 +41,7 @@ from kerasforge.serving.card import ModelCard, write_card
 
 if TYPE_CHECKING:
     from kerasforge.serving.export import Published
+    from kerasforge.serving.tflite import ExportData
 
 OPTIMIZERS = OPTIMIZER_CLASSES
 
@@ -200,10 +201,15 @@ def train(cfg: ExperimentConfig) -> TrainResult:
             update={"metrics": test_metrics, "experiment": cfg.name, "run_id": tracker.run_id}
         )
         write_card(run_dir, card)
-        published = _publish(cfg, model, card, tracker, splits) if cfg.export.enabled else None
-        example = task.training_pairs(splits.x_test[:4], splits.y_test[:4])[0]
-        tracker.finish(model, history.history, run_dir, example, test_metrics, task)
-        sample = _write_sample_request(cfg.output_dir, splits)
+        published = (
+            _publish(cfg, model, card, tracker, task.export_data(model, splits))
+            if cfg.export.enabled
+            else None
+        )
+        example = task.serving_examples(model, splits.x_test[:4])
+        logged = task.predict_examples(model, splits.x_test[:4], splits.y_test[:4])
+        tracker.finish(model, history.history, run_dir, logged, test_metrics, task)
+        sample = _write_sample_request(cfg.output_dir, example)
     resume.finish(folder)
 
     return TrainResult(
@@ -282,6 +288,7 @@ def _datasets(
         num_classes=splits.num_classes,
         channels=splits.input_shape[-1] if splits.info.inputs == "image" else None,
         first_step=first_epoch * datasets["steps_per_epoch"],
+        text=splits.info.inputs == "text",
     )
     return datasets
 
@@ -317,10 +324,10 @@ def _publish(
     model: keras.Model,
     card: ModelCard,
     tracker: Tracker,
-    splits: datalib.Splits,
+    data: ExportData,
 ) -> Published:
     from kerasforge.serving.export import publish
-    from kerasforge.serving.tflite import ExportData, TFLiteOptions
+    from kerasforge.serving.tflite import TFLiteOptions
 
     tflite = cfg.export.tflite
     options = TFLiteOptions(tuple(tflite.variants), tflite.budget) if tflite.enabled else False
@@ -330,7 +337,7 @@ def _publish(
         cfg.export.model_name,
         card=card,
         tflite=options,
-        data=ExportData.from_splits(splits),
+        data=data,
     )
     if published.parity:
         print(published.parity.table(), flush=True)
@@ -354,8 +361,8 @@ def _new_run_dir(output_dir: Path) -> Path:
     raise RuntimeError(f"could not create a new run folder under {output_dir / 'runs'}")
 
 
-def _write_sample_request(output_dir: Path, splits: datalib.Splits, count: int = 4) -> Path:
+def _write_sample_request(output_dir: Path, examples: Any) -> Path:
     """A TF Serving REST request body of test-split inputs, for curl and `make predict`."""
     path = output_dir / "sample_request.json"
-    path.write_text(json.dumps({"instances": splits.x_test[:count].tolist()}))
+    path.write_text(json.dumps({"instances": examples.tolist()}))
     return path

@@ -36,8 +36,11 @@ def check_dataset(data: Dataset) -> list[Finding]:
     findings: list[Finding] = []
     if data.info.streamed:  # file paths: the source checked them; decoded in tf.data
         return _class_findings(name, y, len(data.info.class_names))
-    if data.info.inputs == "text":
-        return _text_findings(data)
+    if data.info.inputs == "text":  # strings: the source read them; tokenised in the model
+        findings = _text_findings(name, "inputs", x)
+        if data.info.targets == "text":
+            return findings + _text_findings(name, "targets", y)
+        return findings + _class_findings(name, y, len(data.info.class_names))
     if not np.issubdtype(x.dtype, np.number):
         findings.append(Finding("error", f"{name}: inputs must be numbers; dtype is {x.dtype}"))
         return findings
@@ -56,16 +59,13 @@ def check_dataset(data: Dataset) -> list[Finding]:
     return findings
 
 
-def _text_findings(data: Dataset) -> list[Finding]:
-    """Text sources: every input (and text target) a string, none of them empty."""
-    findings = []
-    parts = [("inputs", data.x)] + ([("targets", data.y)] if data.info.targets == "text" else [])
-    for part, values in parts:
-        bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v][:5]
-        if bad:
-            message = f"{data.info.name}: {part} must be non-empty strings; examples {bad} are not"
-            findings.append(Finding("error", message))
-    return findings
+def _text_findings(name: str, part: str, values: np.ndarray) -> list[Finding]:
+    """Every input (or text target) a string with more than whitespace in it."""
+    blank = [i for i, text in enumerate(values) if not isinstance(text, str) or not text.strip()]
+    if blank:
+        message = f"{name}: {len(blank)} {part} are empty texts (first: {blank[:5]})"
+        return [Finding("error", message)]
+    return []
 
 
 def _class_findings(name: str, y: np.ndarray, classes: int) -> list[Finding]:

@@ -1,6 +1,7 @@
 """Dynamic batching (TF Serving's ``--enable_batching`` and ``--batching_parameters_file``).
 
-Concurrent predict requests for the same model, version and signature wait in
+Concurrent predict, classify and regress requests for the same model, version and
+signature wait in
 one queue; each of ``num_batch_threads`` threads takes the oldest queue's
 requests, up to ``max_batch_size`` rows, once the queue holds that many rows,
 ``batch_timeout_micros`` passed since its oldest request arrived, or (timeout
@@ -9,7 +10,8 @@ next of ``allowed_batch_sizes`` by repeating its first row, as TF Serving
 pads), run as one signature call and split back by rows. A request larger
 than ``max_batch_size`` runs alone; requests whose inputs cannot be
 concatenated (other trailing shapes) or whose outputs do not keep the batch
-axis run one by one. A queue already holding ``max_enqueued_batches`` full
+axis run one by one, and so do a failed batch's requests (only the one whose
+values failed gets the error). A queue already holding ``max_enqueued_batches`` full
 batches refuses more with HTTP 429 / gRPC RESOURCE_EXHAUSTED.
 
 Example:
@@ -164,8 +166,10 @@ class Batcher:
             if merged is not None:
                 rows = sum(t.rows for t in tasks)
                 padded = self._pad(merged, rows)
-                outputs = self._call(key, tasks[0].signature, padded, _rows(padded))
-                if all(np.ndim(v) and v.shape[0] == _rows(padded) for v in outputs.values()):
+                outputs = self._call_merged(key, tasks, padded)
+                if outputs is not None and all(
+                    np.ndim(v) and v.shape[0] == _rows(padded) for v in outputs.values()
+                ):
                     offset = 0
                     for task in tasks:
                         end = offset + task.rows
@@ -181,6 +185,17 @@ class Batcher:
         finally:
             for task in tasks:
                 task.done.set()
+
+    def _call_merged(self, key: Key, tasks: list[_Task], arrays: dict) -> dict | None:
+        """The batch's outputs; ``None`` if the batch failed, so each request runs alone
+        and only the one whose values broke it (a corrupt image, an unparsable
+        tf.Example) gets the error."""
+        try:
+            return self._call(key, tasks[0].signature, arrays, _rows(arrays))
+        except Exception:
+            if len(tasks) == 1:
+                raise
+            return None
 
     def _run_alone(self, key: Key, task: _Task) -> None:
         try:

@@ -3,7 +3,8 @@
 ``kerasforge.cli`` asks :func:`add_commands` for these subcommands. Importing
 this module loads the standard library only; each command imports what it
 needs when it runs: ``serve`` and ``export`` start TensorFlow (quietly) and
-load serving code, ``predict`` loads the REST client and NumPy, no TensorFlow.
+load serving code, ``predict`` loads the REST client and NumPy, no TensorFlow
+(``predict --grpc`` loads it: the official gRPC protos are built on it).
 Nothing here loads training code or MLflow.
 """
 
@@ -104,11 +105,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     serve.set_defaults(func=cmd_serve)
 
-    pred = sub.add_parser("predict", help="query a running server (REST)")
-    pred.add_argument("--input", default="artifacts/sample_request.json", help=".npy or .json")
+    pred = sub.add_parser(
+        "predict",
+        help="query a running server (REST, or gRPC with --grpc)",
+        description="Send INPUTS (image files, a .npy batch, JSON or CSV rows; see "
+        "kerasforge.serving.request_inputs) to a running server and print its predictions.",
+    )
+    pred.add_argument(
+        "inputs", nargs="*", type=Path, help="input files (default: artifacts/sample_request.json)"
+    )
+    pred.add_argument("--input", type=Path, action="append", default=[], help="an input file")
     pred.add_argument("--model", default="digits_cnn", help="model name")
-    pred.add_argument("--version", type=int, default=None, help="model version (default: latest)")
-    pred.add_argument("--url", default="http://127.0.0.1:8501", help="server base URL")
+    choice = pred.add_mutually_exclusive_group()
+    choice.add_argument("--version", type=int, default=None, help="model version (default: latest)")
+    choice.add_argument("--label", default=None, help="version label, e.g. stable or canary")
+    pred.add_argument("--signature", default=None, help="signature (default: what INPUTS call for)")
+    pred.add_argument("--url", default="http://127.0.0.1:8501", help="REST server base URL")
+    pred.add_argument("--grpc", action="store_true", help="use the gRPC API instead of REST")
+    pred.add_argument("--grpc-address", default="127.0.0.1:8500", help="gRPC HOST:PORT")
     pred.add_argument("--timeout", type=float, default=30.0, help="seconds")
     pred.set_defaults(func=cmd_predict)
 
@@ -239,6 +253,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rest = server.start_store(store, args.host, args.rest_port, args.poll_seconds, **ports)
         if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
             store.watch_config(args.model_config_file, args.model_config_file_poll_wait_seconds)
+    server.tune_gc()
     host, port = rest.server_address[:2]
     print(f"gRPC API listening on {host}:{rest.grpc_port}", flush=True)
     print(f"REST API listening on http://{host}:{port}/v1/models/<name>:predict", flush=True)
@@ -251,41 +266,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Send ``args.input`` to a running server and print its predictions as JSON."""
-    from kerasforge.serving.client import RestClient
+    """Send ``args.inputs`` to a running server and print its predictions as JSON."""
+    from kerasforge.serving.request_inputs import read_inputs
 
-    instances = read_instances(Path(args.input))
-    predictions = RestClient(args.url, timeout=args.timeout).predict(
-        args.model, instances, version=args.version
+    paths = [*args.inputs, *args.input] or [Path("artifacts/sample_request.json")]
+    request = read_inputs(paths)
+    if args.grpc:
+        start_tensorflow()
+        from kerasforge.serving.grpc_client import GrpcClient
+
+        client: Any = GrpcClient(args.grpc_address, timeout=args.timeout)
+    else:
+        from kerasforge.serving.client import RestClient
+
+        client = RestClient(args.url, timeout=args.timeout)
+    predictions = client.predict(
+        args.model,
+        request.instances,
+        version=args.version,
+        signature_name=args.signature or request.signature_name,
+        label=args.label,
     )
     print(json.dumps({"predictions": predictions}))
     return 0
-
-
-def read_instances(path: Path) -> list[Any]:
-    """Instances from a ``.npy`` batch or a JSON file (a list or a ``{"instances": ...}`` body).
-
-    Raises:
-        UsageError: the file is missing, is not valid JSON or holds no instances.
-    """
-    if not path.is_file():
-        raise UsageError(f"input file {str(path)!r} not found; pass a .npy or .json file")
-    if path.suffix == ".npy":
-        import numpy as np
-
-        return np.load(path, allow_pickle=False).tolist()
-    if path.suffix == ".json":
-        try:
-            body = json.loads(path.read_text())
-        except ValueError as exc:
-            raise UsageError(f"{str(path)!r} is not valid JSON: {exc}") from None
-        instances = body.get("instances") if isinstance(body, dict) else body
-        if isinstance(instances, list):
-            return instances
-    raise UsageError(
-        f"input {str(path)!r}: expected a .npy batch, a JSON list of instances or a JSON "
-        'object {"instances": [...]}'
-    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -1,4 +1,12 @@
-"""A small REST client for TF Serving (and the embedded server). No TensorFlow.
+"""Clients of TF Serving (and the embedded server): REST here, gRPC in ``grpc_client``.
+
+Both answer one interface, :class:`Client`: ``predict`` takes row-format
+instances (numbers, nested lists, ``{input: value}`` objects, ``bytes`` for
+string inputs) and returns TF Serving's row-format ``predictions``, the same
+values over either protocol; ``status`` and ``metadata`` return TF Serving's
+JSON. A model version is the newest, a ``version`` or a ``label``. This
+module loads no TensorFlow (the gRPC client does: the official protos need it)
+and nothing from training.
 
 Example:
     >>> client = RestClient("http://127.0.0.1:8501")
@@ -8,13 +16,58 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, Protocol
 
 from kerasforge.serving.errors import ServingError
+
+
+class Client(Protocol):
+    """What every client answers; see the module docstring."""
+
+    def predict(
+        self,
+        name: str,
+        instances: list[Any],
+        version: int | None = None,
+        signature_name: str | None = None,
+        label: str | None = None,
+    ) -> list[Any]: ...
+
+    def status(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> dict[str, Any]: ...
+
+    def metadata(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> dict[str, Any]: ...
+
+
+def check_version_choice(version: int | None, label: str | None) -> None:
+    """A request names a version, a label or neither (TF Serving's ``version_choice``).
+
+    Raises:
+        ServingError: both were given.
+    """
+    if version is not None and label is not None:
+        raise ServingError(
+            f"give a version ({version}) or a label ({label!r}), not both: a label names a version"
+        )
+
+
+def _wire(value: Any) -> Any:
+    """``bytes`` become ``{"b64": ...}`` (TF Serving's JSON for binary string values)."""
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return value
 
 
 class RestClient:
@@ -30,8 +83,11 @@ class RestClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
-    def _model_url(self, name: str, version: int | None) -> str:
-        url = f"{self.base_url}/v1/models/{name}"
+    def _model_url(self, name: str, version: int | None, label: str | None = None) -> str:
+        check_version_choice(version, label)
+        url = f"{self.base_url}/v1/models/{urllib.parse.quote(name, safe='')}"
+        if label is not None:
+            return f"{url}/labels/{urllib.parse.quote(label, safe='')}"
         return f"{url}/versions/{version}" if version is not None else url
 
     def request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
@@ -56,9 +112,17 @@ class RestClient:
                 503,
             ) from None
 
-    def status(self, name: str, version: int | None = None) -> dict[str, Any]:
+    def status(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> dict[str, Any]:
         """TF Serving's model status for ``name``."""
-        return self.request("GET", self._model_url(name, version))
+        return self.request("GET", self._model_url(name, version, label))
+
+    def metadata(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> dict[str, Any]:
+        """TF Serving's ``GetModelMetadataResponse`` as JSON (the ``SignatureDef``s)."""
+        return self.request("GET", f"{self._model_url(name, version, label)}/metadata")
 
     def predict(
         self,
@@ -66,11 +130,11 @@ class RestClient:
         instances: list[Any],
         version: int | None = None,
         signature_name: str | None = None,
+        label: str | None = None,
     ) -> list[Any]:
         """Row-format predict: one prediction per instance."""
-        body: dict[str, Any] = {"instances": instances}
+        body: dict[str, Any] = {"instances": _wire(instances)}
         if signature_name:
             body["signature_name"] = signature_name
-        return self.request("POST", f"{self._model_url(name, version)}:predict", body)[
-            "predictions"
-        ]
+        url = f"{self._model_url(name, version, label)}:predict"
+        return self.request("POST", url, body)["predictions"]

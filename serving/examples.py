@@ -18,8 +18,10 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
-from kerasforge.serving import json_tensor, predict
+from kerasforge.serving import batching, json_tensor, predict
+from kerasforge.serving.batching import Batcher
 from kerasforge.serving.errors import ServingError, tf_error_message
+from kerasforge.serving.metrics import Call
 from kerasforge.serving.store import LoadedModel, signature_defs
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -28,9 +30,17 @@ METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}  # REST verb 
 
 
 def run(
-    model: LoadedModel, signature_name: str | None, method: str, request_input: Any
+    model: LoadedModel,
+    signature_name: str | None,
+    method: str,
+    request_input: Any,
+    batcher: Batcher | None = None,
+    call: Call | None = None,
 ) -> tuple[str, dict[str, np.ndarray]]:
     """Run a classify or regress signature on the request's examples.
+
+    With ``batcher`` (and the ``call`` being tracked, whose signature names the
+    queue), the serialized examples are batched with concurrent requests.
 
     Returns:
         The signature's name and its outputs by name.
@@ -51,7 +61,10 @@ def run(
     import tensorflow as tf
 
     try:
-        return name, predict.run(signature, {input_name: serialized})
+        arrays = {input_name: serialized}
+        if call is None:
+            return name, predict.run(signature, arrays)
+        return name, batching.run(batcher, call, signature, arrays)
     except tf.errors.InvalidArgumentError as exc:  # examples the signature cannot parse
         raise ServingError(tf_error_message(exc.message)) from None
 

@@ -48,7 +48,6 @@ from kerasforge.serving.parity import (
     naive_mae,
     p50_ms,
     score,
-    seq2seq_targets,
     tflite_row,
 )
 from kerasforge.serving.repository import TFLITE_FILE
@@ -59,6 +58,7 @@ from kerasforge.serving.signatures import (
     endpoints,
     write_method_names,
 )
+from kerasforge.serving.text import with_tokenizer
 from kerasforge.serving.tf_serving_config import write_configs
 from kerasforge.serving.tflite import ExportData, TFLiteOptions, Variant, convert_variants
 from kerasforge.serving.warmup import write_warmup
@@ -181,9 +181,8 @@ def parity_report(
     """Keras vs the SavedModel vs each TFLite variant on the test split (``serving.parity``)."""
     import tensorflow as tf
 
-    text = card.data.get("inputs") == "text"
-    x = np.asarray(data.x_test, dtype=object if text else "float32")
-    y = seq2seq_targets(card, np.asarray(data.y_test))
+    text = np.asarray(data.x_test).dtype.kind in "OSU"
+    x, y = np.asarray(data.x_test, dtype=object if text else "float32"), np.asarray(data.y_test)
     endpoint = endpoints(card, model)[DEFAULT_SIGNATURE]
     reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
     headline = card.headline or Headline(metric="metric", mode="max")
@@ -256,6 +255,7 @@ def publish(
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     try:
+        card = with_tokenizer(card, model)
         signatures = write_saved_model(model, staging, card)
         if data is not None:  # warm-up records, then the gate replays them
             write_warmup(staging, name, signatures, data.representative)

@@ -163,8 +163,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             call.signature = signature or "serving_default"
             model = resolve(self.store, request.model_spec)
             call.version = model.version
-            name, outputs = examples.run(model, signature, method, request.input)
-            call.batch_size = predict.batch_size(outputs)
+            name, outputs = examples.run(
+                model, signature, method, request.input, self.batcher, call
+            )
         return model, name, outputs
 
     @_guard
@@ -212,6 +213,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             status = response.model_version_status.add()
             status.version = model.version
             status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            status.status.SetInParent()  # error_code OK, as TF Serving sends it
         return response
 
     @_guard

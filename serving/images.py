@@ -4,6 +4,9 @@ Clients send JPEG, PNG, GIF or BMP bytes (``{"b64": ...}`` over REST); the
 graph does what the edge runtime does with Pillow (``edge.inputs.load_image``),
 so a server and a device answer the same image alike:
 
+0. refuse, before decoding, any other format (JPEG XL, WebP) and any image whose
+   header declares more than ``MAX_IMAGE_PIXELS`` pixels (a 400 KB PNG can
+   declare 20,000 x 20,000 and take 8 GB to decode), as the edge runtime does;
 1. decode to 8-bit pixels (the first frame of an animation);
 2. drop an alpha channel; grey becomes RGB by repeating it; RGB becomes grey
    with Pillow's ``L`` weights in fixed point
@@ -21,17 +24,85 @@ from typing import Any
 
 import numpy as np
 
+from kerasforge.serving.edge.inputs import MAX_IMAGE_PIXELS
 from kerasforge.serving.signatures import IMAGE_BYTES_INPUT, Endpoint
 
 LUMA = (19595, 38470, 7471)
 """Pillow's RGB -> L weights, in 1/65536."""
+PNG_MAGIC = (0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A)
+HEADER_BYTES = 32
+
+
+def declared_pixels(encoded: Any) -> tuple[Any, Any]:
+    """(known format, width x height its header declares), read without decoding.
+
+    PNG: IHDR's big-endian width and height; GIF: the logical screen (which TF
+    decodes to); BMP: the info header's width and |height|; JPEG: the frame header
+    (``tf.image.extract_jpeg_shape``).
+    """
+    import tensorflow as tf
+
+    padded = tf.strings.join([tf.strings.substr(encoded, 0, HEADER_BYTES), b"\0" * HEADER_BYTES])
+    head = tf.io.decode_raw(tf.strings.substr(padded, 0, HEADER_BYTES), tf.uint8)
+    b = tf.cast(head, tf.int64)
+
+    def number(start: int, size: int, big_endian: bool) -> Any:
+        order = range(size) if big_endian else reversed(range(size))
+        value = tf.constant(0, tf.int64)
+        for i in order:
+            value = value * 256 + b[start + i]
+        return value
+
+    def signed32(value: Any) -> Any:
+        return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+    def starts(magic: Sequence[int]) -> Any:
+        return tf.reduce_all(tf.equal(b[: len(magic)], tf.constant(list(magic), tf.int64)))
+
+    png, gif, bmp, jpeg = starts(PNG_MAGIC), starts(b"GIF"), starts(b"BM"), starts((255, 216))
+    jpeg_pixels = tf.cond(
+        jpeg,
+        lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(encoded)[:2], tf.int64)),
+        lambda: tf.constant(0, tf.int64),
+    )
+    pixels = tf.where(
+        png,
+        number(16, 4, True) * number(20, 4, True),
+        tf.where(
+            gif,
+            number(6, 2, False) * number(8, 2, False),
+            tf.where(
+                bmp, signed32(number(18, 4, False)) * signed32(number(22, 4, False)), jpeg_pixels
+            ),
+        ),
+    )
+    return png | gif | bmp | jpeg, pixels
+
+
+def checked(encoded: Any) -> list[Any]:
+    """Assertions that ``encoded`` is a JPEG/PNG/GIF/BMP within ``MAX_IMAGE_PIXELS``."""
+    import tensorflow as tf
+
+    known, pixels = declared_pixels(encoded)
+    return [
+        tf.debugging.assert_equal(
+            known, True, message="unsupported image format: send JPEG, PNG, GIF or BMP bytes"
+        ),
+        tf.debugging.assert_less_equal(
+            pixels,
+            tf.constant(MAX_IMAGE_PIXELS, tf.int64),
+            message=f"image too large: its header declares more than {MAX_IMAGE_PIXELS} pixels "
+            "(width x height); resize it before sending",
+        ),
+    ]
 
 
 def decode(encoded: Any, height: int, width: int, channels: int) -> Any:
     """One encoded image -> float32 ``[height, width, channels]`` pixels, 0-255."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
+    with tf.control_dependencies(checked(encoded)):
+        image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
     image = tf.cast(image, tf.int32)
     rgb = tf.cond(
         tf.shape(image)[-1] >= 3,

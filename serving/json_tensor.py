@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -74,29 +76,18 @@ def _loads_with_nan(raw: bytes) -> Any:
         raise ServingError(f"JSON Parse error: {exc}") from None
 
 
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
 def _too_deep(raw: bytes) -> bool:
-    """True when brackets nest deeper than ``MAX_DEPTH`` (strings ignored, cheaply)."""
+    """True when brackets nest deeper than ``MAX_DEPTH`` (strings ignored), in C."""
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return False
-    depth = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
+    text = _STRING.sub(b"", raw) if b'"' in raw else raw
+    brackets = np.frombuffer(text.translate(None, _NOT_BRACKETS), np.uint8)
+    steps = np.where((brackets == 0x5B) | (brackets == 0x7B), 1, -1).astype(np.int32)
+    return bool(steps.size) and int(np.cumsum(steps).max()) > MAX_DEPTH
 
 
 def _short(value: Any) -> str:
@@ -142,9 +133,14 @@ def to_array(value: Any, dtype: str) -> np.ndarray:
         ServingError: ragged lists, values at the wrong level, or values of the wrong type.
     """
     shape = dense_shape(value)
-    leaves: list[Any] = []
-    _collect(value, shape, 0, leaves)
+    leaves = _flatten(value, shape)
+    if leaves is None:  # not dense: the walk below says where
+        leaves = []
+        _collect(value, shape, 0, leaves)
     check = _checker(dtype)
+    fast = _numeric(leaves, dtype)
+    if fast is not None:
+        return fast.reshape(shape)
     converted = [check(v) for v in leaves]
     if dtype == "string":
         array = np.empty(len(converted), dtype=object)
@@ -152,6 +148,43 @@ def to_array(value: Any, dtype: str) -> np.ndarray:
     else:
         array = np.array(converted, dtype=dtype)
     return array.reshape(shape)
+
+
+def _flatten(value: Any, shape: list[int]) -> list[Any] | None:
+    """The leaves of a dense nested list, level by level in C; ``None`` if it is not dense."""
+    level = [value]
+    for size in shape:
+        if set(map(type, level)) != {list} or set(map(len, level)) != {size}:
+            return None
+        level = list(itertools.chain.from_iterable(level))
+    return None if list in set(map(type, level)) else level
+
+
+def _numeric(leaves: list[Any], dtype: str) -> np.ndarray | None:
+    """``leaves`` converted in C when all are of one JSON type the dtype takes and in range.
+
+    ``None`` when any value needs the per-value checks (mixed int/float, a bool or
+    string among numbers, a value out of range): they then produce TF Serving's message.
+    """
+    kinds = set(map(type, leaves))
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    if dtype == "bool":
+        return np.array(leaves, dtype=bool) if kind is bool else None
+    try:
+        if dtype in _FLOAT_INT_LIMIT and kind in (int, float):
+            array = np.array(leaves, dtype=np.float64)
+            bound = _FLOAT_INT_LIMIT[dtype] if kind is int else float(np.finfo(dtype).max)
+            finite = np.abs(array[np.isfinite(array)])
+            return array.astype(dtype) if not finite.size or finite.max() <= bound else None
+        if dtype in _INT_RANGE and kind is int:
+            array = np.array(leaves, dtype=np.int64)
+            low, high = _INT_RANGE[dtype]
+            return array.astype(dtype) if low <= array.min() and array.max() < high else None
+    except OverflowError:  # beyond int64 / float64: the per-value checks say so
+        return None
+    return None
 
 
 def _collect(value: Any, shape: list[int], level: int, out: list[Any]) -> None:

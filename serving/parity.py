@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.edge.text import encode_texts, exact_match
+from kerasforge.serving.edge.text import exact_match
 from kerasforge.serving.tflite import Variant
 
 MAIN_OUTPUT = {
@@ -30,6 +30,7 @@ MAIN_OUTPUT = {
     "regression": "values",
     "forecasting": "forecast",
     "anomaly_detection": "anomaly_score",
+    "generation": "image",
     "seq2seq": "probabilities",
 }
 LATENCY_REPEATS = 30
@@ -122,11 +123,15 @@ def _num(value: float | None, digits: int) -> str:
 
 def score(
     task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float = 1.0
-) -> float:
+) -> float | None:
     """The task's headline metric: accuracy for classifiers, R² for regression, MASE for
     forecasting (mean absolute error over ``scale``, the naive forecast's; :func:`naive_mae`),
-    ROC AUC of the anomaly scores (targets 1 = anomaly) for anomaly detection."""
-    if task == "seq2seq":  # y_true: target ids (``seq2seq_targets``)
+    ROC AUC of the anomaly scores (targets 1 = anomaly) for anomaly detection, the
+    reconstruction loss for a VAE (``None`` for a GAN's generator), exact match for sequence
+    to sequence (``y_true``: target ids, ``Seq2Seq.export_data``)."""
+    if task == "generation":
+        return reconstruction_loss(y_true, outputs["image"])
+    if task == "seq2seq":
         return exact_match(np.asarray(outputs["token_ids"]), y_true)
     if task == "anomaly_detection":
         return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
@@ -142,13 +147,14 @@ def score(
     return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
 
 
-def seq2seq_targets(card: Any, y_true: np.ndarray) -> np.ndarray:
-    """Sequence to sequence: target strings as the ids the model decodes (the card's tokens);
-    other tasks' targets unchanged."""
-    if card.task != "seq2seq":
-        return y_true
-    facts = card.data["seq2seq"]
-    return encode_texts(y_true, facts["tokens"], facts["output_length"], facts["end_id"])
+def reconstruction_loss(y_true: np.ndarray, image: np.ndarray) -> float | None:
+    """Generation: summed squared error of [0, 1]-scaled pixels per example, averaged, when
+    ``y_true`` holds the input images (a VAE); ``None`` for a generator (no ground truth)."""
+    image = np.asarray(image, "float64")
+    if np.shape(y_true) != image.shape:
+        return None
+    error = np.square((image - np.asarray(y_true, "float64")) / 255.0).reshape(len(image), -1)
+    return float(np.mean(error.sum(axis=1)))
 
 
 def naive_mae(card: Any, x: np.ndarray, y_true: np.ndarray) -> float:

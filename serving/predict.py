@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kerasforge.serving import json_tensor
-from kerasforge.serving.errors import ServingError
+from kerasforge.serving.errors import ServingError, tf_error_message
 
 
 def input_specs(signature: Any) -> dict[str, Any]:
@@ -141,12 +141,49 @@ def batch_size(arrays: dict[str, np.ndarray]) -> int | None:
     return None
 
 
+MAX_ROWS_PER_CALL = 512
+"""Rows per call of a signature: a larger request runs in slices of this many rows and its
+outputs are joined, so one large request cannot allocate activations for all its rows at
+once (peak memory stays that of a ``MAX_ROWS_PER_CALL``-row batch)."""
+
+
 def run(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Call a serving function with named arrays; numpy outputs by name."""
+    """Call a serving function with named arrays; numpy outputs by name.
+
+    Requests over :data:`MAX_ROWS_PER_CALL` rows run in slices when every input
+    and every output of the signature is batch-major (leading dimension unknown).
+    """
+    rows = batch_size(arrays)
+    if rows is None or rows <= MAX_ROWS_PER_CALL or not _batch_major(signature, arrays):
+        return _call(signature, arrays)
+    parts = [
+        _call(signature, {k: v[i : i + MAX_ROWS_PER_CALL] for k, v in arrays.items()})
+        for i in range(0, rows, MAX_ROWS_PER_CALL)
+    ]
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def _call(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One signature call; an input the graph refuses (a corrupt image) is a 400."""
     import tensorflow as tf
 
-    outputs = signature(**{k: tf.constant(v) for k, v in arrays.items()})
+    try:
+        outputs = signature(**{k: tf.constant(v) for k, v in arrays.items()})
+    except tf.errors.InvalidArgumentError as exc:
+        raise ServingError(tf_error_message(exc.message)) from None
     return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _batch_major(signature: Any, arrays: dict[str, np.ndarray]) -> bool:
+    """Every input shares one batch axis and every output has an unknown leading dimension."""
+    specs = input_specs(signature).values()
+    outputs = signature.structured_outputs.values()
+    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in arrays.values()}
+    return (
+        len(sizes) == 1
+        and all(s.shape.rank and s.shape[0] is None for s in specs)
+        and all(o.shape.rank and o.shape[0] is None for o in outputs)
+    )
 
 
 def format_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[str, Any]:

@@ -34,11 +34,14 @@ from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
 
 log = logging.getLogger(__name__)
 
-# A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it).
+# A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it). Matched without
+# regard to case, as TF Serving's `(?i)` route regexes: `/V1/Models/x:PREDICT` predicts;
+# model names and labels keep their case.
 ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[0-9]{1,19})|/labels/(?P<label>[^/:]+))?"
-    r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$"
+    r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$",
+    re.IGNORECASE | re.ASCII,
 )
 VERBS = ("predict", "classify", "regress")
 
@@ -93,12 +96,6 @@ class RestApi:
             return await self._route(request)
         except ServingError as exc:
             return error(exc.status, str(exc))
-        except web.HTTPRequestEntityTooLarge:
-            return error(
-                413,
-                f"request body exceeds {self.limits.max_body_bytes} bytes; send fewer "
-                "instances per request",
-            )
         except web.HTTPException as exc:
             return error(exc.status, exc.reason)
         except ConnectionResetError:  # the client hung up: one line, no traceback
@@ -118,7 +115,8 @@ class RestApi:
         match = ROUTE.match(request.path)
         if not match:
             raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
-        name, verb, label = match["name"], match["verb"], match["label"]
+        name, label = match["name"], match["label"]
+        verb = match["verb"].lower() if match["verb"] else None
         version = int(match["version"]) if match["version"] else None
         if match["metadata"] and verb is None:
             allowed = "GET"
@@ -175,15 +173,24 @@ class RestApi:
                 if verb == "predict":
                     run = functools.partial(predict_json, batcher=self.batcher)
                 else:
-                    run = functools.partial(examples_json, verb)
+                    run = functools.partial(examples_json, verb, batcher=self.batcher)
                 payload = await loop.run_in_executor(self.pool, run, model, raw, call)
         finally:
             self.inflight -= 1
         return web.Response(body=payload, content_type="application/json")
 
     async def _body(self, request: web.Request) -> bytes:
+        """The body, refused with 413 past ``max_body_bytes`` (by its Content-Length first).
+
+        Read chunk by chunk and dropped as soon as it is too large, so a refused body
+        leaves nothing behind (``request.read()``'s buffer stayed referenced from its
+        exception's traceback until the next garbage collection: 32 MB per 413).
+        """
+        limit = self.limits.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise _too_large(limit)
         try:
-            return await asyncio.wait_for(request.read(), self.limits.body_timeout_s)
+            return await asyncio.wait_for(_read(request, limit), self.limits.body_timeout_s)
         except TimeoutError:
             raise ServingError(
                 f"request body not received within {self.limits.body_timeout_s:g} s", status=408
@@ -214,8 +221,17 @@ def predict_json(
     return json_tensor.dumps(predict.format_response(outputs, row_format))
 
 
-def examples_json(verb: str, model: LoadedModel, raw: bytes, call: Call | None = None) -> bytes:
-    """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes."""
+def examples_json(
+    verb: str,
+    model: LoadedModel,
+    raw: bytes,
+    call: Call | None = None,
+    batcher: batching.Batcher | None = None,
+) -> bytes:
+    """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes.
+
+    ``batcher``, when given, batches the signature call with concurrent ones.
+    """
     from kerasforge.serving import examples
 
     call = call or Call("rest", verb, model.name)
@@ -223,9 +239,27 @@ def examples_json(verb: str, model: LoadedModel, raw: bytes, call: Call | None =
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
     call.signature = name or DEFAULT_SIGNATURE
-    call.signature, outputs = examples.run(model, name, method, examples.input_from_json(body))
-    call.batch_size = predict.batch_size(outputs)
+    request_input = examples.input_from_json(body)
+    call.signature, outputs = examples.run(model, name, method, request_input, batcher, call)
     return examples.results_json(method, outputs)
+
+
+def _too_large(limit: int) -> ServingError:
+    return ServingError(
+        f"request body exceeds {limit} bytes; send fewer instances per request", status=413
+    )
+
+
+async def _read(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            chunks.clear()
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def status_body(

@@ -186,7 +186,9 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     names = card.class_names if len(card.class_names) == count else [str(i) for i in range(count)]
 
     def predict(x: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = model(x, training=False)
+        return answer(model(x, training=False))
+
+    def answer(probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "class_ids": class_ids,
@@ -199,11 +201,31 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
         classes = tf.tile(tf.constant([names]), [tf.shape(scores)[0], 1])
         return {"classes": classes, "scores": scores}
 
+    if inputs.kind == "text":
+        tokens = _token_ids_endpoint(model, answer)
+        return {DEFAULT_SIGNATURE: inputs.raw_endpoint(predict), **tokens}
     return {
         DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
         **inputs.other_endpoints(predict),
         **inputs.examples_endpoint(classify, CLASSIFY_METHOD),
     }
+
+
+def _token_ids_endpoint(model: Any, answer: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
+    """Text models: the same answer over token ids (``serving.text``; what TFLite converts)."""
+    from kerasforge.serving import text
+
+    scorer = text.token_scorer(model)
+    if scorer is None:
+        return {}
+
+    def serve(token_ids: Any) -> dict[str, Any]:
+        return answer(scorer(token_ids, training=False))
+
+    facts = ({"description": "token ids of preprocessing.tokenizer (0: padding, 1: unknown)"},)
+    endpoint = Endpoint(serve, [text.token_ids_spec(model)], input_facts=facts,
+                        description="token ids, as the .tflite takes them")  # fmt: skip
+    return {text.TOKENS_SIGNATURE: endpoint}
 
 
 def regression(model: Any, card: ModelCard) -> dict[str, Endpoint]:
@@ -265,11 +287,75 @@ def anomaly_detection(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     return {DEFAULT_SIGNATURE: _Inputs(model, card).raw_endpoint(serve)}
 
 
+def _latents_from_seeds(seeds: Any, latent_dim: int) -> Any:
+    """One standard-normal latent vector per int64 seed (TensorFlow's stateless normal,
+    seed pair ``[seed, 0]``): the same seed always gives the same vector."""
+    import tensorflow as tf
+
+    def draw(seed: tf.Tensor) -> tf.Tensor:
+        pair = tf.stack([seed, tf.constant(0, tf.int64)])
+        return tf.random.stateless_normal([latent_dim], seed=pair)
+
+    return tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
+
+
+def generation(model: Any, card: ModelCard) -> dict[str, Endpoint]:
+    """A VAE: ``serving_default`` (pixels -> reconstructed ``image``), ``encode`` (pixels ->
+    ``latent_mean``, ``latent_log_var``), ``decode`` (``latent`` -> ``image``), ``sample``
+    (``seed`` -> ``image``, ``latent``). A DCGAN: ``serving_default`` (``latent`` ->
+    ``image``) and ``sample``. Images are 0-255 pixels; latents ``[N, latent_dim]``."""
+    import tensorflow as tf
+
+    dim = int(model.latent_dim)
+    gan = hasattr(model, "generator")
+    generate = model.generator if gan else model.decoder
+    latent = tf.TensorSpec((None, dim), tf.float32, name="latent")
+    latent_facts = ({"description": f"latent vectors, standard normal prior, {dim} values"},)
+
+    def from_latent(z: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"image": generate(z, training=False)}
+
+    def sample(seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        z = _latents_from_seeds(seed, dim)
+        return {"image": generate(z, training=False), "latent": z}
+
+    seeds = tf.TensorSpec((None,), tf.int64, name="seed")
+    seed_facts = ({"description": "one int64 seed per image; the same seed, the same image"},)
+    found = {
+        "sample": Endpoint(sample, [seeds], input_facts=seed_facts,
+                           description="a seeded draw from the prior, decoded"),
+    }  # fmt: skip
+    if gan:
+        about = "the generator: latent vectors to images"
+        return {DEFAULT_SIGNATURE: Endpoint(from_latent, [latent], input_facts=latent_facts,
+                                            description=about), **found}  # fmt: skip
+    pixels = tf.TensorSpec((None, *model.image_shape), tf.float32, name="pixels")
+    pixel_facts = ({"value_range": card.data.get("value_range") or [0.0, 255.0]},)
+
+    def reconstruct(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"image": model(x, training=False)}
+
+    def encode(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        z_mean, z_log_var = model.encoder(x, training=False)
+        return {"latent_mean": z_mean, "latent_log_var": z_log_var}
+
+    return {
+        DEFAULT_SIGNATURE: Endpoint(reconstruct, [pixels], input_facts=pixel_facts,
+                                    description="reconstruction from the posterior mean"),
+        "encode": Endpoint(encode, [pixels], input_facts=pixel_facts,
+                           description="the posterior's mean and log-variance"),
+        "decode": Endpoint(from_latent, [latent], input_facts=latent_facts,
+                           description="latent vectors to images"),
+        **found,
+    }  # fmt: skip
+
+
 CONTRACTS: dict[str, Callable[[Any, ModelCard], dict[str, Endpoint]]] = {
     "classification": classification,
     "regression": regression,
     "forecasting": forecasting,
     "anomaly_detection": anomaly_detection,
+    "generation": generation,
 }
 
 
@@ -344,15 +430,16 @@ def seq2seq(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     ``token_ids`` ``[N, T]``, ``probabilities`` ``[N, T, ids]`` and ``attention``
     ``[N, T, source length]`` (zeros for a model without attention).
 
-    ``serving_ids`` answers the same numeric outputs for ``source_ids`` ``[N, source
-    length]`` (int32, the card's ``tokens`` index them, 0 pads): the form TFLite
-    converts with its builtins (string ops would need SELECT_TF_OPS), the edge
-    runtime tokenising with the card. Tokenisation and greedy decoding run in the
-    graph (``models.seq2seq.text_decoder``).
+    ``serving_token_ids`` (as a text classifier's) answers the same numeric outputs for
+    ``source_ids`` ``[N, source length]`` (int32, the card's ``tokens`` index them, 0
+    pads): the form TFLite converts with its builtins (string ops would need
+    SELECT_TF_OPS), the edge runtime tokenising with the card. Tokenisation and greedy
+    decoding run in the graph (``models.seq2seq.text_decoder``).
     """
     import tensorflow as tf
 
     from kerasforge.models.seq2seq import text_decoder
+    from kerasforge.serving.text import TOKENS_SIGNATURE
 
     facts = card.data["seq2seq"]
     run = text_decoder(model, int(facts["output_length"]), int(facts["start_id"]))
@@ -370,7 +457,7 @@ def seq2seq(model: Any, card: ModelCard) -> dict[str, Endpoint]:
             serve, [text_spec], input_facts=({"description": "source strings (UTF-8)"},),
             description="a string in, the greedily decoded string out, with attention weights",
         ),
-        IDS_SIGNATURE: Endpoint(
+        TOKENS_SIGNATURE: Endpoint(
             serve_ids, [ids_spec],
             input_facts=({"description": "source character ids (data.seq2seq.tokens; 0 pads)"},),
             description="source ids in, decoded ids out (the form TFLite converts)",
@@ -379,6 +466,4 @@ def seq2seq(model: Any, card: ModelCard) -> dict[str, Endpoint]:
 
 
 TEXT_INPUT, IDS_INPUT = "text", "source_ids"
-IDS_SIGNATURE = "serving_ids"
-"""A numeric twin of ``serving_default`` for inputs TFLite's builtins cannot take (strings)."""
 CONTRACTS["seq2seq"] = seq2seq

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from kerasforge.serving.card import ModelCard
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE, IDS_SIGNATURE
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 """All variants, largest first."""
@@ -83,14 +83,16 @@ def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     A classifier's ``classes`` (class names) is a string tensor, which TFLite
     neither needs (the sidecar's ``labels`` index ``class_ids``) nor
     quantizes; the converter gets the numeric outputs only, still under the
-    signature key ``serving_default``, with the same input name. A SavedModel with
-    ``serving_ids`` (sequence to sequence: strings in) gives that signature instead.
+    signature key ``serving_default``, with the same input name.
     """
     import tensorflow as tf
 
+    from kerasforge.serving.text import TOKENS_SIGNATURE
+
     loaded = tf.saved_model.load(str(saved_model_dir))
-    # A model over strings exports a numeric twin (``serving_ids``); TFLite converts that.
-    key = IDS_SIGNATURE if IDS_SIGNATURE in loaded.signatures else DEFAULT_SIGNATURE
+    # A model over strings (a text classifier, sequence to sequence) exports a token-ids twin
+    # of serving_default (its string ops would need SELECT_TF_OPS): TFLite converts that one.
+    key = TOKENS_SIGNATURE if TOKENS_SIGNATURE in loaded.signatures else DEFAULT_SIGNATURE
     signature = loaded.signatures[key]
     ((name, spec),) = signature.structured_input_signature[1].items()
     numeric = sorted(k for k, v in signature.structured_outputs.items() if v.dtype != tf.string)

@@ -39,6 +39,7 @@ from kerasforge.serving.signatures import (
     REGRESS_METHOD,
     request_inputs,
 )
+from kerasforge.serving.text import TOKENS_SIGNATURE
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,8 @@ def write_warmup(
     """
     import tensorflow as tf
 
-    examples = np.asarray(examples[:MAX_RECORDS])
-    if examples.dtype.kind not in "OSU":  # strings (text models) stay strings
-        examples = examples.astype("float32")
+    text = np.asarray(examples).dtype.kind in "OSU"
+    examples = np.asarray(examples[:MAX_RECORDS], dtype=object if text else "float32")
     if len(examples) == 0:
         raise ValueError("warm-up records need at least one real example; received none")
     path = saved_model_dir / WARMUP_FILE
@@ -92,14 +92,25 @@ def write_warmup(
     order = sorted(signatures, key=lambda n: (n != DEFAULT_SIGNATURE, n))
     with tf.io.TFRecordWriter(str(path)) as writer:
         for name in order:
-            if examples.dtype.kind in "OSU" and signatures[name].input().dtype != "string":
-                continue  # raw strings cannot speak an ids signature (seq2seq's serving_ids)
+            if name == TOKENS_SIGNATURE or not _takes(signatures[name], examples):
+                continue
             count = MAX_RECORDS if name == DEFAULT_SIGNATURE else RECORDS_PER_SIGNATURE
-            for i in range(min(count, len(examples))):
-                batch = examples[i : i + 1]
+            for start in range(min(count, len(examples))):
+                batch = examples[start : start + 1]
                 log = _log(model_name, name, signatures[name], batch, value_range)
                 writer.write(log.SerializeToString())
     return path
+
+
+def _takes(info: SignatureInfo, examples: np.ndarray) -> bool:
+    """False for a predict signature over another tensor than the examples (a VAE's
+    ``decode`` over latent vectors, a generator's ``sample`` over seeds): it gets no record."""
+    if info.example_features or len(info.inputs) != 1 or info.inputs[0].dtype == "string":
+        return True
+    shape = info.inputs[0].shape[1:]
+    return len(shape) == examples.ndim - 1 and all(
+        d is None or d < 0 or d == n for d, n in zip(shape, examples.shape[1:], strict=True)
+    )
 
 
 def _log(

@@ -145,14 +145,13 @@ def publish_untrained(
     from kerasforge.pipelines.train import build_task_model, load_splits
     from kerasforge.serving.card import write_card
     from kerasforge.serving.export import publish
-    from kerasforge.serving.tflite import ExportData
 
     cfg = load_config(config, [*overrides, f"output_dir={out}"])
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
     model = build_task_model(cfg, task, splits)
     card = task.card(cfg.model.name, splits.info)
-    data = ExportData.from_splits(splits)
+    data = task.export_data(model, splits)  # a generator serves latent vectors, not images
     published = publish(
         model, out / "models", cfg.export.model_name, card=card, data=data, tflite=tflite
     )

@@ -23,8 +23,8 @@ def test_config_builds_its_model_with_its_own_input(path):
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
     model = build_task_model(cfg, task, splits)
-    features = task.training_pairs(splits.x_test[:2], splits.y_test[:2])[0]  # seq2seq: a dict
-    out = model.predict(features, verbose=0)
+    features = task.predict_examples(model, splits.x_test[:2], splits.y_test[:2])
+    out = model.predict(features, verbose=0)  # seq2seq: a dict; a generator: latent vectors
     assert out.shape[0] == 2 and np.all(np.isfinite(out))
     if cfg.task.name == "classification":
         assert out.shape == (2, splits.num_classes)

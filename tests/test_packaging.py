@@ -263,28 +263,53 @@ def expected_classes(model, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return probabilities, top2[:, 1] - top2[:, 0] > 1e-4
 
 
-@pytest.mark.heavy
-def test_the_edge_extra_runs_tflite_without_tensorflow(wheel, published, tmp_path):
-    bin_dir, installed = fresh_venv(wheel, "edge", tmp_path / "venv")
-    assert not installed & {"tensorflow", "tensorflow-cpu", "keras", "mlflow"}, installed
-    batch = published.splits.x_test[:8].astype("float32")
-    np.save(tmp_path / "batch.npy", batch)
-    tflite = published.published.path / "tflite" / "float32.tflite"  # exact against Keras
-    proc = in_venv(
-        [str(bin_dir / "kerasforge-edge"), "predict", str(tflite), "batch.npy"], tmp_path
-    )
-    assert proc.returncode == 0, proc.stderr
-    answer = json.loads(proc.stdout)
-    probabilities, clear = expected_classes(published.model, batch)
-    np.testing.assert_allclose(answer["probabilities"], probabilities, atol=1e-4)
-    assert clear.any()
-    assert (np.array(answer["class_ids"]) == probabilities.argmax(-1))[clear].all()
-    int8 = published.published.path / "tflite" / "int8.tflite"  # quantized I/O, no TensorFlow
-    proc = in_venv([str(bin_dir / "kerasforge-edge"), "predict", str(int8), "batch.npy"], tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert np.abs(np.array(json.loads(proc.stdout)["probabilities"]) - probabilities).max() < 0.05
+def tflite_runtime_venv(wheel: Path, where: Path) -> Path:
+    """A Raspberry Pi-like environment: kerasforge's base (numpy<2, pydantic) and tflite-runtime.
 
-    proc = in_venv([str(bin_dir / "kerasforge"), "train"], tmp_path)
+    tflite-runtime 2.14 (the last release, Python 3.11) is built against NumPy 1.x.
+    """
+    python = where / "bin" / "python"
+    run([uv(), "venv", "-q", "--python", sys.executable, str(where)])
+    pins = ["numpy>=1.26,<2", "pydantic>=2.7,<3", "tflite-runtime==2.14.*"]
+    run([uv(), "pip", "install", "-q", "--python", str(python), *pins], timeout=1200)
+    run([uv(), "pip", "install", "-q", "--python", str(python), "--no-deps", str(wheel)])
+    return where / "bin"
+
+
+def edge_class_ids(bin_dir: Path, model: Path, batch: str, cwd: Path) -> np.ndarray:
+    proc = in_venv([str(bin_dir / "kerasforge-edge"), "predict", str(model), batch], cwd)
+    assert proc.returncode == 0, proc.stderr
+    return np.array(json.loads(proc.stdout)["class_ids"])
+
+
+@pytest.mark.heavy
+def test_both_edge_runtimes_agree_with_the_saved_model_without_tensorflow(wheel, trained, tmp_path):
+    """`.[edge]` (ai-edge-litert) and a numpy<2 + tflite-runtime environment run the trained
+    model's float32 and int8 (quantized I/O) files: >= 99% top-1 agreement with the SavedModel
+    on the digits test split."""
+    import tensorflow as tf
+
+    _, result = trained
+    x = result.splits.x_test.astype("float32")
+    np.save(tmp_path / "test.npy", x)
+    signature = tf.saved_model.load(str(result.published.path)).signatures["serving_default"]
+    expected = signature(pixels=tf.constant(x))["class_ids"].numpy()
+    edge_bin, installed = fresh_venv(wheel, "edge", tmp_path / "edge")
+    assert not installed & {"tensorflow", "tensorflow-cpu", "keras", "mlflow"}, installed
+    pi_bin = tflite_runtime_venv(wheel, tmp_path / "pi")
+    for bin_dir in (edge_bin, pi_bin):
+        for variant in ("float32", "int8"):
+            model = result.published.path / "tflite" / f"{variant}.tflite"
+            got = edge_class_ids(bin_dir, model, "test.npy", tmp_path)
+            agreement = float((got == expected).mean())
+            assert agreement >= 0.99, (bin_dir.parent.name, variant, agreement)
+    probe = (
+        "import sys\nfrom kerasforge.serving.edge import runtime\n"
+        "runtime.interpreter_class()\nprint(sorted(sys.modules))"
+    )
+    proc = in_venv([str(pi_bin / "python"), "-c", probe], tmp_path)
+    assert "tflite_runtime" in proc.stdout and "ai_edge_litert" not in proc.stdout, proc.stderr
+    proc = in_venv([str(edge_bin / "kerasforge"), "train"], tmp_path)
     assert proc.returncode == 2
     assert "kerasforge train needs the 'train' extra" in proc.stderr, proc.stderr
 

@@ -43,7 +43,7 @@ def test_training_reports_exact_match_attention_map_and_signatures(trained):
     evaluation = {p.name for p in (result.run_dir / "evaluation").iterdir()}
     assert {"seq2seq_report.json", "attention.png"} <= evaluation
     card = result.card
-    assert set(card.signatures) == {"serving_default", "serving_ids"}
+    assert set(card.signatures) == {"serving_default", "serving_token_ids"}
     assert card.signature().input().dtype == "string"
     assert {"output", "attention"} <= {t.name for t in card.signature().outputs}
     assert card.tflite["variants"]["float32"]["select_tf_ops"] is False

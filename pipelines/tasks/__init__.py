@@ -22,11 +22,13 @@ from kerasforge.pipelines.tasks.anomaly import AnomalyDetection
 from kerasforge.pipelines.tasks.base import Headline, Task
 from kerasforge.pipelines.tasks.classification import Classification
 from kerasforge.pipelines.tasks.forecasting import Forecasting
+from kerasforge.pipelines.tasks.generation import Generation
 from kerasforge.pipelines.tasks.regression import Regression
 from kerasforge.pipelines.tasks.seq2seq import Seq2Seq
 
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (Classification, Regression, Forecasting, AnomalyDetection, Seq2Seq)
+    cls.name: cls
+    for cls in (Classification, Regression, Forecasting, AnomalyDetection, Generation, Seq2Seq)
 }
 
 

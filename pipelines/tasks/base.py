@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data import DataInfo, Splits
+    from kerasforge.serving.tflite import ExportData
 
 
 class TaskOptions(BaseModel):
@@ -93,6 +94,24 @@ class Task(ABC):
     @abstractmethod
     def compile_arguments(self) -> dict[str, Any]:
         """``loss`` and ``metrics`` for ``model.compile``."""
+
+    def serving_examples(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        """The raw inputs the model's ``serving_default`` takes for data examples ``x``:
+        ``x`` itself by default; a generator's latent vectors."""
+        return x
+
+    def predict_examples(self, model: keras.Model, x: np.ndarray, y: np.ndarray) -> Any:
+        """What ``model.predict`` takes for examples ``x`` with targets ``y`` (the MLflow
+        Model's input example): the serving examples by default; a sequence-to-sequence
+        model's teacher-forced inputs."""
+        return self.serving_examples(model, x)
+
+    def export_data(self, model: keras.Model, splits: Splits) -> ExportData:
+        """Serving examples for the export's warm-up records, int8 calibration and parity
+        report (``serving.tflite.ExportData``); by default the splits' raw inputs."""
+        from kerasforge.serving.tflite import ExportData
+
+        return ExportData.from_splits(splits)
 
     def fit_arguments(self, splits: Splits) -> dict[str, Any]:
         """Extra ``model.fit`` arguments (class weights, ...); none by default."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from kerasforge.pipelines.errors import ConfigError, DataError
 from kerasforge.pipelines.tasks.base import Task, TaskOptions
-from kerasforge.pipelines.tasks.preprocess import normalized_input
+from kerasforge.pipelines.tasks.preprocess import normalized_input, tokenized_input
 from kerasforge.serving.card import Headline
 
 if TYPE_CHECKING:
@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data import DataInfo, Splits
+
+
+TEXT_TOKENIZATION = (
+    "TextVectorization in the graph: lowercase, strip punctuation, split on whitespace, "
+    "vocabulary from the training split (0: padding, 1: unknown word)"
+)
 
 
 class ClassificationOptions(TaskOptions):
@@ -38,7 +44,7 @@ class Classification(Task):
 
     name = "classification"
     Options = ClassificationOptions
-    inputs = ("image", "tabular", "sequence")
+    inputs = ("image", "tabular", "sequence", "text")
     targets = "classes"
     headline = Headline(metric="accuracy", mode="max")
     metrics: ClassVar[dict[str, str]] = {"accuracy": "max"}
@@ -67,7 +73,10 @@ class Classification(Task):
     ) -> keras.Model:
         import keras
 
-        inputs, x = normalized_input(info.inputs, x_train)
+        if info.inputs == "text":
+            inputs, x = tokenized_input(x_train, backbone)
+        else:
+            inputs, x = normalized_input(info.inputs, x_train)
         x = backbone(x)
         if not entry.has_head:
             x = self._head(x, len(info.class_names))
@@ -99,6 +108,8 @@ class Classification(Task):
         return {"class_weight": {i: float(w) for i, w in enumerate(weights)}}
 
     def preprocessing_facts(self, info: DataInfo) -> dict[str, Any]:
+        if info.inputs == "text":
+            return {"tokenization": TEXT_TOKENIZATION}
         axis = {"image": "all pixels", "sequence": "each feature over all steps"}.get(
             info.inputs, "each feature"
         )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import keras
-    import numpy as np
 
 INPUT_NAMES = {"image": "pixels", "tabular": "features", "sequence": "sequence", "series": "window"}
+INPUT_NAMES["text"] = "text"
+TOKENIZER_LAYER = "tokenize"
+"""The ``TextVectorization`` layer of a text model (``serving`` reads its vocabulary)."""
 """The raw input's name in the model, the signatures and the card, per input kind."""
 
 
@@ -25,3 +29,27 @@ def normalized_input(kind: str, x_train: np.ndarray) -> tuple[keras.KerasTensor,
     normalize = keras.layers.Normalization(axis=None if kind == "image" else -1, name="normalize")
     normalize.adapt(x_train)
     return inputs, normalize(inputs)
+
+
+def tokenized_input(
+    x_train: np.ndarray, backbone: keras.Model
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """A raw string input and its token ids, the vocabulary from ``x_train`` only.
+
+    ``TextVectorization`` lowercases, strips punctuation and splits on
+    whitespace; id 0 is padding, 1 unknown words. The backbone fixes the
+    sequence length (its input's steps) and the vocabulary size (the
+    ``vocab_size`` of its embedding).
+    """
+    import keras
+
+    sequence_length = int(backbone.inputs[0].shape[-1])
+    sizes = [layer.vocab_size for layer in backbone.layers if hasattr(layer, "vocab_size")]
+    inputs = keras.Input(shape=(), dtype="string", name=INPUT_NAMES["text"])
+    tokenize = keras.layers.TextVectorization(
+        max_tokens=sizes[0] if sizes else None,
+        output_sequence_length=sequence_length,
+        name=TOKENIZER_LAYER,
+    )
+    tokenize.adapt(np.asarray(x_train, dtype=str))
+    return inputs, tokenize(inputs)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data import DataInfo, Splits
+    from kerasforge.serving.tflite import ExportData
 
 
 class Seq2SeqOptions(TaskOptions):
@@ -102,6 +103,18 @@ class Seq2Seq(Task):
         start = np.full((len(y), 1), self.start_id, dtype="int32")
         decoder_input = np.concatenate([start, target[:, :-1]], axis=1)
         return {"source": np.asarray(x, dtype=object), "decoder_input": decoder_input}, target
+
+    def predict_examples(self, model: keras.Model, x: np.ndarray, y: np.ndarray) -> Any:
+        """The Keras model's inputs: source strings and teacher-forced decoder inputs."""
+        return self.training_pairs(x, y)[0]
+
+    def export_data(self, model: keras.Model, splits: Splits) -> ExportData:
+        """Source strings, with the test targets as the ids the model decodes (the parity
+        report's exact match compares ids)."""
+        from kerasforge.serving.tflite import ExportData
+
+        data = ExportData.from_splits(splits)
+        return ExportData(data.representative, data.x_test, self.target_ids(splits.y_test))
 
     def assemble(
         self,

@@ -1,7 +1,10 @@
 """`kerasforge-edge predict MODEL.tflite INPUT` and `kerasforge-edge bench MODEL.tflite`.
 
 ``predict`` prints JSON (for classifiers ``class_ids``, ``probabilities`` and
-``class_names``, one entry per input); ``bench`` prints single-example
+``class_names``, one entry per input; for generators the ``image``); with
+``--output PATH`` it writes the answered images side by side into a PNG instead,
+and for a generator ``--seed S --count N`` draws N latent vectors with NumPy
+instead of reading an input file; ``bench`` prints single-example
 latency percentiles. Neither imports TensorFlow. Bad input: one line on
 stderr, exit 2.
 """
@@ -15,6 +18,7 @@ import time
 
 import numpy as np
 
+from kerasforge.serving.edge.formats import write_png
 from kerasforge.serving.edge.runtime import EdgeError, EdgeModel
 
 
@@ -42,9 +46,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="kerasforge-edge", description="TFLite inference without TensorFlow."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    pred = sub.add_parser("predict", help="predict on an image file or a .npy batch")
+    pred = sub.add_parser("predict", help="predict on an image, a .npy batch or a .txt file")
     pred.add_argument("model", help="path to a .tflite file")
-    pred.add_argument("input", help="an image file or a .npy array (one example or a batch)")
+    pred.add_argument(
+        "input",
+        nargs="?",
+        help="an image, a .npy array (one example or a batch) or, for text models, a .txt "
+        "file (one text per line)",
+    )
+    pred.add_argument(
+        "--seed", type=int, default=None, help="generators: draw latent vectors (NumPy) instead"
+    )
+    pred.add_argument("--count", type=_runs, default=1, help="latent vectors --seed draws")
+    pred.add_argument("--output", default=None, help="write the answered images to this PNG")
     bench = sub.add_parser("bench", help="single-example latency p50/p90/p99")
     bench.add_argument("model", help="path to a .tflite file")
     bench.add_argument("--runs", type=_runs, default=200, help="timed runs (default 200)")
@@ -57,6 +71,8 @@ def bench(model: EdgeModel, runs: int) -> dict[str, float]:
     """Latency percentiles (ms) of one example at mid-range values, ten warm-up runs excluded."""
     low, high = model.value_range
     example = np.full((1, *model.input_shape[1:]), (low + high) / 2, dtype=model.raw_dtype)
+    if model.tokenizer is not None:  # a text model: one sentence, tokenised on every run
+        example = np.array(["the quick brown fox jumps over the lazy dog"], dtype=object)
     for _ in range(10):
         model.outputs(example)
     times = []
@@ -68,6 +84,23 @@ def bench(model: EdgeModel, runs: int) -> dict[str, float]:
     return {"runs": runs, "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99)}
 
 
+def _batch(model: EdgeModel, args: argparse.Namespace) -> np.ndarray:
+    """The input file's batch, or ``--count`` standard-normal latent vectors from ``--seed``."""
+    if args.seed is None:
+        if args.input is None:
+            raise EdgeError("predict needs an INPUT file (or --seed for a generator)")
+        return model.load_input(args.input)
+    if args.input is not None or model.input_name != "latent":
+        raise EdgeError(
+            f"--seed draws latent vectors for a generator (input 'latent'); this model takes "
+            f"{model.input_name!r}: pass an input file instead"
+            if args.input is None
+            else "give either an INPUT file or --seed, not both"
+        )
+    rng = np.random.default_rng(args.seed)
+    return rng.standard_normal((args.count, *model.input_shape[1:])).astype("float32")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -75,7 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             result = bench(model, args.runs)
         else:
-            result = model.predict(model.load_input(args.input))
+            result = model.predict(_batch(model, args))
+            if args.output:
+                if "image" not in result:
+                    raise EdgeError(
+                        f"--output writes generated images; this model answers "
+                        f"{', '.join(sorted(result))}: leave --output out"
+                    )
+                write_png(np.asarray(result["image"]), args.output)
+                result = {"output": args.output, "images": len(result["image"])}
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

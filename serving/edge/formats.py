@@ -3,18 +3,21 @@
 The classification task's output formatting lives here and nowhere else on
 the edge: ``class_ids`` with ``probabilities`` and the card's ``class_names``.
 Regression answers ``values`` in the target's units, forecasting ``forecast``, anomaly
-detection ``anomaly_score`` and ``is_anomaly``. Any other task gets its signature's
+detection ``anomaly_score`` and ``is_anomaly``, generation ``image`` (or a PNG file,
+``write_png``). Any other task gets its signature's
 named outputs as lists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kerasforge.serving.card import ModelCard
+from kerasforge.serving.edge.inputs import EdgeError
 
 
 def classification(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
@@ -49,6 +52,34 @@ def anomaly_detection(outputs: dict[str, np.ndarray], card: ModelCard | None) ->
     }
 
 
+def generation(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
+    """``{"image": [N, H, W, C] 0-255 pixels}``: generated, or a VAE's reconstruction."""
+    return {"image": np.asarray(outputs["image"]).tolist()}
+
+
+def write_png(images: np.ndarray, path: Path) -> Path:
+    """A batch of 0-255 images ``[N, H, W, C]`` side by side in one PNG (Pillow, no TensorFlow).
+
+    Raises:
+        EdgeError: not a batch of grey or RGB images, or ``path`` cannot be written.
+    """
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise EdgeError(
+            f"--output writes images of shape [N, height, width, 1 or 3]; the model answered "
+            f"shape {list(images.shape)}: leave --output out to print the answer as JSON"
+        )
+    row = np.concatenate(list(np.clip(np.rint(images), 0, 255).astype("uint8")), axis=1)
+    picture = Image.fromarray(row[..., 0] if row.shape[-1] == 1 else row)
+    try:
+        picture.save(path, format="PNG")
+    except OSError as exc:
+        raise EdgeError(f"--output: cannot write {str(path)!r} ({exc})") from None
+    return path
+
+
 def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
     return {name: np.asarray(value).tolist() for name, value in sorted(outputs.items())}
 
@@ -71,6 +102,7 @@ FORMATS: dict[str, Callable[[dict[str, np.ndarray], ModelCard | None], dict[str,
     "regression": regression,
     "forecasting": forecasting,
     "anomaly_detection": anomaly_detection,
+    "generation": generation,
     "seq2seq": seq2seq,
 }
 

@@ -65,17 +65,6 @@ def load_npy(path: Path, example: tuple[int, ...]) -> np.ndarray:
     return batch
 
 
-def load_text(path: Path) -> np.ndarray:
-    """The non-empty lines of a UTF-8 text file, one example each (``[N]`` strings)."""
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError as exc:
-        raise EdgeError(f"input {str(path)!r} is not UTF-8 text: {exc}") from None
-    if not lines:
-        raise EdgeError(f"input {str(path)!r} holds no examples (no non-empty line)")
-    return np.asarray(lines, dtype=object)
-
-
 def chunks(batch: np.ndarray, dtype: np.dtype, size: int | None = None) -> Iterator[np.ndarray]:
     """``batch`` in chunks of ``size`` (default ``CHUNK``) examples, each checked to be finite.
 

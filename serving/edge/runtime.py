@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
 from kerasforge.serving.edge.formats import format_outputs
-from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy, load_text
-from kerasforge.serving.edge.text import encode_sources
+from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy
+from kerasforge.serving.edge.text import load_text, tokenizer_for
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 
@@ -74,6 +74,7 @@ class EdgeModel:
         self.input_dtype = np.dtype(detail["dtype"])
         self.input_quantization: tuple[float, int] = quantization(detail)
         self.raw_dtype = np.dtype("float32") if self.input_quantization[0] else self.input_dtype
+        self.tokenizer = tokenizer_for(self.card)
         if self.input_dtype.kind in "SOU":  # string inputs (text models) go in as Python str
             self.raw_dtype = np.dtype(object)
 
@@ -99,7 +100,7 @@ class EdgeModel:
             raise EdgeError(f"input file {str(path)!r} not found; pass an image or a .npy file")
         if path.suffix.lower() == ".npy":
             return load_npy(path, self.input_shape[1:])
-        if path.suffix.lower() == ".txt":  # text models: one example per line
+        if path.suffix.lower() == ".txt" and self.takes_text:  # one text per line
             return load_text(path)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return load_image(path, *self.input_shape[1:4])[np.newaxis]
@@ -115,8 +116,8 @@ class EdgeModel:
         Classification: ``class_ids``, ``probabilities``, ``class_names``;
         regression: ``values``; other tasks: their named outputs.
         """
-        text = np.asarray(batch).dtype.kind in "OSU"  # strings: ids come from the card
-        dtype = np.dtype(object) if text else self.raw_dtype
+        texts = np.asarray(batch).dtype.kind in "OSU"  # tokenised in `outputs` when needed
+        dtype = np.dtype(object) if texts else self.raw_dtype
         parts = [self.outputs(chunk) for chunk in chunks(batch, dtype)]
         joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
         return format_outputs(joined, self.card)
@@ -137,18 +138,23 @@ class EdgeModel:
             batch = np.clip(quantized, info.min, info.max).astype(self.input_dtype)
         return self._invoke(batch)
 
+    @property
+    def takes_text(self) -> bool:
+        """Whether raw inputs are texts: string inputs, or token ids the card's tokeniser makes."""
+        return self.tokenizer is not None or self.input_dtype.kind in "SOU"
+
     def _tokenized(self, batch: Any) -> Any:
-        """Strings for a model over ids (sequence to sequence): ids from the card's tokens."""
+        """Texts for a model over token ids: ids from the card's tokeniser; others unchanged."""
         batch = np.asarray(batch) if not isinstance(batch, np.ndarray) else batch
-        if batch.dtype.kind not in "OSU" or self.raw_dtype.kind not in "iu":
+        if batch.dtype.kind not in "OSU" or self.input_dtype.kind not in "iu":
             return batch
-        facts = self.card.data.get("seq2seq") if self.card else None
-        if not facts:
+        if self.tokenizer is None:
             raise EdgeError(
-                f"{str(self.path)!r} takes ids, and no model card beside it lists their "
-                "tokens: keep kerasforge.json next to the .tflite, or send a .npy of ids"
+                f"{str(self.path)!r} takes token ids, and no model card beside it describes "
+                "its tokeniser (preprocessing.tokenizer or data.seq2seq): keep kerasforge.json "
+                "next to the .tflite, or send a .npy of token ids"
             )
-        return encode_sources(batch, facts["tokens"], int(self.input_shape[1]))
+        return self.tokenizer(list(batch))
 
     def _explained(self, exc: RuntimeError) -> Exception:
         """A runtime lacking the Flex delegate, explained; other errors unchanged."""
@@ -156,11 +162,13 @@ class EdgeModel:
             return exc
         return EdgeError(
             f"{str(self.path)!r} needs TensorFlow ops (SELECT_TF_OPS: string tokenisation, "
-            "tensor lists; the card's tflite section says select_tf_ops: true), and the "
-            f"installed runtime ({interpreter_class().__module__}) has no Flex delegate. Run it "
-            "where the Flex delegate is linked: TensorFlow's tf.lite.Interpreter (pip install "
-            "tensorflow), or on Android with org.tensorflow:tensorflow-lite-select-tf-ops; or "
-            "serve the SavedModel over REST instead"
+            "tensor lists; the card's tflite section says select_tf_ops: true) that this TFLite "
+            f"runtime lacks: the installed {interpreter_class().__module__} has no Flex delegate "
+            "(neither the pip ai-edge-litert nor tflite-runtime ships one). Run it where the "
+            "Flex delegate is linked: TensorFlow's tf.lite.Interpreter (pip install tensorflow), "
+            "or on Android with org.tensorflow:tensorflow-lite-select-tf-ops; or use a variant "
+            "converted with builtin ops only (kerasforge's text models take token ids, tokenised "
+            "from the card), or serve the SavedModel over REST"
         )
 
     def _invoke(self, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -223,9 +231,14 @@ def _card_beside(model_path: Path) -> ModelCard | None:
         facts = json.loads(sidecar.read_text())
         labels = list(facts.get("labels", []))
         names = "class_names" if facts["task"] == "classification" else "target_names"
+        preprocessing = {"tokenizer": facts.get("preprocessing", {}).get("tokenizer")}
         data = {"seq2seq": facts["seq2seq"]} if "seq2seq" in facts else {}
         return ModelCard(
-            task=facts["task"], architecture=facts["architecture"], data=data, **{names: labels}
+            task=facts["task"],
+            architecture=facts["architecture"],
+            data=data,
+            preprocessing={k: v for k, v in preprocessing.items() if v},
+            **{names: labels},
         )
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         raise EdgeError(f"{str(sidecar)!r} is not a kerasforge model JSON: {exc}") from None

@@ -45,7 +45,9 @@ def test_without_a_docker_engine_it_runs_the_embedded_server(tmp_path):
         proc = dry_run(tmp_path, tmp_path, docker_exit)
         assert proc.returncode == 0, proc.stderr
         assert "-> embedded server (kerasforge serve)" in proc.stdout
-        assert f"serve --repository {tmp_path} --host 127.0.0.1 --rest-port 8501" in proc.stdout
+        assert f"serve --repository {tmp_path} --host 127.0.0.1 --rest-port 8501 --port 8500" in (
+            proc.stdout
+        )
 
 
 def test_with_a_docker_engine_it_runs_tf_serving_over_the_same_repository(tmp_path):

@@ -88,8 +88,13 @@ def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     shape = tuple(entry.tiny.get("input_shape", entry.example_input))
     image = len(shape) == 3
     kind = {3: "image", 2: "sequence"}.get(len(shape), "tabular")
-    x = rng.uniform(0, 255 if image else 1, (n, *shape)).astype(entry.input_dtype)
-    if task_name in ("classification", "anomaly_detection"):
+    if entry.input_dtype == "string":  # text: sentences of 6-12 words, punctuation and case mixed
+        kind = "text"
+        words = np.array(["The", "cat", "dog,", "chased", "a", "bird!", "not", "it's", "RED"])
+        x = np.array([" ".join(rng.choice(words, 6 + i % 7)) for i in range(n)], dtype=object)
+    else:
+        x = rng.uniform(0, 255 if image else 1, (n, *shape)).astype(entry.input_dtype)
+    if task_name in ("classification", "anomaly_detection", "generation"):
         y = np.arange(n) % 3
         info = DataInfo("example", kind, "classes", ("a", "b", "c"))
     elif task_name == "forecasting":  # two steps ahead of the first feature
@@ -118,6 +123,21 @@ def tiny_model(name: str, task_name: str):
 
 
 CASES = [(n, t) for n in models.list_models() for t in models.get_entry(n).tasks]
+DEEPER_VARIANTS = {
+    **{n: "resnet18" for n in ("resnet34",)},
+    **{n: "resnet50" for n in ("resnet101", "resnet152")},
+    **{n: "resnet20" for n in ("resnet32", "resnet44", "resnet56")},
+    **{n: "vgg11" for n in ("vgg13", "vgg16", "vgg19")},
+    **{f"efficientnet_b{i}": "efficientnet_b0" for i in range(1, 8)},
+}
+"""Variants that are their family builder at another depth, and the shallower variant whose
+full check (export, TFLite, a training step) covers the code they share. Each deeper one is
+built at its tiny configuration and round-trips through ``.keras`` (its layout and parameter
+count at full size are pinned in ``test_parameter_counts.py``). Exporting and training every
+depth took about 8 of the suite's minutes on 2 cores (ResNet-152 alone 110 s); the issue asks
+for the registry test to stay under about 2."""
+FULL_CASES = [(n, t) for n, t in CASES if n not in DEEPER_VARIANTS]
+DEEPER_CASES = [(n, t) for n, t in CASES if n in DEEPER_VARIANTS]
 BIG = 2_000_000
 """Parameters above which a registered model must declare a tiny configuration for tests."""
 
@@ -132,7 +152,28 @@ def test_large_models_declare_a_tiny_configuration(name):
     assert entry.tiny or models.parameter_count(name) < BIG, f"{name} needs tiny= options"
 
 
-@pytest.mark.parametrize(("name", "task_name"), CASES, ids=[f"{n}-{t}" for n, t in CASES])
+def test_each_deeper_variant_names_a_fully_checked_member_of_its_family():
+    for name, representative in DEEPER_VARIANTS.items():
+        entry, shallow = models.get_entry(name), models.get_entry(representative)
+        assert representative not in DEEPER_VARIANTS, representative
+        assert entry.builder.__module__ == shallow.builder.__module__, (name, representative)
+        assert entry.tasks == shallow.tasks and entry.tiny == shallow.tiny, name
+
+
+@pytest.mark.parametrize(
+    ("name", "task_name"), DEEPER_CASES, ids=[f"{n}-{t}" for n, t in DEEPER_CASES]
+)
+def test_deeper_variants_build_name_their_layers_and_round_trip(name, task_name, tmp_path):
+    model, _, _, x, _ = tiny_model(name, task_name)
+    unnamed = [layer.name for layer in _layers(model) if _auto_named(layer)]
+    assert not unnamed, f"layers left with Keras' automatic names: {unnamed}"
+    model.save(tmp_path / f"{name}.keras")
+    reloaded = models.load_model(tmp_path / f"{name}.keras")
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(expected, reloaded.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(("name", "task_name"), FULL_CASES, ids=[f"{n}-{t}" for n, t in FULL_CASES])
 def test_every_model_builds_for_its_tasks_saves_exports_and_trains(name, task_name, tmp_path):
     """Tiny configuration, the task's head and loss: named layers, .keras round trip,
     SavedModel (1e-5) and float32 TFLite (1e-4) agree, one step moves every trainable weight."""
@@ -141,7 +182,7 @@ def test_every_model_builds_for_its_tasks_saves_exports_and_trains(name, task_na
     model, task, info, x, y = tiny_model(name, task_name)
     unnamed = [layer.name for layer in _layers(model) if _auto_named(layer)]
     assert not unnamed, f"layers left with Keras' automatic names: {unnamed}"
-    features = task.training_pairs(x, y)[0] if task_name == "seq2seq" else x
+    features = task.predict_examples(model, x, y)  # a generator: latents; seq2seq: a dict
     expected = model.predict(features, verbose=0)
 
     path = tmp_path / f"{name}.keras"
@@ -153,7 +194,7 @@ def test_every_model_builds_for_its_tasks_saves_exports_and_trains(name, task_na
     if task_name == "seq2seq":
         _check_seq2seq_exports(model, task, info, x, tmp_path)
     else:
-        _check_exports(model, task, info, x, expected, tmp_path)
+        _check_exports(model, task, info, task.serving_examples(model, x), expected, tmp_path)
 
     model.compile(optimizer=keras.optimizers.SGD(0.1), **task.compile_arguments())
     before = [w.numpy().copy() for w in model.trainable_weights]
@@ -169,6 +210,7 @@ MAIN_OUTPUT = {
     "regression": "values",
     "forecasting": "forecast",
     "anomaly_detection": "reconstruction",
+    "generation": "image",
 }
 """The served output compared with the Keras model's output, per task."""
 
@@ -177,8 +219,10 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
     """The SavedModel's serving signature within 1e-5 and float32 TFLite within 1e-4 of Keras."""
     import tensorflow as tf
 
+    from kerasforge.serving.card import write_card
     from kerasforge.serving.edge.runtime import EdgeModel
     from kerasforge.serving.export import write_saved_model
+    from kerasforge.serving.text import with_tokenizer
     from kerasforge.serving.tflite import convert
 
     card = task.card(model.name, info)
@@ -191,15 +235,18 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     flatbuffer, _ = convert(folder / "saved", "float32", None)
     (folder / "model.tflite").write_bytes(flatbuffer)
+    if x.dtype == object:  # text: the .tflite takes token ids, tokenised as the card says
+        write_card(folder, with_tokenizer(card, model))
     edge = EdgeModel(folder / "model.tflite")
-    got = edge.runner(**{edge.input_name: x})[output].reshape(len(x), -1)
+    raw = edge.outputs(x) if edge.tokenizer else edge.runner(**{edge.input_name: x})
+    got = raw[output].reshape(len(x), -1)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def _check_seq2seq_exports(model, task, info, x, folder) -> None:
     """Strings in. The reference is Keras decoding greedily in a Python loop over the
     teacher-forced model; the SavedModel's ``serving_default`` (tokeniser and loop in the
-    graph) within 1e-5, the float32 TFLite (``serving_ids``, builtins only, the edge
+    graph) within 1e-5, the float32 TFLite (``serving_token_ids``, builtins only, the edge
     runtime tokenising with the card) within 1e-4."""
     import tensorflow as tf
 

@@ -71,9 +71,7 @@ def test_split_that_starves_a_class_is_a_clear_error(digits):
 
 
 def test_unknown_source():
-    expected = (
-        "unknown data source 'mnist'; available: breast_cancer, co2, csv_table, dates, diabetes"
-    )
+    expected = r"unknown data source 'mnist'; available: breast_cancer, (\w+, )*csv_table, "
     with pytest.raises(DataError, match=expected):
         data.load_source("mnist")
 

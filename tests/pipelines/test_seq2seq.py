@@ -114,6 +114,7 @@ def test_text_targets_are_refused_by_other_tasks_and_empty_strings_by_validation
 
     with pytest.raises(DataError, match="expects series inputs with values as targets"):
         get_task("forecasting").check_data(INFO)
-    bad = Dataset(np.array(["3 May 2020", ""], object), np.array(["2020-05-03", "x"], object), INFO)
-    (finding,) = check_dataset(bad)
-    assert finding.level == "error" and "examples [1]" in finding.message
+    bad = Dataset(np.array(["3 May 2020", ""], object), np.array([" ", "x"], object), INFO)
+    inputs, targets = check_dataset(bad)
+    assert inputs.level == "error" and "1 inputs are empty texts (first: [1])" in inputs.message
+    assert targets.level == "error" and "1 targets are empty texts (first: [0])" in targets.message

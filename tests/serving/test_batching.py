@@ -175,3 +175,56 @@ def test_the_docker_serving_configs_read_as_the_embedded_server_reads_them():
     assert options.max_batch_size == 32 and options.num_batch_threads == 2
     monitoring = ROOT / "docker" / "serving" / "monitoring.config"
     assert read_monitoring_config(monitoring) == PATH
+
+
+def classify_concurrently(url: str, bodies: list[dict]) -> list[tuple[int, dict]]:
+    """POST every body to ``url`` from its own thread, all released at once."""
+    results: list = [None] * len(bodies)
+    start = threading.Barrier(len(bodies))
+
+    def client(i: int) -> None:
+        request = urllib.request.Request(url, data=json.dumps(bodies[i]).encode())
+        start.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                results[i] = resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            results[i] = exc.code, json.loads(exc.read())
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_classify_requests_are_batched_and_a_bad_one_fails_alone(tmp_path):
+    from tests.serving.example_model import save_example_model
+
+    save_example_model(tmp_path / "ex" / "1")
+    options = BatchingOptions(max_batch_size=16, batch_timeout_micros=50_000, num_batch_threads=1)
+    rest, store = serverlib.start(
+        tmp_path, "127.0.0.1", 0, poll_seconds=0, metrics_path=PATH, batching=options
+    )
+    base = f"http://127.0.0.1:{rest.server_port}"
+    good = [{"examples": [{"x": [float(i), 0.0]}]} for i in range(11)]
+    try:
+        first = classify_concurrently(f"{base}/v1/models/ex:classify", good)
+        with urllib.request.urlopen(base + PATH, timeout=30) as resp:
+            text = resp.read().decode()
+        bad = {"examples": [{"x": "not floats"}]}
+        second = classify_concurrently(f"{base}/v1/models/ex:classify", [*good, bad])
+    finally:
+        serverlib.stop(rest, store)
+    for i, (status, body) in enumerate(first + second[:-1]):
+        assert status == 200, body
+        (scores,) = body["results"]  # softmax over (i, 0): the "cat" score
+        i %= len(good)
+        assert scores[0][0] == "cat" and scores[0][1] == pytest.approx(1 / (1 + np.exp(-i)))
+    assert second[-1][0] == 400 and "x" in second[-1][1]["error"]
+    (family,) = [
+        f for f in text_string_to_metric_families(text) if f.name == "kerasforge_batch_size"
+    ]
+    calls = [s.value for s in family.samples if s.name == "kerasforge_batch_size_count"]
+    assert sum(calls) < len(good), "some classify requests must have shared a call"

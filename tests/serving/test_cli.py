@@ -8,10 +8,8 @@ import signal
 import subprocess
 
 import numpy as np
-import pytest
 
 from kerasforge.cli import SIDES, main
-from kerasforge.serving.cli import read_instances
 from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
 
 
@@ -24,32 +22,6 @@ def training_modules(modules: set[str]) -> list[str]:
         or (m.startswith("kerasforge.pipelines.") and m not in SIDES)
         or m.startswith("kerasforge.models")
     )
-
-
-def test_read_instances_reads_npy_and_json(tmp_path):
-    np.save(tmp_path / "batch.npy", np.zeros((2, 2, 1), "float32"))
-    assert read_instances(tmp_path / "batch.npy") == [[[0.0], [0.0]], [[0.0], [0.0]]]
-    (tmp_path / "body.json").write_text('{"instances": [[1, 2]]}')
-    assert read_instances(tmp_path / "body.json") == [[1, 2]]
-    (tmp_path / "list.json").write_text("[[3]]")
-    assert read_instances(tmp_path / "list.json") == [[3]]
-
-
-@pytest.mark.parametrize(
-    ("content", "suffix", "message"),
-    [
-        ("{", ".json", "not valid JSON"),
-        ('{"x": 1}', ".json", "expected a .npy batch"),
-        ("1,2", ".csv", "expected a .npy batch"),
-    ],
-)
-def test_read_instances_rejects_bad_files(tmp_path, capsys, content, suffix, message):
-    path = tmp_path / f"input{suffix}"
-    path.write_text(content)
-    assert main(["predict", "--input", str(path)]) == 2
-    assert message in capsys.readouterr().err
-    with pytest.raises(Exception, match=message):
-        read_instances(path)
 
 
 def test_predict_of_a_missing_file_fails_clearly(tmp_path, capsys):

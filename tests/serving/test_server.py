@@ -117,6 +117,15 @@ def test_errors_use_tf_serving_error_shape(live, path, body, code, message):
     assert set(reply) == {"error"} and message in reply["error"]
 
 
+def test_routes_match_without_regard_to_case_as_tf_serving(live, published):
+    url, _, _ = live
+    x = published.splits.x_test[:1].tolist()
+    status, reply = post(url + "/V1/Models/digits_cnn:PREDICT", {"instances": x})
+    assert status == 200 and len(reply["predictions"]) == 1
+    status, reply = post(url + "/v1/MODELS/Digits_CNN:predict", {"instances": x})
+    assert status == 404 and "Digits_CNN" in reply["error"]  # names keep their case
+
+
 def test_client_raises_server_message(live):
     url, _, _ = live
     with pytest.raises(ServingError, match="Servable not found") as info:

@@ -196,8 +196,56 @@ def test_serving_bytes_resizes_and_refuses_what_is_not_an_image(published):
     large = np.repeat(np.repeat(published.splits.x_test[:1], 4, axis=1), 4, axis=2)  # 32x32
     served = call(found["serving_bytes"], image_bytes=np.array([png(large[0])], dtype=object))
     assert served["probabilities"].shape == (1, 10)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unsupported image format"):
         call(found["serving_bytes"], image_bytes=np.array([b"not an image"], dtype=object))
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A small PNG whose header declares ``width`` x ``height`` grey pixels (a decompression
+    bomb: its one IDAT chunk of zeros compresses about 1000:1)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * ((width + 1) * min(height, 64)), 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bombs_and_other_formats_are_refused_before_decoding(published):
+    """A 400 KB PNG declaring 20,000 x 20,000 pixels took 7.9 GB and 90 s to answer."""
+    from PIL import Image
+
+    from kerasforge.serving import predict
+    from kerasforge.serving.edge.inputs import MAX_IMAGE_PIXELS
+    from kerasforge.serving.errors import ServingError
+
+    found = loaded_signatures(published.published.path)
+    bomb = png_declaring(20_000, 20_000)
+    assert len(bomb) < 100_000 and MAX_IMAGE_PIXELS < 20_000**2
+    with pytest.raises(
+        ServingError, match="image too large: its header declares more than"
+    ) as info:
+        predict.run(found["serving_bytes"], {"image_bytes": np.array([bomb], dtype=object)})
+    assert info.value.status == 400
+    webp = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(webp, format="WEBP")
+    with pytest.raises(ServingError, match="send JPEG, PNG, GIF or BMP") as info:
+        predict.run(
+            found["serving_bytes"], {"image_bytes": np.array([webp.getvalue()], dtype=object)}
+        )
+    for fmt in ("GIF", "BMP", "JPEG"):  # each declared size read from its own header
+        encoded = io.BytesIO()
+        Image.fromarray(np.zeros((9, 11, 3), np.uint8)).save(encoded, format=fmt)
+        served = call(
+            found["serving_bytes"], image_bytes=np.array([encoded.getvalue()], dtype=object)
+        )
+        assert served["probabilities"].shape == (1, 10)
 
 
 def test_tabular_signatures_agree_with_keras(tabular, regression):

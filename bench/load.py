@@ -1,0 +1,92 @@
+"""A bounded loopback load generator and ``kerasforge serve`` processes, for the serving benches.
+
+Every client thread holds one keep-alive HTTP connection (as ``requests.Session``,
+gRPC channels and load balancers do) and sends a fixed number of requests per
+round; rounds alternate between the servers compared, the first (warm-up) round
+of each is dropped, and the whole measurement stops at a time limit.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one side's requests go: ``POST http://127.0.0.1:<port><path>`` with ``body``."""
+
+    port: int
+    path: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+
+
+def start_server(repository: Path, *flags: str) -> tuple[subprocess.Popen, int]:
+    """A ``kerasforge serve`` process on a free REST port (no polling); its log is drained."""
+    cmd = [sys.executable, "-m", "kerasforge.cli", "serve", "--repository", str(repository)]
+    cmd += ["--rest-port", "0", "--port", "0", "--poll-seconds", "0", *flags]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if match:
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            return proc, int(match.group(1))
+    raise RuntimeError(f"server did not start: exit {proc.wait()}")
+
+
+def one_round(target: Target, clients: int, per_client: int) -> float:
+    """Seconds for ``clients`` keep-alive clients to send ``per_client`` requests each."""
+    start = threading.Barrier(clients + 1)
+    failures: list[int] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=120)
+        start.wait()
+        for _ in range(per_client):
+            conn.request("POST", target.path, body=target.body, headers=dict(target.headers))
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                failures.append(response.status)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests failed: {sorted(set(failures))}")
+    return elapsed
+
+
+def measure(
+    targets: dict[str, Target], clients: int, per_client: int, rounds: int, time_limit_s: float
+) -> dict[str, list[float]]:
+    """Seconds per round of each target, rounds alternating; the warm-up round dropped."""
+    for target in targets.values():
+        one_round(target, clients, per_client)
+    seconds: dict[str, list[float]] = {name: [] for name in targets}
+    deadline = time.monotonic() + time_limit_s
+    for _ in range(rounds):
+        for name, target in targets.items():
+            seconds[name].append(one_round(target, clients, per_client))
+        if time.monotonic() > deadline:
+            break
+    return seconds
+
+
+def requests_per_s(seconds: dict[str, list[float]], clients: int, per_client: int) -> dict:
+    """Requests/s of each side over its measured rounds."""
+    return {name: clients * per_client * len(times) / sum(times) for name, times in seconds.items()}

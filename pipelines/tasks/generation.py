@@ -1,0 +1,193 @@
+"""Generation: a VAE or a DCGAN learns the training images and generates new ones.
+
+The registered model (``vae``, ``dcgan``) is the whole model: it takes raw
+0-255 pixels, scales them inside its graph and trains itself in its own
+``train_step`` (no compiled loss). The headline depends on the family:
+
+- ``vae``: ``reconstruction_loss`` on the test split (lower is better): the
+  summed squared error of [0, 1]-scaled pixels of each test image against its
+  reconstruction from the posterior mean, averaged over images;
+- ``dcgan``: ``discriminator_loss`` on the test split: the discriminator's
+  binary cross-entropy on real test images plus on as many generated ones. A GAN
+  has no likelihood to report; this says how well the generator fools the
+  discriminator (``ln 4 = 1.386`` when the discriminator cannot tell them apart,
+  lower when it can), so higher is better for the generator, up to that value.
+
+The served graph of a DCGAN takes latent vectors, not images: ``serving_examples``
+turns data examples into the inputs its exported ``serving_default`` takes
+(seeded standard-normal latents), for the warm-up records, the parity report, the
+MLflow input example and the sample request.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from kerasforge.pipelines.errors import ConfigError
+from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.serving.card import Headline, ModelCard
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerasforge.models.registry import ModelEntry
+    from kerasforge.pipelines.data import DataInfo, Splits
+    from kerasforge.serving.tflite import ExportData
+
+VAE_HEADLINE = Headline(metric="reconstruction_loss", mode="min")
+GAN_HEADLINE = Headline(metric="discriminator_loss", mode="max")
+REPRESENTATIVE = 500
+"""Serving examples kept for warm-up records and int8 calibration."""
+
+
+class GenerationOptions(TaskOptions):
+    """``samples``: images in the MLflow sample grid; ``seed``: seed of every latent the task
+    draws (the sample grid, a DCGAN's serving examples)."""
+
+    samples: int = Field(default=16, ge=1, le=100)
+    seed: int = Field(default=0, ge=0)
+
+
+def is_gan(model: Any) -> bool:
+    """True for a DCGAN (it has a generator and a discriminator), False for a VAE."""
+    return hasattr(model, "generator") and hasattr(model, "discriminator")
+
+
+def latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
+    """``count`` standard-normal latent vectors from NumPy's generator seeded with ``seed``."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((count, latent_dim)).astype("float32")
+
+
+class Generation(Task):
+    """A generative model of images; headline on the test split (see the module)."""
+
+    name = "generation"
+    Options = GenerationOptions
+    inputs = ("image",)
+    targets = "classes"
+    headline = VAE_HEADLINE
+    metrics: ClassVar[dict[str, str]] = {
+        "reconstruction_loss": "min",
+        "kl_loss": "min",
+        "generator_loss": "min",
+        "discriminator_loss": "max",
+    }
+    options: GenerationOptions
+
+    def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, x)``: the model learns the images themselves (labels are not used)."""
+        x = np.asarray(x, dtype="float32")
+        return x, x
+
+    def assemble(
+        self,
+        backbone: keras.Model,
+        entry: ModelEntry,
+        info: DataInfo,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+    ) -> keras.Model:
+        """The registered model as it is (it scales pixels itself); sets the headline."""
+        if not hasattr(backbone, "latent_dim"):
+            raise ConfigError(
+                f"model.name: task 'generation' needs a generative model (vae, dcgan); "
+                f"received {entry.name!r}"
+            )
+        self.headline = GAN_HEADLINE if is_gan(backbone) else VAE_HEADLINE
+        self.latent_dim = int(backbone.latent_dim)
+        return backbone
+
+    def compile_arguments(self) -> dict[str, Any]:
+        return {}  # the model's train_step computes its own losses
+
+    def serving_examples(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        """Images for a VAE; as many seeded latent vectors for a DCGAN."""
+        if is_gan(model):
+            return latents(len(x), int(model.latent_dim), self.options.seed)
+        return np.asarray(x, dtype="float32")
+
+    def export_data(self, model: keras.Model, splits: Splits) -> ExportData:
+        """A VAE's parity targets are its test images (the reconstruction loss is measured
+        against them); a DCGAN's served inputs are latents, and its parity report has no
+        metric (only the outputs' difference from Keras)."""
+        from kerasforge.serving.tflite import ExportData
+
+        train = self.serving_examples(model, splits.x_train[:REPRESENTATIVE])
+        if is_gan(model):  # test latents drawn apart from the warm-up ones
+            test = latents(len(splits.x_test), int(model.latent_dim), self.options.seed + 1)
+            return ExportData(train, test, np.asarray(splits.y_test))
+        test = np.asarray(splits.x_test, dtype="float32")
+        return ExportData(train, test, test)
+
+    def card(self, architecture: str, info: DataInfo) -> ModelCard:
+        card = super().card(architecture, info)
+        gan = self.headline == GAN_HEADLINE
+        generation = {
+            "family": "dcgan" if gan else "vae",
+            "latent_dim": getattr(self, "latent_dim", None),
+            "latent_prior": "standard normal",
+            "headline": (
+                "discriminator_loss: binary cross-entropy of the discriminator on real test "
+                "images plus as many generated ones; 1.386 (ln 4) when it cannot tell them "
+                "apart, lower when it can"
+                if gan
+                else "reconstruction_loss: summed squared error of [0, 1]-scaled pixels of each "
+                "test image against its reconstruction from the posterior mean, averaged"
+            ),
+            "seeded": "the sample signature's `seed` picks the latent vector (TensorFlow's "
+            "stateless normal): the same seed gives the same image",
+        }
+        return card.model_copy(update={"data": {**card.data, "generation": generation}})
+
+    def preprocessing_facts(self, info: DataInfo) -> dict[str, Any]:
+        return {
+            "scaling": "0-255 pixels scaled to [0, 1] inside the model",
+            "outputs": "generated and reconstructed images in 0-255 pixels",
+        }
+
+    def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
+        """The sample grid (and a VAE's reconstructions), the first-to-last epoch drop of the
+        training reconstruction loss (VAE), and a JSON report."""
+        from kerasforge.pipelines import plots
+        from kerasforge.pipelines.callbacks import HISTORY_FILE
+
+        folder.mkdir(parents=True, exist_ok=True)
+        z = latents(self.options.samples, int(model.latent_dim), self.options.seed)
+        generator = model if is_gan(model) else model.decoder  # a VAE decodes prior draws
+        samples = generator.predict(z, verbose=0)
+        family = "dcgan" if is_gan(model) else "vae"
+        plots.sample_grid(
+            samples, folder / "samples.png", f"{family} samples (seed {self.options.seed})"
+        )
+        scores: dict[str, float] = {}
+        if not is_gan(model):
+            shown = np.asarray(splits.x_test[:8], dtype="float32")
+            recon = model.predict(shown, verbose=0)
+            plots.reconstructions(shown, recon, folder / "reconstructions.png")
+            scores.update(loss_drop(folder.parent / HISTORY_FILE, "reconstruction_loss"))
+        (folder / "generation_report.json").write_text(json.dumps(scores, indent=2))
+        return scores
+
+
+def loss_drop(history_csv: Path, metric: str) -> dict[str, float]:
+    """``metric`` of the first and last training epochs in the run's history, and the
+    fraction it fell by (``train_<metric>_drop``); empty when the history lacks it."""
+    if not history_csv.is_file():
+        return {}
+    with history_csv.open() as f:
+        values = [float(row[metric]) for row in csv.DictReader(f) if row.get(metric)]
+    if not values:
+        return {}
+    first, last = values[0], values[-1]
+    return {
+        f"train_{metric}_first_epoch": first,
+        f"train_{metric}_last_epoch": last,
+        f"train_{metric}_drop": (first - last) / first if first else 0.0,
+    }

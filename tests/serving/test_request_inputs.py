@@ -1,0 +1,66 @@
+"""Input files -> one predict request (``serving/request_inputs.py``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kerasforge.cli import main
+from kerasforge.console import UsageError
+from kerasforge.serving.request_inputs import RequestInputs, read_inputs
+
+
+def test_npy_json_and_csv_become_instances(tmp_path):
+    np.save(tmp_path / "batch.npy", np.zeros((2, 2, 1), "float32"))
+    np.save(tmp_path / "more.npy", np.ones((1, 2, 1), "float32"))
+    batches = read_inputs([tmp_path / "batch.npy", tmp_path / "more.npy"])
+    assert batches == RequestInputs([[[0.0], [0.0]], [[0.0], [0.0]], [[1.0], [1.0]]])
+    (tmp_path / "body.json").write_text('{"instances": [[1, 2]], "signature_name": "predict"}')
+    assert read_inputs([tmp_path / "body.json"]) == RequestInputs([[1, 2]], "predict")
+    (tmp_path / "list.json").write_text("[[3]]")
+    assert read_inputs([tmp_path / "list.json"]) == RequestInputs([[3]])
+    (tmp_path / "rows.csv").write_text("age, bmi\n0.5,1\n-2,3e-1\n")
+    assert read_inputs([tmp_path / "rows.csv"]) == RequestInputs(
+        [{"age": 0.5, "bmi": 1.0}, {"age": -2.0, "bmi": 0.3}], "serving_features"
+    )
+
+
+def test_images_are_sent_encoded_to_the_bytes_signature(tmp_path):
+    (tmp_path / "a.PNG").write_bytes(b"\x89PNG fake")
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8 fake")
+    request = read_inputs([tmp_path / "a.PNG", tmp_path / "b.jpg"])
+    assert request == RequestInputs([b"\x89PNG fake", b"\xff\xd8 fake"], "serving_bytes")
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"x.json": "{"}, "not valid JSON"),
+        ({"x.json": '{"x": 1}'}, "expected a .npy batch"),
+        ({"x.json": "[]"}, "expected a .npy batch"),
+        ({"x.txt": "1,2"}, "received a .txt file"),
+        ({"x.csv": "a,b\n"}, "at least one data row"),
+        ({"x.csv": "a,b\n1\n"}, "line 2: expected 2 values (a, b); received 1"),
+        ({"x.csv": "a,b\n1,zz\n"}, "column 'b': expected a number; received 'zz'"),
+        ({"x.npy": "not npy"}, "not a readable .npy array"),
+        ({"x.csv": "a\n1\n", "y.json": "[[1]]"}, "inputs mix csv and json files"),
+        ({"x.json": '{"instances": [1], "signature_name": "a"}', "y.json": "[2]"}, "different"),
+    ],
+)
+def test_bad_inputs_get_one_clear_message(tmp_path, capsys, files, message):
+    paths = []
+    for name, content in files.items():
+        paths.append(tmp_path / name)
+        paths[-1].write_text(content)
+    with pytest.raises(UsageError) as info:
+        read_inputs(paths)
+    assert message in str(info.value)
+    assert main(["predict", *map(str, paths)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_file_or_no_file_is_named(tmp_path):
+    with pytest.raises(UsageError, match=r"input file .*nope.png' not found"):
+        read_inputs([tmp_path / "nope.png"])
+    with pytest.raises(UsageError, match="no inputs"):
+        read_inputs([])
