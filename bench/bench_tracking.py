@@ -39,7 +39,8 @@ def run(args: Any, repeats: int = 8) -> dict[str, dict]:
         uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
         experiment = mlflow_store.prepare(uri, "bench", Path(folder) / "artifacts")
         with mlflow.start_run(experiment_id=experiment) as run:
-            callback = MlflowMetrics(Tracker(run.info.run_id, uri=uri))
+            tracker = Tracker(run.info.run_id, uri=uri)
+            callback = MlflowMetrics(tracker)
 
             def epoch(callbacks: list) -> None:
                 model.fit(data["train"], validation_data=data["validation"], epochs=1,
@@ -50,6 +51,7 @@ def run(args: Any, repeats: int = 8) -> dict[str, dict]:
                 repeats=repeats,
                 warmup=1,
             )
+            tracker.flush()  # the sender's last writes, before the run ends (one SQLite writer)
         mlflow.set_tracking_uri(None)
     with_s, without_s = statistics.median(times["with"]), statistics.median(times["without"])
     ratio = with_s / without_s

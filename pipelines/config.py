@@ -12,37 +12,44 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-import importlib.metadata
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from kerasforge.pipelines import limits, tasks
-from kerasforge.pipelines.augment import AugmentConfig
+from kerasforge.pipelines.config_data import DataConfig, FeatureSpec, FileConfig, SeriesConfig
 from kerasforge.pipelines.config_io import apply_overrides, read_yaml
-from kerasforge.pipelines.data import get_source, source_names
+from kerasforge.pipelines.config_rules import (
+    Fraction,
+    Name,
+    Strict,
+    complete,
+    one_of,
+    output_dir_problem,
+    tracking_uri_problem,
+)
+from kerasforge.pipelines.data import get_source
 from kerasforge.pipelines.errors import ConfigError, clipped, shown
 from kerasforge.pipelines.options import check_model_options, model_names, model_tasks
 from kerasforge.pipelines.tracking_config import RegistryConfig, TuneConfig
 
 __all__ = [
     "ConfigError",
+    "DataConfig",
     "ExperimentConfig",
+    "FeatureSpec",
+    "FileConfig",
+    "SeriesConfig",
     "apply_overrides",
     "describe_errors",
     "flatten",
@@ -50,138 +57,11 @@ __all__ = [
     "read_yaml",
 ]
 
-Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
-Name = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=limits.MAX_NAME_LENGTH)
-]
 MAX_LINES = 10
 """The most problems one error lists; the rest are counted."""
 
-# Tracking stores MLflow registers itself (mlflow.tracking._tracking_service.utils);
-# a database scheme may name a driver: postgresql+psycopg2.
-DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-TRACKING_SCHEMES = ("file", *DATABASE_SCHEMES, "http", "https", "databricks", "databricks-uc", "uc")
 
-
-def _complete(message: str) -> PydanticCustomError:
-    """An error whose message already names the key and the received value."""
-    return PydanticCustomError("kerasforge", message.replace("{", "{{").replace("}", "}}"))
-
-
-MAX_LISTED = 12
-"""Names an unknown-name error lists; longer registries point at their listing command."""
-
-
-def _one_of(key: str, kind: str, value: str, names: list[str], hint: str = "") -> str:
-    """``value`` if it is a registered name, else a complete error listing the names."""
-    if value not in names:
-        extra = f" ({hint})" if hint else ""
-        close = difflib.get_close_matches(str(value), names, n=3, cutoff=0.6)
-        guess = f"did you mean {', '.join(close)}? " if close else ""
-        listed = ", ".join(names[:MAX_LISTED])
-        if len(names) > MAX_LISTED:
-            listed += f", ... ({len(names)} in all)"
-        raise _complete(f"{key}: unknown {kind} {shown(value)}; {guess}available: {listed}{extra}")
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-class FeatureSpec(_Strict):
-    """One fixed-length tf.Example feature of a ``tfrecord`` source."""
-
-    dtype: Literal["float32", "int64"] = "float32"
-    shape: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
-    """Empty: a scalar; ``[h, w, c]`` for the one feature of an image source."""
-
-
-class FileConfig(_Strict):
-    """A user's data file, for the ``csv`` and ``numpy`` sources (``pipelines/filesources.py``).
-
-    CSV: ``label`` names the class column; ``columns`` types the feature
-    columns (``float``, ``int``, ``category`` one-hot encoded; empty: every
-    other column as ``float``); ``missing`` is what empty cells do (``error``,
-    ``drop`` the row, ``mean`` of the column). NumPy: a ``.npz`` with arrays
-    ``features`` and ``label``, or a ``.npy`` of features with the labels in
-    the last column.
-    """
-
-    path: Path | None = None
-    label: Annotated[str, Field(min_length=1)] = "label"
-    features: Annotated[str, Field(min_length=1)] = "x"
-    columns: dict[str, Literal["float", "int", "category"]] = Field(default_factory=dict)
-    missing: Literal["error", "drop", "mean"] = "error"
-    image_size: tuple[
-        Annotated[int, Field(ge=1, le=limits.MAX_IMAGE_SIDE)],
-        Annotated[int, Field(ge=1, le=limits.MAX_IMAGE_SIDE)],
-    ] = (64, 64)
-    """``image_folder``: every image is resized to ``[height, width]``."""
-    channels: Literal[1, 3] = 3
-    """``image_folder``: 1 (grayscale) or 3 (RGB)."""
-    spec: dict[str, FeatureSpec] = Field(default_factory=dict)
-    """``tfrecord``: the tf.Example input features (the label feature is ``label``)."""
-    text: Annotated[str, Field(min_length=1)] = "text"
-    """``csv_text``: the column holding each example's text."""
-
-
-class SeriesConfig(_Strict):
-    """Windows of a time-series source (``pipelines/series.py``), for forecasting.
-
-    ``columns``: the input columns (empty: all); ``target``: the column to
-    forecast (empty: the first input column; always an input too); ``window``
-    steps in, ``horizon`` steps ahead out, a window starting every ``stride`` steps.
-    """
-
-    columns: list[str] = Field(default_factory=list)
-    target: str | None = None
-    window: Annotated[int, Field(ge=1, le=10_000)] = 24
-    horizon: Annotated[int, Field(ge=1, le=1_000)] = 1
-    stride: Annotated[int, Field(ge=1, le=10_000)] = 1
-
-
-class DataConfig(_Strict):
-    """Where examples come from and how they are batched."""
-
-    source: str = "digits"
-    file: FileConfig = Field(default_factory=FileConfig)
-    series: SeriesConfig = Field(default_factory=SeriesConfig)
-    validation_fraction: Fraction = 0.15
-    test_fraction: Fraction = 0.15
-    batch_size: Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)] = 64
-    shuffle_buffer: Annotated[int, Field(ge=1, le=limits.MAX_SHUFFLE_BUFFER)] = 2048
-    cache: bool = True
-    cache_dir: Path | None = None
-    """Streamed sources (``image_folder``): cache decoded images in files here, not memory."""
-    augmentation: AugmentConfig = Field(default_factory=AugmentConfig)
-    """Training-time image augmentation (``pipelines/augment.py``)."""
-
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, source: str) -> str:
-        return _one_of("data.source", "data source", source, source_names())
-
-    @model_validator(mode="after")
-    def _file_when_needed(self) -> DataConfig:
-        if get_source(self.source).needs_file and self.file.path is None:
-            raise _complete(
-                f"data.file.path: source {self.source!r} reads a file; set data.file.path "
-                "to your data file (or image folder)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _leave_training_data(self) -> DataConfig:
-        if self.validation_fraction + self.test_fraction >= 0.9:
-            raise _complete(
-                "data.validation_fraction + data.test_fraction must stay below 0.9 so that "
-                f"training keeps data; received {self.validation_fraction} + {self.test_fraction}"
-            )
-        return self
-
-
-class TaskConfig(_Strict):
+class TaskConfig(Strict):
     """The kind of problem (``kerasforge.pipelines.tasks``) and its options."""
 
     name: str = "classification"
@@ -190,7 +70,7 @@ class TaskConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _registered(cls, name: str) -> str:
-        return _one_of("task.name", "task", name, tasks.task_names())
+        return one_of("task.name", "task", name, tasks.task_names())
 
     @field_validator("options")
     @classmethod
@@ -206,15 +86,15 @@ class TaskConfig(_Strict):
             key = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
                 allowed = ", ".join(schema.model_fields) or "none"
-                raise _complete(
+                raise complete(
                     f"task.options: task {name!r} has no option {shown(key)} (received "
                     f"{shown(err['input'])}); its options are: {allowed}"
                 ) from None
             msg = re.sub(r"^(Input|String|Value) should", "must", err["msg"])
-            raise _complete(f"task.options.{key} {msg}; received {shown(err['input'])}") from None
+            raise complete(f"task.options.{key} {msg}; received {shown(err['input'])}") from None
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """A registered model and the keyword arguments its builder accepts."""
 
     name: str = "digits_cnn"
@@ -225,7 +105,7 @@ class ModelConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _registered(cls, name: str) -> str:
-        return _one_of("model.name", "model", name, model_names(), "`kerasforge models` lists them")
+        return one_of("model.name", "model", name, model_names(), "`kerasforge models` lists them")
 
     @field_validator("options")
     @classmethod
@@ -235,10 +115,10 @@ class ModelConfig(_Strict):
         try:
             return check_model_options(info.data["name"], options)
         except ValueError as exc:
-            raise _complete(f"model.options.{exc}") from None
+            raise complete(f"model.options.{exc}") from None
 
 
-class ScheduleConfig(_Strict):
+class ScheduleConfig(Strict):
     """Learning-rate schedule over the epochs (``pipelines/schedules.py``).
 
     ``constant`` keeps ``train.learning_rate``; ``step`` multiplies it by
@@ -258,7 +138,7 @@ class ScheduleConfig(_Strict):
     restart_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
 
 
-class PlateauConfig(_Strict):
+class PlateauConfig(Strict):
     """ReduceLROnPlateau on ``train.monitor``; only with a constant schedule."""
 
     enabled: bool = False
@@ -267,7 +147,7 @@ class PlateauConfig(_Strict):
     min_learning_rate: Annotated[float, Field(ge=0.0)] = 1e-6
 
 
-class RunControlConfig(_Strict):
+class RunControlConfig(Strict):
     """Resume after a crash, logs, NaN guard and determinism (``pipelines/resume.py``)."""
 
     resume: bool = True
@@ -279,7 +159,7 @@ class RunControlConfig(_Strict):
     """Op determinism (``tf.config.experimental.enable_op_determinism``) on top of the seed."""
 
 
-class ScaleConfig(_Strict):
+class ScaleConfig(Strict):
     """Distribution strategy, mixed precision and XLA (``pipelines/strategy.py``)."""
 
     strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
@@ -290,7 +170,7 @@ class ScaleConfig(_Strict):
     """XLA: ``true``, ``false`` or ``auto`` (Keras decides per model)."""
 
 
-class TrainConfig(_Strict):
+class TrainConfig(Strict):
     """Optimisation and callbacks."""
 
     epochs: Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)] = 40
@@ -320,26 +200,26 @@ class TrainConfig(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0.0):
-            raise _complete(
+            raise complete(
                 f"train.nesterov: Nesterov momentum needs optimizer 'sgd' with momentum > 0; "
                 f"received optimizer {self.optimizer!r} with momentum {self.momentum}"
             )
         if self.momentum and self.optimizer not in ("sgd", "rmsprop"):
-            raise _complete(
+            raise complete(
                 f"train.momentum: only 'sgd' and 'rmsprop' take momentum; received optimizer "
                 f"{self.optimizer!r} (Adam's momentum is beta_1)"
             )
         if self.clipnorm is not None and self.clipvalue is not None:
-            raise _complete("train.clipnorm and train.clipvalue: set one, not both")
+            raise complete("train.clipnorm and train.clipvalue: set one, not both")
         if self.reduce_on_plateau.enabled and self.schedule.name != "constant":
-            raise _complete(
+            raise complete(
                 "train.reduce_on_plateau: ReduceLROnPlateau changes a constant learning rate; "
                 f"received schedule {self.schedule.name!r}: disable one of them"
             )
         return self
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(Strict):
     """MLflow tracking. ``uri`` unset: ``MLFLOW_TRACKING_URI``, else a local SQLite store."""
 
     enabled: bool = True
@@ -354,14 +234,14 @@ class TrackingConfig(_Strict):
     def _known_store(cls, uri: str | None) -> str | None:
         problem = tracking_uri_problem(uri) if uri else None
         if problem:
-            raise _complete(f"tracking.uri: {problem}")
+            raise complete(f"tracking.uri: {problem}")
         return uri
 
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
 
 
-class TFLiteConfig(_Strict):
+class TFLiteConfig(Strict):
     """TFLite variants to convert and the accuracy budget choosing the edge model.
 
     ``export.tflite: true`` / ``false`` stays valid shorthand for ``enabled``.
@@ -378,11 +258,11 @@ class TFLiteConfig(_Strict):
     @classmethod
     def _unique(cls, variants: list[str]) -> list[str]:
         if len(set(variants)) != len(variants):
-            raise _complete(f"export.tflite.variants: each variant once; received {variants}")
+            raise complete(f"export.tflite.variants: each variant once; received {variants}")
         return variants
 
 
-class ExportConfig(_Strict):
+class ExportConfig(Strict):
     """Where trained models are published (TF Serving's repository layout)."""
 
     enabled: bool = True
@@ -395,7 +275,7 @@ class ExportConfig(_Strict):
         return {"enabled": value} if isinstance(value, bool) else value
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(Strict):
     """One runnable experiment."""
 
     name: Name = "digits_cnn"
@@ -414,7 +294,7 @@ class ExperimentConfig(_Strict):
     def _a_folder(cls, path: Path) -> Path:
         problem = output_dir_problem(path)
         if problem:
-            raise _complete(f"output_dir: {problem}")
+            raise complete(f"output_dir: {problem}")
         return path
 
     @model_validator(mode="after")
@@ -422,20 +302,20 @@ class ExperimentConfig(_Strict):
         task = tasks.task_class(self.task.name)
         served = model_tasks(self.model.name)
         if task.name not in served:
-            raise _complete(
+            raise complete(
                 f"model.name: model {self.model.name!r} serves {', '.join(served)}, not task "
                 f"{task.name!r}; models for it: {', '.join(model_names(task.name))}"
             )
         source = get_source(self.data.source)
         if source.inputs not in task.inputs or source.targets != task.targets:
-            raise _complete(
+            raise complete(
                 f"data.source: {self.data.source!r} holds {source.inputs} inputs with "
                 f"{source.targets} as targets; task {task.name!r} needs "
                 f"{' or '.join(task.inputs)} inputs with {task.targets}"
             )
         allowed = ["val_loss", *(f"val_{m}" for m in task.metrics)]
         if self.train.monitor not in allowed:
-            raise _complete(
+            raise complete(
                 f"train.monitor: {self.train.monitor!r} is not reported by task "
                 f"{task.name!r}; choose one of: {', '.join(allowed)}"
             )
@@ -446,7 +326,7 @@ class ExperimentConfig(_Strict):
         metric = self.tracking.registry.gate.metric
         known = ["loss", *tasks.task_class(self.task.name).metrics]
         if metric is not None and metric not in known:
-            raise _complete(
+            raise complete(
                 f"tracking.registry.gate.metric: {metric!r} is not a test metric of task "
                 f"{self.task.name!r}; choose one of: {', '.join(known)}"
             )
@@ -534,51 +414,3 @@ def _allowed_keys(loc: list[str]) -> list[str]:
             return []
         model = annotation
     return list(model.model_fields)
-
-
-def tracking_uri_problem(uri: str) -> str | None:
-    """Why MLflow would refuse ``uri`` as a tracking store, else ``None``; imports no MLflow."""
-    if uri in ("databricks", "databricks-uc", "uc"):
-        return None
-    try:
-        parsed = urlsplit(uri)
-    except ValueError as exc:
-        return f"{shown(uri)} is not a URI ({exc})"
-    scheme = parsed.scheme.lower()
-    if len(scheme) <= 1:  # a local path; a Windows drive letter parses as a scheme
-        return None
-    database, _, driver = scheme.partition("+")
-    if scheme in ("http", "https") and not parsed.netloc:
-        return f"{shown(uri)} names no host; e.g. http://127.0.0.1:5000"
-    if scheme in TRACKING_SCHEMES or (database in DATABASE_SCHEMES and "+" not in driver):
-        return None
-    if scheme in {e.name for e in importlib.metadata.entry_points(group="mlflow.tracking_store")}:
-        return None  # an installed MLflow plugin
-    return (
-        f"MLflow has no tracking store for scheme {shown(scheme)} (received {shown(uri)}); "
-        "use a local path or a URI starting file:, sqlite:, postgresql:, mysql:, mssql: "
-        "(a driver may follow: postgresql+psycopg2:), http:, https: or databricks"
-    )
-
-
-def output_dir_problem(path: Path) -> str | None:
-    """Why runs cannot be written under ``path``, else ``None`` (a missing folder is created)."""
-    if "\x00" in str(path):
-        return f"{shown(str(path))} contains a NUL character"
-    try:
-        existing = next((p for p in (path, *path.parents) if p.exists()), None)
-        if existing is None or existing.is_dir():
-            if existing is None or os.access(existing, os.W_OK | os.X_OK):
-                return None
-            return (
-                f"{shown(str(existing))} is not writable by this user; "
-                "point output_dir at a folder you can write to"
-            )
-    except OSError as exc:
-        return f"{shown(str(path))} cannot be used: {exc.strerror or exc}"
-    if existing == path:
-        return f"{shown(str(path))} is a file, not a folder; point output_dir at a folder"
-    return (
-        f"{shown(str(path))} cannot be a folder: {shown(str(existing))} is a file; "
-        "point output_dir at a folder"
-    )

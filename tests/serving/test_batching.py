@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -27,9 +28,9 @@ def serving(published, root, options: BatchingOptions):
     )
 
 
-def post(url: str, rows: np.ndarray) -> tuple[int, dict]:
-    body = json.dumps({"instances": rows.tolist()}).encode()
-    request = urllib.request.Request(f"{url}/v1/models/digits_cnn:predict", data=body)
+def post(url: str, body: dict) -> tuple[int, dict]:
+    """POST ``body`` as JSON; the status and the JSON answer (errors included)."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode())
     try:
         with urllib.request.urlopen(request, timeout=60) as resp:
             return resp.status, json.loads(resp.read())
@@ -37,16 +38,21 @@ def post(url: str, rows: np.ndarray) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-def concurrently(url: str, requests: list[np.ndarray]) -> list[tuple[int, dict]]:
-    """Send every request from its own thread, all released at once."""
-    results: list = [None] * len(requests)
-    start = threading.Barrier(len(requests))
+def predicts(url: str, rows: np.ndarray) -> tuple[int, dict]:
+    """A digits predict of ``rows`` at the server ``url``."""
+    return post(f"{url}/v1/models/digits_cnn:predict", {"instances": rows.tolist()})
+
+
+def concurrently(send, items: list) -> list:
+    """``send(item)`` for every item from its own thread, all released at once."""
+    results: list = [None] * len(items)
+    start = threading.Barrier(len(items))
 
     def client(i: int) -> None:
         start.wait()
-        results[i] = post(url, requests[i])
+        results[i] = send(items[i])
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(requests))]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(items))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -105,7 +111,7 @@ def test_32_concurrent_clients_get_the_unbatched_answers_in_merged_calls(publish
     try:
         x = published.splits.x_test.astype(np.float32)
         requests = [x[i : i + 1 + i % 2] for i in range(31)] + [x[:10]]  # 10 > max: alone
-        results = concurrently(url, requests)
+        results = concurrently(functools.partial(predicts, url), requests)
         signature = store.get("digits_cnn").signature(None)
         for rows, (status, body) in zip(requests, results, strict=True):
             assert status == 200, body
@@ -128,7 +134,7 @@ def test_a_full_queue_answers_429_never_500(published, tmp_path):
     url = f"http://127.0.0.1:{rest.server_port}"
     try:
         x = published.splits.x_test[:1].astype(np.float32)
-        results = concurrently(url, [x] * 32)
+        results = concurrently(functools.partial(predicts, url), [x] * 32)
         statuses = [status for status, _ in results]
         assert set(statuses) <= {200, 429} and 429 in statuses and 200 in statuses
         refused = next(body for status, body in results if status == 429)
@@ -177,28 +183,6 @@ def test_the_docker_serving_configs_read_as_the_embedded_server_reads_them():
     assert read_monitoring_config(monitoring) == PATH
 
 
-def classify_concurrently(url: str, bodies: list[dict]) -> list[tuple[int, dict]]:
-    """POST every body to ``url`` from its own thread, all released at once."""
-    results: list = [None] * len(bodies)
-    start = threading.Barrier(len(bodies))
-
-    def client(i: int) -> None:
-        request = urllib.request.Request(url, data=json.dumps(bodies[i]).encode())
-        start.wait()
-        try:
-            with urllib.request.urlopen(request, timeout=60) as resp:
-                results[i] = resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            results[i] = exc.code, json.loads(exc.read())
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
 def test_classify_requests_are_batched_and_a_bad_one_fails_alone(tmp_path):
     from tests.serving.example_model import save_example_model
 
@@ -210,11 +194,12 @@ def test_classify_requests_are_batched_and_a_bad_one_fails_alone(tmp_path):
     base = f"http://127.0.0.1:{rest.server_port}"
     good = [{"examples": [{"x": [float(i), 0.0]}]} for i in range(11)]
     try:
-        first = classify_concurrently(f"{base}/v1/models/ex:classify", good)
+        send = functools.partial(post, f"{base}/v1/models/ex:classify")
+        first = concurrently(send, good)
         with urllib.request.urlopen(base + PATH, timeout=30) as resp:
             text = resp.read().decode()
         bad = {"examples": [{"x": "not floats"}]}
-        second = classify_concurrently(f"{base}/v1/models/ex:classify", [*good, bad])
+        second = concurrently(send, [*good, bad])
     finally:
         serverlib.stop(rest, store)
     for i, (status, body) in enumerate(first + second[:-1]):
