@@ -5,7 +5,9 @@
 id ``0`` pads, ``1`` is any character the vocabulary lacks, then the
 vocabulary in order. ``char_vocabulary`` fits one; ``ids_to_text`` turns
 decoded ids back into strings, stopping at the end token. Both run inside
-SavedModels, so clients send and receive plain strings.
+SavedModels, so clients send and receive plain strings. The module imports Keras
+(it defines a layer), so ``models/seq2seq.py`` imports it on first use and
+``kerasforge.models.load_model`` registers it, as the Transformer's layers.
 """
 
 from __future__ import annotations

@@ -192,7 +192,8 @@ def load_model(path: str | Any, **kwargs: Any) -> Any:
     """``keras.models.load_model`` with the zoo's custom layers registered first."""
     import keras
 
-    # Importing registers the zoo's custom layers (the Transformer's, the VAE and DCGAN models).
-    from kerasforge.models import generative, layers, transformer_layers  # noqa: F401
+    # Importing registers the zoo's custom layers (the Transformer's, the VAE and DCGAN models,
+    # the sequence-to-sequence tokeniser).
+    from kerasforge.models import chars, generative, layers, transformer_layers  # noqa: F401
 
     return keras.models.load_model(path, **kwargs)

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from kerasforge.models.chars import TOKENIZER_LAYER, ids_to_text
 from kerasforge.models.lazy import keras, layers
 from kerasforge.models.registry import register_model
 
@@ -114,19 +113,6 @@ def _seq2seq(
     return keras.Model({SOURCE: source, DECODER_INPUT: decoder_input}, output(decoded), name=name)
 
 
-class GreedyChoice(keras.layers.Layer):
-    """The most likely id of each step (int32). ``tf.argmax`` itself: ``keras.ops.argmax``
-    adds a bitwise fix for flushed denormals that TFLite's builtins lack."""
-
-    def call(self, probabilities: Any) -> Any:
-        import tensorflow as tf
-
-        return tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-
-    def compute_output_spec(self, probabilities: Any) -> Any:
-        return keras.KerasTensor(probabilities.shape[:-1], dtype="int32")
-
-
 def greedy_decoder(backbone: keras.Model, steps: int, start_id: int) -> keras.Model:
     """``source`` ids ``[N, S]`` -> ``token_ids`` ``[N, steps]``, ``probabilities``
     ``[N, steps, vocabulary]`` and ``attention`` ``[N, steps, S]`` (zeros without attention).
@@ -134,6 +120,8 @@ def greedy_decoder(backbone: keras.Model, steps: int, start_id: int) -> keras.Mo
     Each step feeds the previous step's most likely id back (the first step the
     start id), through ``backbone``'s own layers; the loop is unrolled ``steps`` times.
     """
+    from kerasforge.models.seq2seq_layers import GreedyChoice
+
     get = backbone.get_layer
     named = {k: get(n) for k, n in (("attention", ATTENTION_LAYER), ("keys", "attention_keys"),
              ("context", "attention_output")) if _has_layer(backbone, n)}  # fmt: skip
@@ -172,6 +160,8 @@ def text_decoder(model: keras.Model, steps: int, start_id: int) -> Callable[[Any
     ``model`` is a trained task model: its ``tokenizer`` layer (``CharTokenizer``)
     followed by a backbone of this family.
     """
+    from kerasforge.models.chars import TOKENIZER_LAYER, ids_to_text
+
     tokenizer = model.get_layer(TOKENIZER_LAYER)
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     decoder = greedy_decoder(backbone, steps, start_id)
