@@ -313,6 +313,12 @@ class ExperimentConfig(Strict):
                 f"{source.targets} as targets; task {task.name!r} needs "
                 f"{' or '.join(task.inputs)} inputs with {task.targets}"
             )
+        if task.targets == "text" and self.data.augmentation.text.enabled:
+            raise complete(
+                f"data.augmentation.text: task {task.name!r} pairs each source text with its "
+                "target text; word operations would change the source and leave the target "
+                "wrong: remove data.augmentation.text"
+            )
         allowed = ["val_loss", *(f"val_{m}" for m in task.metrics)]
         if self.train.monitor not in allowed:
             raise complete(

@@ -12,6 +12,7 @@ from kerasforge.pipelines.data import DataInfo, Splits, load_source
 from kerasforge.pipelines.dates import FORMATS, format_date, generate_dates
 from kerasforge.pipelines.errors import DataError
 from kerasforge.pipelines.tasks import get_task
+from tests.conftest import ROOT
 
 INFO = DataInfo("dates", "text", "text")
 
@@ -118,3 +119,11 @@ def test_text_targets_are_refused_by_other_tasks_and_empty_strings_by_validation
     inputs, targets = check_dataset(bad)
     assert inputs.level == "error" and "1 inputs are empty texts (first: [1])" in inputs.message
     assert targets.level == "error" and "1 targets are empty texts (first: [0])" in targets.message
+
+
+def test_text_augmentation_is_refused_for_paired_texts():
+    from kerasforge.pipelines.config import ConfigError, load_config
+
+    config = ROOT / "configs" / "dates_seq2seq_bahdanau.yaml"
+    with pytest.raises(ConfigError, match=r"data\.augmentation\.text: task 'seq2seq' pairs"):
+        load_config(config, ["data.augmentation.text.swap_rate=0.1"])
