@@ -9,7 +9,10 @@ Every file of one request is of one kind:
 - **JSON**: a list of instances or a request body ``{"instances": [...]}`` (its
   ``signature_name``, if any, is kept);
 - **CSV** with a header row: one instance per row, ``{column: number}``, for the
-  ``serving_features`` signature of a tabular model (named raw features).
+  ``serving_features`` signature of a tabular model (named raw features);
+- **text** (``.txt``, UTF-8): one instance per non-empty line, the line's text, for
+  text models (a Transformer classifier, a seq2seq model) whose ``serving_default``
+  takes strings and tokenises them in the graph.
 
 A request's signature is the one its inputs call for unless ``--signature`` says otherwise.
 """
@@ -28,7 +31,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 BYTES_SIGNATURE = "serving_bytes"  # serving.signatures.BYTES_SIGNATURE, without loading TF
 FEATURES_SIGNATURE = "serving_features"  # serving.signatures.FEATURES_SIGNATURE
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-_KINDS = {".npy": "npy", ".json": "json", ".csv": "csv", **{s: "image" for s in IMAGE_SUFFIXES}}
+_KINDS = {
+    ".npy": "npy",
+    ".json": "json",
+    ".csv": "csv",
+    ".txt": "text",
+    **{s: "image" for s in IMAGE_SUFFIXES},
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ def read_inputs(paths: list[Path]) -> RequestInputs:
     kind = kinds.pop()
     if kind == "image":
         return RequestInputs([_image(path) for path in paths], BYTES_SIGNATURE)
-    reader = {"npy": _npy, "json": _json, "csv": _csv}[kind]
+    reader = {"npy": _npy, "json": _json, "csv": _csv, "text": _text}[kind]
     parts = [reader(path) for path in paths]
     signatures = {part.signature_name for part in parts}
     if len(signatures) > 1:
@@ -74,8 +83,9 @@ def _kind(path: Path) -> str:
     if kind is None:
         raise UsageError(
             f"input {str(path)!r}: expected a .npy batch, a JSON list of instances or a JSON "
-            f'object {{"instances": [...]}}, a CSV file with a header row, or image files '
-            f"({', '.join(IMAGE_SUFFIXES)}); received a {path.suffix or 'suffix-less'} file"
+            f'object {{"instances": [...]}}, a CSV file with a header row, a .txt file (one '
+            f"text per line) or image files ({', '.join(IMAGE_SUFFIXES)}); received a "
+            f"{path.suffix or 'suffix-less'} file"
         )
     return kind
 
@@ -151,3 +161,16 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
         raise UsageError(
             f"{str(path)!r} line {line}, column {column!r}: expected a number; received {text!r}"
         ) from None
+
+
+def _text(path: Path) -> RequestInputs:
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{str(path)!r} is not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from None
+    texts = [line for line in lines if line]
+    if not texts:
+        raise UsageError(f"{str(path)!r} holds no text: expected one text per line")
+    return RequestInputs(texts)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kerasforge.serving.client import RestClient
-from tests.conftest import ROOT, ServerProcess, run_edge
+from tests.conftest import ROOT, ServerProcess, run_cli, run_edge
 
 pytestmark = pytest.mark.heavy
 
@@ -54,15 +54,21 @@ def test_rest_with_strings_and_the_edge_on_a_text_file_answer_as_keras(trained, 
     probabilities = result.model.predict(np.array(texts, dtype=object), verbose=0)
     names = [result.card.class_names[i] for i in probabilities.argmax(-1)]
 
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
     server = ServerProcess(cfg.output_dir / "models")
     try:
         predictions = RestClient(server.url).predict(cfg.export.model_name, texts)
+        name = cfg.export.model_name
+        command = run_cli(
+            "predict", "--url", server.url, "--model", name, str(tmp_path / "texts.txt")
+        )
     finally:
         server.stop()
     assert [p["classes"] for p in predictions] == names
     np.testing.assert_allclose([p["probabilities"] for p in predictions], probabilities, atol=1e-5)
+    assert command.returncode == 0, command.stderr
+    assert json.loads(command.stdout)["predictions"] == predictions  # `kerasforge predict x.txt`
 
-    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
     edge = run_edge(
         "predict", str(result.published.path / "model.tflite"), str(tmp_path / "texts.txt")
     )

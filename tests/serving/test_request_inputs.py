@@ -23,6 +23,10 @@ def test_npy_json_and_csv_become_instances(tmp_path):
     assert read_inputs([tmp_path / "rows.csv"]) == RequestInputs(
         [{"age": 0.5, "bmi": 1.0}, {"age": -2.0, "bmi": 0.3}], "serving_features"
     )
+    (tmp_path / "texts.txt").write_text("the dog chased a cat\n\n  3 March 2021  \n")
+    assert read_inputs([tmp_path / "texts.txt"]) == RequestInputs(
+        ["the dog chased a cat", "3 March 2021"]
+    )
 
 
 def test_images_are_sent_encoded_to_the_bytes_signature(tmp_path):
@@ -38,7 +42,8 @@ def test_images_are_sent_encoded_to_the_bytes_signature(tmp_path):
         ({"x.json": "{"}, "not valid JSON"),
         ({"x.json": '{"x": 1}'}, "expected a .npy batch"),
         ({"x.json": "[]"}, "expected a .npy batch"),
-        ({"x.txt": "1,2"}, "received a .txt file"),
+        ({"x.dat": "1,2"}, "received a .dat file"),
+        ({"x.txt": "\n \n"}, "holds no text"),
         ({"x.csv": "a,b\n"}, "at least one data row"),
         ({"x.csv": "a,b\n1\n"}, "line 2: expected 2 values (a, b); received 1"),
         ({"x.csv": "a,b\n1,zz\n"}, "column 'b': expected a number; received 'zz'"),
@@ -64,3 +69,6 @@ def test_a_missing_file_or_no_file_is_named(tmp_path):
         read_inputs([tmp_path / "nope.png"])
     with pytest.raises(UsageError, match="no inputs"):
         read_inputs([])
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(UsageError, match="is not UTF-8 text"):
+        read_inputs([tmp_path / "latin1.txt"])
