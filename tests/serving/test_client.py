@@ -16,6 +16,7 @@ from kerasforge.serving.model_config import All, ModelEntry
 from kerasforge.serving.store import ModelStore
 from tests.conftest import ROOT, publish_untrained, run_cli
 from tests.serving.example_model import save_example_model
+from tests.serving.test_server_hardening import build_tiny_module
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +31,14 @@ def clients(published, tmp_path_factory):
     shutil.copytree(tabular.published.path, root / "diabetes_mlp" / "1")
     for version in (1, 2):
         save_example_model(root / "ex" / str(version), version)
+    build_tiny_module(root / "tiny" / "1")
     store = ModelStore()
     store.configure(
         [
             ModelEntry("digits_cnn", root / "digits_cnn", All(), {"stable": 1, "canary": 2}),
             ModelEntry("diabetes_mlp", root / "diabetes_mlp", All()),
             ModelEntry("ex", root / "ex", All(), {"stable": 1, "canary": 2}),
+            ModelEntry("tiny", root / "tiny", All()),
         ]
     )
     rest = serverlib.start_store(store, rest_port=0, grpc_port=0, poll_seconds=0)
@@ -71,6 +74,14 @@ def test_image_bytes_and_named_features_agree(clients, published):
     rows = [dict(zip(names, map(float, row), strict=True)) for row in clients[2].splits.x_test[:2]]
     rest, grpc = both(clients, "predict", "diabetes_mlp", rows, signature_name="serving_features")
     assert rest == grpc and len(rest) == 2
+
+
+def test_string_inputs_and_outputs_agree_over_both_protocols(clients):
+    texts = ["the dog chased a cat", "3 March 2021", "caf\u00e9"]
+    rest, grpc = both(clients, "predict", "tiny", texts, signature_name="echo")
+    assert rest == grpc
+    assert [p["echo_text"] for p in rest] == texts  # text outputs as text
+    assert all(set(p["echo_bytes"]) == {"b64"} for p in rest)  # *_bytes outputs as b64
 
 
 def test_versions_and_labels_pick_the_same_model(clients):
