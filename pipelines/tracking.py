@@ -115,7 +115,7 @@ class Tracker:
         return self._run_id is not None and self.journal is None
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
-        return [MlflowMetrics(self)] if self.enabled else []
+        return [MlflowMetrics(self), SignalCheck()] if self.enabled else []
 
     def go_offline(self, reason: str) -> Journal:
         """Keep everything from now on in the local journal; warn once."""
@@ -290,6 +290,24 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
+_TERMINATING = threading.Event()
+
+
+class SignalCheck(keras.callbacks.Callback):
+    """Raise :class:`Terminated` at the end of an epoch once SIGTERM arrived.
+
+    Python runs a signal handler in whatever the main thread executes next; when
+    that is a finalizer (``__del__``, a weakref callback during garbage collection)
+    the handler's exception is printed and dropped, and a training under load once
+    ran its 300 epochs after SIGTERM. The handler's flag is checked here too (per
+    epoch: a batch hook would make Keras fetch every batch's logs).
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if _TERMINATING.is_set():
+            raise Terminated()
+
+
 @contextmanager
 def _ending_signals() -> Iterator[None]:
     """SIGTERM raises :class:`Terminated` in the main thread while the run is open."""
@@ -298,8 +316,10 @@ def _ending_signals() -> Iterator[None]:
         return
 
     def terminate(_signum: int, _frame: Any) -> None:
+        _TERMINATING.set()  # SignalCheck raises again if a finalizer swallowed this one
         raise Terminated()
 
+    _TERMINATING.clear()
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
         yield

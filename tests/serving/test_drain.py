@@ -12,7 +12,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerProcess
-from tests.serving.test_batching import PATH, post
+from tests.serving.test_batching import PATH, predicts
 
 CLIENTS = 4
 
@@ -43,9 +43,8 @@ def test_sigterm_lets_slow_requests_in_flight_finish_then_exits_0(published, tmp
     )
     x = published.splits.x_test[:1].astype(np.float32)
     results: list = []
-    clients = [
-        threading.Thread(target=lambda: results.append(post(proc.url, x))) for _ in range(CLIENTS)
-    ]
+    send = lambda: results.append(predicts(proc.url, x))  # noqa: E731
+    clients = [threading.Thread(target=send) for _ in range(CLIENTS)]
     try:
         for client in clients:
             client.start()
