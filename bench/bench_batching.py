@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from common import ROOT, ensure_default_model, figure
-from load import Target, measure, requests_per_s, start_server
+from load import Target, measure, requests_per_s, running, start_server
 
 CLIENTS = 32
 PER_CLIENT = 20  # requests per client per round
@@ -38,17 +38,12 @@ def run(args: Any) -> dict[str, dict]:
         params = Path(tmp) / "batching.config"
         params.write_text(BATCHING)
         batching_flags = ("--enable_batching", "--batching_parameters_file", str(params))
-        servers: dict[str, tuple[Any, int]] = {}
-        try:
+        with running() as servers:
             servers["plain"] = start_server(args.repository)
             servers["batched"] = start_server(args.repository, *batching_flags)
             path = "/v1/models/digits_cnn:predict"
             targets = {name: Target(port, path, body) for name, (_, port) in servers.items()}
             seconds = measure(targets, CLIENTS, PER_CLIENT, ROUNDS, TIME_LIMIT_S)
-        finally:
-            for proc, _ in servers.values():
-                proc.terminate()
-                proc.wait(timeout=60)
     requests = CLIENTS * PER_CLIENT * len(seconds["plain"])
     rps = requests_per_s(seconds, CLIENTS, PER_CLIENT)
     gain = rps["batched"] / rps["plain"]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from common import ROOT, ensure_default_model, figure
-from load import Target, measure, requests_per_s, start_server
+from load import Target, measure, requests_per_s, running, start_server
 
 CLIENTS = 8
 PER_CLIENT = 25
@@ -99,24 +99,18 @@ def run(args: Any) -> dict[str, dict]:
     checkpoint = newest_checkpoint(args.repository)
     x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 1)).round().astype("float32")
     body = json.dumps({"instances": x.tolist()}).encode()
-    servers: dict[str, tuple[subprocess.Popen, int]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            servers["kerasforge"] = start_server(args.repository)
-            servers["mlflow"] = serve_mlflow(checkpoint, Path(tmp))
-            path = "/v1/models/digits_cnn:predict"
-            targets = {
-                "kerasforge": Target(servers["kerasforge"][1], path, body),
-                "mlflow": Target(servers["mlflow"][1], "/invocations", body),
-            }
-            ours, theirs = answer(targets["kerasforge"]), answer(targets["mlflow"])
-            if ours["class_ids"] != int(np.argmax(theirs)):
-                raise RuntimeError(f"the servers disagree: {ours} against {theirs}")
-            seconds = measure(targets, CLIENTS, PER_CLIENT, ROUNDS, TIME_LIMIT_S)
-        finally:
-            for proc, _ in servers.values():
-                proc.terminate()
-                proc.wait(timeout=60)
+    with tempfile.TemporaryDirectory() as tmp, running() as servers:
+        servers["kerasforge"] = start_server(args.repository)
+        servers["mlflow"] = serve_mlflow(checkpoint, Path(tmp))
+        path = "/v1/models/digits_cnn:predict"
+        targets = {
+            "kerasforge": Target(servers["kerasforge"][1], path, body),
+            "mlflow": Target(servers["mlflow"][1], "/invocations", body),
+        }
+        ours, theirs = answer(targets["kerasforge"]), answer(targets["mlflow"])
+        if ours["class_ids"] != int(np.argmax(theirs)):
+            raise RuntimeError(f"the servers disagree: {ours} against {theirs}")
+        seconds = measure(targets, CLIENTS, PER_CLIENT, ROUNDS, TIME_LIMIT_S)
     rps = requests_per_s(seconds, CLIENTS, PER_CLIENT)
     ratio = rps["kerasforge"] / rps["mlflow"]
     return {

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from common import ROOT, ensure_default_model, figure
-from load import start_server
+from load import running, start_server
 
 STARTS = 3
 STEADY = 60
@@ -56,12 +56,9 @@ def run(args: Any) -> dict[str, dict]:
     seen: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
     for _ in range(STARTS):
         for side, flag in sides.items():
-            proc, port = start_server(args.repository, f"--enable_model_warmup={flag}")
-            try:
-                seen[side].append(latencies(port, body))
-            finally:
-                proc.terminate()
-                proc.wait(timeout=60)
+            with running() as servers:
+                servers[side] = start_server(args.repository, f"--enable_model_warmup={flag}")
+                seen[side].append(latencies(servers[side][1], body))
     figures = {}
     for side, pairs in seen.items():
         first = statistics.median(p[0] for p in pairs)

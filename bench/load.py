@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,19 @@ def start_server(repository: Path, *flags: str) -> tuple[subprocess.Popen, int]:
             threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc, int(match.group(1))
     raise RuntimeError(f"server did not start: exit {proc.wait()}")
+
+
+@contextmanager
+def running() -> Iterator[dict[str, tuple[subprocess.Popen, int]]]:
+    """A dict the caller fills with ``name: (process, port)``; every process is stopped on exit,
+    also when a later one failed to start."""
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
+    try:
+        yield servers
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 def one_round(target: Target, clients: int, per_client: int) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from kerasforge.pipelines.errors import ConfigError, DataError
-from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.pipelines.tasks.base import ReconstructionPairs, Task, TaskOptions
 from kerasforge.pipelines.tasks.preprocess import normalized_input
 from kerasforge.serving.card import Headline, ModelCard
 
@@ -55,7 +55,7 @@ class AnomalyOptions(TaskOptions):
         return self
 
 
-class AnomalyDetection(Task):
+class AnomalyDetection(ReconstructionPairs, Task):
     """An autoencoder reconstructing its input; judged by ROC AUC on the test split."""
 
     name = "anomaly_detection"
@@ -125,11 +125,6 @@ class AnomalyDetection(Task):
             splits, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
             x_test=x_test, y_test=y_test, sizes=sizes,
         )  # fmt: skip
-
-    def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, x)``: the model reconstructs its raw input (normalisation is inside it)."""
-        x = np.asarray(x, dtype="float32")
-        return x, x
 
     def assemble(
         self,

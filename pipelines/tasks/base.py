@@ -26,6 +26,17 @@ class TaskOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ReconstructionPairs:
+    """For tasks whose model reproduces its input (autoencoders, a VAE, a GAN's real images):
+    ``fit`` sees ``(x, x)`` and the labels are not used."""
+
+    def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        x = np.asarray(x, dtype="float32")
+        return x, x
+
+
 class Task(ABC):
     """One kind of problem. Subclasses set the class attributes and implement the hooks.
 

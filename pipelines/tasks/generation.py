@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.pipelines.tasks.base import ReconstructionPairs, Task, TaskOptions
 from kerasforge.serving.card import Headline, ModelCard
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
     return rng.standard_normal((count, latent_dim)).astype("float32")
 
 
-class Generation(Task):
+class Generation(ReconstructionPairs, Task):
     """A generative model of images; headline on the test split (see the module)."""
 
     name = "generation"
@@ -80,11 +80,6 @@ class Generation(Task):
         "discriminator_loss": "max",
     }
     options: GenerationOptions
-
-    def training_pairs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, x)``: the model learns the images themselves (labels are not used)."""
-        x = np.asarray(x, dtype="float32")
-        return x, x
 
     def assemble(
         self,
