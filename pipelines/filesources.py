@@ -176,3 +176,23 @@ def _class_ids(labels: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
     )
     index = {n: i for i, n in enumerate(names)}
     return tuple(names), np.array([index[v] for v in labels], "int64")
+
+
+def class_folders(root: Path | None, source: str, holding: str) -> tuple[Path, list[str]]:
+    """The folder of a ``<root>/<class>/...`` source and its class names (sorted, no hidden).
+
+    Raises:
+        DataError: no folder at ``root``, or fewer than two class subfolders.
+    """
+    if root is None or not root.is_dir():
+        raise DataError(
+            f"data.file.path: no folder at {shown(str(root))}; {source} reads a folder "
+            f"with one subfolder of {holding} per class"
+        )
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(
+            f"data.file.path: {root} holds {len(classes)} class subfolder(s); expected one "
+            f"subfolder of {holding} per class, at least 2"
+        )
+    return root, classes

@@ -24,6 +24,7 @@ import numpy as np
 
 from kerasforge.pipelines.data import IMAGE_RANGE, DataInfo, Dataset, Splits, register_source
 from kerasforge.pipelines.errors import DataError, shown
+from kerasforge.pipelines.filesources import class_folders
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -51,18 +52,7 @@ class FileSplits:
 @register_source(inputs="image", targets="classes", needs_file=True)
 def image_folder(file: FileConfig) -> Dataset:
     """A folder with one subfolder of images per class; ``x`` holds the file paths."""
-    root = file.path
-    if root is None or not root.is_dir():
-        raise DataError(
-            f"data.file.path: no folder at {shown(str(root))}; image_folder reads a folder "
-            "with one subfolder of images per class"
-        )
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if len(classes) < 2:
-        raise DataError(
-            f"data.file.path: {root} holds {len(classes)} class subfolder(s); expected one "
-            "subfolder of images per class, at least 2"
-        )
+    root, classes = class_folders(file.path, "image_folder", "images")
     listed = {c: _images(root / c) for c in classes}
     empty = [str(root / c) for c, files in listed.items() if not files]
     if empty:

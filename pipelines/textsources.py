@@ -17,7 +17,13 @@ import numpy as np
 
 from kerasforge.pipelines.data import DataInfo, Dataset, register_source
 from kerasforge.pipelines.errors import DataError, shown
-from kerasforge.pipelines.filesources import MISSING, _class_ids, _existing, _read_rows
+from kerasforge.pipelines.filesources import (
+    MISSING,
+    _class_ids,
+    _existing,
+    _read_rows,
+    class_folders,
+)
 
 if TYPE_CHECKING:
     from kerasforge.pipelines.config import FileConfig
@@ -30,18 +36,7 @@ SHOWN_SKIPPED = 5
 @register_source(inputs="text", targets="classes", needs_file=True)
 def text_folder(file: FileConfig) -> Dataset:
     """A folder with one subfolder of UTF-8 ``.txt`` files per class; one file, one example."""
-    root = file.path
-    if root is None or not root.is_dir():
-        raise DataError(
-            f"data.file.path: no folder at {shown(str(root))}; text_folder reads a folder "
-            "with one subfolder of .txt files per class"
-        )
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if len(classes) < 2:
-        raise DataError(
-            f"data.file.path: {root} holds {len(classes)} class subfolder(s); expected one "
-            "subfolder of .txt files per class, at least 2"
-        )
+    root, classes = class_folders(file.path, "text_folder", ".txt files")
     texts: list[str] = []
     labels: list[int] = []
     skipped: list[str] = []
