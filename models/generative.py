@@ -19,6 +19,13 @@ import keras
 import tensorflow as tf
 
 PIXEL_MAX = 255.0
+
+
+def with_parts_deserialized(config: dict[str, Any], parts: tuple[str, ...]) -> dict[str, Any]:
+    """``config`` with its serialized sub-models (``parts``) rebuilt, for ``from_config``."""
+    return {**config, **{p: keras.saving.deserialize_keras_object(config[p]) for p in parts}}
+
+
 """Raw image inputs are 8-bit pixels (the project's convention for every image input)."""
 
 
@@ -126,10 +133,7 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> VAE:
-        config = dict(config)
-        for part in ("encoder", "decoder"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
+        return cls(**with_parts_deserialized(config, ("encoder", "decoder")))
 
 
 def _bce_with_logits(labels_value: float, logits: Any) -> Any:
@@ -241,7 +245,4 @@ class DCGAN(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DCGAN:
-        config = dict(config)
-        for part in ("generator", "discriminator"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
+        return cls(**with_parts_deserialized(config, ("generator", "discriminator")))
