@@ -53,7 +53,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        cluster = _tf_config()
+        cluster = tf_config()
         if not cluster.get("cluster", {}).get("worker"):
             raise ConfigError(
                 "train.scale.strategy: 'multi_worker' reads the cluster from the TF_CONFIG "
@@ -62,6 +62,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
                 f"{os.environ.get('TF_CONFIG')!r}"
             )
         if not _MULTI_WORKER:  # collectives are configured once per process
+            from kerasforge.pipelines.multiworker import install_keras_fixes
+
+            install_keras_fixes()
             _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
         return _MULTI_WORKER[0]
     return _tpu_strategy()
@@ -72,7 +75,7 @@ _MULTI_WORKER: list[Any] = []
 
 def is_chief() -> bool:
     """Whether this process writes shared outputs (worker 0, or the only process)."""
-    task = _tf_config().get("task", {})
+    task = tf_config().get("task", {})
     return task.get("type", "worker") in ("worker", "chief") and (
         task.get("type") == "chief" or int(task.get("index", 0)) == 0
     )
@@ -93,7 +96,8 @@ def check_mixed_precision(policy: str, forced: bool) -> None:
         )
 
 
-def _tf_config() -> dict[str, Any]:
+def tf_config() -> dict[str, Any]:
+    """The ``TF_CONFIG`` environment variable as a dict (empty when unset)."""
     raw = os.environ.get("TF_CONFIG", "")
     if not raw:
         return {}

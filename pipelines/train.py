@@ -29,6 +29,7 @@ from kerasforge.pipelines.callbacks import (
 from kerasforge.pipelines.config import ExperimentConfig
 from kerasforge.pipelines.errors import ConfigError, clipped
 from kerasforge.pipelines.limits import build_within_limit
+from kerasforge.pipelines.multiworker import for_this_worker, synchronize_batch_norm
 from kerasforge.pipelines.optimizers import OPTIMIZER_CLASSES, build_optimizer
 from kerasforge.pipelines.regularize import add_l2, smoothed
 from kerasforge.pipelines.schedules import steps_for
@@ -166,6 +167,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         The trained model, its test metrics, the run folder and the publish result.
     """
     strategy = configure_runtime(cfg)
+    cfg = for_this_worker(cfg)
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
     folder = resume.resume_folder(cfg)
@@ -173,6 +175,8 @@ def train(cfg: ExperimentConfig) -> TrainResult:
     steps = steps_for(splits.sizes["train"], cfg.data.batch_size)
     with strategy.scope():
         model = build_task_model(cfg, task, splits)
+        if cfg.train.scale.strategy == "multi_worker":
+            synchronize_batch_norm(model)
         compile_model(cfg, task, model, steps)
         state = state or resume.ResumeState(run_dir=str(_new_run_dir(cfg.output_dir)))
         resumed = resume.restore_model(model, folder, state)
