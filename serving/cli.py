@@ -130,7 +130,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--checkpoint", required=True, help="a .keras file, e.g. a run's best.keras"
     )
-    export.add_argument("--name", default="digits_cnn", help="model name in the repository")
+    export.add_argument(
+        "--name", default=None, help="model name (default: the run's export.model_name)"
+    )
     export.add_argument("--repository", default=DEFAULT_REPOSITORY, help="model repository root")
     export.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip .tflite")
     export.set_defaults(func=cmd_export)
@@ -293,12 +295,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Publish ``args.checkpoint`` as the next version of ``args.name``."""
+    from kerasforge.serving.export import publish_checkpoint, run_model_name
     from kerasforge.serving.repository import check_model_name
 
-    check_model_name(args.name)  # before TensorFlow starts: `--name ../x` fails fast
+    name = run_model_name(args.checkpoint) if args.name is None else args.name
+    check_model_name(name)  # before TensorFlow starts: `--name ../x` fails fast
     start_tensorflow()
-    from kerasforge.serving.export import publish_checkpoint
-
-    published = publish_checkpoint(args.checkpoint, args.repository, args.name, tflite=args.tflite)
+    published = publish_checkpoint(args.checkpoint, args.repository, name, tflite=args.tflite)
     print(f"published {published.name} version {published.version} at {published.path}")
     return 0

@@ -315,6 +315,30 @@ def publish_checkpoint(
     return publish(model, repository, name, card=card, tflite=tflite)
 
 
+def run_model_name(checkpoint: str | Path) -> str:
+    """The model name the checkpoint's run published under (``export.model_name`` in the
+    run folder's ``config.yaml``, beside ``checkpoints/``).
+
+    Raises:
+        ServingError: no readable run config names one; pass ``--name``.
+    """
+    import yaml
+
+    config = Path(checkpoint).parent.parent / "config.yaml"
+    try:
+        name = (yaml.safe_load(config.read_text()) or {}).get("export", {}).get("model_name")
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        name, reason = None, f"({type(exc).__name__})"
+    else:
+        reason = "(it names no export.model_name)"
+    if not isinstance(name, str) or not name:
+        raise ServingError(
+            f"no model name for {str(checkpoint)!r}: the run's config {str(config)!r} is "
+            f"missing or unreadable {reason}; pass --name NAME"
+        )
+    return name
+
+
 def _move_into_place(staging: Path, model_dir: Path, card: ModelCard) -> tuple[int, Path]:
     """Rename ``staging`` to the next free version; retry if another publish won the race."""
     for _ in range(100):

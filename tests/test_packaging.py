@@ -191,7 +191,7 @@ sys.exit(main(sys.argv[2:]))
         ("mlflow", ["train"], "train", "mlflow"),
         ("yaml,tensorflow", ["train"], "train", "yaml"),
         ("tensorflow", ["serve", "--repository", "nowhere"], "serve", "tensorflow"),
-        ("keras", ["export", "--checkpoint", "best.keras"], "serve", "keras"),
+        ("keras", ["export", "--checkpoint", "best.keras", "--name", "m"], "serve", "keras"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(blocked, args, extra, module):

@@ -8,8 +8,11 @@ import signal
 import subprocess
 
 import numpy as np
+import pytest
 
 from kerasforge.cli import SIDES, main
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.export import run_model_name
 from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
 
 
@@ -44,10 +47,8 @@ def test_export_republishes_a_checkpoint(published, tmp_path):
         str(checkpoint),
         "--repository",
         str(tmp_path),
-        "--name",
-        "digits_cnn",
         timeout=300,
-    )
+    )  # no --name: the run's export.model_name
     assert proc.returncode == 0, proc.stderr
     assert "published digits_cnn version 1" in proc.stdout
     assert (tmp_path / "digits_cnn" / "1" / "model.tflite").is_file()
@@ -56,10 +57,28 @@ def test_export_republishes_a_checkpoint(published, tmp_path):
     assert proc.stderr.strip() == "", "native start-up chatter must stay hidden"
 
 
+def test_export_names_the_model_from_its_run_or_asks_for_a_name(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    checkpoint = run / "checkpoints" / "best.keras"
+    (run / "config.yaml").write_text("name: x\nexport:\n  model_name: digits_dcgan\n")
+    assert run_model_name(checkpoint) == "digits_dcgan"
+    for text in ("export: 3\n", ": [\n", "name: x\n"):
+        (run / "config.yaml").write_text(text)
+        with pytest.raises(ServingError, match="pass --name NAME"):
+            run_model_name(checkpoint)
+    (run / "config.yaml").unlink()
+    proc = run_cli("export", "--checkpoint", str(checkpoint), "--repository", str(tmp_path))
+    assert proc.returncode == 2 and "pass --name NAME" in proc.stderr, proc.stderr
+
+
 def test_export_of_a_file_that_is_no_model_fails_clearly(tmp_path):
     bogus = tmp_path / "best.keras"
     bogus.write_text("not a model")
-    proc = run_cli("export", "--checkpoint", str(bogus), "--repository", str(tmp_path / "repo"))
+    repo = str(tmp_path / "repo")
+    proc = run_cli(
+        "export", "--checkpoint", str(bogus), "--repository", repo, "--name", "digits_cnn"
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert not (tmp_path / "repo" / "digits_cnn" / "1").exists()
