@@ -32,16 +32,33 @@ class Target:
 
 def start_server(repository: Path, *flags: str) -> tuple[subprocess.Popen, int]:
     """A ``kerasforge serve`` process on a free REST port (no polling); its log is drained."""
+    proc, rest_port, _ = start_server_with_grpc(repository, *flags)
+    return proc, rest_port
+
+
+def start_server_with_grpc(repository: Path, *flags: str) -> tuple[subprocess.Popen, int, int]:
+    """``start_server``, also returning the free gRPC port it listens on."""
     cmd = [sys.executable, "-m", "kerasforge.cli", "serve", "--repository", str(repository)]
     cmd += ["--rest-port", "0", "--port", "0", "--poll-seconds", "0", *flags]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
+    grpc_port = 0
     for line in proc.stdout:
+        grpc = re.search(r"gRPC API listening on 127\.0\.0\.1:(\d+)", line)
+        grpc_port = int(grpc.group(1)) if grpc else grpc_port
         match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if match:
             threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, int(match.group(1))
+            return proc, int(match.group(1)), grpc_port
     raise RuntimeError(f"server did not start: exit {proc.wait()}")
+
+
+def peak_rss_mb(proc: subprocess.Popen) -> float:
+    """A running process's peak resident memory (``VmHWM``), in MiB."""
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {proc.pid}")
 
 
 @contextmanager

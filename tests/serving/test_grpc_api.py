@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kerasforge.serving import grpc_api, predict
+from kerasforge.serving.grpc_api import fill_tensor_proto
 from kerasforge.serving.store import ModelStore
 from tests.serving.example_model import save_example_model
 
@@ -195,3 +196,30 @@ def test_start_serves_rest_and_grpc_over_one_store_and_stops_both(published, tmp
         serverlib.stop(rest, store)
     with pytest.raises(grpc.RpcError), grpc.insecure_channel(f"127.0.0.1:{rest.grpc_port}") as chan:
         model_service_pb2_grpc.ModelServiceStub(chan).GetModelStatus(request, timeout=2)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12, dtype="float32").reshape(3, 4) / 7,
+        np.array([1.5], dtype="float64"),
+        np.array([[3], [-4]], dtype="int64"),
+        np.arange(6, dtype="uint8").reshape(1, 2, 3),
+        np.array([-1, 2], dtype="int8"),
+        np.array([0.5, 2], dtype="float16"),
+        np.array([True, False]),
+        np.array([b"a", b"\xff\x00", "text"], dtype=object),
+        np.zeros((0, 3), dtype="float32"),
+        np.float32(2.5).reshape(()),
+    ],
+)
+def test_output_tensors_decode_as_tensorflow_writes_them(array):
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+
+    proto = tensor_pb2.TensorProto()
+    fill_tensor_proto(proto, array)
+    expected = tf.make_ndarray(tf.make_tensor_proto(array))
+    got = tf.make_ndarray(proto)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tolist() == expected.tolist()
