@@ -95,7 +95,7 @@ def restore_model(model: keras.Model, folder: Path, state: ResumeState) -> bool:
     with np.load(path) as saved:
         groups = _variable_groups(model)
         for prefix, targets in groups:
-            shapes = [saved[k].shape for k in saved.files if k.startswith(f"{prefix}_")]
+            shapes = [saved[k].shape for k in saved.files if _in_group(k, prefix)]
             wanted = [tuple(v.shape) for v in targets]
             if sorted(shapes) != sorted(wanted) or len(shapes) != len(wanted):
                 raise ResumeError(
@@ -180,11 +180,26 @@ class ResumeCheckpoint(keras.callbacks.Callback):
 
 
 def _variable_groups(model: keras.Model) -> tuple[tuple[str, list], ...]:
-    return (("model", model.variables), ("optimizer", model.optimizer.variables))
+    """The model's variables, its optimizer's, and those of any other optimizer its own
+    ``train_step`` keeps as a public attribute (a GAN's ``discriminator_optimizer``)."""
+    others = sorted(
+        (name, value.variables)
+        for name, value in vars(model).items()
+        if isinstance(value, keras.optimizers.Optimizer)
+        and value is not model.optimizer
+        and not name.startswith("_")
+    )
+    return (("model", model.variables), ("optimizer", model.optimizer.variables), *others)
+
+
+def _in_group(key: str, prefix: str) -> bool:
+    head, _, index = key.rpartition("_")
+    return head == prefix and index.isdigit()
 
 
 def variable_arrays(model: keras.Model) -> dict[str, np.ndarray]:
-    """Every model and optimizer variable, named ``model_<i>`` / ``optimizer_<i>``."""
+    """Every model and optimizer variable, named ``model_<i>`` / ``optimizer_<i>`` (another
+    optimizer's by its attribute: ``discriminator_optimizer_<i>``)."""
     found = {}
     for prefix, variables in _variable_groups(model):
         for i, variable in enumerate(variables):

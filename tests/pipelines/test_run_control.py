@@ -210,3 +210,24 @@ def test_csv_config_trains_with_warmup_smoothing_and_writes_tensorboard_logs(tmp
     assert rates[3] < rates[2], "then cosine annealing"
     assert any((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     assert result.test_metrics["test_accuracy"] > 0.5
+
+
+def test_a_gan_s_discriminator_optimizer_state_is_resumed_too(tmp_path):
+    from kerasforge.models import build_model
+
+    def gan() -> keras.Model:
+        model = build_model("dcgan", input_shape=(8, 8, 1), filters=[4], latent_dim=3)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        return model
+
+    source = gan()
+    source.fit(np.random.default_rng(0).uniform(0, 255, (16, 8, 8, 1)), epochs=1, verbose=0)
+    arrays = variable_arrays(source)
+    assert any(k.startswith("discriminator_optimizer_") for k in arrays)
+    _save_arrays(tmp_path / VARIABLES_FILE, arrays)
+    target = gan()
+    assert restore_model(target, tmp_path, ResumeState(run_dir=str(tmp_path), epochs_done=1))
+    theirs, ours = source.discriminator_optimizer, target.discriminator_optimizer
+    assert int(ours.iterations) == int(theirs.iterations) > 0
+    for a, b in zip(ours.variables, theirs.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
