@@ -4,7 +4,8 @@ This family wraps ``keras.applications.efficientnet.EfficientNet`` (the
 reference implementation; always ``weights=None``, nothing is downloaded):
 each variant fixes the compound-scaling coefficients of the paper, and the
 wrapper adds the resize to the variant's resolution inside the model and
-stable names for the two preprocessing layers Keras leaves unnamed.
+stable names for the two preprocessing layers Keras leaves unnamed, and sets
+Keras's input rescaling (1/255) to 1: the task already standardises the inputs.
 ``width_scale``/``depth_scale`` multiply the variant's coefficients (1.0 is the
 published network; tests use small values for a tiny instance of the layout).
 """
@@ -68,6 +69,12 @@ def efficientnet(
         classes=num_classes,
     )
     name_generated_layers(network, name)
+    # The task feeds standardised inputs (statistics of the training split); Keras's own
+    # 1/255 rescaling would shrink them 255-fold, and the stem's batch-norm moving variance
+    # (starting at 1) would stay far above the batch variance for hundreds of steps: a
+    # network right in training and constant at inference. Its scale becomes 1.
+    rescaling = next(lay for lay in network.layers if isinstance(lay, keras.layers.Rescaling))
+    rescaling.scale = 1.0
     return keras.Model(inputs, network(x), name=name)
 
 

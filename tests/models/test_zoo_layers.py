@@ -51,3 +51,20 @@ def test_sigmoid_head_refuses_more_than_two_classes():
     _, _, info = _binary(("a", "b", "c"))
     with pytest.raises(DataError, match="sigmoid is a binary head and needs exactly 2 classes"):
         get_task("classification", {"head": "sigmoid"}).check_data(info)
+
+
+def test_efficientnet_takes_the_task_s_standardised_inputs_unscaled(tmp_path):
+    """Keras's EfficientNet divides by 255; behind the task's standardisation that left
+    inference constant (digits: 0.10 test accuracy while training reached 0.89)."""
+    import keras
+
+    model = models.build_model(
+        "efficientnet_b0", input_shape=(32, 32, 3), num_classes=3, width_scale=0.1, depth_scale=0.1
+    )
+    network = model.get_layer("efficientnet_b0_network")
+    (rescaling,) = [lay for lay in network.layers if isinstance(lay, keras.layers.Rescaling)]
+    x = np.random.default_rng(0).standard_normal((2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(rescaling(x)), x)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
