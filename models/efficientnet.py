@@ -41,9 +41,17 @@ def efficientnet(
     input_size: int | None,
     width_scale: float,
     depth_scale: float,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
-    """Family builder: resize (when asked), then the Keras EfficientNet with its softmax top."""
+    """Family builder: resize (when asked), then the Keras EfficientNet with its softmax top.
+
+    ``bn_momentum`` is every batch normalization's moving-average momentum (Keras's 0.99
+    by default); training from scratch on a small data set, 0.9 lets the inference
+    statistics follow the fast-changing weights of the first epochs.
+    """
     check_image(input_shape, num_classes)
+    if not 0 < bn_momentum < 1:
+        raise ValueError(f"bn_momentum must be in (0, 1); got {bn_momentum!r}")
     if width_scale <= 0 or depth_scale <= 0:
         raise ValueError(
             f"width_scale and depth_scale must be positive; got {width_scale!r}, {depth_scale!r}"
@@ -75,6 +83,9 @@ def efficientnet(
     # network right in training and constant at inference. Its scale becomes 1.
     rescaling = next(lay for lay in network.layers if isinstance(lay, keras.layers.Rescaling))
     rescaling.scale = 1.0
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = bn_momentum
     return keras.Model(inputs, network(x), name=name)
 
 
@@ -85,7 +96,8 @@ def _variant(variant: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 # Every variant: input_shape (one image), num_classes, input_size (resize inside
-# the model; null keeps the input's size), width_scale and depth_scale (1.0 = published).
+# the model; null keeps the input's size), width_scale and depth_scale (1.0 = published),
+# bn_momentum (batch normalization's moving-average momentum; Keras's 0.99 by default).
 
 
 @_variant("b0")
@@ -95,9 +107,12 @@ def efficientnet_b0(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B0 (wraps keras.applications; width 1.0, depth 1.0, 224 px)."""
-    return efficientnet("b0", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b0", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )
 
 
 @_variant("b1")
@@ -107,9 +122,12 @@ def efficientnet_b1(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B1 (wraps keras.applications; width 1.0, depth 1.1, 240 px)."""
-    return efficientnet("b1", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b1", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )
 
 
 @_variant("b2")
@@ -119,9 +137,12 @@ def efficientnet_b2(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B2 (wraps keras.applications; width 1.1, depth 1.2, 260 px)."""
-    return efficientnet("b2", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b2", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )
 
 
 @_variant("b3")
@@ -131,9 +152,12 @@ def efficientnet_b3(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B3 (wraps keras.applications; width 1.2, depth 1.4, 300 px)."""
-    return efficientnet("b3", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b3", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )
 
 
 @_variant("b4")
@@ -143,9 +167,12 @@ def efficientnet_b4(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B4 (wraps keras.applications; width 1.4, depth 1.8, 380 px)."""
-    return efficientnet("b4", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b4", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )
 
 
 @_variant("b5")
@@ -155,9 +182,12 @@ def efficientnet_b5(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B5 (wraps keras.applications; width 1.6, depth 2.2, 456 px)."""
-    return efficientnet("b5", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b5", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )
 
 
 @_variant("b6")
@@ -167,9 +197,12 @@ def efficientnet_b6(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B6 (wraps keras.applications; width 1.8, depth 2.6, 528 px)."""
-    return efficientnet("b6", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b6", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )
 
 
 @_variant("b7")
@@ -179,6 +212,9 @@ def efficientnet_b7(
     input_size: int | None = None,
     width_scale: float = 1.0,
     depth_scale: float = 1.0,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """EfficientNet-B7 (wraps keras.applications; width 2.0, depth 3.1, 600 px)."""
-    return efficientnet("b7", input_shape, num_classes, input_size, width_scale, depth_scale)
+    return efficientnet(
+        "b7", input_shape, num_classes, input_size, width_scale, depth_scale, bn_momentum
+    )

@@ -53,18 +53,23 @@ def test_sigmoid_head_refuses_more_than_two_classes():
         get_task("classification", {"head": "sigmoid"}).check_data(info)
 
 
-def test_efficientnet_takes_the_task_s_standardised_inputs_unscaled(tmp_path):
+def test_efficientnet_takes_standardised_inputs_unscaled_and_a_bn_momentum(tmp_path):
     """Keras's EfficientNet divides by 255; behind the task's standardisation that left
     inference constant (digits: 0.10 test accuracy while training reached 0.89)."""
     import keras
 
-    model = models.build_model(
-        "efficientnet_b0", input_shape=(32, 32, 3), num_classes=3, width_scale=0.1, depth_scale=0.1
-    )
+    tiny = {"input_shape": (32, 32, 3), "num_classes": 3, "width_scale": 0.1, "depth_scale": 0.1}
+    model = models.build_model("efficientnet_b0", bn_momentum=0.9, **tiny)
     network = model.get_layer("efficientnet_b0_network")
+    norms = [lay for lay in network.layers if isinstance(lay, keras.layers.BatchNormalization)]
+    assert norms and {lay.momentum for lay in norms} == {0.9}
+    with pytest.raises(ValueError, match="bn_momentum"):
+        models.build_model("efficientnet_b0", bn_momentum=1.0, **tiny)
     (rescaling,) = [lay for lay in network.layers if isinstance(lay, keras.layers.Rescaling)]
     x = np.random.default_rng(0).standard_normal((2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(rescaling(x)), x)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    loaded_norms = loaded.get_layer("efficientnet_b0_network").layers
+    assert {lay.momentum for lay in loaded_norms if hasattr(lay, "moving_mean")} == {0.9}
