@@ -112,3 +112,44 @@ class AnomalyThreshold(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="kerasforge")
+class TrainingAugmentation(keras.layers.Layer):
+    """Random image augmentation layers that run only in training (on the accelerator).
+
+    Keras's random preprocessing layers default to ``training=True`` when a model
+    is called directly (``model(x)``, as SavedModel export and TFLite conversion
+    do); wrapped here, they run only when Keras passes ``training=True`` (``fit``)
+    and every other call gets its input back unchanged.
+
+    Args:
+        augmentations: the Keras random preprocessing layers, applied in order.
+    """
+
+    def __init__(self, augmentations: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.augmentations = [
+            layer
+            if isinstance(layer, keras.layers.Layer)
+            else keras.saving.deserialize_keras_object(layer)
+            for layer in augmentations
+        ]
+
+    def build(self, input_shape: tuple) -> None:
+        for layer in self.augmentations:
+            layer.build(input_shape)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training:
+            return inputs
+        for layer in self.augmentations:
+            inputs = layer(inputs, training=True)
+        return inputs
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        layers = [keras.saving.serialize_keras_object(layer) for layer in self.augmentations]
+        return {**super().get_config(), "augmentations": layers}

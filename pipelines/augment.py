@@ -7,7 +7,9 @@ layers seeded from the experiment seed; random resized crop, MixUp and CutMix
 are stateless ops keyed by ``(seed, batch index)``, so a resumed run draws the
 same values for the same step. Augmentation only touches the training
 dataset: evaluation, export and serving never see it (the model holds no
-augmentation layer).
+augmentation layer). With ``placement: model`` the Keras layers run instead as
+the model's first layer (``models.layers.TrainingAugmentation``), on the
+accelerator, only in training.
 
 MixUp and CutMix draw the mixing ratio λ from Beta(alpha, alpha) *per example* as
 ``G1 / (G1 + G2)`` with ``G1, G2 ~ Gamma(alpha)`` and mix the one-hot labels with
@@ -42,7 +44,7 @@ class AugmentConfig(BaseModel):
     ``hue``: colour jitter strengths (saturation and hue need 3 channels).
     ``randaugment``: Keras' RandAugment (two ops per image). ``mixup_alpha``,
     ``cutmix_alpha``: alpha of Beta(alpha, alpha) for MixUp / CutMix (both set: each
-    example picks one of them at random).
+    example picks one of them at random). ``placement``: where it runs (below).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -59,12 +61,22 @@ class AugmentConfig(BaseModel):
     randaugment: bool = False
     mixup_alpha: Alpha = 0.0
     cutmix_alpha: Alpha = 0.0
+    placement: Literal["dataset", "model"] = "dataset"
+    """``dataset``: in the tf.data pipeline, on the CPU, overlapping the training step.
+    ``model``: the Keras layers (flip ... randaugment) as the model's first layer, on
+    the accelerator with the training step, skipped outside training; crop, MixUp and
+    CutMix change whole batches or labels and stay in ``dataset``."""
     text: TextAugmentConfig = Field(default_factory=TextAugmentConfig)
     """Text inputs only: word operations and back-translation (``pipelines/textaugment.py``)."""
 
     @property
     def enabled(self) -> bool:
-        return self != AugmentConfig()
+        return self.model_copy(update={"placement": "dataset"}) != AugmentConfig()
+
+    @property
+    def in_model(self) -> bool:
+        """The augmentation runs as the model's first layer, not in tf.data."""
+        return self.placement == "model" and self.enabled
 
     @property
     def mixes_labels(self) -> bool:
@@ -115,6 +127,36 @@ def image_layers(cfg: AugmentConfig, seed: int, channels: int) -> list[Any]:
     return layers
 
 
+def model_augmentation(cfg: AugmentConfig, *, seed: int, channels: int | None) -> Any:
+    """The ``placement: model`` augmentation: one ``TrainingAugmentation`` layer, named
+    ``augment``, for the model's raw image input.
+
+    Raises:
+        ConfigError: inputs that are not images, or crop, MixUp or CutMix asked for.
+    """
+    if channels is None:
+        raise ConfigError(
+            "data.augmentation.placement: model augments images; these inputs are not "
+            "images: use placement: dataset"
+        )
+    batch_ops = [k for k in ("crop", "mixup_alpha", "cutmix_alpha") if k in _changed(cfg)]
+    if batch_ops:
+        raise ConfigError(
+            f"data.augmentation.placement: model runs the Keras image layers only; "
+            f"{', '.join(batch_ops)} change whole batches or their labels and run in the "
+            "data pipeline: use placement: dataset, or drop them"
+        )
+    from kerasforge.models.layers import TrainingAugmentation
+
+    return TrainingAugmentation(image_layers(cfg, seed, channels), name="augment")
+
+
+def _changed(cfg: AugmentConfig) -> set[str]:
+    """The fields of ``cfg`` set away from their defaults."""
+    default = AugmentConfig()
+    return {k for k in type(cfg).model_fields if getattr(cfg, k) != getattr(default, k)}
+
+
 def augmenter(
     cfg: AugmentConfig, *, seed: int, num_classes: int, channels: int | None
 ) -> Callable[[Any, Any, Any], tuple[Any, Any]]:
@@ -130,9 +172,7 @@ def augmenter(
     import tensorflow as tf
 
     if channels is None:
-        image_only = cfg.model_dump(exclude={"mixup_alpha", "text"}) != AugmentConfig().model_dump(
-            exclude={"mixup_alpha", "text"}
-        )
+        image_only = bool(_changed(cfg) - {"mixup_alpha", "text", "placement"})
         if image_only:
             raise ConfigError(
                 "data.augmentation: only mixup_alpha applies to tabular inputs; set the "
@@ -174,7 +214,7 @@ def augment_dataset(
     """
     import tensorflow as tf
 
-    if not cfg.enabled:
+    if not cfg.enabled or cfg.in_model:
         return ds
     if text or cfg.text.enabled:
         _check_text(cfg, text)

@@ -19,7 +19,7 @@ import keras
 from kerasforge import models
 from kerasforge.pipelines import data as datalib
 from kerasforge.pipelines import imagefolder, resume
-from kerasforge.pipelines.augment import augment_dataset
+from kerasforge.pipelines.augment import augment_dataset, model_augmentation
 from kerasforge.pipelines.callbacks import (
     HISTORY_FILE,
     NanGuard,
@@ -96,6 +96,7 @@ def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) 
             weight is allocated).
     """
     entry = models.get_entry(cfg.model.name)
+    _place_augmentation(cfg, task, splits)
     arguments = {**task.builder_arguments(entry, splits), **cfg.model.options}
     try:
         backbone = build_within_limit(
@@ -106,6 +107,20 @@ def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) 
     except ValueError as exc:
         raise ConfigError(f"model.options: {clipped(str(exc), 300)}") from None
     return task.assemble(backbone, entry, splits.info, splits.x_train, splits.y_train)
+
+
+def _place_augmentation(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) -> None:
+    """``data.augmentation.placement: model``: the augmentation layer goes to the task."""
+    augmentation = cfg.data.augmentation
+    if not augmentation.in_model:
+        return
+    if not task.takes_input_augmentation:
+        raise ConfigError(
+            f"data.augmentation.placement: model puts augmentation into the {task.name} "
+            "model, which only the classification task builds; use placement: dataset"
+        )
+    channels = splits.input_shape[-1] if splits.info.inputs == "image" else None
+    task.input_augmentation = model_augmentation(augmentation, seed=cfg.seed, channels=channels)
 
 
 def make_callbacks(

@@ -47,6 +47,8 @@ class Task(ABC):
         targets: the target kind it needs (``classes``, ``values``).
         headline: the metric it is judged by and which way is better.
         metrics: every metric ``fit`` reports besides ``loss``, with which way is better.
+        takes_input_augmentation: ``assemble`` puts ``input_augmentation`` (a layer, set
+            by the trainer for ``data.augmentation.placement: model``) after the raw input.
     """
 
     name: ClassVar[str]
@@ -55,9 +57,11 @@ class Task(ABC):
     targets: ClassVar[str]
     headline: ClassVar[Headline]
     metrics: ClassVar[dict[str, str]]
+    takes_input_augmentation: ClassVar[bool] = False
 
     def __init__(self, options: TaskOptions) -> None:
         self.options = options
+        self.input_augmentation: Any = None
 
     # --- data
     def check_data(self, info: DataInfo) -> None:

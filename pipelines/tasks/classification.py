@@ -48,6 +48,7 @@ class Classification(Task):
     targets = "classes"
     headline = Headline(metric="accuracy", mode="max")
     metrics: ClassVar[dict[str, str]] = {"accuracy": "max"}
+    takes_input_augmentation: ClassVar[bool] = True
     options: ClassificationOptions
 
     def check_data(self, info: DataInfo) -> None:
@@ -76,7 +77,7 @@ class Classification(Task):
         if info.inputs == "text":
             inputs, x = tokenized_input(x_train, backbone)
         else:
-            inputs, x = normalized_input(info.inputs, x_train)
+            inputs, x = normalized_input(info.inputs, x_train, self.input_augmentation)
         x = backbone(x)
         if not entry.has_head:
             x = self._head(x, len(info.class_names))

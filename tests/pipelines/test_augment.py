@@ -15,7 +15,7 @@ from kerasforge.pipelines.errors import ConfigError
 from kerasforge.pipelines.regularize import SmoothedSparseCrossentropy, smoothed
 from kerasforge.pipelines.tasks import get_task
 from kerasforge.pipelines.train import _datasets, build_task_model, load_splits
-from tests.conftest import DEFAULT_CONFIG
+from tests.conftest import DEFAULT_CONFIG, TINY
 
 CLASSES = 5
 
@@ -169,3 +169,63 @@ def test_augmentation_touches_only_training_batches_never_the_model():
         if type(layer).__name__.startswith(("Random", "Rand", "MixUp", "CutMix"))
     ]
     assert random_layers == []
+
+
+@pytest.mark.heavy
+def test_placement_model_augments_in_fit_only_and_publishes_a_still_model(tmp_path):
+    from kerasforge.pipelines.train import train
+
+    cfg = load_config(
+        DEFAULT_CONFIG,
+        [
+            *TINY,
+            "train.epochs=2",
+            "data.augmentation.rotation=0.2",
+            "data.augmentation.flip=horizontal",
+            "data.augmentation.placement=model",
+            "export.tflite.variants=[float32]",
+            "tracking.enabled=false",
+            f"output_dir={tmp_path}",
+        ],
+    )
+    task = get_task(cfg.task.name, cfg.task.options)
+    splits = load_splits(cfg, task)
+    x, _ = next(iter(_datasets(cfg, task, splits)["train"]))
+    assert np.isin(x.numpy(), splits.x_train).all(), "the data pipeline leaves pixels alone"
+
+    result = train(cfg)  # the publish gate compares the SavedModel with the Keras model
+    model, images = result.model, splits.x_test[:8].astype("float32")
+    augment = model.get_layer("augment")
+    assert [type(layer).__name__ for layer in augment.augmentations] == [
+        "RandomFlip",
+        "RandomRotation",
+    ]
+    np.testing.assert_array_equal(model(images), model(images))
+    np.testing.assert_allclose(model.predict(images, verbose=0), model(images), atol=1e-6)
+    assert not np.allclose(augment(images, training=True), images), "fit sees augmented pixels"
+    loaded = keras.saving.load_model(result.run_dir / "checkpoints" / "best.keras")
+    np.testing.assert_array_equal(loaded.get_layer("augment")(images), images)
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ([*TINY, "data.augmentation.mixup_alpha=0.2"], "mixup_alpha change whole batches"),
+        ([*TINY, "data.augmentation.crop=0.8"], "crop change whole batches"),
+        (
+            [
+                "task.name=anomaly_detection",
+                "task.options.anomaly_class=0",
+                "model.name=dense_autoencoder",
+                "model.options={}",
+            ],
+            "only the classification task builds",
+        ),
+    ],
+)
+def test_placement_model_refuses_what_cannot_run_in_the_model(settings, match):
+    placed = ["data.augmentation.rotation=0.1", "data.augmentation.placement=model"]
+    cfg = load_config(DEFAULT_CONFIG, [*settings, *placed])
+    task = get_task(cfg.task.name, cfg.task.options)
+    with pytest.raises(ConfigError, match=match):
+        build_task_model(cfg, task, load_splits(cfg, task))
