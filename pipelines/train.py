@@ -217,7 +217,12 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
         imagefolder.report_skipped(splits.info, tracker)
         card = task.card(cfg.model.name, splits.info).model_copy(
-            update={"metrics": test_metrics, "experiment": cfg.name, "run_id": tracker.run_id}
+            update={
+                "metrics": test_metrics,
+                "experiment": cfg.name,
+                "run_id": tracker.run_id,
+                "model_name": cfg.export.model_name,
+            }
         )
         write_card(run_dir, card)
         published = (

@@ -316,25 +316,23 @@ def publish_checkpoint(
 
 
 def run_model_name(checkpoint: str | Path) -> str:
-    """The model name the checkpoint's run published under (``export.model_name`` in the
-    run folder's ``config.yaml``, beside ``checkpoints/``).
+    """The model name the checkpoint's run publishes under: ``model_name`` on the run
+    folder's model card (beside ``checkpoints/``), the config's ``export.model_name``.
 
     Raises:
-        ServingError: no readable run config names one; pass ``--name``.
+        ServingError: no readable run card names one; pass ``--name``.
     """
-    import yaml
-
-    config = Path(checkpoint).parent.parent / "config.yaml"
+    run_dir = Path(checkpoint).parent.parent
     try:
-        name = (yaml.safe_load(config.read_text()) or {}).get("export", {}).get("model_name")
-    except (OSError, yaml.YAMLError, AttributeError) as exc:
-        name, reason = None, f"({type(exc).__name__})"
+        name = read_card(run_dir).model_name
+    except CardError as exc:
+        name, reason = None, f"({exc})"
     else:
-        reason = "(it names no export.model_name)"
-    if not isinstance(name, str) or not name:
+        reason = "(it names no model; written before kerasforge recorded it)"
+    if not name:
         raise ServingError(
-            f"no model name for {str(checkpoint)!r}: the run's config {str(config)!r} is "
-            f"missing or unreadable {reason}; pass --name NAME"
+            f"no model name for {str(checkpoint)!r}: the run's model card in {str(run_dir)!r} "
+            f"is missing or unreadable {reason}; pass --name NAME"
         )
     return name
 

@@ -138,8 +138,8 @@ def publish_untrained(
 
     Returns:
         ``model``, ``task``, ``splits``, ``published`` (name, version, paths, card), ``cfg``
-        and ``run_dir`` (a run folder holding ``checkpoints/best.keras``, the card and
-        ``config.yaml``, as ``kerasforge train`` writes it).
+        and ``run_dir`` (a run folder holding ``checkpoints/best.keras``, the card naming
+        the model, and ``config.yaml``, as ``kerasforge train`` writes them).
     """
     from kerasforge.pipelines.config import load_config
     from kerasforge.pipelines.tasks import get_task
@@ -159,7 +159,7 @@ def publish_untrained(
     run_dir = out / "runs" / "untrained"  # what `kerasforge export` republishes from
     (run_dir / "checkpoints").mkdir(parents=True)
     model.save(run_dir / "checkpoints" / "best.keras")
-    write_card(run_dir, card)
+    write_card(run_dir, card.model_copy(update={"model_name": cfg.export.model_name}))
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     return SimpleNamespace(
         cfg=cfg, task=task, splits=splits, model=model, published=published, run_dir=run_dir

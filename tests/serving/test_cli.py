@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from kerasforge.cli import SIDES, main
+from kerasforge.serving.card import ModelCard, write_card
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.export import run_model_name
 from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
@@ -61,13 +62,16 @@ def test_export_names_the_model_from_its_run_or_asks_for_a_name(tmp_path):
     run = tmp_path / "runs" / "r1"
     (run / "checkpoints").mkdir(parents=True)
     checkpoint = run / "checkpoints" / "best.keras"
-    (run / "config.yaml").write_text("name: x\nexport:\n  model_name: digits_dcgan\n")
+    card = ModelCard(task="generation", architecture="dcgan", model_name="digits_dcgan")
+    write_card(run, card)
     assert run_model_name(checkpoint) == "digits_dcgan"
-    for text in ("export: 3\n", ": [\n", "name: x\n"):
-        (run / "config.yaml").write_text(text)
-        with pytest.raises(ServingError, match="pass --name NAME"):
-            run_model_name(checkpoint)
-    (run / "config.yaml").unlink()
+    write_card(run, card.model_copy(update={"model_name": None}))
+    with pytest.raises(ServingError, match="pass --name NAME"):
+        run_model_name(checkpoint)
+    (run / "kerasforge.json").write_text("{not json")
+    with pytest.raises(ServingError, match="pass --name NAME"):
+        run_model_name(checkpoint)
+    (run / "kerasforge.json").unlink()
     proc = run_cli("export", "--checkpoint", str(checkpoint), "--repository", str(tmp_path))
     assert proc.returncode == 2 and "pass --name NAME" in proc.stderr, proc.stderr
 
