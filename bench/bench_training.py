@@ -19,7 +19,7 @@ from common import figure, interleaved
 GOAL = 1.10
 
 
-def run(args: Any, repeats: int = 8) -> dict[str, dict]:
+def run(args: Any, repeats: int = 20) -> dict[str, dict]:
     from kerasforge.pipelines import resume, train
     from kerasforge.pipelines.config import load_config
     from kerasforge.pipelines.tasks import get_task
