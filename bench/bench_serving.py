@@ -31,9 +31,10 @@ def run(args: Any, repeats: int = 300) -> dict[str, dict]:
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     from kerasforge.serving import predict
+    from kerasforge.serving.repository import latest_version
 
     model_dir = ensure_default_model(args.repository)
-    newest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    newest = model_dir / str(latest_version(model_dir))
     signature = tf.saved_model.load(str(newest)).signatures["serving_default"]
     with running() as servers:
         proc, rest_port, grpc_port = start_server_with_grpc(args.repository)

@@ -71,7 +71,8 @@ class AugmentConfig(BaseModel):
 
     @property
     def enabled(self) -> bool:
-        return self.model_copy(update={"placement": "dataset"}) != AugmentConfig()
+        """Some augmentation is asked for (``placement`` alone asks for none)."""
+        return bool(_changed(self) - {"placement"})
 
     @property
     def in_model(self) -> bool:
@@ -234,7 +235,7 @@ def _check_text(cfg: AugmentConfig, text: bool) -> None:
             "data.augmentation.text applies to text inputs only; this data source has none: "
             "remove data.augmentation.text"
         )
-    if cfg.model_copy(update={"text": TextAugmentConfig()}).enabled:
+    if _changed(cfg) - {"text", "placement"}:
         raise ConfigError(
             "data.augmentation: text inputs take data.augmentation.text only; set the image "
             "and mixing augmentations (crop, flip, ..., mixup_alpha, cutmix_alpha) to defaults"

@@ -80,7 +80,7 @@ def install_keras_fixes() -> None:
             return build(self, iterator=iterator, data_batch=data_batch)
         for _, _, batches in iterator:  # the shapes come from this worker's first batch
             return build(self, data_batch=_local(strategy, next(batches)))
-        return build(self, iterator=None, data_batch=data_batch)
+        return build(self, iterator=iterator, data_batch=data_batch)
 
     def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
         if reduction in ("auto", "mean") and _multi_worker(strategy):

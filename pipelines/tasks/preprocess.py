@@ -6,13 +6,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kerasforge.serving.text import TOKENIZER_LAYER  # serving reads its vocabulary
+
 if TYPE_CHECKING:
     import keras
 
-INPUT_NAMES = {"image": "pixels", "tabular": "features", "sequence": "sequence", "series": "window"}
-INPUT_NAMES["text"] = "text"
-TOKENIZER_LAYER = "tokenize"
-"""The ``TextVectorization`` layer of a text model (``serving`` reads its vocabulary)."""
+INPUT_NAMES = {
+    "image": "pixels",
+    "tabular": "features",
+    "sequence": "sequence",
+    "series": "window",
+    "text": "text",
+}
 """The raw input's name in the model, the signatures and the card, per input kind."""
 
 
