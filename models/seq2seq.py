@@ -160,17 +160,24 @@ def text_decoder(model: keras.Model, steps: int, start_id: int) -> Callable[[Any
     ``model`` is a trained task model: its ``tokenizer`` layer (``CharTokenizer``)
     followed by a backbone of this family.
     """
+    import tensorflow as tf
+
     from kerasforge.models.chars import TOKENIZER_LAYER, ids_to_text
 
     tokenizer = model.get_layer(TOKENIZER_LAYER)
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     decoder = greedy_decoder(backbone, steps, start_id)
+    # One traced function over ids of any batch size: the strings signature and the ids
+    # signature share its graph (the unrolled loop is traced once per export), and eager
+    # callers run the loop as a graph.
+    ids = tf.TensorSpec((None, decoder.inputs[0].shape[1]), tf.int32, name=SOURCE)
+    from_ids = tf.function(lambda x: decoder(x, training=False), input_signature=[ids])
 
     def decode(text: Any) -> dict[str, Any]:
-        out = decoder(tokenizer(text), training=False)
+        out = from_ids(tokenizer(text))
         return {"output": ids_to_text(out["token_ids"], tokenizer.vocabulary), **out}
 
-    decode.decoder = decoder  # type: ignore[attr-defined]  # ids in, for numeric signatures
+    decode.decoder = from_ids  # type: ignore[attr-defined]  # ids in, for numeric signatures
     return decode
 
 

@@ -75,6 +75,18 @@ def _raw_input_spec(model: Any) -> Any:
     return tf.TensorSpec((None, *tensor.shape[1:]), tf.as_dtype(tensor.dtype), name=name)
 
 
+def traced_once(model: Any) -> Callable[[Any], Any]:
+    """``model(x, training=False)`` as one ``tf.function`` over the raw input spec.
+
+    A task's signatures (raw tensor, bytes or columns, tf.Examples) all end in the same
+    forward pass; calling it through one function traces the model once per export,
+    not once per signature, and the SavedModel holds one copy of its graph.
+    """
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=False), input_signature=[_raw_input_spec(model)])
+
+
 def feature_keys(names: list[str] | tuple[str, ...], count: int) -> list[str]:
     """Input names and tf.Example keys for ``count`` tabular columns.
 
@@ -184,9 +196,10 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     inputs = _Inputs(model, card)
     count = int(model.outputs[0].shape[-1])
     names = card.class_names if len(card.class_names) == count else [str(i) for i in range(count)]
+    forward = traced_once(model)
 
     def predict(x: tf.Tensor) -> dict[str, tf.Tensor]:
-        return answer(model(x, training=False))
+        return answer(forward(x))
 
     def answer(probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
@@ -197,7 +210,7 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
         }
 
     def classify(x: tf.Tensor) -> dict[str, tf.Tensor]:
-        scores = model(x, training=False)
+        scores = forward(x)
         classes = tf.tile(tf.constant([names]), [tf.shape(scores)[0], 1])
         return {"classes": classes, "scores": scores}
 
@@ -239,9 +252,10 @@ def regression(model: Any, card: ModelCard) -> dict[str, Endpoint]:
 
     inputs = _Inputs(model, card)
     targets = int(model.outputs[0].shape[-1])
+    forward = traced_once(model)
 
     def predict(x: tf.Tensor) -> dict[str, tf.Tensor]:
-        values = model(x, training=False)
+        values = forward(x)
         return {"values": tf.squeeze(values, axis=-1) if targets == 1 else values}
 
     def regress(x: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -448,7 +462,7 @@ def seq2seq(model: Any, card: ModelCard) -> dict[str, Endpoint]:
         return run(text)
 
     def serve_ids(source_ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        return run.decoder(source_ids, training=False)
+        return run.decoder(source_ids)
 
     text_spec = tf.TensorSpec((None,), tf.string, name=TEXT_INPUT)
     ids_spec = tf.TensorSpec((None, int(facts["source_length"])), tf.int32, name=IDS_INPUT)

@@ -19,8 +19,11 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,14 @@ class Variant:
     size: int = field(default=0)
 
 
+@dataclass(frozen=True)
+class NumericModel:
+    """``numeric_default`` saved on its own: its folder and its input's dtype."""
+
+    path: Path
+    input_dtype: str
+
+
 def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     """``serving_default`` of the SavedModel without its string outputs, and its owner.
 
@@ -105,11 +116,33 @@ def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     return serve.get_concrete_function(), loaded
 
 
-def _converter(saved_model_dir: Path, variant: str, data: ExportData | None) -> Any:
+@contextmanager
+def numeric_saved_model(saved_model_dir: Path) -> Iterator[NumericModel]:
+    """``numeric_default`` saved on its own, in a temporary folder, for the converter.
+
+    Given a concrete function, TFLite's converter first saves a SavedModel of
+    everything the function's owner holds (every signature and restored Keras
+    function), and it does so for every conversion (tiny ResNet-50: 14 s a
+    variant). Saved once here, with only the variables the function reads, each
+    variant is a conversion and nothing more (6 s once, then 5 s a variant).
+    """
     import tensorflow as tf
 
-    concrete, owner = numeric_default(saved_model_dir)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], owner)
+    concrete, _ = numeric_default(saved_model_dir)
+    holder = tf.Module()
+    holder.variables_read = list(concrete.variables)
+    with tempfile.TemporaryDirectory(prefix="kerasforge-tflite-") as tmp:
+        tf.saved_model.save(holder, tmp, signatures={DEFAULT_SIGNATURE: concrete})
+        (spec,) = concrete.structured_input_signature[0]
+        yield NumericModel(Path(tmp), spec.dtype.name)
+
+
+def _converter(numeric: NumericModel, variant: str, data: ExportData | None) -> Any:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(numeric.path), signature_keys=[DEFAULT_SIGNATURE]
+    )
     if variant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -118,20 +151,46 @@ def _converter(saved_model_dir: Path, variant: str, data: ExportData | None) -> 
     elif variant == "int8":
         assert data is not None
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _representative(data.representative)
+        examples = np.asarray(data.representative).astype(numeric.input_dtype, copy=False)
+        converter.representative_dataset = lambda: _representative(examples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
+        if np.dtype(numeric.input_dtype).kind == "f":  # token ids stay integers
+            converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     return converter
 
 
 def _representative(examples: np.ndarray) -> Iterator[list[np.ndarray]]:
     for example in examples:
-        yield [np.asarray(example[np.newaxis], dtype="float32")]
+        yield [example[np.newaxis]]
+
+
+def _tokenized(data: ExportData | None, card: ModelCard) -> ExportData | None:
+    """``data`` with representative texts replaced by the token ids the ``.tflite`` takes,
+    tokenised as the card says (as the edge runtime does); other data unchanged."""
+    from kerasforge.serving.edge.text import tokenizer_for
+
+    tokenizer = tokenizer_for(card)
+    if data is None or tokenizer is None or np.asarray(data.representative).dtype.kind != "O":
+        return data
+    return dataclasses.replace(data, representative=tokenizer(list(data.representative)))
 
 
 def convert(saved_model_dir: Path, variant: str, data: ExportData | None) -> tuple[bytes, bool]:
     """Convert one variant; returns the flatbuffer and whether SELECT_TF_OPS was needed.
+
+    Raises:
+        ValueError: int8 without at least ``MIN_REPRESENTATIVE`` representative examples.
+        tf.lite ConverterError: the model cannot be converted even with SELECT_TF_OPS.
+    """
+    with numeric_saved_model(saved_model_dir) as numeric:
+        return _convert_numeric(numeric, variant, data)
+
+
+def _convert_numeric(
+    numeric: NumericModel, variant: str, data: ExportData | None
+) -> tuple[bytes, bool]:
+    """``convert`` from a ``numeric_saved_model`` folder.
 
     Raises:
         ValueError: int8 without at least ``MIN_REPRESENTATIVE`` representative examples.
@@ -147,11 +206,11 @@ def convert(saved_model_dir: Path, variant: str, data: ExportData | None) -> tup
                 f"training examples; received {count}"
             )
     try:
-        return _converter(saved_model_dir, variant, data).convert(), False
+        return _converter(numeric, variant, data).convert(), False
     except Exception as exc:  # ConverterError; int8 cannot fall back to TF ops
         if variant == "int8" or "select_tf_ops" not in str(exc).lower():
             raise
-    converter = _converter(saved_model_dir, variant, data)
+    converter = _converter(numeric, variant, data)
     converter.target_spec.supported_ops = [
         tf.lite.OpsSet.TFLITE_BUILTINS,
         tf.lite.OpsSet.SELECT_TF_OPS,
@@ -172,18 +231,22 @@ def convert_variants(
     report shows it as rejected); nothing is written for it.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    done = {}
-    for name in variants:
-        try:
-            flatbuffer, select_tf_ops = convert(saved_model_dir, name, data)
-        except Exception as exc:  # reported, not fatal: other variants may still serve
-            done[name] = Variant(name, None, error=f"{type(exc).__name__}: {_first_line(exc)}")
-            continue
-        path = folder / f"{name}.tflite"
-        path.write_bytes(flatbuffer)
-        write_sidecar(path, card, variant=name, select_tf_ops=select_tf_ops)
-        done[name] = Variant(name, path, select_tf_ops, size=len(flatbuffer))
-    return done
+    data = _tokenized(data, card)
+    with numeric_saved_model(saved_model_dir) as numeric:
+        return {name: _write_variant(numeric, folder, name, data, card) for name in variants}
+
+
+def _write_variant(
+    numeric: NumericModel, folder: Path, name: str, data: ExportData | None, card: ModelCard
+) -> Variant:
+    try:
+        flatbuffer, select_tf_ops = _convert_numeric(numeric, name, data)
+    except Exception as exc:  # reported, not fatal: other variants may still serve
+        return Variant(name, None, error=f"{type(exc).__name__}: {_first_line(exc)}")
+    path = folder / f"{name}.tflite"
+    path.write_bytes(flatbuffer)
+    write_sidecar(path, card, variant=name, select_tf_ops=select_tf_ops)
+    return Variant(name, path, select_tf_ops, size=len(flatbuffer))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ TINY = [
     "train.epochs=2",
     "model.options.embed_dim=16",
     "model.options.ff_dim=32",
-    "export.tflite.variants=[float32]",
+    "export.tflite.variants=[float32,int8]",
     "data.augmentation.text.synonym_rate=0.1",
 ]
 
@@ -69,10 +69,32 @@ def test_rest_with_strings_and_the_edge_on_a_text_file_answer_as_keras(trained, 
     assert command.returncode == 0, command.stderr
     assert json.loads(command.stdout)["predictions"] == predictions  # `kerasforge predict x.txt`
 
-    edge = run_edge(
-        "predict", str(result.published.path / "model.tflite"), str(tmp_path / "texts.txt")
-    )
+    float32 = result.published.path / "tflite" / "float32.tflite"  # int8 may be the edge model
+    edge = run_edge("predict", str(float32), str(tmp_path / "texts.txt"))
     assert edge.returncode == 0, edge.stderr
     answer = json.loads(edge.stdout)
     assert answer["class_names"] == names
     np.testing.assert_allclose(answer["probabilities"], probabilities, atol=1e-4)
+
+
+def test_int8_takes_token_ids_as_integers_and_is_measured_on_the_edge(trained, tmp_path):
+    """int8 calibrates on the training texts tokenised as the edge tokenises them; the ids
+    stay int64 (no input quantization), the outputs are int8 with scale and zero-point."""
+    _, result = trained
+    int8 = result.card.tflite["variants"]["int8"]
+    (ids,) = int8["inputs"]
+    assert (ids["name"], ids["dtype"], ids["quantization"]) == ("token_ids", "int64", None)
+    probabilities = next(o for o in int8["outputs"] if o["name"] == "probabilities")
+    assert probabilities["dtype"] == "int8" and probabilities["quantization"]["scale"] > 0
+    parity = json.loads((result.published.path / "parity.json").read_text())
+    row = next(r for r in parity["rows"] if r["model"] == "int8")
+    assert row["metric"] is not None and 0 <= row["agreement"] <= 1 and row["verdict"]
+
+    texts = [str(t) for t in result.splits.x_test[:10]]
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
+    edge = run_edge("predict", str(result.published.path / "tflite" / "int8.tflite"),
+                    str(tmp_path / "texts.txt"))  # fmt: skip
+    assert edge.returncode == 0, edge.stderr
+    answer = json.loads(edge.stdout)
+    assert len(answer["class_ids"]) == len(texts)
+    np.testing.assert_allclose(np.sum(answer["probabilities"], axis=1), 1.0, atol=0.05)
