@@ -66,6 +66,7 @@ class Needs:
 COMMANDS: dict[str, Needs] = {
     "kerasforge train": Needs("train", ("yaml", "tensorflow", "keras", "mlflow", "sklearn")),
     "kerasforge models": Needs("train", ("keras",)),
+    "kerasforge backbone": Needs("train", ("tensorflow", "keras")),
     "kerasforge publish": Needs("train", ("yaml", "mlflow", "tensorflow_serving")),
     "kerasforge runs": Needs("train", ("yaml", "mlflow")),
     "kerasforge tune": Needs("train", ("yaml", "tensorflow", "keras", "mlflow", "optuna")),

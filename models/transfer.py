@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from kerasforge.models.inputs import check_image, image_input, name_generated_layers
@@ -163,3 +164,29 @@ def transfer(
     x = network(x, training=False)  # BatchNormalization stays in inference mode
     x = layers.Dropout(dropout, name="features_dropout")(x)
     return keras.Model(inputs, x, name="transfer")
+
+
+def save_backbone_weights(checkpoint: str | Path, out: str | Path) -> int:
+    """Save the backbone of a trained ``transfer`` checkpoint as ``out`` (``.weights.h5``).
+
+    ``out`` is a local weights file for ``weights=``: a new ``transfer`` model of
+    the same ``backbone`` and ``input_size`` starts from what this one learned
+    (pretrain on some classes, transfer to others). Returns the backbone's
+    parameter count.
+
+    Raises:
+        ValueError: the checkpoint holds no ``transfer`` backbone.
+    """
+    from kerasforge.models.registry import load_model
+    from kerasforge.models.unfreeze import find_backbone
+
+    model = load_model(checkpoint)
+    try:
+        network = find_backbone(model)
+    except LookupError:
+        raise ValueError(
+            f"{str(checkpoint)!r} holds no `transfer` backbone (no layer named "
+            f"{BACKBONE_NAME!r}); train model.name: transfer first"
+        ) from None
+    network.save_weights(str(out))
+    return int(network.count_params())

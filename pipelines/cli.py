@@ -36,6 +36,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'res*'")
     lst.set_defaults(func=cmd_models)
 
+    backbone = sub.add_parser(
+        "backbone",
+        help="save a trained transfer model's backbone as a weights file for model.options.weights",
+    )
+    backbone.add_argument("checkpoint", help="a .keras checkpoint of a `transfer` model")
+    backbone.add_argument("out", help="the weights file to write (name ends .weights.h5)")
+    backbone.set_defaults(func=cmd_backbone)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Validate the config, then start TensorFlow, train, publish and print a summary."""
@@ -52,6 +60,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     print(f"experiment {cfg.name}: model {cfg.model.name} on {', '.join(devices)}", flush=True)
     print("\n".join(f"{k}: {v}" for k, v in summary(train(cfg)).items()))
+    return 0
+
+
+def cmd_backbone(args: argparse.Namespace) -> int:
+    """Write the backbone weights of ``args.checkpoint`` to ``args.out``."""
+    from pathlib import Path
+
+    from kerasforge.console import UsageError
+
+    checkpoint, out = Path(args.checkpoint), Path(args.out)
+    if not out.name.endswith(".weights.h5"):
+        raise UsageError(f"backbone: OUT must end with .weights.h5 (Keras' weights format); "
+                         f"received {str(out)!r}")  # fmt: skip
+    if not checkpoint.is_file():
+        raise UsageError(f"backbone: no checkpoint file at {str(checkpoint)!r}; pass the "
+                         "best.keras (or last.keras) of a run of the `transfer` model")  # fmt: skip
+    start_tensorflow()
+    from kerasforge.models.transfer import save_backbone_weights
+
+    try:
+        params = save_backbone_weights(checkpoint, out)
+    except ValueError as exc:  # no transfer backbone, or not a Keras file
+        raise UsageError(f"backbone: {exc}") from None
+    print(
+        f"wrote {out}: the backbone of {checkpoint}, {params:,} parameters; train a transfer "
+        f"model of the same backbone and input_size with model.options.weights={out}"
+    )
     return 0
 
 

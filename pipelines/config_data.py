@@ -80,6 +80,20 @@ class DataConfig(Strict):
     """Streamed sources (``image_folder``): cache decoded images in files here, not memory."""
     augmentation: AugmentConfig = Field(default_factory=AugmentConfig)
     """Training-time image augmentation (``pipelines/augment.py``)."""
+    classes: Annotated[list[str], Field(min_length=2)] | None = None
+    """Keep only these classes (names as the source gives them, e.g. digits ``"5"``),
+    relabelled in this order (``pipelines.data.keep_classes``); none: every class."""
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_names(cls, classes: object) -> object:
+        """Numbers as written in YAML (``[5, 6]``) name the classes ``"5"``, ``"6"``."""
+        if not isinstance(classes, list):
+            return classes
+        names = [str(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in classes]
+        if len(set(map(str, names))) != len(names):
+            raise complete(f"data.classes: name each class once; received {classes}")
+        return names
 
     @field_validator("source")
     @classmethod

@@ -9,7 +9,8 @@ PyPI package.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -184,6 +185,36 @@ def breast_cancer() -> Dataset:
 def wine() -> Dataset:
     """scikit-learn's bundled wine recognition set: 178 wines, 13 features, 3 cultivars."""
     return _sklearn_table("wine", "load_wine", "classes")
+
+
+def keep_classes(data: Dataset, names: Sequence[str]) -> Dataset:
+    """Only the examples of the classes ``names`` (as the source names them), relabelled
+    0, 1, ... in the order given; the class names follow.
+
+    For a model that learns some classes and is transferred to others (pretrain on
+    digits 0-4, fine-tune on 5-9), or a smaller problem cut from a larger source.
+
+    Raises:
+        DataError: the source's targets are not classes, or a name is not one of its classes.
+    """
+    if data.info.targets != "classes":
+        raise DataError(
+            f"data.classes: source {data.info.name!r} has {data.info.targets} targets, not "
+            "classes; remove data.classes"
+        )
+    known = list(data.info.class_names)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise DataError(
+            f"data.classes: {unknown} are not classes of {data.info.name!r}; its classes are "
+            f"{known}"
+        )
+    ids = [known.index(n) for n in names]
+    keep = np.isin(data.y, ids)
+    relabel = np.full(len(known), -1, dtype=data.y.dtype)
+    relabel[ids] = np.arange(len(ids))
+    info = dataclasses.replace(data.info, class_names=tuple(names))
+    return Dataset(data.x[keep], relabel[data.y[keep]], info)
 
 
 def split(data: Dataset, validation_fraction: float, test_fraction: float, seed: int) -> Splits:

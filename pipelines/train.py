@@ -72,6 +72,8 @@ class TrainResult:
 def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
     """The config's data source, checked against the task, split by the config's seed."""
     dataset = datalib.load_source(cfg.data.source, cfg.data.file)
+    if cfg.data.classes is not None:
+        dataset = datalib.keep_classes(dataset, cfg.data.classes)
     task.check_data(dataset.info)
     for finding in validate(dataset):  # errors raise; warnings are shown and logged
         print(f"data {finding.level}: {finding.message}", flush=True)

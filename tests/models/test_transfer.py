@@ -98,3 +98,49 @@ def test_gradual_unfreezing_during_fit(tmp_path):
         for layer in blocks[0]
         for w in layer.trainable_weights
     ), "the unfrozen top block trained"
+
+
+def test_kerasforge_backbone_writes_the_weights_a_new_transfer_model_starts_from(tmp_path):
+    """Pretrain, save the backbone, transfer: the new model's backbone holds exactly the
+    trained checkpoint's backbone weights (its head is new)."""
+    from tests.conftest import run_cli
+
+    trained, *_ = _assembled(mode="fine_tune", trainable_blocks=1)
+    for variable in _backbone(trained).weights:  # "trained": unlike any fresh initialisation
+        variable.assign(np.full(variable.shape, 0.5, dtype=variable.dtype))
+    checkpoint = tmp_path / "best.keras"
+    trained.save(checkpoint)
+    out = tmp_path / "pretrained.weights.h5"
+    done = run_cli("backbone", str(checkpoint), str(out))
+    assert done.returncode == 0, done.stderr
+    assert "model.options.weights=" in done.stdout and out.is_file()
+
+    transferred, *_ = _assembled(weights=str(out), mode="feature_extraction")
+    expected = _backbone(trained).weights
+    got = _backbone(transferred).weights
+    assert len(got) == len(expected)
+    for ours, theirs in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.keras", "x.weights.h5"], "no checkpoint file at"),
+        (["{ckpt}", "x.h5"], "must end with .weights.h5"),
+        (["{plain}", "x.weights.h5"], "holds no `transfer` backbone"),
+    ],
+)
+def test_kerasforge_backbone_refuses_bad_arguments_with_one_line(args, message, tmp_path):
+    from tests.conftest import run_cli
+
+    trained, *_ = _assembled()
+    trained.save(tmp_path / "transfer.keras")
+    plain = models.build_model("digits_cnn")
+    plain.save(tmp_path / "plain.keras")
+    paths = {"ckpt": tmp_path / "transfer.keras", "plain": tmp_path / "plain.keras"}
+    argv = [a.format(**paths) if "{" in a else str(tmp_path / a) for a in args]
+    done = run_cli("backbone", *argv)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "x.weights.h5").exists()

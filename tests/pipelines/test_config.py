@@ -100,6 +100,8 @@ def test_yaml_round_trip_and_flat_params():
         (["export.model_name=has space"], r"export\.model_name must match pattern"),
         (["train=5"], r"train must be a valid dictionary"),
         (["seed=-1"], r"seed must be greater than or equal to 0"),
+        (["data.classes=[5, 5]"], r"data\.classes: name each class once; received \[5, 5\]"),
+        (["data.classes=[5]"], r"data\.classes must have at least 2 items"),
     ],
 )
 def test_rejections_name_the_key_and_the_received_value(overrides, expected):
@@ -478,3 +480,8 @@ def test_export_tflite_accepts_the_boolean_shorthand_and_the_section():
 def test_bad_tflite_sections_name_the_key(override, expected):
     with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
         load_config(ROOT / "configs" / "digits_cnn.yaml", [override])
+
+
+def test_data_classes_take_names_or_the_numbers_yaml_reads():
+    assert load_config(DEFAULT, ["data.classes=[5, 6]"]).data.classes == ["5", "6"]
+    assert load_config(DEFAULT, ["data.classes=[cat, dog]"]).data.classes == ["cat", "dog"]

@@ -86,3 +86,19 @@ def test_to_dataset_batches_and_shuffles_reproducibly(digits):
     assert not np.array_equal(batches[0][1], y[:32]), "training batches must be shuffled"
     ordered = list(data.to_dataset(x, y, batch_size=32, training=False, seed=1).as_numpy_iterator())
     np.testing.assert_array_equal(ordered[0][1], y[:32])
+
+
+def test_keep_classes_relabels_in_the_order_given(digits):
+    kept = data.keep_classes(digits, ["7", "5"])
+    assert kept.info.class_names == ("7", "5")
+    assert set(kept.y.tolist()) == {0, 1}
+    assert len(kept.y) == np.isin(digits.y, [5, 7]).sum()
+    np.testing.assert_array_equal(kept.x[kept.y == 0], digits.x[digits.y == 7])
+    np.testing.assert_array_equal(kept.x[kept.y == 1], digits.x[digits.y == 5])
+
+
+def test_keep_classes_names_the_classes_it_does_not_know(digits):
+    with pytest.raises(DataError, match=r"\['x'\] are not classes of 'digits'.*'9'"):
+        data.keep_classes(digits, ["5", "x"])
+    with pytest.raises(DataError, match="values targets, not classes"):
+        data.keep_classes(data.load_source("diabetes"), ["5", "6"])

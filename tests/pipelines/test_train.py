@@ -107,6 +107,19 @@ def test_tracking_disabled_and_env_uri(tmp_path):
         assert result.published.tflite_path is None
 
 
+def test_data_classes_train_a_classifier_of_those_classes_only(tmp_path):
+    cfg = load_config(
+        ROOT / "configs" / "digits_cnn.yaml",
+        ["train.epochs=1", "tracking.enabled=false", "export.enabled=false",
+         "data.classes=[5, 6, 7, 8, 9]", f"output_dir={tmp_path}"],
+    )  # fmt: skip
+    result = train(cfg)
+    assert result.card.class_names == ["5", "6", "7", "8", "9"]
+    assert result.model.outputs[0].shape[-1] == 5
+    assert set(result.splits.y_test.tolist()) == set(range(5))
+    assert sum(result.splits.sizes.values()) == 896  # digits 5-9: 182 + 181 + 179 + 174 + 180
+
+
 def test_regression_end_to_end_beats_the_mean_and_agrees_everywhere(tmp_path, capsys):
     """diabetes_mlp: train -> MLflow -> SavedModel -> REST -> TFLite edge, within 1e-4."""
     import tensorflow as tf
