@@ -28,7 +28,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install train test test-fast serve predict mlflow-ui lint format bench clean
 .PHONY: stack-up stack-train stack-down
 .PHONY: example-data
-.PHONY: tune test-deps
+.PHONY: tune test-deps transfer-comparison
 
 TRIALS ?= 10
 
@@ -103,6 +103,20 @@ stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG
 
 stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
 	$(COMPOSE) --profile train down
+
+TRANSFER_DIR := artifacts/transfer
+PRETRAINED := $(TRANSFER_DIR)/digits04_vgg16.weights.h5
+TRANSFER_SET := output_dir=$(TRANSFER_DIR) data.classes=[5,6,7,8,9] model.options.weights=$(PRETRAINED)
+
+transfer-comparison: $(STAMP) ## pretrain VGG16 on digits 0-4, then feature extraction vs gradual unfreezing on 5-9 (~7 min)
+	mkdir -p $(TRANSFER_DIR)
+	set -o pipefail; $(BIN)/kerasforge train --config configs/digits_transfer_pretrain.yaml | tee $(TRANSFER_DIR).log
+	$(BIN)/kerasforge backbone "$$(sed -n 's/^run_dir: //p' $(TRANSFER_DIR).log)/checkpoints/best.keras" $(PRETRAINED)
+	set -o pipefail; for mode in feature_extraction gradual; do \
+		$(BIN)/kerasforge train --config configs/digits_transfer_$$mode.yaml \
+			--set $(TRANSFER_SET) export.model_name=digits59_$$mode | tee -a $(TRANSFER_DIR).log || exit 1; \
+	done
+	@grep -E '^(experiment|test accuracy)' $(TRANSFER_DIR).log
 
 example-data: $(STAMP) ## regenerate configs/data/ (CSV, NumPy, image folder, TFRecord the file-source configs read)
 	$(BIN)/python -m kerasforge.pipelines.example_data configs/data

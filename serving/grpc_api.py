@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from concurrent import futures
 from typing import Any
 
@@ -257,6 +258,31 @@ _PROTO_DTYPES = {
 }
 
 
+_NUMPY_DTYPES = {enum: np.dtype(name) for name, enum in _PROTO_DTYPES.items()}
+
+
+def read_tensor_proto(proto: Any) -> np.ndarray:
+    """``tf.make_ndarray(proto)``: a TensorProto with raw ``tensor_content`` (what gRPC
+    clients send, ``tf.make_tensor_proto`` writes them) is read straight from its bytes;
+    any other form (``float_val`` lists, strings, scalars repeated to fill a shape) goes
+    to TensorFlow's own decoder.
+
+    Raises:
+        ValueError: the content does not fill the declared shape.
+    """
+    dtype = _NUMPY_DTYPES.get(proto.dtype)
+    if dtype is None or not proto.tensor_content or proto.tensor_shape.unknown_rank:
+        return tf.make_ndarray(proto)
+    shape = [d.size for d in proto.tensor_shape.dim]
+    values = np.frombuffer(proto.tensor_content, dtype=dtype)
+    if values.size != math.prod(shape):
+        raise ValueError(
+            f"tensor_content holds {values.size} {dtype.name} values; shape {shape} needs "
+            f"{math.prod(shape)}"
+        )
+    return values.reshape(shape)
+
+
 def decode_inputs(inputs: dict[str, Any], specs: dict[str, Any]) -> dict[str, np.ndarray]:
     """``PredictRequest.inputs`` as arrays checked against the signature (TF Serving's words)."""
     for key in inputs:
@@ -278,7 +304,7 @@ def decode_inputs(inputs: dict[str, Any], specs: dict[str, Any]) -> dict[str, np
                 f"Expects arg[{key}] to be {want.name} but "
                 f"{tf.dtypes.as_dtype(proto.dtype).name} is provided"
             )
-        array = tf.make_ndarray(proto)
+        array = read_tensor_proto(proto)
         predict.check_shape(key, array, specs[key])
         arrays[key] = array
     return arrays

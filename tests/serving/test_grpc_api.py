@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerasforge.serving import grpc_api, predict
-from kerasforge.serving.grpc_api import fill_tensor_proto
+from kerasforge.serving.grpc_api import fill_tensor_proto, read_tensor_proto
 from kerasforge.serving.store import ModelStore
 from tests.serving.example_model import save_example_model
 
@@ -223,3 +223,19 @@ def test_output_tensors_decode_as_tensorflow_writes_them(array):
     got = tf.make_ndarray(proto)
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert got.tolist() == expected.tolist()
+    read = read_tensor_proto(tf.make_tensor_proto(array))  # the request side
+    assert read.dtype == expected.dtype and read.shape == expected.shape
+    assert read.tolist() == expected.tolist()
+
+
+def test_input_tensors_in_value_lists_and_short_content_are_read_or_refused():
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+
+    listed = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[1.5, 2.5])
+    listed.tensor_shape.dim.add().size = 2
+    assert read_tensor_proto(listed).tolist() == [1.5, 2.5]
+    short = tf.make_tensor_proto(np.zeros((2, 3), "float32"))
+    short.tensor_content = short.tensor_content[:-4]
+    with pytest.raises(ValueError, match="holds 5 float32 values; shape \\[2, 3\\] needs 6"):
+        read_tensor_proto(short)
