@@ -52,8 +52,9 @@ class ExampleFeature(_Part):
     """One feature of the tf.Example a ``classify``/``regress`` signature parses."""
 
     key: str
-    dtype: Literal["float"]
-    """The tf.Example list it must be sent in: ``float`` is ``float_list``."""
+    dtype: Literal["float", "bytes"]
+    """The tf.Example list it must be sent in: ``float`` is ``float_list``; ``bytes`` is
+    ``bytes_list`` (a text model's one UTF-8 string)."""
     shape: list[int]
     """How many values the feature holds (``[1]``: one column; ``[64]``: 8x8x1 pixels)."""
 

@@ -185,13 +185,16 @@ def build(x: np.ndarray, features: list[Any]) -> list[example_pb2.Example]:
     """One tf.Example per row of raw inputs ``x``, keyed as a signature's ``example_features``.
 
     ``features`` is the card's list (``SignatureInfo.example_features``): one
-    key per column of a tabular ``x`` (each a one-value ``float_list``), or
-    one key holding an image's pixels flattened row-major.
+    key per column of a tabular ``x`` (each a one-value ``float_list``), one
+    key holding an image's pixels flattened row-major, or a text model's one
+    ``bytes`` key holding each string of ``x`` (UTF-8).
 
     Example:
         >>> info = read_card(version_dir).signature("classify")
         >>> build(x_test[:2], info.example_features)[0].features.feature["pixels"]
     """
+    if [f.dtype for f in features] == ["bytes"]:
+        return [_text_example(features[0].key, text) for text in np.asarray(x).reshape(-1)]
     rows = np.asarray(x, dtype="float32").reshape(len(x), -1)
     sizes = [int(np.prod(f.shape)) for f in features]
     if sum(sizes) != rows.shape[1]:
@@ -208,6 +211,13 @@ def build(x: np.ndarray, features: list[Any]) -> list[example_pb2.Example]:
             start += size
         found.append(example)
     return found
+
+
+def _text_example(key: str, text: Any) -> example_pb2.Example:
+    example = example_pb2.Example()
+    value = text if isinstance(text, bytes) else str(text).encode()
+    example.features.feature[key].bytes_list.value.append(value)
+    return example
 
 
 def merge(context: example_pb2.Example, example: example_pb2.Example) -> bytes:

@@ -115,8 +115,8 @@ def describe(endpoint: Endpoint, concrete: Any) -> SignatureInfo:
         for k, t in sorted(concrete.structured_outputs.items())
     ]
     features = [
-        ExampleFeature(key=key, dtype="float", shape=[size])
-        for key, size in endpoint.example_features
+        ExampleFeature(key=key, dtype=kind, shape=[size])
+        for key, size, kind in endpoint.example_features
     ]
     return SignatureInfo(
         method_name=endpoint.method_name,

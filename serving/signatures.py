@@ -47,6 +47,8 @@ EXAMPLES_INPUT = "inputs"
 IMAGE_BYTES_INPUT = "image_bytes"
 IMAGE_EXAMPLE_KEY = "pixels"
 """tf.Example key of an image: its raw pixels, ``[height, width, channels]`` flattened row-major."""
+TEXT_EXAMPLE_KEY = "text"
+"""tf.Example key of a text model's input: the raw string, UTF-8."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,14 @@ class Endpoint:
     ``method_name`` is the SignatureDef's (TF Serving's Classify/Regress APIs check it);
     ``input_facts`` adds card facts per input (description, feature names, value range);
     ``example_features`` lists, for tf.Example signatures, each feature key with its
-    float count.
+    value count and list kind (``float`` or ``bytes``).
     """
 
     fn: Callable[..., dict[str, Any]]
     input_signature: list[Any]
     method_name: str = PREDICT_METHOD
     input_facts: tuple[dict[str, Any], ...] = ()
-    example_features: tuple[tuple[str, int], ...] = ()
+    example_features: tuple[tuple[str, int, str], ...] = ()
     description: str = ""
 
 
@@ -157,6 +159,7 @@ class _Inputs:
         """``head`` over serialized tf.Examples (one float feature per column, or the pixels).
 
         Named ``classify`` or ``regress`` after ``method``; none for an input of unknown size.
+        A text model's tf.Example holds its string under ``text`` (one ``bytes_list`` value).
         """
         import tensorflow as tf
 
@@ -164,16 +167,21 @@ class _Inputs:
             return {}
         if self.kind == "tabular":
             features = {k: tf.io.FixedLenFeature([], tf.float32) for k in self.keys}
-            counts = tuple((k, 1) for k in self.keys)
+            counts = tuple((k, 1, "float") for k in self.keys)
+        elif self.kind == "text":
+            features = {TEXT_EXAMPLE_KEY: tf.io.FixedLenFeature([], tf.string)}
+            counts = ((TEXT_EXAMPLE_KEY, 1, "bytes"),)
         else:
             size = math.prod(int(d) for d in self.shape)
             features = {IMAGE_EXAMPLE_KEY: tf.io.FixedLenFeature([size], tf.float32)}
-            counts = ((IMAGE_EXAMPLE_KEY, size),)
+            counts = ((IMAGE_EXAMPLE_KEY, size, "float"),)
 
         def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
             parsed = tf.io.parse_example(inputs, features)
             if self.kind == "tabular":
                 x = tf.stack([parsed[k] for k in self.keys], axis=-1)
+            elif self.kind == "text":
+                x = parsed[TEXT_EXAMPLE_KEY]
             else:
                 x = tf.reshape(parsed[IMAGE_EXAMPLE_KEY], [-1, *self.shape])
             return head(x)
@@ -215,8 +223,11 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
         return {"classes": classes, "scores": scores}
 
     if inputs.kind == "text":
-        tokens = _token_ids_endpoint(model, answer)
-        return {DEFAULT_SIGNATURE: inputs.raw_endpoint(predict), **tokens}
+        return {
+            DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
+            **_token_ids_endpoint(model, answer),
+            **inputs.examples_endpoint(classify, CLASSIFY_METHOD),
+        }
     return {
         DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
         **inputs.other_endpoints(predict),

@@ -44,6 +44,11 @@ def test_the_card_describes_text_in_and_the_token_ids_tflite(trained):
     tokenizer = card.preprocessing["tokenizer"]
     assert tokenizer["vocabulary"][:2] == ["", "[UNK]"] and "cat" in tokenizer["vocabulary"]
     assert "SELECT_TF_OPS" in tokenizer["tflite"]
+    classify = card.signature("classify")
+    assert classify.method_name == "tensorflow/serving/classify"
+    assert [(f.key, f.dtype, f.shape) for f in classify.example_features] == [
+        ("text", "bytes", [1])
+    ]
     float32 = card.tflite["variants"]["float32"]
     assert not float32["select_tf_ops"] and float32["inputs"][0]["name"] == "token_ids"
 
@@ -57,14 +62,22 @@ def test_rest_with_strings_and_the_edge_on_a_text_file_answer_as_keras(trained, 
     (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
     server = ServerProcess(cfg.output_dir / "models")
     try:
-        predictions = RestClient(server.url).predict(cfg.export.model_name, texts)
+        client = RestClient(server.url)
+        predictions = client.predict(cfg.export.model_name, texts)
         name = cfg.export.model_name
+        classified = client.request(  # TF Serving's Classify API over tf.Examples
+            "POST", f"{server.url}/v1/models/{name}:classify",
+            {"signature_name": "classify", "examples": [{"text": t} for t in texts]},
+        )  # fmt: skip
         command = run_cli(
             "predict", "--url", server.url, "--model", name, str(tmp_path / "texts.txt")
         )
     finally:
         server.stop()
     assert [p["classes"] for p in predictions] == names
+    scores = [[score for _, score in result] for result in classified["results"]]
+    np.testing.assert_allclose(scores, probabilities, atol=1e-5)
+    assert all([c for c, _ in r] == result.card.class_names for r in classified["results"])
     np.testing.assert_allclose([p["probabilities"] for p in predictions], probabilities, atol=1e-5)
     assert command.returncode == 0, command.stderr
     assert json.loads(command.stdout)["predictions"] == predictions  # `kerasforge predict x.txt`

@@ -211,9 +211,15 @@ def _string_json(name: str, value: bytes) -> Any:
     return value.decode()
 
 
-def _example_json(example: Any) -> dict[str, list[float]]:
-    """A tf.Example as REST's ``examples`` entry (our signatures read float features only)."""
-    return {k: list(f.float_list.value) for k, f in example.features.feature.items()}
+def _example_json(example: Any) -> dict[str, list[Any]]:
+    """A tf.Example as REST's ``examples`` entry: float features as numbers, bytes features
+    (a text model's string) as UTF-8 text."""
+    return {
+        k: [v.decode() for v in f.bytes_list.value]
+        if f.WhichOneof("kind") == "bytes_list"
+        else list(f.float_list.value)
+        for k, f in example.features.feature.items()
+    }
 
 
 def _same(got: Any, expected: np.ndarray, name: str, where: str) -> None:
