@@ -106,7 +106,7 @@ stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v
 
 TRANSFER_DIR := artifacts/transfer
 PRETRAINED := $(TRANSFER_DIR)/digits04_vgg16.weights.h5
-TRANSFER_SET := output_dir=$(TRANSFER_DIR) data.classes=[5,6,7,8,9] model.options.weights=$(PRETRAINED)
+TRANSFER_SET := output_dir=$(TRANSFER_DIR) 'data.classes=[5,6,7,8,9]' model.options.weights=$(PRETRAINED)
 
 transfer-comparison: $(STAMP) ## pretrain VGG16 on digits 0-4, then feature extraction vs gradual unfreezing on 5-9 (~7 min)
 	mkdir -p $(TRANSFER_DIR)

@@ -31,7 +31,6 @@ import numpy as np
 from kerasforge.serving import repository as repository_layout
 from kerasforge.serving.card import (
     CardError,
-    ExampleFeature,
     Headline,
     ModelCard,
     SignatureInfo,
@@ -114,16 +113,12 @@ def describe(endpoint: Endpoint, concrete: Any) -> SignatureInfo:
         TensorInfo(name=k, dtype=t.dtype.name, shape=t.shape.as_list())
         for k, t in sorted(concrete.structured_outputs.items())
     ]
-    features = [
-        ExampleFeature(key=key, dtype=kind, shape=[size])
-        for key, size, kind in endpoint.example_features
-    ]
     return SignatureInfo(
         method_name=endpoint.method_name,
         description=endpoint.description,
         inputs=inputs,
         outputs=outputs,
-        example_features=features,
+        example_features=list(endpoint.example_features),
     )
 
 

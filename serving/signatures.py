@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.card import ModelCard, SignatureInfo
+from kerasforge.serving.card import ExampleFeature, ModelCard, SignatureInfo
 from kerasforge.serving.errors import ServingError
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -57,15 +57,15 @@ class Endpoint:
 
     ``method_name`` is the SignatureDef's (TF Serving's Classify/Regress APIs check it);
     ``input_facts`` adds card facts per input (description, feature names, value range);
-    ``example_features`` lists, for tf.Example signatures, each feature key with its
-    value count and list kind (``float`` or ``bytes``).
+    ``example_features`` lists, for tf.Example signatures, the features they parse
+    (as the card describes them).
     """
 
     fn: Callable[..., dict[str, Any]]
     input_signature: list[Any]
     method_name: str = PREDICT_METHOD
     input_facts: tuple[dict[str, Any], ...] = ()
-    example_features: tuple[tuple[str, int, str], ...] = ()
+    example_features: tuple[ExampleFeature, ...] = ()
     description: str = ""
 
 
@@ -167,14 +167,14 @@ class _Inputs:
             return {}
         if self.kind == "tabular":
             features = {k: tf.io.FixedLenFeature([], tf.float32) for k in self.keys}
-            counts = tuple((k, 1, "float") for k in self.keys)
+            described = tuple(ExampleFeature(key=k, dtype="float", shape=[1]) for k in self.keys)
         elif self.kind == "text":
             features = {TEXT_EXAMPLE_KEY: tf.io.FixedLenFeature([], tf.string)}
-            counts = ((TEXT_EXAMPLE_KEY, 1, "bytes"),)
+            described = (ExampleFeature(key=TEXT_EXAMPLE_KEY, dtype="bytes", shape=[1]),)
         else:
             size = math.prod(int(d) for d in self.shape)
             features = {IMAGE_EXAMPLE_KEY: tf.io.FixedLenFeature([size], tf.float32)}
-            counts = ((IMAGE_EXAMPLE_KEY, size, "float"),)
+            described = (ExampleFeature(key=IMAGE_EXAMPLE_KEY, dtype="float", shape=[size]),)
 
         def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
             parsed = tf.io.parse_example(inputs, features)
@@ -190,7 +190,7 @@ class _Inputs:
         facts = ({"description": "serialized tf.Example protos (see example_features)"},)
         name = CLASSIFY_SIGNATURE if method == CLASSIFY_METHOD else REGRESS_SIGNATURE
         about = f"TF Serving's {name.capitalize()} API over tf.Examples"
-        return {name: Endpoint(serve, [spec], method, facts, counts, about)}
+        return {name: Endpoint(serve, [spec], method, facts, described, about)}
 
 
 def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:

@@ -128,12 +128,15 @@ def numeric_saved_model(saved_model_dir: Path) -> Iterator[NumericModel]:
     """
     import tensorflow as tf
 
-    concrete, _ = numeric_default(saved_model_dir)
+    # `loaded` stays referenced until the save is done: a restored function holds only
+    # weak references to the variables it reads.
+    concrete, loaded = numeric_default(saved_model_dir)
     holder = tf.Module()
     holder.variables_read = list(concrete.variables)
     with tempfile.TemporaryDirectory(prefix="kerasforge-tflite-") as tmp:
         tf.saved_model.save(holder, tmp, signatures={DEFAULT_SIGNATURE: concrete})
         (spec,) = concrete.structured_input_signature[0]
+        del loaded
         yield NumericModel(Path(tmp), spec.dtype.name)
 
 
