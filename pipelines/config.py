@@ -1,8 +1,18 @@
-"""Typed, strict, frozen experiment configs.
+"""Typed, strict, frozen experiment configs: the root config and how it is loaded.
 
 A config is YAML on disk, overridden by ``--set a.b=c`` pairs, validated by
 pydantic (unknown keys and bad values rejected with the key's path and the
 received value), then frozen before anything runs.
+
+This module holds :class:`ExperimentConfig` with the checks that span its
+sections, the small ``tracking`` section, :func:`load_config` and the one-line
+error messages. The other sections live beside it: ``task`` and ``model`` in
+``pipelines/config_model.py``, ``data`` in ``pipelines/config_data.py``,
+``train`` in ``pipelines/config_train.py``, ``export`` in
+``pipelines/config_export.py``, and the tracking registry and ``tune`` in
+``pipelines/tracking_config.py``; YAML reading and overrides are in
+``pipelines/config_io.py``, the rules the sections share in
+``pipelines/config_rules.py``.
 
 Example:
     >>> cfg = load_config("configs/digits_cnn.yaml", ["train.epochs=3"])
@@ -14,33 +24,27 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from kerasforge.pipelines import limits, tasks
 from kerasforge.pipelines.config_data import DataConfig, FeatureSpec, FileConfig, SeriesConfig
+from kerasforge.pipelines.config_export import ExportConfig
 from kerasforge.pipelines.config_io import apply_overrides, read_yaml
+from kerasforge.pipelines.config_model import ModelConfig, TaskConfig
 from kerasforge.pipelines.config_rules import (
-    Fraction,
     Name,
     Strict,
     complete,
-    one_of,
     output_dir_problem,
     tracking_uri_problem,
 )
+from kerasforge.pipelines.config_train import ScheduleConfig, TrainConfig
 from kerasforge.pipelines.data import get_source
 from kerasforge.pipelines.errors import ConfigError, clipped, shown
-from kerasforge.pipelines.options import check_model_options, model_names, model_tasks
+from kerasforge.pipelines.options import model_names, model_tasks
 from kerasforge.pipelines.tracking_config import RegistryConfig, TuneConfig
 
 __all__ = [
@@ -49,7 +53,9 @@ __all__ = [
     "ExperimentConfig",
     "FeatureSpec",
     "FileConfig",
+    "ScheduleConfig",
     "SeriesConfig",
+    "TrainConfig",
     "apply_overrides",
     "describe_errors",
     "flatten",
@@ -59,164 +65,6 @@ __all__ = [
 
 MAX_LINES = 10
 """The most problems one error lists; the rest are counted."""
-
-
-class TaskConfig(Strict):
-    """The kind of problem (``kerasforge.pipelines.tasks``) and its options."""
-
-    name: str = "classification"
-    options: dict[str, Any] = Field(default_factory=dict, validate_default=True)
-
-    @field_validator("name")
-    @classmethod
-    def _registered(cls, name: str) -> str:
-        return one_of("task.name", "task", name, tasks.task_names())
-
-    @field_validator("options")
-    @classmethod
-    def _options_fit_task(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if "name" not in info.data:  # the name was rejected already
-            return options
-        name = info.data["name"]
-        schema = tasks.task_class(name).Options
-        try:
-            return schema.model_validate(options).model_dump()
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            key = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(schema.model_fields) or "none"
-                raise complete(
-                    f"task.options: task {name!r} has no option {shown(key)} (received "
-                    f"{shown(err['input'])}); its options are: {allowed}"
-                ) from None
-            msg = re.sub(r"^(Input|String|Value) should", "must", err["msg"])
-            raise complete(f"task.options.{key} {msg}; received {shown(err['input'])}") from None
-
-
-class ModelConfig(Strict):
-    """A registered model and the keyword arguments its builder accepts."""
-
-    name: str = "digits_cnn"
-    options: dict[str, Any] = Field(default_factory=dict)
-    max_params: Annotated[int, Field(ge=1)] = limits.DEFAULT_MAX_PARAMS
-    """Refuse a model with more parameters, before allocating its weights."""
-
-    @field_validator("name")
-    @classmethod
-    def _registered(cls, name: str) -> str:
-        return one_of("model.name", "model", name, model_names(), "`kerasforge models` lists them")
-
-    @field_validator("options")
-    @classmethod
-    def _options_fit_builder(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if "name" not in info.data:  # the name was rejected already
-            return options
-        try:
-            return check_model_options(info.data["name"], options)
-        except ValueError as exc:
-            raise complete(f"model.options.{exc}") from None
-
-
-class ScheduleConfig(Strict):
-    """Learning-rate schedule over the epochs (``pipelines/schedules.py``).
-
-    ``constant`` keeps ``train.learning_rate``; ``step`` multiplies it by
-    ``decay_rate`` every ``decay_epochs``; ``exponential`` decays it smoothly by
-    ``decay_rate`` per ``decay_epochs``; ``cosine`` anneals it to
-    ``min_fraction`` of itself over ``decay_epochs`` (default: all epochs after
-    warm-up); ``cosine_restarts`` restarts the cosine after ``decay_epochs``,
-    each period ``restart_multiplier`` times longer. ``warmup_epochs`` ramps
-    linearly from 0 before any of them.
-    """
-
-    name: Literal["constant", "step", "exponential", "cosine", "cosine_restarts"] = "constant"
-    warmup_epochs: Annotated[float, Field(ge=0.0, le=limits.MAX_EPOCHS)] = 0.0
-    decay_epochs: Annotated[float, Field(gt=0.0, le=limits.MAX_EPOCHS)] | None = None
-    decay_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    min_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    restart_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
-
-
-class PlateauConfig(Strict):
-    """ReduceLROnPlateau on ``train.monitor``; only with a constant schedule."""
-
-    enabled: bool = False
-    factor: Fraction = 0.5
-    patience: Annotated[int, Field(ge=0, le=limits.MAX_PATIENCE)] = 3
-    min_learning_rate: Annotated[float, Field(ge=0.0)] = 1e-6
-
-
-class RunControlConfig(Strict):
-    """Resume after a crash, logs, NaN guard and determinism (``pipelines/resume.py``)."""
-
-    resume: bool = True
-    """Started again with the same config, an unfinished run continues where it stopped."""
-    csv_log: bool = True
-    tensorboard: bool = False
-    terminate_on_nan: bool = True
-    deterministic: bool = False
-    """Op determinism (``tf.config.experimental.enable_op_determinism``) on top of the seed."""
-
-
-class ScaleConfig(Strict):
-    """Distribution strategy, mixed precision and XLA (``pipelines/strategy.py``)."""
-
-    strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
-    mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
-    force_mixed_precision: bool = False
-    """Allow mixed precision without a GPU (it is slower on CPUs)."""
-    jit_compile: Literal["auto"] | bool = "auto"
-    """XLA: ``true``, ``false`` or ``auto`` (Keras decides per model)."""
-
-
-class TrainConfig(Strict):
-    """Optimisation and callbacks."""
-
-    epochs: Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)] = 40
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    learning_rate: Annotated[float, Field(gt=0.0, le=limits.MAX_LEARNING_RATE)] = 3e-3
-    early_stopping_patience: Annotated[int, Field(ge=0, le=limits.MAX_PATIENCE)] = 6
-    monitor: str = "val_loss"
-    """``val_loss`` or ``val_<metric>`` of the task (``val_accuracy``, ``val_r2``, ...)."""
-    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    """SGD and RMSprop momentum."""
-    nesterov: bool = False
-    """Nesterov momentum (SGD with ``momentum`` > 0)."""
-    beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
-    beta_2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
-    weight_decay: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
-    """Decoupled weight decay in the optimizer; unset: AdamW's 0.004, none for the others."""
-    clipnorm: Annotated[float, Field(gt=0.0)] | None = None
-    clipvalue: Annotated[float, Field(gt=0.0)] | None = None
-    l2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    """L2 penalty added to the loss for every kernel (Dense, Conv) of the model."""
-    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    reduce_on_plateau: PlateauConfig = Field(default_factory=PlateauConfig)
-    control: RunControlConfig = Field(default_factory=RunControlConfig)
-    scale: ScaleConfig = Field(default_factory=ScaleConfig)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> TrainConfig:
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0.0):
-            raise complete(
-                f"train.nesterov: Nesterov momentum needs optimizer 'sgd' with momentum > 0; "
-                f"received optimizer {self.optimizer!r} with momentum {self.momentum}"
-            )
-        if self.momentum and self.optimizer not in ("sgd", "rmsprop"):
-            raise complete(
-                f"train.momentum: only 'sgd' and 'rmsprop' take momentum; received optimizer "
-                f"{self.optimizer!r} (Adam's momentum is beta_1)"
-            )
-        if self.clipnorm is not None and self.clipvalue is not None:
-            raise complete("train.clipnorm and train.clipvalue: set one, not both")
-        if self.reduce_on_plateau.enabled and self.schedule.name != "constant":
-            raise complete(
-                "train.reduce_on_plateau: ReduceLROnPlateau changes a constant learning rate; "
-                f"received schedule {self.schedule.name!r}: disable one of them"
-            )
-        return self
 
 
 class TrackingConfig(Strict):
@@ -236,43 +84,6 @@ class TrackingConfig(Strict):
         if problem:
             raise complete(f"tracking.uri: {problem}")
         return uri
-
-
-TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
-
-
-class TFLiteConfig(Strict):
-    """TFLite variants to convert and the accuracy budget choosing the edge model.
-
-    ``export.tflite: true`` / ``false`` stays valid shorthand for ``enabled``.
-    """
-
-    enabled: bool = True
-    variants: list[Literal["float32", "float16", "dynamic", "int8"]] = Field(
-        default_factory=lambda: list(TFLITE_VARIANTS), min_length=1
-    )
-    budget: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
-    """Largest accepted drop of the headline metric against Keras, in points (1 = 0.01)."""
-
-    @field_validator("variants")
-    @classmethod
-    def _unique(cls, variants: list[str]) -> list[str]:
-        if len(set(variants)) != len(variants):
-            raise complete(f"export.tflite.variants: each variant once; received {variants}")
-        return variants
-
-
-class ExportConfig(Strict):
-    """Where trained models are published (TF Serving's repository layout)."""
-
-    enabled: bool = True
-    model_name: Name = "digits_cnn"
-    tflite: TFLiteConfig = Field(default_factory=TFLiteConfig)
-
-    @field_validator("tflite", mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        return {"enabled": value} if isinstance(value, bool) else value
 
 
 class ExperimentConfig(Strict):

@@ -1,6 +1,6 @@
 """The rules config sections share: strict frozen sections, name checks, store and folder checks.
 
-Used by ``pipelines/config.py`` and its sections in ``pipelines/config_data.py``.
+Used by ``pipelines/config.py`` and its sections in ``pipelines/config_*.py``.
 """
 
 from __future__ import annotations
