@@ -41,8 +41,13 @@ def quiet_native_logs() -> Iterator[None]:
                 sys.stderr.write(sink.read().decode(errors="replace"))
 
 
-def start_tensorflow() -> list[str]:
+def start_tensorflow(intra_op_threads: int = 0, inter_op_threads: int = 0) -> list[str]:
     """Import TensorFlow and initialise its devices with the native chatter hidden.
+
+    Args:
+        intra_op_threads: threads one op may split its work over (0: TensorFlow picks).
+        inter_op_threads: ops that may run at once (0: TensorFlow picks). Both are fixed
+            from here on: TensorFlow reads them when its devices start.
 
     Returns:
         The devices TensorFlow will use, e.g. ``["CPU:0"]`` or ``["CPU:0", "GPU:0"]``.
@@ -54,5 +59,10 @@ def start_tensorflow() -> list[str]:
     with quiet_native_logs():
         import tensorflow as tf
 
+        threading = tf.config.threading
+        if intra_op_threads and threading.get_intra_op_parallelism_threads() != intra_op_threads:
+            threading.set_intra_op_parallelism_threads(intra_op_threads)
+        if inter_op_threads and threading.get_inter_op_parallelism_threads() != inter_op_threads:
+            threading.set_inter_op_parallelism_threads(inter_op_threads)
         devices = tf.config.list_logical_devices()
     return [d.name.removeprefix("/device:") for d in devices]

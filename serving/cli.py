@@ -103,6 +103,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="times each warm-up record is replayed",
     )
+    for flag, text in (
+        ("session", "threads for both the flags below, where neither is set"),
+        ("intra_op", "threads one op may split its work over"),
+        ("inter_op", "ops that may run at once"),
+    ):
+        serve.add_argument(
+            f"--tensorflow_{flag}_parallelism",
+            type=_count,
+            default=0,
+            help=f"TensorFlow: {text} (0: TensorFlow picks)",
+        )
     serve.set_defaults(func=cmd_serve)
 
     pred = sub.add_parser(
@@ -156,6 +167,48 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}")
     return value
+
+
+def _count(text: str) -> int:
+    """A thread-count flag's value: a whole number, 0 meaning automatic."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; received {text!r}")
+    return value
+
+
+def tensorflow_threads(args: argparse.Namespace) -> tuple[int, int]:
+    """``(intra-op, inter-op)`` threads from TF Serving's three flags, as it reads them:
+    the intra/inter pair where either is set, else ``--tensorflow_session_parallelism``
+    for both.
+
+    Raises:
+        UsageError: all three are set (TF Serving refuses that too).
+    """
+    session = args.tensorflow_session_parallelism
+    intra, inter = args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism
+    if session and intra and inter:
+        raise UsageError(
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all."
+        )
+    return (intra, inter) if intra or inter else (session, session)
+
+
+def thread_counts() -> str:
+    """TensorFlow's intra-op and inter-op thread settings, for the start-up log."""
+    import tensorflow as tf
+
+    counts = (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
+    intra, inter = (str(n) if n else "auto" for n in counts)
+    return f"intra-op {intra}, inter-op {inter}"
 
 
 def warmup_options(args: argparse.Namespace) -> Any:
@@ -229,7 +282,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     check_model_source(args)
-    start_tensorflow()
+    start_tensorflow(*tensorflow_threads(args))
     from kerasforge.serving import server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -257,6 +310,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             store.watch_config(args.model_config_file, args.model_config_file_poll_wait_seconds)
     server.tune_gc()
     host, port = rest.server_address[:2]
+    print(f"TensorFlow threads: {thread_counts()}", flush=True)
     print(f"gRPC API listening on {host}:{rest.grpc_port}", flush=True)
     print(f"REST API listening on http://{host}:{port}/v1/models/<name>:predict", flush=True)
     done = threading.Event()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -42,6 +41,7 @@ from kerasforge.serving.errors import ServingError, tf_error_message
 from kerasforge.serving.examples import CLASSIFY_METHOD, REGRESS_METHOD
 from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
+from kerasforge.serving.workers import LifoThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ def serve(
         ServingError: the port cannot be bound (HTTP 503).
     """
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_inflight if batcher else workers, thread_name_prefix="grpc"),
+        LifoThreadPool(max_inflight if batcher else workers, thread_name_prefix="grpc"),
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         maximum_concurrent_rpcs=max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
     )

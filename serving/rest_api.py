@@ -20,7 +20,6 @@ import asyncio
 import functools
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ from kerasforge.serving.errors import ServingError
 from kerasforge.serving.metrics import CONTENT_TYPE, Call, Metrics
 from kerasforge.serving.signatures import DEFAULT_SIGNATURE
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
+from kerasforge.serving.workers import LifoThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class RestApi:
         self.batcher = batcher
         # Batched calls wait in their thread for the batch: every admitted request needs one.
         workers = self.limits.max_inflight if batcher else self.limits.workers
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="predict")
+        self.pool = LifoThreadPool(workers, thread_name_prefix="predict")
         self.inflight = 0
 
     def app(self) -> web.Application:

@@ -212,11 +212,12 @@ class ServerProcess:
             cwd=ROOT,
         )
         self.grpc_target: str | None = None
+        self.startup: list[str] = []  # what it printed up to its REST address
         self.url = self._wait_for_url(timeout=120)
 
     def _wait_for_url(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
-        seen = []
+        seen = self.startup
         assert self.proc.stdout is not None
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()

@@ -133,3 +133,33 @@ def test_serve_and_predict_load_only_what_they_need(published, tmp_path):
     serve_modules = loaded_modules(out)
     assert "tensorflow" in serve_modules, "the probe must see what serve really loaded"
     assert training_modules(serve_modules) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "threads"),
+    [
+        ({}, (0, 0)),
+        ({"session": 3}, (3, 3)),
+        ({"session": 3, "intra_op": 1}, (1, 0)),  # the pair wins where either is set
+        ({"inter_op": 2}, (0, 2)),
+    ],
+)
+def test_tensorflow_thread_flags_read_as_tf_serving_reads_them(flags, threads):
+    from argparse import Namespace
+
+    from kerasforge.serving.cli import tensorflow_threads
+
+    args = Namespace(
+        **{
+            f"tensorflow_{k}_parallelism": flags.get(k, 0)
+            for k in ("session", "intra_op", "inter_op")
+        }
+    )
+    assert tensorflow_threads(args) == threads
+
+
+def test_a_negative_thread_count_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--tensorflow_intra_op_parallelism", "-2"])
+    assert info.value.code == 2
+    assert "expected a whole number >= 0; received '-2'" in capsys.readouterr().err

@@ -235,8 +235,13 @@ def wait_for_line(proc: ServerProcess, text: str) -> bool:
 
 
 def test_model_name_and_base_path_serve_one_model(repository):
-    proc = ServerProcess(None, "--model_name", "ex", "--model_base_path", str(repository / "ex"))
+    """Also: TF Serving's thread flags reach TensorFlow (session parallelism: both pools)."""
+    threads = ["--tensorflow_session_parallelism", "1"]
+    proc = ServerProcess(
+        None, "--model_name", "ex", "--model_base_path", str(repository / "ex"), *threads
+    )
     try:
+        assert "TensorFlow threads: intra-op 1, inter-op 1\n" in proc.startup
         body = call(f"{proc.url}/v1/models/ex")[1]
         assert [s["version"] for s in body["model_version_status"]] == ["3"]
         one = {"signature_name": "regress", "examples": [{"x": [1.0, 2.5]}]}
@@ -252,6 +257,10 @@ def test_model_name_and_base_path_serve_one_model(repository):
         (["--model_name", "m"], "--model_name needs --model_base_path"),
         (["--model_base_path", "models/m"], "to have an absolute path or URI"),
         (["--model_config_file", "/nonexistent/models.config"], "cannot read --model_config_file"),
+        (
+            [f"--tensorflow_{kind}_parallelism=1" for kind in ("session", "intra_op", "inter_op")],
+            "You cannot configure all",
+        ),
     ],
 )
 def test_bad_model_sources_exit_2_with_one_line(args, message):
