@@ -9,16 +9,12 @@ holds TF Serving's REST predict formats: row (``{"instances": [...]}`` ->
 
 from __future__ import annotations
 
-import logging
-import weakref
 from typing import Any
 
 import numpy as np
 
-from kerasforge.serving import json_tensor
+from kerasforge.serving import invoke, json_tensor
 from kerasforge.serving.errors import ServingError, tf_error_message
-
-log = logging.getLogger(__name__)
 
 
 def input_specs(signature: Any) -> dict[str, Any]:
@@ -167,56 +163,15 @@ def run(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
-INLINE_EXECUTOR = "SINGLE_THREADED_EXECUTOR"
-"""TensorFlow's executor that runs a function's kernels one after another on the calling
-thread (a kernel still splits its own work over the intra-op threads). For a serving
-request it saves handing every kernel to the inter-op thread pool and waking its threads:
-about 0.15 ms a call of the default CNN at batch 1, nothing lost at batch 64. It cannot run
-graphs with control flow (``tf.cond``, ``tf.while_loop``, ``tf.map_fn``)."""
-
-_CONTROL_FLOW = frozenset(
-    {"If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase"}
-    | {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch"}
-)
-_INLINE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-
-
-def runs_inline(signature: Any) -> bool:
-    """Whether ``signature`` runs on :data:`INLINE_EXECUTOR`: its graph and every function
-    it calls hold no control flow. Decided on first use and remembered per signature."""
-    known = _INLINE.get(signature)
-    if known is None:
-        graph = signature.graph.as_graph_def()
-        ops = {n.op for n in graph.node}
-        ops.update(n.op for f in graph.library.function for n in f.node_def)
-        known = _INLINE[signature] = not ops & _CONTROL_FLOW
-    return known
-
-
 def _call(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One signature call; an input the graph refuses (a corrupt image) is a 400."""
     import tensorflow as tf
 
-    tensors = {k: tf.constant(v) for k, v in arrays.items()}
     try:
-        outputs = _invoke(signature, tensors) if runs_inline(signature) else signature(**tensors)
+        outputs = invoke.call(signature, arrays)
     except tf.errors.InvalidArgumentError as exc:
         raise ServingError(tf_error_message(exc.message)) from None
     return {k: v.numpy() for k, v in outputs.items()}
-
-
-def _invoke(signature: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-    """``signature(**tensors)`` on :data:`INLINE_EXECUTOR`; on the default executor (from
-    then on) if this graph turns out to need it."""
-    import tensorflow as tf
-
-    try:
-        with tf.experimental.function_executor_type(INLINE_EXECUTOR):
-            return signature(**tensors)
-    except (tf.errors.FailedPreconditionError, tf.errors.UnimplementedError) as exc:
-        log.info("%s refused a signature, which runs on the default one: %s", INLINE_EXECUTOR, exc)
-        _INLINE[signature] = False
-        return signature(**tensors)
 
 
 def _batch_major(signature: Any, arrays: dict[str, np.ndarray]) -> bool:

@@ -1,0 +1,133 @@
+"""Calling a SavedModel's serving function per request, without TensorFlow's per-call extras.
+
+Two savings, each decided once per signature (:func:`plan`) and remembered while
+the signature is loaded:
+
+- **Flat call.** ``ConcreteFunction.__call__`` binds the keyword arguments to the
+  function's type and casts each against its ``TensorSpec`` on every call: for
+  the default CNN at batch 1 that is about 0.17 ms of a 0.6 ms call. The request
+  path has already checked names, dtypes and shapes (``predict.check_shape``,
+  the wire decoders), so the tensors go straight to the function's flat entry
+  (``_call_flat``, in the order of its parameters, which is the order of its
+  graph inputs). This entry is TensorFlow's own, not public API: where it is
+  missing, a parameter is not one tensor, or a tensor does not match its spec
+  exactly, the public call runs instead and its checks answer.
+- **Inline executor.** :data:`INLINE_EXECUTOR` runs a function's kernels one
+  after another on the calling thread (a kernel still splits its own work over
+  the intra-op threads) instead of handing each to the inter-op pool and waking
+  its threads: about 0.15 ms less a call at batch 1, nothing lost at batch 64.
+  It cannot run control flow (``tf.cond``, ``tf.while_loop``, ``tf.map_fn``), so
+  graphs holding any stay on TensorFlow's default executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+INLINE_EXECUTOR = "SINGLE_THREADED_EXECUTOR"
+
+_CONTROL_FLOW = frozenset(
+    {"If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase"}
+    | {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch"}
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one signature is called: on the inline executor or not; with its flat inputs
+    (name, dtype, shape, in call order) or ``None`` for the public call only."""
+
+    inline: bool
+    flat_inputs: tuple[tuple[str, np.dtype | None, tuple[int | None, ...]], ...] | None
+
+
+_PLANS: weakref.WeakKeyDictionary[Any, Plan] = weakref.WeakKeyDictionary()
+
+
+def plan(signature: Any) -> Plan:
+    """The signature's :class:`Plan`, worked out on first use."""
+    found = _PLANS.get(signature)
+    if found is None:
+        found = _PLANS[signature] = Plan(_without_control_flow(signature), _flat_inputs(signature))
+    return found
+
+
+def call(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``signature(**arrays)`` by its :class:`Plan`; outputs as tensors.
+
+    Raises:
+        tf.errors.InvalidArgumentError: the graph refused the values (as the public call).
+    """
+    import tensorflow as tf
+
+    how = plan(signature)
+    if not how.inline:
+        return _apply(signature, how, arrays)
+    try:
+        with tf.experimental.function_executor_type(INLINE_EXECUTOR):
+            return _apply(signature, how, arrays)
+    except (tf.errors.FailedPreconditionError, tf.errors.UnimplementedError) as exc:
+        log.info("%s refused a signature, which runs on the default one: %s", INLINE_EXECUTOR, exc)
+        _PLANS[signature] = Plan(False, how.flat_inputs)
+        return _apply(signature, _PLANS[signature], arrays)
+
+
+def _apply(signature: Any, how: Plan, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    import tensorflow as tf
+
+    tensors = {k: tf.constant(v) for k, v in arrays.items()}
+    flat = how.flat_inputs
+    if (
+        flat is None
+        or len(flat) != len(arrays)
+        or not all(_fits(arrays.get(n), *t) for n, *t in flat)
+    ):
+        return signature(**tensors)
+    return signature._call_flat([tensors[name] for name, _, _ in flat], signature.captured_inputs)
+
+
+def _fits(array: np.ndarray | None, dtype: np.dtype | None, shape: tuple[int | None, ...]) -> bool:
+    """Whether ``array`` is exactly what the input takes (``dtype`` ``None``: strings)."""
+    if array is None or array.ndim != len(shape):
+        return False
+    same_type = array.dtype.kind in "OSU" if dtype is None else array.dtype == dtype
+    if not same_type:
+        return False
+    return all(want is None or want == got for want, got in zip(shape, array.shape, strict=True))
+
+
+def _without_control_flow(signature: Any) -> bool:
+    graph = signature.graph.as_graph_def()
+    ops = {n.op for n in graph.node}
+    ops.update(n.op for f in graph.library.function for n in f.node_def)
+    return not ops & _CONTROL_FLOW
+
+
+def _flat_inputs(
+    signature: Any,
+) -> tuple[tuple[str, np.dtype | None, tuple[int | None, ...]], ...] | None:
+    import tensorflow as tf
+
+    if not callable(getattr(signature, "_call_flat", None)):
+        return None
+    with contextlib.suppress(AttributeError):
+        parameters = signature.function_type.parameters
+        specs = [(name, p.type_constraint) for name, p in parameters.items()]
+        if all(
+            isinstance(spec, tf.TensorSpec) and spec.shape.rank is not None for _, spec in specs
+        ):
+            return tuple((n, _numpy_dtype(s.dtype), tuple(s.shape.as_list())) for n, s in specs)
+    return None
+
+
+def _numpy_dtype(dtype: Any) -> np.dtype | None:
+    """The NumPy dtype of a tensor dtype; ``None`` for strings (object or bytes arrays)."""
+    return None if dtype.name == "string" else np.dtype(dtype.as_numpy_dtype)
