@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kerasforge.pipelines.data import DataInfo, Splits
 
 THRESHOLD_LAYER = "score_threshold"
-"""The layer holding the threshold; `serving.signatures.anomaly_detection` reads it by name."""
+"""The layer holding the threshold; `serving.signatures_tasks.anomaly_detection` reads it."""
 
 
 class AnomalyOptions(TaskOptions):
