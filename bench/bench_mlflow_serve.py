@@ -119,7 +119,9 @@ def run(args: Any) -> dict[str, dict]:
             ">= 40",
             ratio >= 40,
             limit="both servers share the 2 cores with the 8 client threads; our side is "
-            "bounded by the client threads' own HTTP/JSON work as much as by the server",
+            "bounded by TensorFlow's own kernel time (a third of the server's samples under "
+            "load) and the client threads' HTTP/JSON work; MLflow's side moves between runs "
+            "(14 to 22 requests/s on this machine), and the ratio with it",
             kerasforge_requests_per_s=round(rps["kerasforge"], 1),
             mlflow_requests_per_s=round(rps["mlflow"], 1),
             clients=CLIENTS,
