@@ -40,13 +40,17 @@ _CONTROL_FLOW = frozenset(
 )
 
 
+FlatInput = tuple[str, np.dtype | None, tuple[int | None, ...]]
+"""An input of the flat call: name, NumPy dtype (``None``: strings), shape (``None``: any)."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """How one signature is called: on the inline executor or not; with its flat inputs
     (name, dtype, shape, in call order) or ``None`` for the public call only."""
 
     inline: bool
-    flat_inputs: tuple[tuple[str, np.dtype | None, tuple[int | None, ...]], ...] | None
+    flat_inputs: tuple[FlatInput, ...] | None
 
 
 _PLANS: weakref.WeakKeyDictionary[Any, Plan] = weakref.WeakKeyDictionary()
@@ -94,9 +98,9 @@ def _apply(signature: Any, how: Plan, arrays: dict[str, np.ndarray]) -> dict[str
     return signature._call_flat([tensors[name] for name, _, _ in flat], signature.captured_inputs)
 
 
-def _fits(array: np.ndarray | None, dtype: np.dtype | None, shape: tuple[int | None, ...]) -> bool:
+def _fits(array: Any, dtype: np.dtype | None, shape: tuple[int | None, ...]) -> bool:
     """Whether ``array`` is exactly what the input takes (``dtype`` ``None``: strings)."""
-    if array is None or array.ndim != len(shape):
+    if not isinstance(array, np.ndarray) or array.ndim != len(shape):
         return False
     same_type = array.dtype.kind in "OSU" if dtype is None else array.dtype == dtype
     if not same_type:
@@ -111,9 +115,7 @@ def _without_control_flow(signature: Any) -> bool:
     return not ops & _CONTROL_FLOW
 
 
-def _flat_inputs(
-    signature: Any,
-) -> tuple[tuple[str, np.dtype | None, tuple[int | None, ...]], ...] | None:
+def _flat_inputs(signature: Any) -> tuple[FlatInput, ...] | None:
     import tensorflow as tf
 
     if not callable(getattr(signature, "_call_flat", None)):

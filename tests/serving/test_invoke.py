@@ -146,6 +146,7 @@ F32 = np.dtype("float32")
         (np.array([1.0], "float32"), None, (None,), False),
         (np.array(2.0, "float32"), F32, (), True),
         (None, F32, (None, 3), False),
+        ([[1.0, 2.0, 3.0]], F32, (None, 3), False),  # not an array: the public call converts
     ],
 )
 def test_only_an_exact_fit_takes_the_flat_entry(array, dtype, shape, fits) -> None:
