@@ -88,8 +88,8 @@ def run(args: Any, repeats: int = 300) -> dict[str, dict]:
             limit="grpcio's Python transport: a GetModelStatus round trip, no model work, "
             "takes empty_grpc_p50_ms (about 0.8 ms interleaved here, 0.47 ms back to back); "
             "the handler's own Python (decode, metrics, response) adds about 0.2 ms on cold "
-            "caches; the figure follows the machine's state (about 1.0 ms when the in-process "
-            "call takes 0.98 ms, 1.2 ms when it takes 1.3 ms)",
+            "caches; the figure moves with the machine's state (0.93 to 1.27 ms across runs "
+            "of the same code here)",
             requests=repeats,
             **raw,
         ),
