@@ -158,26 +158,25 @@ def _flag_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
 
 
-def _positive_int(text: str) -> int:
-    """A count flag's value: a whole number of at least 1."""
+def _whole_number(text: str, minimum: int) -> int:
+    """A count flag's value: a whole number of at least ``minimum``."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}; received {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """A count of at least 1 (``--num_request_iterations_for_warmup``)."""
+    return _whole_number(text, 1)
 
 
 def _count(text: str) -> int:
-    """A thread-count flag's value: a whole number, 0 meaning automatic."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; received {text!r}")
-    return value
+    """A thread count: a whole number, 0 meaning automatic."""
+    return _whole_number(text, 0)
 
 
 def tensorflow_threads(args: argparse.Namespace) -> tuple[int, int]:

@@ -193,12 +193,7 @@ def convert(saved_model_dir: Path, variant: str, data: ExportData | None) -> tup
 def _convert_numeric(
     numeric: NumericModel, variant: str, data: ExportData | None
 ) -> tuple[bytes, bool]:
-    """``convert`` from a ``numeric_saved_model`` folder.
-
-    Raises:
-        ValueError: int8 without at least ``MIN_REPRESENTATIVE`` representative examples.
-        tf.lite ConverterError: the model cannot be converted even with SELECT_TF_OPS.
-    """
+    """:func:`convert` from a ``numeric_saved_model`` folder (raising as it does)."""
     import tensorflow as tf
 
     if variant == "int8":

@@ -12,6 +12,7 @@ from kerasforge.pipelines.data import load_source, split
 from kerasforge.pipelines.errors import ConfigError, DataError
 from kerasforge.pipelines.tasks import get_task, task_class, task_names
 from tests.conftest import DEFAULT_CONFIG, ROOT, publish_untrained
+from tests.pipelines.config_helpers import one_line
 
 DIABETES = ROOT / "configs" / "diabetes_mlp.yaml"
 
@@ -63,7 +64,7 @@ def test_headlines_and_metric_directions():
 def test_task_section_errors_are_one_line(config, overrides, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_config(config, overrides)
-    assert len(str(info.value).splitlines()) == 1
+    one_line(info)
 
 
 def test_regression_config_accepts_its_own_monitor():
