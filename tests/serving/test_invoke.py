@@ -151,3 +151,46 @@ F32 = np.dtype("float32")
 )
 def test_only_an_exact_fit_takes_the_flat_entry(array, dtype, shape, fits) -> None:
     assert invoke._fits(array, dtype, shape) is fits
+
+
+def test_a_loaded_signature_s_captures_are_resolved_once(signatures: dict) -> None:
+    dense = signatures["dense"]
+    captures = invoke.plan(dense).captures
+    assert captures is not None
+    assert [c.ref() for c in captures] == [c.ref() for c in dense.captured_inputs]
+    signatures["loaded"].w.assign([[3.0], [2.0], [1.0]])  # values move, handles stay
+    try:
+        expected = dense(x=tf.constant(X))["y"].numpy()
+        np.testing.assert_array_equal(predict.run(dense, {"x": X})["y"], expected)
+        np.testing.assert_array_equal(expected, [[2.0], [3.0]])  # relu(3 - 4 + 3), 1.5 + 1 + 0.5
+    finally:
+        signatures["loaded"].w.assign([[1.0], [2.0], [3.0]])
+
+
+def test_distributed_variables_are_looked_up_per_call(signatures: dict, tmp_path: Path) -> None:
+    """Loaded under a strategy, a capture is a replica's handle picked per call."""
+    path = tmp_path / "1"
+    module = _Module()
+    tf.saved_model.save(module, str(path), signatures={"dense": module.dense})
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        dense = tf.saved_model.load(str(path)).signatures["dense"]
+    assert any(getattr(c, "is_distributed_variable", False) for c in dense.captured_inputs)
+    assert invoke.plan(dense).captures is None
+    expected = signatures["dense"](x=tf.constant(X))["y"].numpy()
+    np.testing.assert_array_equal(predict.run(dense, {"x": X})["y"], expected)
+
+
+def test_deferred_captures_are_resolved_per_call() -> None:
+    scale = tf.Variable(5.0)
+
+    @tf.function(input_signature=[SPEC])
+    def scaled(x):
+        graph = tf.compat.v1.get_default_graph()
+        value = graph.capture_call_time_value(scale.read_value, tf.TensorSpec([], tf.float32))
+        return {"y": x * value}
+
+    function = scaled.get_concrete_function()
+    assert invoke.plan(function).captures is None
+    np.testing.assert_array_equal(predict.run(function, {"x": X})["y"], X * 5.0)
+    scale.assign(7.0)
+    np.testing.assert_array_equal(predict.run(function, {"x": X})["y"], X * 7.0)
