@@ -50,6 +50,8 @@ def run(
     """
     name = signature_name or "serving_default"
     signature = model.signature(name)
+    if call is not None:
+        call.signature = name
     found = signature_defs(model.path)[name].method_name
     if found != method:
         raise ServingError(

@@ -105,11 +105,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_guard
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
         name = request.model_spec.signature_name or "serving_default"
-        with self.metrics.track("grpc", "predict", request.model_spec.name) as call:
-            call.signature = name
+        with self.metrics.track("grpc", "predict", "") as call:
             model = resolve(self.store, request.model_spec)
-            call.version = model.version
+            call.model, call.version = model.name, model.version
             signature = model.signature(name)
+            call.signature = name
             specs = predict.input_specs(signature)
             arrays = decode_inputs(dict(request.inputs), specs)
             outputs = batching.run(self.batcher, call, signature, arrays)
@@ -160,11 +160,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _run_examples(self, request: Any, method: str) -> tuple[LoadedModel, str, dict]:
         api = "classify" if method == CLASSIFY_METHOD else "regress"
-        with self.metrics.track("grpc", api, request.model_spec.name) as call:
+        with self.metrics.track("grpc", api, "") as call:
             signature = request.model_spec.signature_name
-            call.signature = signature or "serving_default"
             model = resolve(self.store, request.model_spec)
-            call.version = model.version
+            call.model, call.version = model.name, model.version
             name, outputs = examples.run(
                 model, signature, method, request.input, self.batcher, call
             )

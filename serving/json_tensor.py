@@ -78,15 +78,28 @@ def _loads_with_nan(raw: bytes) -> Any:
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_AS_PARENS = bytes.maketrans(b"[{]}", b"(())")
 
 
 def _too_deep(raw: bytes) -> bool:
-    """True when brackets nest deeper than ``MAX_DEPTH`` (strings ignored), in C."""
+    """True when brackets nest deeper than ``MAX_DEPTH`` (strings ignored), in C.
+
+    Balanced brackets (every valid body) are checked by taking out the innermost
+    pairs, one level per pass: a body ``d`` levels deep is empty after ``d``
+    passes. Anything else gets the running depth of every prefix.
+    """
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return False
     text = _STRING.sub(b"", raw) if b'"' in raw else raw
-    brackets = np.frombuffer(text.translate(None, _NOT_BRACKETS), np.uint8)
-    steps = np.where((brackets == 0x5B) | (brackets == 0x7B), 1, -1).astype(np.int32)
+    parens = left = text.translate(_AS_PARENS, _NOT_BRACKETS)
+    for _ in range(MAX_DEPTH):
+        inner = left.replace(b"()", b"")
+        if not inner:
+            return False
+        if len(inner) == len(left):
+            break  # unbalanced: no pair left to take out
+        left = inner
+    steps = np.where(np.frombuffer(parens, np.uint8) == ord("("), 1, -1).astype(np.int32)
     return bool(steps.size) and int(np.cumsum(steps).max()) > MAX_DEPTH
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -48,7 +49,12 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 @dataclass
 class Call:
-    """One model call being tracked; the handler fills in what it learns on the way."""
+    """One model call being tracked; the handler fills in what it learns on the way.
+
+    ``model`` and ``signature`` name what the server resolved, never what a client
+    asked for: a call that fails before resolving them keeps them empty, so no
+    request can add label series beyond the models and signatures served.
+    """
 
     protocol: str
     api: str
@@ -100,6 +106,7 @@ class Metrics:
             "Model calls admitted and not yet answered.",
             registry=self.registry,
         )
+        self._children: dict[tuple, tuple[Any, Any, Any]] = {}
 
     @contextmanager
     def track(self, protocol: str, api: str, model: str) -> Iterator[Call]:
@@ -118,13 +125,25 @@ class Metrics:
             self._record(call, status_name(failure), time.perf_counter() - start)
 
     def _record(self, call: Call, status: str, seconds: float) -> None:
+        key = (call.model, call.version, call.signature, call.api, call.protocol, status)
+        children = self._children.get(key)
+        if children is None:  # prometheus_client's labels() checks and locks on every call
+            children = self._children[key] = self._labelled(call, status)
+        requests, latency, batch_size = children
+        requests.inc()
+        if latency is not None:
+            latency.observe(seconds)
+            if call.batch_size is not None:
+                batch_size.observe(call.batch_size)
+
+    def _labelled(self, call: Call, status: str) -> tuple[Any, Any, Any]:
+        """The series one outcome of one call updates (histograms only for ``OK``)."""
         version = "" if call.version is None else str(call.version)
         labels = (call.model, version, call.signature)
-        self.requests.labels(*labels, call.api, call.protocol, status).inc()
-        if status == "OK":
-            self.latency.labels(*labels).observe(seconds)
-        if call.batch_size is not None and status == "OK":
-            self.batch_size.labels(*labels).observe(call.batch_size)
+        requests = self.requests.labels(*labels, call.api, call.protocol, status)
+        if status != "OK":
+            return requests, None, None
+        return requests, self.latency.labels(*labels), self.batch_size.labels(*labels)
 
     def exposition(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -189,6 +189,11 @@ class RestApi:
         limit = self.limits.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise _too_large(limit)
+        if request.content.is_eof():  # all of it came with the headers: nothing to wait for
+            raw = request.content.read_nowait()
+            if len(raw) > limit:
+                raise _too_large(limit)
+            return raw
         try:
             return await asyncio.wait_for(_read(request, limit), self.limits.body_timeout_s)
         except TimeoutError:
@@ -212,8 +217,8 @@ def predict_json(
     call = call or Call("rest", "predict", model.name)
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
-    call.signature = name or DEFAULT_SIGNATURE
     signature = model.signature(name)
+    call.signature = name or DEFAULT_SIGNATURE
     arrays, row_format = predict.parse_request(body, predict.input_specs(signature))
     outputs = batching.run(batcher, call, signature, arrays)
     if json_tensor.has_non_finite(outputs):
@@ -238,9 +243,8 @@ def examples_json(
     method = examples.METHODS[verb]
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
-    call.signature = name or DEFAULT_SIGNATURE
     request_input = examples.input_from_json(body)
-    call.signature, outputs = examples.run(model, name, method, request_input, batcher, call)
+    _, outputs = examples.run(model, name, method, request_input, batcher, call)
     return examples.results_json(method, outputs)
 
 

@@ -194,3 +194,16 @@ def test_deferred_captures_are_resolved_per_call() -> None:
     np.testing.assert_array_equal(predict.run(function, {"x": X})["y"], X * 5.0)
     scale.assign(7.0)
     np.testing.assert_array_equal(predict.run(function, {"x": X})["y"], X * 7.0)
+
+
+def test_the_thread_s_executor_is_restored_after_an_inline_call(signatures: dict) -> None:
+    from tensorflow.python.eager import context
+
+    options = context.context().function_call_options
+    before = options.executor_type
+    predict.run(signatures["dense"], {"x": X})
+    assert options.executor_type == before
+    with pytest.raises(ServingError):  # restored when the graph refuses the values too
+        predict.run(signatures["lookup"], {"x": X + 6})
+    assert context.context().function_call_options.executor_type == before
+    assert signatures["branch"](x=tf.constant(X))["y"].shape == (2, 1)  # control flow still runs

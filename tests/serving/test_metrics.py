@@ -63,6 +63,9 @@ def test_counts_latency_and_batch_sizes_match_the_requests_sent(monitored, publi
     for _ in range(3):
         assert post(f"{url}/v1/models/digits_cnn:predict", {"instances": x.tolist()}) == 200
     assert post(f"{url}/v1/models/digits_cnn:predict", {"instances": [[1, 2]]}) == 400
+    for n in range(3):  # names a client makes up never become label values
+        unknown = {"signature_name": f"made_up_{n}", "instances": x.tolist()}
+        assert post(f"{url}/v1/models/digits_cnn:predict", unknown) in (400, 404)
     examples = {"examples": [{"x": [1.0, 2.0]}, {"x": [0.5, 0.0]}]}
     for _ in range(2):
         assert post(f"{url}/v1/models/ex:classify", examples) == 200
@@ -82,11 +85,21 @@ def test_counts_latency_and_batch_sizes_match_the_requests_sent(monitored, publi
     assert value(requests, total, **digits, **rest, status="OK") == 3
     assert value(requests, total, **digits, **rest, status="INVALID_ARGUMENT") == 1
     assert value(requests, total, **digits, **grpc_, status="OK") == 2
-    missing = {"model": "nope", "version": "", "signature": "serving_default"}
-    assert value(requests, total, **missing, **grpc_, status="NOT_FOUND") == 1
+    unresolved = {"model": "", "version": "", "signature": ""}
+    assert value(requests, total, **unresolved, **grpc_, status="NOT_FOUND") == 1
+    no_signature = {"model": "digits_cnn", "version": "1", "signature": ""}
+    failed = [
+        s
+        for s in requests
+        if s.name == total and {**no_signature, **rest}.items() <= s.labels.items()
+    ]
+    assert sum(s.value for s in failed) == 3
+    assert not [
+        s for s in requests if "made_up" in s.labels["signature"] or s.labels["model"] == "nope"
+    ]
     ex = {"model": "ex", "version": "1", "signature": "serving_default"}
     assert value(requests, total, **ex, protocol="rest", api="classify", status="OK") == 2
-    assert sum(s.value for s in requests if s.name == total) == 9
+    assert sum(s.value for s in requests if s.name == total) == 12
 
     latency = families["kerasforge_request_latency_seconds"]
     assert value(latency, "kerasforge_request_latency_seconds_count", **digits) == 5
