@@ -104,6 +104,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="times each warm-up record is replayed",
     )
     for flag, text in (
+        ("--rest_api_num_threads", "threads answering REST calls"),
+        ("--grpc_max_threads", "threads answering gRPC calls"),
+    ):
+        serve.add_argument(flag, type=_count, default=0, help=f"{text} (0: 4 per CPU)")
+    for flag, text in (
         ("session", "threads for both the flags below, where neither is set"),
         ("intra_op", "threads one op may split its work over"),
         ("inter_op", "ops that may run at once"),
@@ -210,6 +215,13 @@ def thread_counts() -> str:
     return f"intra-op {intra}, inter-op {inter}"
 
 
+def request_limits(args: argparse.Namespace) -> Any:
+    """The REST bounds, with ``--rest_api_num_threads`` threads (0: 4 per CPU)."""
+    from kerasforge.serving.rest_api import Limits
+
+    return Limits(workers=args.rest_api_num_threads) if args.rest_api_num_threads else Limits()
+
+
 def warmup_options(args: argparse.Namespace) -> Any:
     """The warm-up flags as :class:`kerasforge.serving.warmup.WarmupOptions`."""
     from kerasforge.serving.warmup import WarmupOptions
@@ -293,6 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics_path = read_monitoring_config(args.monitoring_config_file)
     store = open_store(args)
     ports = {"grpc_port": args.grpc_port, "metrics_path": metrics_path, "batching": batching}
+    ports.update(limits=request_limits(args), grpc_threads=args.grpc_max_threads)
     if store is None:
         repository = args.repository or DEFAULT_REPOSITORY
         rest, store = server.start(
@@ -310,6 +323,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server.tune_gc()
     host, port = rest.server_address[:2]
     print(f"TensorFlow threads: {thread_counts()}", flush=True)
+    threads = f"REST {rest.api.pool.max_workers}, gRPC {rest.grpc_threads}"
+    print(f"Request threads: {threads}", flush=True)
     print(f"gRPC API listening on {host}:{rest.grpc_port}", flush=True)
     print(f"REST API listening on http://{host}:{port}/v1/models/<name>:predict", flush=True)
     done = threading.Event()

@@ -41,7 +41,7 @@ from kerasforge.serving.errors import ServingError, tf_error_message
 from kerasforge.serving.examples import CLASSIFY_METHOD, REGRESS_METHOD
 from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
-from kerasforge.serving.workers import LifoThreadPool
+from kerasforge.serving.workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 
@@ -309,24 +309,36 @@ def decode_inputs(inputs: dict[str, Any], specs: dict[str, Any]) -> dict[str, np
     return arrays
 
 
+MAX_INFLIGHT = 64
+"""gRPC calls admitted at once by default; beyond them, RESOURCE_EXHAUSTED."""
+
+
+def request_threads(workers: int, max_inflight: int, batcher: batching.Batcher | None) -> int:
+    """Threads of the gRPC server: ``workers`` (0: 4 per CPU), or ``max_inflight`` when
+    batching, where every admitted call waits in its thread for its batch."""
+    return max_inflight if batcher else workers or default_threads()
+
+
 def serve(
     store: ModelStore,
     host: str = "127.0.0.1",
     port: int = 8500,
-    workers: int = 8,
-    max_inflight: int = 64,
+    workers: int = 0,
+    max_inflight: int = MAX_INFLIGHT,
     metrics: Metrics | None = None,
     batcher: batching.Batcher | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start the gRPC server on ``host:port`` (0: any free port); returns it and its port.
 
-    With a ``batcher``, Predict calls are batched and every admitted call gets a thread.
+    ``workers`` threads answer calls (TF Serving's ``--grpc_max_threads``; 0: its default,
+    4 per CPU). With a ``batcher``, Predict calls are batched and every admitted call gets
+    a thread.
 
     Raises:
         ServingError: the port cannot be bound (HTTP 503).
     """
     server = grpc.server(
-        LifoThreadPool(max_inflight if batcher else workers, thread_name_prefix="grpc"),
+        LifoThreadPool(request_threads(workers, max_inflight, batcher), thread_name_prefix="grpc"),
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         maximum_concurrent_rpcs=max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
     )

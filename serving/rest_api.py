@@ -20,7 +20,7 @@ import asyncio
 import functools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +30,7 @@ from kerasforge.serving.errors import ServingError
 from kerasforge.serving.metrics import CONTENT_TYPE, Call, Metrics
 from kerasforge.serving.signatures import DEFAULT_SIGNATURE
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
-from kerasforge.serving.workers import LifoThreadPool
+from kerasforge.serving.workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,14 @@ class Limits:
     Attributes:
         max_body_bytes: largest request body; larger gets 413.
         max_inflight: requests in the model pool or waiting for it; more get 429.
-        workers: threads running model calls.
+        workers: threads running model calls (TF Serving's ``--rest_api_num_threads``;
+            default 4 per CPU, as its default).
         body_timeout_s: seconds to receive a body once its headers arrived; else 408.
     """
 
     max_body_bytes: int = 32 * 1024 * 1024
     max_inflight: int = 64
-    workers: int = 4
+    workers: int = field(default_factory=default_threads)
     body_timeout_s: float = 30.0
 
 

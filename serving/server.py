@@ -77,6 +77,7 @@ class RestServer:
     thread: threading.Thread = field(repr=False)
     grpc_server: Any = field(default=None, repr=False)
     grpc_port: int | None = None
+    grpc_threads: int | None = None
 
     @property
     def server_port(self) -> int:
@@ -163,6 +164,7 @@ def start(
     metrics_path: str | None = None,
     warmup: WarmupOptions | None = None,
     batching: BatchingOptions | None = None,
+    grpc_threads: int = 0,
 ) -> tuple[RestServer, ModelStore]:
     """Load the repository and serve REST (and gRPC if ``grpc_port`` is set) in the background.
 
@@ -177,6 +179,8 @@ def start(
         metrics_path: serve Prometheus metrics there on the REST port; ``None``: not served.
         warmup: warm-up replay on load (default: on, one iteration).
         batching: batch concurrent predict calls (TF Serving's ``--enable_batching``).
+        grpc_threads: threads answering gRPC calls (TF Serving's ``--grpc_max_threads``;
+            0: its default, 4 per CPU). REST's are ``limits.workers``.
 
     Returns:
         The running server and its model store; call ``stop(server, store)`` to end.
@@ -192,7 +196,15 @@ def start(
             status=503,
         )
     server = start_store(
-        store, host, rest_port, poll_seconds, limits, grpc_port, metrics_path, batching
+        store,
+        host,
+        rest_port,
+        poll_seconds,
+        limits,
+        grpc_port,
+        metrics_path,
+        batching,
+        grpc_threads,
     )
     return server, store
 
@@ -228,6 +240,7 @@ def start_store(
     grpc_port: int | None = None,
     metrics_path: str | None = None,
     batching: BatchingOptions | None = None,
+    grpc_threads: int = 0,
 ) -> RestServer:
     """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`.
 
@@ -244,7 +257,10 @@ def start_store(
 
         try:
             server.grpc_server, server.grpc_port = grpc_api.serve(
-                store, host, grpc_port, metrics=metrics, batcher=batcher
+                store, host, grpc_port, grpc_threads, metrics=metrics, batcher=batcher
+            )
+            server.grpc_threads = grpc_api.request_threads(
+                grpc_threads, grpc_api.MAX_INFLIGHT, batcher
             )
         except ServingError:
             server.shutdown()

@@ -18,11 +18,22 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
+
+
+def default_threads() -> int:
+    """TF Serving's request threads where ``--rest_api_num_threads`` or ``--grpc_max_threads``
+    is not set: 4 per CPU this process may run on (its ``server.h``)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call on this platform
+        cpus = os.cpu_count() or 1
+    return 4 * cpus
 
 
 class _Task:
@@ -79,6 +90,11 @@ class LifoThreadPool(futures.Executor):
         self._backlog: deque[_Task] = deque()
         self._threads: list[threading.Thread] = []
         self._shutdown = False
+
+    @property
+    def max_workers(self) -> int:
+        """The most threads this pool runs."""
+        return self._max_workers
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> futures.Future:
         """Run ``fn(*args, **kwargs)`` on a pool thread; its future reports the outcome.

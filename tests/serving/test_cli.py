@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
+from argparse import Namespace
 
 import numpy as np
 import pytest
@@ -145,8 +147,6 @@ def test_serve_and_predict_load_only_what_they_need(published, tmp_path):
     ],
 )
 def test_tensorflow_thread_flags_read_as_tf_serving_reads_them(flags, threads):
-    from argparse import Namespace
-
     from kerasforge.serving.cli import tensorflow_threads
 
     args = Namespace(
@@ -158,8 +158,25 @@ def test_tensorflow_thread_flags_read_as_tf_serving_reads_them(flags, threads):
     assert tensorflow_threads(args) == threads
 
 
-def test_a_negative_thread_count_is_a_usage_error(capsys):
+@pytest.mark.parametrize(
+    "flag",
+    ["--tensorflow_intra_op_parallelism", "--rest_api_num_threads", "--grpc_max_threads"],
+)
+def test_a_negative_thread_count_is_a_usage_error(capsys, flag):
     with pytest.raises(SystemExit) as info:
-        main(["serve", "--tensorflow_intra_op_parallelism", "-2"])
+        main(["serve", flag, "-2"])
     assert info.value.code == 2
     assert "expected a whole number >= 0; received '-2'" in capsys.readouterr().err
+
+
+def test_request_threads_default_to_tf_serving_s_four_per_cpu():
+    from kerasforge.serving.cli import request_limits
+    from kerasforge.serving.grpc_api import request_threads
+    from kerasforge.serving.workers import default_threads
+
+    cpus = len(os.sched_getaffinity(0))
+    assert default_threads() == 4 * cpus
+    assert request_limits(Namespace(rest_api_num_threads=0)).workers == 4 * cpus
+    assert request_limits(Namespace(rest_api_num_threads=3)).workers == 3
+    assert request_threads(0, 64, None) == 4 * cpus
+    assert request_threads(5, 64, None) == 5

@@ -25,13 +25,12 @@ def deepest(raw: bytes) -> int:
 
 
 def nested(depth: int) -> object:
-    """Lists and objects in turn (the lists of the lowest levels with a sibling)."""
+    """Lists and objects in turn (the lists of the lowest levels with a sibling); brackets
+    inside its strings do not count."""
     value: object = 1.5
     for level in range(depth):
-        if level % 2 == 0:
-            value = {"k": value, "s": "[[{"}  # brackets inside strings do not count
-        else:
-            value = [value, 2] if level < 8 else [value]
+        in_list = [value, 2] if level < 8 else [value]
+        value = in_list if level % 2 else {"k": value, "s": "[[{"}
     return value
 
 

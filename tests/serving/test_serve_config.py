@@ -235,13 +235,16 @@ def wait_for_line(proc: ServerProcess, text: str) -> bool:
 
 
 def test_model_name_and_base_path_serve_one_model(repository):
-    """Also: TF Serving's thread flags reach TensorFlow (session parallelism: both pools)."""
+    """Also: TF Serving's thread flags reach TensorFlow (session parallelism: both pools)
+    and the request pools."""
     threads = ["--tensorflow_session_parallelism", "1"]
+    threads += ["--rest_api_num_threads", "3", "--grpc_max_threads", "2"]
     proc = ServerProcess(
         None, "--model_name", "ex", "--model_base_path", str(repository / "ex"), *threads
     )
     try:
         assert "TensorFlow threads: intra-op 1, inter-op 1\n" in proc.startup
+        assert "Request threads: REST 3, gRPC 2\n" in proc.startup
         body = call(f"{proc.url}/v1/models/ex")[1]
         assert [s["version"] for s in body["model_version_status"]] == ["3"]
         one = {"signature_name": "regress", "examples": [{"x": [1.0, 2.5]}]}
