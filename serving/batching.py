@@ -21,10 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,14 @@ class _Task:
     done: threading.Event = field(default_factory=threading.Event)
     outputs: dict[str, np.ndarray] | None = None
     error: BaseException | None = None
+    on_done: Callable[[], None] | None = None  # besides ``done``: wakes an awaiting handler
+
+    def result(self) -> dict[str, np.ndarray]:
+        """The outputs, once ``done``; the error the batch raised for this request."""
+        if self.error is not None:
+            raise self.error
+        assert self.outputs is not None
+        return self.outputs
 
 
 class Batcher:
@@ -86,23 +96,46 @@ class Batcher:
         rows = predict.batch_size(arrays)
         if rows is None or rows > self.options.max_batch_size:
             return self._call(key, signature, arrays, rows)
-        task = _Task(signature, arrays, rows)
+        task = self._enqueue(key, _Task(signature, arrays, rows))
+        task.done.wait()
+        return task.result()
+
+    async def run_async(
+        self, key: Key, signature: Any, arrays: dict[str, np.ndarray]
+    ) -> dict[str, Any] | None:
+        """:meth:`run` for a handler on an event loop: it awaits the batch instead of
+        holding a thread. ``None`` where the request cannot join a batch (no batch
+        axis, or more than ``max_batch_size`` rows): run it with :meth:`run`, off the loop.
+
+        Raises:
+            ServingError: the queue for ``key`` is full (HTTP 429).
+        """
+        rows = predict.batch_size(arrays)
+        if rows is None or rows > self.options.max_batch_size:
+            return None
+        loop = asyncio.get_running_loop()
+        finished = loop.create_future()
+
+        def wake() -> None:  # on the batch thread
+            loop.call_soon_threadsafe(_resolve, finished)
+
+        task = self._enqueue(key, _Task(signature, arrays, rows, on_done=wake))
+        await finished
+        return task.result()
+
+    def _enqueue(self, key: Key, task: _Task) -> _Task:
         limit = self.options.max_enqueued_batches * self.options.max_batch_size
         with self._cond:
-            if self._rows.get(key, 0) + rows > limit:
+            if self._rows.get(key, 0) + task.rows > limit:
                 raise ServingError(
                     f"batching queue of {key[0]} version {key[1]} is full ({limit} rows "
                     "waiting); retry with backoff",
                     status=429,
                 )
             self._queues.setdefault(key, deque()).append(task)
-            self._rows[key] = self._rows.get(key, 0) + rows
+            self._rows[key] = self._rows.get(key, 0) + task.rows
             self._cond.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        assert task.outputs is not None
-        return task.outputs
+        return task
 
     def close(self) -> None:
         """Stop the batch threads once the queued batches have run."""
@@ -185,6 +218,8 @@ class Batcher:
         finally:
             for task in tasks:
                 task.done.set()
+                if task.on_done is not None:
+                    task.on_done()
 
     def _call_merged(self, key: Key, tasks: list[_Task], arrays: dict) -> dict | None:
         """The batch's outputs; ``None`` if the batch failed, so each request runs alone
@@ -213,6 +248,11 @@ class Batcher:
         }
 
 
+def _resolve(finished: asyncio.Future) -> None:
+    if not finished.done():  # a handler whose client went away was cancelled
+        finished.set_result(None)
+
+
 def _rows(arrays: dict[str, np.ndarray]) -> int:
     return predict.batch_size(arrays) or 0
 
@@ -235,8 +275,12 @@ def run(batcher: Batcher | None, call: Call, signature: Any, arrays: dict) -> di
     if batcher is None:
         call.batch_size = predict.batch_size(arrays)
         return predict.run(signature, arrays)
-    key = (call.model, "" if call.version is None else str(call.version), call.signature)
-    return batcher.run(key, signature, arrays)
+    return batcher.run(key(call), signature, arrays)
+
+
+def key(call: Call) -> Key:
+    """The queue a tracked call's requests batch in: its model, version and signature."""
+    return call.model, "" if call.version is None else str(call.version), call.signature
 
 
 def read_batching_parameters(path: Path) -> BatchingOptions:

@@ -213,3 +213,69 @@ def test_classify_requests_are_batched_and_a_bad_one_fails_alone(tmp_path):
     ]
     calls = [s.value for s in family.samples if s.name == "kerasforge_batch_size_count"]
     assert sum(calls) < len(good), "some classify requests must have shared a call"
+
+
+def _doubling():
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+    def double(x):
+        return {"y": x * 2.0}
+
+    return double.get_concrete_function()
+
+
+def test_awaited_requests_share_a_batch_and_get_their_own_rows():
+    """The REST path's ``run_async``: handlers on one event loop await their batch."""
+    import asyncio
+
+    from kerasforge.serving.batching import Batcher
+    from kerasforge.serving.metrics import Metrics
+
+    signature, key = _doubling(), ("m", "1", "serving_default")
+    options = BatchingOptions(max_batch_size=4, batch_timeout_micros=50_000, num_batch_threads=1)
+    metrics = Metrics()
+    batcher = Batcher(options, metrics)
+    rows = [np.full((1 + i % 2, 2), i, np.float32) for i in range(6)]
+
+    async def send_all() -> list:
+        return await asyncio.gather(
+            *(batcher.run_async(key, signature, {"x": r}) for r in rows),
+            batcher.run_async(key, signature, {"x": np.zeros((5, 2), np.float32)}),  # > max
+        )
+
+    try:
+        *answers, too_large = asyncio.run(send_all())
+    finally:
+        batcher.close()
+    assert too_large is None  # the caller runs it alone, off the loop
+    for sent, got in zip(rows, answers, strict=True):
+        np.testing.assert_array_equal(got["y"], sent * 2.0)
+    rows_run = metrics.batch_size.labels(*key)._sum.get()  # over every merged call
+    assert rows_run == sum(len(r) for r in rows)
+
+
+def test_a_cancelled_await_leaves_the_batch_to_finish():
+    import asyncio
+
+    from kerasforge.serving.batching import Batcher
+    from kerasforge.serving.metrics import Metrics
+
+    signature, key = _doubling(), ("m", "1", "serving_default")
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1)
+    batcher = Batcher(options, Metrics())
+    x = np.ones((1, 2), np.float32)
+
+    async def cancel_one() -> dict:
+        gone = asyncio.ensure_future(batcher.run_async(key, signature, {"x": x}))
+        kept = asyncio.ensure_future(batcher.run_async(key, signature, {"x": x + 1}))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # its client went away while the batch waited
+        return await kept
+
+    try:
+        answer = asyncio.run(cancel_one())
+        np.testing.assert_array_equal(answer["y"], (x + 1) * 2.0)
+        np.testing.assert_array_equal(batcher.run(key, signature, {"x": x})["y"], x * 2.0)
+    finally:
+        batcher.close()
