@@ -113,18 +113,40 @@ def _inline(signature: Any, how: Plan, arrays: dict[str, np.ndarray]) -> dict[st
 def _apply(signature: Any, how: Plan, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     import tensorflow as tf
 
-    tensors = {k: tf.constant(v) for k, v in arrays.items()}
     flat = how.flat_inputs
     if (
         flat is None
         or len(flat) != len(arrays)
         or not all(_fits(arrays.get(n), *t) for n, *t in flat)
     ):
-        return signature(**tensors)
-    args = [tensors[name] for name, _, _ in flat]
+        return signature(**{k: tf.constant(v) for k, v in arrays.items()})
+    args = [_host_tensor(arrays[name], dtype) for name, dtype, _ in flat]
     if how.captures is None:
         return signature._call_flat(args, signature.captured_inputs)
     return _concrete_call_flat()(signature, args, list(how.captures))
+
+
+def _host_tensor(array: np.ndarray, dtype: np.dtype | None) -> Any:
+    """A numeric array as a tensor in host memory, as the function's inputs take it.
+
+    ``tf.constant`` also places it on the default device by running a copy op
+    (``_EagerConst``): 30 µs a call after a signature call has run, against 9 µs
+    for the host tensor alone. The array may be shared, not copied: request
+    arrays are not written to. Strings keep ``tf.constant``.
+    """
+    import tensorflow as tf
+
+    eager_tensor = _eager_tensor_type()
+    if dtype is None or eager_tensor is None:
+        return tf.constant(array)
+    return eager_tensor(array, None, None)
+
+
+def _eager_tensor_type() -> Any:
+    """TensorFlow's ``EagerTensor`` class (not public API), or ``None`` where it is gone."""
+    from tensorflow.python.framework import ops
+
+    return getattr(ops, "EagerTensor", None)
 
 
 def _fits(array: Any, dtype: np.dtype | None, shape: tuple[int | None, ...]) -> bool:

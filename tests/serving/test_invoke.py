@@ -207,3 +207,13 @@ def test_the_thread_s_executor_is_restored_after_an_inline_call(signatures: dict
         predict.run(signatures["lookup"], {"x": X + 6})
     assert context.context().function_call_options.executor_type == before
     assert signatures["branch"](x=tf.constant(X))["y"].shape == (2, 1)  # control flow still runs
+
+
+def test_numeric_inputs_become_host_tensors_strings_constants(monkeypatch) -> None:
+    tensor = invoke._host_tensor(X, np.dtype("float32"))
+    assert tensor.device.endswith("CPU:0")
+    np.testing.assert_array_equal(tensor.numpy(), X)
+    words = np.array([b"a", b"bc"], dtype=object)
+    assert invoke._host_tensor(words, None).numpy().tolist() == [b"a", b"bc"]
+    monkeypatch.setattr(invoke, "_eager_tensor_type", lambda: None)  # a TensorFlow without it
+    np.testing.assert_array_equal(invoke._host_tensor(X, np.dtype("float32")).numpy(), X)
