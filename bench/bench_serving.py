@@ -86,10 +86,8 @@ def run(args: Any, repeats: int = 300) -> dict[str, dict]:
             "<= 1",
             grpc_ms - direct <= 1,
             limit="grpcio's Python transport: a GetModelStatus round trip, no model work, "
-            "takes empty_grpc_p50_ms (about 0.8 ms interleaved here, 0.47 ms back to back); "
-            "the handler's own Python (decode, metrics, response) adds about 0.2 ms on cold "
-            "caches; the figure moves with the machine's state (0.93 to 1.27 ms across runs "
-            "of the same code here)",
+            "takes empty_grpc_p50_ms (0.65 to 0.8 ms interleaved here); the figure moves with "
+            "the machine's state (0.75 to 0.94 ms across runs of the same code here)",
             requests=repeats,
             **raw,
         ),
