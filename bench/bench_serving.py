@@ -86,8 +86,8 @@ def run(args: Any, repeats: int = 300) -> dict[str, dict]:
             "<= 1",
             grpc_ms - direct <= 1,
             limit="grpcio's Python transport: a GetModelStatus round trip, no model work, "
-            "takes empty_grpc_p50_ms (0.65 to 0.8 ms interleaved here); the figure moves with "
-            "the machine's state (0.75 to 0.94 ms across runs of the same code here)",
+            "takes empty_grpc_p50_ms (0.65 ms in this machine's fast state, 1.0 ms in its slow "
+            "one); the figure moves with it (0.75 to 1.02 ms across runs of the same code)",
             requests=repeats,
             **raw,
         ),
