@@ -1,7 +1,7 @@
 """Calling a SavedModel's serving function per request, without TensorFlow's per-call extras.
 
-Two savings, each decided once per signature (:func:`plan`) and remembered while
-the signature is loaded:
+Three savings decided once per signature (:func:`plan`) and remembered while the
+signature is loaded, and one per input (:func:`_host_tensor`):
 
 - **Flat call.** ``ConcreteFunction.__call__`` binds the keyword arguments to the
   function's type and casts each against its ``TensorSpec`` on every call: for
@@ -31,6 +31,7 @@ the signature is loaded:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import weakref
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ def call(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         return _inline(signature, how, arrays)
     except (tf.errors.FailedPreconditionError, tf.errors.UnimplementedError) as exc:
         log.info("%s refused a signature, which runs on the default one: %s", INLINE_EXECUTOR, exc)
-        _PLANS[signature] = Plan(False, how.flat_inputs, how.captures)
+        _PLANS[signature] = dataclasses.replace(how, inline=False)
         return _apply(signature, _PLANS[signature], arrays)
 
 

@@ -173,28 +173,35 @@ class RestApi:
             with self.metrics.track("rest", verb, model.name) as call:
                 call.version = model.version
                 raw = await self._body(request)
-                payload = None
                 if verb == "predict" and self.batcher and len(raw) <= INLINE_DECODE_BYTES:
                     payload = await self._predict_batched(model, raw, call)
-                if payload is None:
-                    if verb == "predict":
-                        run = functools.partial(predict_json, batcher=self.batcher)
-                    else:
-                        run = functools.partial(examples_json, verb, batcher=self.batcher)
-                    loop = asyncio.get_running_loop()
-                    payload = await loop.run_in_executor(self.pool, run, model, raw, call)
+                else:
+                    payload = await self._in_pool(verb, model, raw, call)
         finally:
             self.inflight -= 1
         return web.Response(body=payload, content_type="application/json")
 
-    async def _predict_batched(self, model: LoadedModel, raw: bytes, call: Call) -> bytes | None:
+    async def _in_pool(self, verb: str, model: LoadedModel, raw: bytes, call: Call) -> bytes:
+        """The whole request (decode, call, answer) on a pool thread."""
+        if verb == "predict":
+            run = functools.partial(predict_json, batcher=self.batcher)
+        else:
+            run = functools.partial(examples_json, verb, batcher=self.batcher)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, run, model, raw, call)
+
+    async def _predict_batched(self, model: LoadedModel, raw: bytes, call: Call) -> bytes:
         """A small predict decoded on the loop and awaited in its batch, holding no thread
-        (32 blocked threads waking per batch cost more than the batch's signature call);
-        ``None`` where it cannot join a batch."""
+        (32 blocked threads waking per batch cost more than the batch's signature call).
+        One that cannot join a batch (no batch axis, too many rows) runs on a pool thread."""
         assert self.batcher is not None
         signature, arrays, row_format = decode_predict(model, raw, call)
         outputs = await self.batcher.run_async(batching.key(call), signature, arrays)
-        return None if outputs is None else encode_predict(outputs, row_format)
+        if outputs is None:
+            loop = asyncio.get_running_loop()
+            outputs = await loop.run_in_executor(
+                self.pool, batching.run, self.batcher, call, signature, arrays
+            )
+        return encode_predict(outputs, row_format)
 
     async def _body(self, request: web.Request) -> bytes:
         """The body, refused with 413 past ``max_body_bytes`` (by its Content-Length first).

@@ -255,13 +255,12 @@ def start_store(
     if grpc_port is not None:
         from kerasforge.serving import grpc_api
 
+        threads = grpc_api.request_threads(grpc_threads, grpc_api.MAX_INFLIGHT, batcher)
         try:
             server.grpc_server, server.grpc_port = grpc_api.serve(
-                store, host, grpc_port, grpc_threads, metrics=metrics, batcher=batcher
+                store, host, grpc_port, threads, metrics=metrics, batcher=batcher
             )
-            server.grpc_threads = grpc_api.request_threads(
-                grpc_threads, grpc_api.MAX_INFLIGHT, batcher
-            )
+            server.grpc_threads = threads
         except ServingError:
             server.shutdown()
             raise
