@@ -98,8 +98,16 @@ def summary(result: TrainResult) -> dict[str, object]:
         "mlflow_run_id": result.run_id,
         "sample_request": str(result.sample_request),
     }
-    if result.published:
-        lines["published"] = f"{result.published.name} version {result.published.version}"
+    if result.published and result.outcome:
+        if result.outcome.served:
+            label = ", ".join(
+                k for k, v in result.outcome.labels.items() if v == result.published.version
+            )
+            lines["published"] = (
+                f"{result.published.name} version {result.published.version} ({label})"
+            )
+        else:
+            lines["published"] = f"not served: {result.outcome.note}"
         lines["saved_model"] = str(result.published.path)
         lines["tflite"] = str(result.published.tflite_path)
     return lines

@@ -106,6 +106,7 @@ def _replay(folder: Path, uri: str | None) -> dict[str, Any]:
     run_id = _target_run(client, meta)
     records = _records(folder)
     summary_notes: list[str] = []
+    name, version = None, None
     for entry in records:
         kind = entry["kind"]
         if kind == "metrics":
@@ -123,9 +124,12 @@ def _replay(folder: Path, uri: str | None) -> dict[str, Any]:
         elif kind == "artifact":
             _log_path(client, run_id, folder / entry["path"], entry.get("artifact_path"))
         elif kind == "model":
-            _replay_model(folder, run_id, entry.get("registered_model_name"), summary_notes)
+            name = entry.get("registered_model_name")
+            version = _replay_model(folder, run_id, name, summary_notes)
     client.set_tag(run_id, "kerasforge.replayed_from", str(folder))
     client.set_terminated(run_id, meta.get("status", "FINISHED"))
+    if version is not None:
+        _release(client, folder, meta, run_id, name, version, summary_notes)
     summary = {"run_id": run_id, "records": len(records), "uri": uri, "notes": summary_notes}
     (folder / REPLAYED).write_text(json.dumps(summary))
     return summary
@@ -163,8 +167,9 @@ def _log_path(client: Any, run_id: str, path: Path, artifact_path: str | None) -
 
 def _replay_model(
     folder: Path, run_id: str, registered_model_name: str | None, notes: list[str]
-) -> None:
-    """Log the kept model as an MLflow Model; a refused registration is noted, not fatal."""
+) -> str | None:
+    """Log the kept model as an MLflow Model; its registered version (a refused registration
+    is noted, not fatal)."""
     import keras
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -174,12 +179,50 @@ def _replay_model(
     model = keras.models.load_model(folder / "model.keras")
     with mlflow.start_run(run_id=run_id):
         info = log_keras_model(model, np.load(folder / "example.npy"))
-    if registered_model_name:
-        try:
-            mlflow.register_model(info.model_uri, registered_model_name)
-        except MlflowException as exc:
-            notes.append(
-                f"model logged ({info.model_uri}) but not registered as "
-                f"{registered_model_name!r}: {str(exc)[:200]}; register it with "
-                f"mlflow.register_model('{info.model_uri}', '{registered_model_name}')"
-            )
+    if not registered_model_name:
+        return None
+    try:
+        return str(mlflow.register_model(info.model_uri, registered_model_name).version)
+    except MlflowException as exc:
+        notes.append(
+            f"model logged ({info.model_uri}) but not registered as "
+            f"{registered_model_name!r}: {str(exc)[:200]}; register it with "
+            f"mlflow.register_model('{info.model_uri}', '{registered_model_name}')"
+        )
+    return None
+
+
+def _release(
+    client: Any,
+    folder: Path,
+    meta: dict[str, Any],
+    run_id: str,
+    name: str | None,
+    version: str,
+    notes: list[str],
+) -> None:
+    """Judge the registered ``version`` against the registry as it is now, then release it
+    into the run's repository: the state an online run would have reached."""
+    from kerasforge.pipelines.registry import gate_and_release
+    from kerasforge.pipelines.release import GateSpec
+
+    if not meta.get("gate") or not meta.get("repository") or not name:
+        notes.append(
+            f"{name} version {version} registered without a gate: this journal was written "
+            "before kerasforge recorded the gate's rules in it; judge it by training again"
+        )
+        return
+    spec = GateSpec.from_dict(meta["gate"])
+    candidate = client.get_run(run_id).data.metrics.get(f"test_{spec.metric}")
+    if candidate is None:
+        notes.append(f"{name} version {version} not judged: the run has no test_{spec.metric}")
+        return
+    gate_and_release(
+        client,
+        name,
+        version,
+        spec,
+        float(candidate),
+        repository=Path(meta["repository"]),
+        folder=folder / "gate",
+    )

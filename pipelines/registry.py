@@ -1,124 +1,42 @@
-"""MLflow Model Registry: the release gate, and the bridge to a TF Serving repository.
+"""MLflow Model Registry -> TF Serving repository: the one publish path.
 
-* :func:`release_gate` compares a newly registered version with the one
-  holding the ``champion`` alias on the configured test metric (an absolute
-  threshold plus a minimum improvement, direction from the task). Passing
-  moves ``champion`` to the candidate and gives the old one ``previous``;
-  failing gives the candidate ``challenger``. The decision and its reasons go
-  to a run tag, a model-version tag and ``gate_report.json``.
-* :func:`publish_version` materialises a registered version -- the exported
-  SavedModel its run logged -- as ``<repository>/<NAME>/<N>/`` and writes
-  ``models.config`` with version labels from the aliases (``stable`` <-
-  champion, ``canary`` <- challenger).
+* :func:`release` puts what the registry's aliases say into the repository:
+  each labelled version is materialised as ``<repository>/<NAME>/<N>/`` (the
+  exported SavedModel its run logged) and ``models.config`` serves exactly
+  them, ``stable`` <- champion, ``canary`` <- challenger. Training, replay and
+  ``kerasforge publish`` all end here, after the gate
+  (:mod:`kerasforge.pipelines.release`) has set the aliases.
+* :func:`publish_version` is ``kerasforge publish``: the release of a version
+  named by alias or number.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
-LABELS = {CHAMPION: "stable", CHALLENGER: "canary"}
+from kerasforge.pipelines.release import CANARY, CHALLENGER, CHAMPION, STABLE
+
 EXPORT_ARTIFACT = "model"  # where train.py logs the published SavedModel folder
 MODELS_CONFIG = "models.config"
 
 
-@dataclass
-class GateDecision:
-    """What the gate decided for one candidate version, and why."""
+@dataclass(frozen=True)
+class Released:
+    """What :func:`release` left in the repository for one model."""
 
-    model_name: str
-    version: str
-    metric: str
-    mode: str
-    candidate: float
-    champion_version: str | None
-    champion: float | None
-    passed: bool
-    reasons: list[str] = field(default_factory=list)
+    name: str
+    labels: dict[str, int]
+    path: Path | None
+    """The folder of the version asked for, when it is in the repository."""
+    note: str
 
-
-def decide(
-    candidate: float,
-    champion: float | None,
-    mode: str,
-    threshold: float | None,
-    min_improvement: float,
-) -> tuple[bool, list[str]]:
-    """Whether ``candidate`` clears the threshold and beats ``champion``; with reasons."""
-    better = (lambda a, b: a >= b) if mode == "max" else (lambda a, b: a <= b)
-    sign = 1 if mode == "max" else -1
-    reasons, passed = [], True
-    if threshold is not None:
-        ok = better(candidate, threshold)
-        passed &= ok
-        word = "at least" if mode == "max" else "at most"
-        reasons.append(
-            f"{'meets' if ok else 'misses'} threshold: {candidate:.4f} vs {word} {threshold:.4f}"
-        )
-    if champion is None:
-        reasons.append("no champion yet")
-    else:
-        needed = champion + sign * min_improvement
-        ok = better(candidate, needed)
-        passed &= ok
-        reasons.append(
-            f"{'beats' if ok else 'does not beat'} champion: {candidate:.4f} vs {champion:.4f} "
-            f"(needs {needed:.4f}, min_improvement {min_improvement})"
-        )
-    return passed, reasons
-
-
-def release_gate(
-    tracker: Any, version: str, test_metrics: dict[str, float], task: Any, folder: Path
-) -> GateDecision:
-    """Run the gate for ``version`` of ``tracker.registered_name``; set aliases, tags, report."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    gate = tracker.registry.gate
-    metric = gate.metric or task.headline.metric
-    mode = "min" if metric == "loss" else task.metrics.get(metric, task.headline.mode)
-    client = MlflowClient(tracker.uri)
-    name = tracker.registered_name
-    try:
-        old = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        old = None
-    champion = None
-    if old is not None and old.run_id:
-        champion = client.get_run(old.run_id).data.metrics.get(f"test_{metric}")
-    candidate = float(test_metrics[f"test_{metric}"])
-    passed, reasons = decide(candidate, champion, mode, gate.threshold, gate.min_improvement)
-    if passed:
-        if old is not None:
-            client.set_registered_model_alias(name, PREVIOUS, old.version)
-        client.set_registered_model_alias(name, CHAMPION, version)
-    else:
-        client.set_registered_model_alias(name, CHALLENGER, version)
-    decision = GateDecision(
-        name,
-        version,
-        metric,
-        mode,
-        candidate,
-        old.version if old else None,
-        champion,
-        passed,
-        reasons,
-    )
-    verdict = "passed" if passed else "failed"
-    client.set_model_version_tag(name, version, "gate", verdict)
-    tracker.set_tags({"gate": verdict, "gate_reasons": "; ".join(reasons)})
-    report = folder / "gate_report.json"
-    report.write_text(json.dumps(asdict(decision), indent=2))
-    tracker.log_artifact(report)
-    print(f"release gate {verdict} for {name} version {version}: {'; '.join(reasons)}", flush=True)
-    return decision
+    @property
+    def served(self) -> bool:
+        return bool(self.path) and int(self.path.name) in self.labels.values()
 
 
 def resolve_version(client: Any, name: str, alias: str | None, version: str | None) -> Any:
@@ -148,59 +66,120 @@ def resolve_version(client: Any, name: str, alias: str | None, version: str | No
 
 
 def publish_version(
-    uri: str, name: str, repository: Path, *, alias: str | None = None, version: str | None = None
-) -> Path:
-    """Materialise a registered version as ``repository/<name>/<N>/`` and update ``models.config``.
-
-    Returns:
-        The version folder.
+    uri: str,
+    name: str,
+    repository: Path,
+    *,
+    alias: str | None = None,
+    version: str | None = None,
+    on_fail: str = "canary",
+) -> Released:
+    """``kerasforge publish``: :func:`release` of the version named by ``alias`` or ``version``
+    (default: the champion). ``on_fail`` as in :func:`release`; a challenger asked for
+    by alias or number is served as ``canary``.
 
     Raises:
         LookupError: the version does not exist, or its run logged no export.
     """
     from mlflow.tracking import MlflowClient
 
-    from kerasforge.serving.card import read_card, write_card
-
     client = MlflowClient(uri)
     chosen = resolve_version(client, name, alias, version)
-    target = repository / name / str(chosen.version)
-    if not (target / "saved_model.pb").exists():
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_mkdir(repository / name)))
-        try:
-            client.download_artifacts(chosen.run_id, EXPORT_ARTIFACT, str(staging))
-        except Exception as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise LookupError(
-                f"run {chosen.run_id} of {name} version {chosen.version} logged no exported "
-                f"SavedModel ({type(exc).__name__}); train it with export.enabled=true"
-            ) from None
-        exported = staging / EXPORT_ARTIFACT
+    if CHALLENGER in chosen.aliases:
+        on_fail = "canary"
+    number = str(chosen.version)
+    return release(client, name, repository, version=number, on_fail=on_fail, place_unserved=True)
+
+
+def release(
+    client: Any,
+    name: str,
+    repository: Path,
+    *,
+    version: str | None = None,
+    on_fail: str = "canary",
+    source: Path | None = None,
+    place_unserved: bool = False,
+) -> Released:
+    """Serve what the registry's aliases say: the one publish path of every entry point.
+
+    ``stable`` is the champion; ``canary`` the challenger, when ``on_fail`` is
+    ``canary`` and a stable version is served beside it (alone, a canary would
+    answer every request). Each labelled version is materialised as
+    ``repository/<name>/<N>/`` (``version`` from ``source``, a local copy of its
+    export, when given; else from the run's logged ``model`` artifact), and the
+    model's ``models.config`` entry serves exactly the labelled versions
+    (``specific`` policy). ``version`` unlabelled is placed only with
+    ``place_unserved`` (asked for by number). With nothing labelled the entry is
+    left as it is.
+
+    Raises:
+        LookupError: a version's run logged no exported SavedModel.
+    """
+    aliases = {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
+    labels: dict[str, int] = {}
+    if CHAMPION in aliases:
+        labels[STABLE] = int(aliases[CHAMPION])
+        if on_fail == "canary" and CHALLENGER in aliases:
+            labels[CANARY] = int(aliases[CHALLENGER])
+    wanted = {str(v) for v in labels.values()}
+    if version and place_unserved:
+        wanted.add(version)
+    for number in sorted(wanted, key=int):
+        _materialise(client, name, number, repository, source if number == version else None)
+    if labels:
+        write_models_config(repository, name, labels)
+    path = repository / name / version if version and version in wanted else None
+    return Released(name, labels, path, _note(name, version, labels, aliases, path))
+
+
+def _note(
+    name: str, version: str | None, labels: dict[str, int], aliases: dict, path: Path | None
+) -> str:
+    served = ", ".join(f"{label}={v}" for label, v in labels.items()) or "nothing"
+    if version is None or int(version) in labels.values():
+        return f"{name}: serving {served}"
+    held = ", ".join(a for a, v in aliases.items() if v == version) or "no alias"
+    where = "in the repository but not served" if path else "not published"
+    return f"{name} version {version} is {where} ({held}); serving {served}"
+
+
+def _materialise(
+    client: Any, name: str, version: str, repository: Path, source: Path | None
+) -> Path:
+    """``repository/<name>/<version>/`` from ``source`` or the version's run artifact."""
+    from kerasforge.serving.card import read_card, write_card
+
+    target = repository / name / version
+    if (target / "saved_model.pb").exists():
+        return target
+    run_id = client.get_model_version(name, version).run_id
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_mkdir(repository / name)))
+    try:
+        if source is not None:
+            exported = staging / EXPORT_ARTIFACT
+            shutil.copytree(source, exported)
+        else:
+            try:
+                client.download_artifacts(run_id, EXPORT_ARTIFACT, str(staging))
+            except Exception as exc:
+                raise LookupError(
+                    f"run {run_id} of {name} version {version} logged no exported "
+                    f"SavedModel ({type(exc).__name__}); train it with export.enabled=true"
+                ) from None
+            exported = staging / EXPORT_ARTIFACT
         card = read_card(exported)
-        write_card(
-            exported, card.model_copy(update={"model_name": name, "version": int(chosen.version)})
-        )
+        write_card(exported, card.model_copy(update={"model_name": name, "version": int(version)}))
         shutil.rmtree(target, ignore_errors=True)
         exported.rename(target)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-    write_models_config(repository, name, _labels(client, name, repository))
     return target
 
 
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _labels(client: Any, name: str, repository: Path) -> dict[str, int]:
-    """TF Serving labels of the aliases whose version is in the repository."""
-    aliases = client.get_registered_model(name).aliases
-    return {
-        label: int(aliases[alias])
-        for alias, label in LABELS.items()
-        if alias in aliases
-        and (repository / name / str(aliases[alias]) / "saved_model.pb").exists()
-    }
 
 
 def write_models_config(repository: Path, name: str, labels: dict[str, int]) -> Path:
@@ -213,3 +192,31 @@ def write_models_config(repository: Path, name: str, labels: dict[str, int]) -> 
     from kerasforge.serving.tf_serving_config import set_model_entry
 
     return set_model_entry(repository, name, labels)
+
+
+def gate_and_release(
+    client: Any,
+    name: str,
+    version: str,
+    spec: Any,
+    candidate: float,
+    *,
+    repository: Path,
+    folder: Path,
+    source: Path | None = None,
+) -> tuple[Any, Released]:
+    """Judge registered ``version`` (:func:`kerasforge.pipelines.release.gate_version`), then
+    :func:`release` it; one model's gates and releases on this machine run one at a time.
+
+    Returns:
+        The gate's decision and what the repository now serves.
+    """
+    from kerasforge.pipelines.release import gate_version, release_lock
+
+    with release_lock(repository, name):
+        decision = gate_version(client, name, version, spec, candidate, folder)
+        released = release(
+            client, name, repository, version=version, on_fail=spec.on_fail, source=source
+        )
+    print(released.note, flush=True)
+    return decision, released

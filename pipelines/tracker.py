@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
@@ -25,9 +25,6 @@ from kerasforge.pipelines import plots
 from kerasforge.pipelines.fallback import Journal
 from kerasforge.pipelines.tracking_config import RegistryConfig
 from kerasforge.pipelines.tracking_signals import SignalCheck
-
-if TYPE_CHECKING:
-    from kerasforge.pipelines.tasks.base import Task
 
 MAX_PARAM_LENGTH = 500  # MLflow's limit for one param value
 
@@ -113,7 +110,7 @@ class Tracker:
             )
         return self.journal
 
-    def _send(self, call: Callable[[], Any], keep: Callable[[Journal], None]) -> Any:
+    def send(self, call: Callable[[], Any], keep: Callable[[Journal], None]) -> Any:
         """Run one MLflow call; on failure, or when offline, keep it in the journal."""
         if not self.enabled:
             return None
@@ -138,7 +135,7 @@ class Tracker:
             stamp = int(time.time() * 1000)
             batch = [Metric(k, v, stamp, step or 0) for k, v in values.items()]
             try:
-                self._send(
+                self.send(
                     lambda batch=batch: client.log_batch(self._run_id, metrics=batch),
                     lambda j, values=values, step=step: j.record(
                         "metrics", metrics=values, step=step
@@ -168,7 +165,7 @@ class Tracker:
         import mlflow
 
         values = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in params.items()}
-        self._send(lambda: mlflow.log_params(values), lambda j: j.record("params", params=values))
+        self.send(lambda: mlflow.log_params(values), lambda j: j.record("params", params=values))
 
     def log_metrics(
         self, metrics: dict[str, float], step: int | None = None, *, background: bool = False
@@ -183,7 +180,7 @@ class Tracker:
                 self._sender.start()
             self._queue.put((values, step))
             return
-        self._send(
+        self.send(
             lambda: mlflow.log_metrics(values, step=step),
             lambda j: j.record("metrics", metrics=values, step=step),
         )
@@ -197,13 +194,13 @@ class Tracker:
             else:
                 mlflow.log_artifact(str(path), artifact_path)
 
-        self._send(call, lambda j: j.keep_artifact(path, artifact_path))
+        self.send(call, lambda j: j.keep_artifact(path, artifact_path))
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         import mlflow
 
         values = {k: str(v) for k, v in tags.items()}
-        self._send(lambda: mlflow.set_tags(values), lambda j: j.record("tags", tags=values))
+        self.send(lambda: mlflow.set_tags(values), lambda j: j.record("tags", tags=values))
 
     def log_model(self, model: keras.Model, example: Any) -> str | None:
         """The model as an MLflow Model (Keras flavor), registered; returns its version."""
@@ -215,7 +212,7 @@ class Tracker:
             version = info.registered_model_version
             return str(version) if version is not None else None
 
-        self.model_version = self._send(
+        self.model_version = self.send(
             call, lambda j: j.keep_model(model, example, self.registered_name)
         )
         return self.model_version
@@ -226,10 +223,9 @@ class Tracker:
         history: dict[str, list[float]],
         run_dir: Path,
         example: Any,
-        test_metrics: dict[str, float],
-        task: Task,
     ) -> None:
-        """Once at the end: summary, plots, the MLflow Model, registration and the gate."""
+        """Once at the end: summary, plots, the MLflow Model and its registration (the gate
+        and the release follow: :mod:`kerasforge.pipelines.publishing`)."""
         if not self.enabled:
             return
         self.flush()
@@ -251,13 +247,7 @@ class Tracker:
         forecast_csv = run_dir / "evaluation" / "forecast.csv"
         if forecast_csv.exists():
             self.log_artifact(plots.forecast_plot(forecast_csv, folder / "forecast.png"), "plots")
-        version = self.log_model(model, example)
-        if version is not None and self.online:
-            from kerasforge.pipelines.registry import release_gate
-
-            self.gate = self._send(
-                lambda: release_gate(self, version, test_metrics, task, folder), lambda j: None
-            )
+        self.log_model(model, example)
 
 
 def short_reason(exc: BaseException) -> str:

@@ -70,17 +70,31 @@ def _store(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    """Materialise the chosen version as ``<repository>/<model>/<N>/``; update models.config."""
+    """Release the chosen version into ``<repository>/<model>/<N>/``; update models.config.
+
+    The labels come from the registry's aliases (stable = champion, canary = the
+    challenger), as after a training; ``tracking.registry.gate.on_fail`` of the
+    config decides whether a challenger not asked for by name is served.
+    """
+    from kerasforge.pipelines.config import load_config
     from kerasforge.pipelines.registry import publish_version
 
     uri, _ = _store(args)
+    on_fail = load_config(args.config).tracking.registry.gate.on_fail
     try:
-        path = publish_version(
-            uri, args.model, Path(args.repository), alias=args.alias, version=args.version
+        released = publish_version(
+            uri,
+            args.model,
+            Path(args.repository),
+            alias=args.alias,
+            version=args.version,
+            on_fail=on_fail,
         )
     except LookupError as exc:
         raise UsageError(str(exc)) from None
-    print(f"published {args.model} version {path.name}: {path}")
+    assert released.path is not None
+    print(f"published {args.model} version {released.path.name}: {released.path}")
+    print(released.note)
     print(f"models.config: {Path(args.repository) / 'models.config'}")
     return 0
 

@@ -5,7 +5,7 @@ Imported by :mod:`kerasforge.pipelines.config`; no TensorFlow or MLflow here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,7 +17,8 @@ class _Strict(BaseModel):
 
 
 class GateConfig(_Strict):
-    """The release gate: a candidate must clear ``threshold`` and beat the champion.
+    """The release gate: a candidate must beat the task's trivial baseline by a margin,
+    clear ``threshold`` and beat the champion (:mod:`kerasforge.pipelines.release`).
 
     ``metric`` is a test metric name without the ``test_`` prefix (default:
     the task's headline, e.g. ``accuracy``); its direction comes from the task.
@@ -27,7 +28,18 @@ class GateConfig(_Strict):
     threshold: float | None = None
     """Absolute bar on the test metric (at least for ``max`` metrics, at most for ``min``)."""
     min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
-    """How much better than the champion the candidate must be (0: at least as good)."""
+    """How much better than the champion the candidate must be, strictly: a tie keeps
+    the champion."""
+    baseline_floor: bool = True
+    """The headline must beat the task's trivial baseline (majority class, training mean,
+    naive forecast, ...) by ``baseline_margin``, strictly."""
+    baseline_margin: Annotated[float, Field(ge=0.0)] | None = None
+    """In the headline's units; default: the task's own (e.g. 0.1 accuracy)."""
+    on_fail: Literal["canary", "skip"] = "skip"
+    """A failed candidate: ``skip`` keeps it out of the served repository (it stays in
+    the registry as ``challenger``); ``canary`` serves it under the ``canary`` label
+    beside a stable version. Unlabelled requests go to the highest served version
+    (TF Serving's rule), so canary clients and stable clients both name their label."""
 
 
 class RegistryConfig(_Strict):

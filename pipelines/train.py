@@ -18,7 +18,7 @@ import keras
 
 from kerasforge import models
 from kerasforge.pipelines import data as datalib
-from kerasforge.pipelines import imagefolder, resume
+from kerasforge.pipelines import imagefolder, publishing, resume
 from kerasforge.pipelines.augment import augment_dataset, model_augmentation
 from kerasforge.pipelines.callbacks import (
     HISTORY_FILE,
@@ -42,7 +42,6 @@ from kerasforge.serving.card import ModelCard, write_card
 
 if TYPE_CHECKING:
     from kerasforge.serving.export import Published
-    from kerasforge.serving.tflite import ExportData
 
 OPTIMIZERS = OPTIMIZER_CLASSES
 
@@ -61,6 +60,8 @@ class TrainResult:
     card: ModelCard
     published: Published | None
     sample_request: Path
+    outcome: publishing.Outcome | None = None
+    """What the gate and the release made of the export (None without an export)."""
 
     @property
     def headline(self) -> tuple[str, float]:
@@ -217,6 +218,8 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         )
         _check_finite(callbacks, run_dir, cfg)
         test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
+        spec = publishing.gate_spec(cfg, task, model, splits, test_metrics)
+        tracker.log_metrics({k: test_metrics[k] for k in test_metrics if "baseline" in k})
         imagefolder.report_skipped(splits.info, tracker)
         card = task.card(cfg.model.name, splits.info).model_copy(
             update={
@@ -227,14 +230,19 @@ def train(cfg: ExperimentConfig) -> TrainResult:
             }
         )
         write_card(run_dir, card)
-        published = (
-            _publish(cfg, model, card, tracker, task.export_data(model, splits))
+        exported = (
+            publishing.export(cfg, model, card, tracker, task.export_data(model, splits), run_dir)
             if cfg.export.enabled
             else None
         )
         example = task.serving_examples(model, splits.x_test[:4])
         logged = task.predict_examples(model, splits.x_test[:4], splits.y_test[:4])
-        tracker.finish(model, history.history, run_dir, logged, test_metrics, task)
+        tracker.finish(model, history.history, run_dir, logged)
+        published, outcome = (
+            publishing.release(cfg, tracker, spec, test_metrics, exported)
+            if exported
+            else (None, None)
+        )
         sample = _write_sample_request(cfg.output_dir, example)
     resume.finish(folder)
 
@@ -249,6 +257,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         card=published.card if published else card,
         published=published,
         sample_request=sample,
+        outcome=outcome,
     )
 
 
@@ -343,36 +352,6 @@ def _unaugmented_datasets(
             for part, (x, y) in held_out.items()
         },
     }
-
-
-def _publish(
-    cfg: ExperimentConfig,
-    model: keras.Model,
-    card: ModelCard,
-    tracker: Tracker,
-    data: ExportData,
-) -> Published:
-    from kerasforge.serving.export import publish
-    from kerasforge.serving.tflite import TFLiteOptions
-
-    tflite = cfg.export.tflite
-    options = TFLiteOptions(tuple(tflite.variants), tflite.budget) if tflite.enabled else False
-    published = publish(
-        model,
-        cfg.output_dir / "models",
-        cfg.export.model_name,
-        card=card,
-        tflite=options,
-        data=data,
-    )
-    if published.parity:
-        print(published.parity.table(), flush=True)
-        tracker.log_metrics(published.parity.metrics())
-        tracker.log_artifact(published.path / "parity.json", "parity")
-        tracker.log_artifact(published.path / "parity.md", "parity")
-    tracker.log_artifact(published.path, "model")
-    tracker.set_tags({"model_name": published.name, "model_version": published.version})
-    return published
 
 
 def _new_run_dir(output_dir: Path) -> Path:

@@ -91,6 +91,27 @@ class Headline(_Part):
     mode: Literal["max", "min"]
 
 
+class TFLiteVariantInfo(_Part):
+    """One TFLite variant in the card's ``tflite`` section (``tflite["variants"][name]``).
+
+    Every field is optional, so cards written before a fact was recorded still read;
+    ``inputs`` and ``outputs`` (names, dtypes, quantization) are kept as they are.
+    """
+
+    file: str | None = None
+    """Its path relative to the version folder (``tflite/int8.tflite``); absent when the
+    conversion failed (``error`` says why)."""
+    size_bytes: int | None = None
+    select_tf_ops: bool = False
+    min_runtime: str | None = None
+    """The oldest TFLite runtime that loads the file (``"2.4.0"``, TensorFlow's release
+    numbering): the converter's ``min_runtime_version`` metadata, read from the flatbuffer."""
+    ops: dict[str, int] = Field(default_factory=dict)
+    """Its operators (builtin names; custom ones as ``CUSTOM:<code>``), each with the highest
+    version the flatbuffer holds (a runtime registers an op's versions from 1 up)."""
+    error: str | None = None
+
+
 class ModelCard(_Part):
     """Everything downstream needs to know about one trained model."""
 
@@ -101,7 +122,9 @@ class ModelCard(_Part):
     version: int | None = None
     signatures: dict[str, SignatureInfo] = Field(default_factory=dict)
     tflite: dict[str, Any] = Field(default_factory=dict)
-    """TFLite variants (file, size, quantization scale/zero-point) and the chosen edge model."""
+    """TFLite variants and the edge model: ``variants`` (name -> ``TFLiteVariantInfo``'s
+    fields; read typed through ``tflite_variants``), ``edge_model`` (the variant copied to
+    ``model.tflite``), ``edge_reason`` (why that one) and ``budget_points``."""
     class_names: list[str] = Field(default_factory=list)
     target_names: list[str] = Field(default_factory=list)
     preprocessing: dict[str, Any] = Field(default_factory=dict)
@@ -121,6 +144,23 @@ class ModelCard(_Part):
                 f"{', '.join(self.signatures) or 'none'}"
             )
         return self.signatures[name]
+
+    def tflite_variants(self) -> dict[str, TFLiteVariantInfo]:
+        """The ``tflite`` section's variants, validated (empty when the card has none).
+
+        Raises:
+            CardError: a variant's entry is malformed.
+        """
+        try:
+            return {
+                name: TFLiteVariantInfo.model_validate(facts)
+                for name, facts in dict(self.tflite.get("variants") or {}).items()
+            }
+        except (ValidationError, TypeError, ValueError) as exc:
+            raise CardError(
+                f"the model card's tflite.variants is malformed ({_first_error(exc)}); "
+                "republish the model with this kerasforge"
+            ) from None
 
 
 def write_card(folder: str | Path, card: ModelCard) -> Path:
@@ -161,3 +201,10 @@ def read_card(folder: str | Path) -> ModelCard:
             f"model card {str(path)!r} is not a kerasforge card ({where}: {first['msg']}); "
             "republish the model with this kerasforge"
         ) from None
+
+
+def _first_error(exc: Exception) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = exc.errors(include_url=False)[0]
+    return f"{'.'.join(str(p) for p in first['loc']) or '<top level>'}: {first['msg']}"

@@ -6,7 +6,8 @@ taking raw inputs (preprocessing is inside the model). Given training data
 (``serving.warmup``), passes the validation gate (``serving.gate``: a fresh
 process replays them against the Keras model), converts the TFLite variants
 (``serving.tflite``) and writes the parity report (``serving.parity``); the
-smallest variant within the accuracy budget becomes ``model.tflite``. The model
+most widely loadable variant within the accuracy budget becomes ``model.tflite``
+(``parity.choose_edge_model``). The model
 card ``kerasforge.json`` sits beside it all. Each publish writes a new version,
 ``highest + 1``, into a temporary directory first and renames it into place,
 so TF Serving (and the embedded server) never see a half-written version; the
@@ -16,7 +17,6 @@ TF Serving configs in the repository root are regenerated afterwards
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -140,8 +140,9 @@ def write_tflite(
         edge = "float32" if variants.get("float32", Variant("", None)).path else None
     section: dict[str, Any] = {
         "edge_model": edge,
+        "edge_reason": report.edge_reason if report else edge and f"{edge}: exact, no test data",
         "budget_points": options.budget,
-        "variants": {name: _variant_facts(v) for name, v in variants.items()},
+        "variants": {name: v.card_facts() for name, v in variants.items()},
     }
     if edge is None:
         return None, section, report
@@ -150,19 +151,6 @@ def write_tflite(
     shutil.copyfile(chosen.path, staging / TFLITE_FILE)
     shutil.copyfile(chosen.path.with_suffix(".json"), (staging / TFLITE_FILE).with_suffix(".json"))
     return staging / TFLITE_FILE, section, report
-
-
-def _variant_facts(variant: Variant) -> dict[str, Any]:
-    if variant.path is None:
-        return {"error": variant.error}
-    sidecar = json.loads(variant.path.with_suffix(".json").read_text())
-    return {
-        "file": f"tflite/{variant.path.name}",
-        "size_bytes": variant.size,
-        "select_tf_ops": variant.select_tf_ops,
-        "inputs": sidecar["inputs"],
-        "outputs": sidecar["outputs"],
-    }
 
 
 def parity_report(
@@ -272,7 +260,7 @@ def publish(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    write_configs(Path(repository))
+    write_configs(Path(repository), published=name)
     tflite_final = final / TFLITE_FILE if tflite_path else None
     return Published(
         name, version, final, tflite_final, card.model_copy(update={"version": version}), report

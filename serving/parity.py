@@ -4,9 +4,11 @@ For the SavedModel and every TFLite variant, on the test split: the task's
 headline metric, its drop against Keras in points (hundredths of the metric,
 so 1 point of accuracy is 1 %), top-1 agreement with Keras (classifiers),
 the max abs difference of the main output, the file size and the
-single-example p50 latency on CPU. The accuracy budget picks the published
-edge model: the smallest variant whose drop stays within ``budget`` points;
-each other variant gets the reason it was rejected. TFLite variants run
+single-example p50 latency on CPU, and the oldest TFLite runtime that loads
+each variant. The accuracy budget and that runtime pick the published edge
+model (``choose_edge_model``): the smallest variant within ``budget`` points
+that every supported runtime loads; each other variant gets the reason it was
+rejected, and the report the reason for the choice. TFLite variants run
 through the edge runtime (``EdgeModel``), so quantization is measured exactly
 as a device will see it.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasforge.serving.edge.compat import OLDEST_RUNTIME, runs_on, version_tuple
 from kerasforge.serving.edge.text import exact_match
 from kerasforge.serving.tflite import Variant
 
@@ -48,6 +51,7 @@ class Row:
     size_bytes: int | None = None
     p50_ms: float | None = None
     select_tf_ops: bool = False
+    min_runtime: str | None = None
     verdict: str = ""
 
 
@@ -62,6 +66,7 @@ class ParityReport:
     examples: int
     rows: list[Row] = field(default_factory=list)
     edge_model: str | None = None
+    edge_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -87,6 +92,7 @@ class ParityReport:
             "max abs diff",
             "size (bytes)",
             "p50 (ms)",
+            "min runtime",
             "verdict",
         ]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -99,6 +105,7 @@ class ParityReport:
                 _num(r.max_abs_diff, 6),
                 "-" if r.size_bytes is None else str(r.size_bytes),
                 _num(r.p50_ms, 3),
+                r.min_runtime or "-",
                 r.verdict,
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -111,7 +118,8 @@ class ParityReport:
         keras = _num(self.keras_metric, 4)
         md_path.write_text(
             f"# Parity report\n\nKeras {self.metric} on {self.examples} test examples: {keras}; "
-            f"budget {self.budget_points} points; edge model: {self.edge_model or 'none'}.\n\n"
+            f"budget {self.budget_points} points; edge model: "
+            f"{self.edge_reason or self.edge_model or 'none'}.\n\n"
             f"{self.table()}\n"
         )
         return json_path, md_path
@@ -220,35 +228,71 @@ def tflite_row(
     edge = EdgeModel(variant.path)
     row = compare(variant.name, task, reference, edge.outputs(x), y, scale)
     row.size_bytes, row.select_tf_ops = variant.size, variant.select_tf_ops
+    row.min_runtime = variant.min_runtime
     row.p50_ms = p50_ms(edge.outputs, x[:1])
     return row
 
 
 def choose_edge_model(report: ParityReport, mode: str) -> None:
-    """Mark the smallest variant within budget as the edge model; give each other its reason."""
-    keras = report.keras_metric
-    candidates = []
-    for row in report.rows:
-        if row.model == "saved_model" or row.size_bytes is None:
-            continue
-        if keras is not None and row.metric is not None:
-            sign = 1.0 if mode == "max" else -1.0
-            row.drop_points = round(sign * (keras - row.metric) * 100, 6)
-        if row.drop_points is not None and row.drop_points > report.budget_points:
-            row.verdict = (
-                f"rejected: {report.metric} drops {row.drop_points:.2f} points "
-                f"> budget {report.budget_points}"
-            )
-        else:
-            candidates.append(row)
+    """Mark the edge model (``model.tflite``); give it its reason and each other its own.
+
+    Among the variants within the accuracy budget, the edge model is the most widely
+    loadable, then the smallest:
+
+    1. Variants that every supported runtime loads come first: builtin ops only, and a
+       recorded ``min_runtime`` at most ``OLDEST_RUNTIME`` (2.14.0, tflite-runtime's last
+       release, what a Raspberry Pi installs; every ai-edge-litert release is newer).
+       Below that line an older ``min_runtime`` reaches nobody more (no one installs a
+       TFLite 1.x runtime), so it does not outrank size: float32 (1.x) does not beat a
+       4x smaller int8 (1.14) there.
+    2. Among those, the smallest file.
+    3. When none qualifies, the lowest ``min_runtime`` (unknown ones last), then the smallest.
+    """
+    candidates = [row for row in report.rows if _within_budget(report, row, mode)]
     if not candidates:
         return
-    best = min(candidates, key=lambda r: r.size_bytes or 0)
+    wide = [row for row in candidates if _loads_everywhere(row)]
+    if wide:
+        best = min(wide, key=lambda r: r.size_bytes or 0)
+        why = f"the smallest variant within budget that tflite-runtime {OLDEST_RUNTIME} loads"
+    else:
+        best = min(candidates, key=lambda r: (version_tuple(r.min_runtime) or (999,), r.size_bytes))
+        why = f"within budget; no variant within budget loads on tflite-runtime {OLDEST_RUNTIME}"
     report.edge_model = best.model
+    report.edge_reason = f"{best.model} ({why}; needs TFLite >= {best.min_runtime or 'unknown'})"
     for row in candidates:
+        if row is best:
+            row.verdict = f"edge model ({why})"
+        elif wide and row not in wide:
+            row.verdict = (
+                f"rejected: within budget but needs TFLite >= {row.min_runtime or 'unknown'}"
+                f"{' and SELECT_TF_OPS' if row.select_tf_ops else ''}: tflite-runtime "
+                f"{OLDEST_RUNTIME} cannot load it"
+            )
+        else:
+            row.verdict = (
+                f"rejected: within budget but larger than {best.model} "
+                f"({row.size_bytes} > {best.size_bytes} bytes)"
+            )
+
+
+def _within_budget(report: ParityReport, row: Row, mode: str) -> bool:
+    """Whether a converted variant stays within budget (its drop and verdict filled in)."""
+    if row.model == "saved_model" or row.size_bytes is None:
+        return False
+    keras = report.keras_metric
+    if keras is not None and row.metric is not None:
+        sign = 1.0 if mode == "max" else -1.0
+        row.drop_points = round(sign * (keras - row.metric) * 100, 6)
+    if row.drop_points is not None and row.drop_points > report.budget_points:
         row.verdict = (
-            "edge model (smallest within budget)"
-            if row is best
-            else f"rejected: within budget but larger than {best.model} "
-            f"({row.size_bytes} > {best.size_bytes} bytes)"
+            f"rejected: {report.metric} drops {row.drop_points:.2f} points "
+            f"> budget {report.budget_points}"
         )
+        return False
+    return True
+
+
+def _loads_everywhere(row: Row) -> bool:
+    """Builtin ops only, and a recorded ``min_runtime`` that tflite-runtime 2.14 meets."""
+    return not row.select_tf_ops and bool(runs_on(row.min_runtime, OLDEST_RUNTIME))

@@ -14,7 +14,9 @@ as a version still being copied in will) and left out of what the policy sees,
 so the policy falls back to the next version and what is served stays served.
 
 Two ways to say what is served. Repository mode (``ModelStore(root)``): every
-``<root>/<name>/`` with a version is a model, under ``policies[name]`` or
+``<root>/<name>/`` with a version is a model, under ``policies[name]``, else the
+policy and labels of its entry in ``<root>/models.config`` (what a release
+wrote: only the gated ``stable`` and ``canary`` versions), else
 ``default_policy``. Config mode (:meth:`ModelStore.configure`, TF Serving's
 ``--model_config_file``, ``--model_name``/``--model_base_path`` and
 HandleReloadConfigRequest): exactly the listed :class:`ModelEntry` models, each
@@ -38,6 +40,7 @@ from kerasforge.serving import repository
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.loaded import LoadedModel, load_version, signature_defs
 from kerasforge.serving.model_config import Latest, ModelEntry, VersionPolicy
+from kerasforge.serving.tf_serving_config import released_entries
 from kerasforge.serving.warmup import WarmupOptions, warm_up
 
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
@@ -103,6 +106,8 @@ class ModelStore:
         # Each model's version dict is replaced whole, never mutated, so a reader may keep it.
         self._models: dict[str, dict[int, LoadedModel]] = {}
         self._labels: dict[str, dict[str, int]] = {}
+        # Repository mode: the entries of ``<root>/models.config``, read at each refresh.
+        self._released: dict[str, ModelEntry] = {}
         # Versions that failed to load -> their files' fingerprint: retried once the files
         # change (a version copied non-atomically, `cp -r`, completes later), as TF Serving retries.
         self._broken: dict[tuple[str, int], tuple[Any, ...]] = {}
@@ -117,6 +122,9 @@ class ModelStore:
             if found is not None:
                 return found
         base = (self.root or Path()) / name
+        released = self._released.get(name)
+        if released is not None and name not in self.policies:
+            return ModelEntry(name, base, released.policy, dict(released.labels))
         return ModelEntry(name, base, self.policies.get(name, self.default_policy))
 
     def policy(self, name: str) -> VersionPolicy:
@@ -141,6 +149,8 @@ class ModelStore:
         """
         loaded = []
         with self._refresh_lock:
+            if self._entries is None and self.root is not None:
+                self._released = released_entries(self.root)
             for name in self.model_names():
                 try:
                     loaded.extend(self._refresh_model(self.entry(name)))
@@ -193,6 +203,9 @@ class ModelStore:
     def _refresh_model(self, entry: ModelEntry) -> list[LoadedModel]:
         current = self._current(entry)
         serving, new = self._load_wanted(entry, current)
+        if self._entries is None:  # repository mode: the release's labels of loaded versions
+            with self._lock:
+                self._labels[entry.name] = {k: v for k, v in entry.labels.items() if v in serving}
         if not serving or (not new and serving.keys() == current.keys()):
             return []
         with self._lock:

@@ -23,9 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from kerasforge.serving import repository as repo
+from kerasforge.serving.errors import ServingError
 from kerasforge.serving.model_config import (
     Latest,
     ModelEntry,
@@ -33,6 +35,8 @@ from kerasforge.serving.model_config import (
     config_text,
     read_config,
 )
+
+log = logging.getLogger(__name__)
 
 MODELS_CONFIG = "models.config"
 BATCHING_CONFIG = "batching.config"
@@ -52,10 +56,27 @@ prometheus_config {
 """
 
 
-def models_config(repository: Path, base_path_root: str = "/models", num_versions: int = 1) -> str:
-    """``models.config`` text for every model with a published version."""
+def models_config(
+    repository: Path,
+    base_path_root: str = "/models",
+    num_versions: int = 1,
+    *,
+    published: str | None = None,
+) -> str:
+    """``models.config`` text for every model with a published version.
+
+    A model whose entry a release wrote (``specific`` versions with labels: what
+    its gate let through) keeps that entry, except ``published``, the model an
+    export just published; the others serve their ``latest`` versions.
+    """
+    released = {
+        name: entry
+        for name, entry in released_entries(repository).items()
+        if name != published and isinstance(entry.policy, Specific) and entry.labels
+    }
     entries = [
-        ModelEntry(
+        released.get(name)
+        or ModelEntry(
             name,
             Path(f"{base_path_root.rstrip('/')}/{name}"),
             Latest(num_versions),
@@ -64,6 +85,18 @@ def models_config(repository: Path, base_path_root: str = "/models", num_version
         for name in repo.model_names(repository)
     ]
     return config_text(entries)
+
+
+def released_entries(repository: Path) -> dict[str, ModelEntry]:
+    """The entries of ``repository/models.config`` by model name; none without a readable file."""
+    path = repository / MODELS_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        return {e.name: e for e in read_config(path)}
+    except ServingError as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return {}
 
 
 def set_model_entry(repository: Path, name: str, labels: dict[str, int]) -> Path:
@@ -91,10 +124,16 @@ def write_configs(
     base_path_root: str = "/models",
     max_batch_size: int = 32,
     batch_timeout_micros: int = 2000,
+    *,
+    published: str | None = None,
 ) -> dict[str, Path]:
-    """Write the three files into ``repository``; returns their paths by file name."""
+    """Write the three files into ``repository``; returns their paths by file name.
+
+    ``published``: the model just exported (its entry is regenerated even where a
+    release wrote it; see :func:`models_config`).
+    """
     texts = {
-        MODELS_CONFIG: models_config(repository, base_path_root),
+        MODELS_CONFIG: models_config(repository, base_path_root, published=published),
         BATCHING_CONFIG: BATCHING.format(
             max_batch_size=max_batch_size,
             batch_timeout_micros=batch_timeout_micros,

@@ -71,13 +71,76 @@ class TFLiteOptions:
 
 @dataclass(frozen=True)
 class Variant:
-    """One converted (or refused) TFLite variant."""
+    """One converted (or refused) TFLite variant.
+
+    ``min_runtime`` and ``ops`` are what the flatbuffer says it needs
+    (``runtime_needs``): the oldest TFLite runtime that loads it, and its operators.
+    """
 
     name: str
     path: Path | None
     select_tf_ops: bool = False
     error: str | None = None
     size: int = field(default=0)
+    min_runtime: str | None = None
+    ops: dict[str, int] = field(default_factory=dict)
+
+    def card_facts(self) -> dict[str, Any]:
+        """Its entry in the card's ``tflite.variants`` (``card.TFLiteVariantInfo``)."""
+        if self.path is None:
+            return {"error": self.error}
+        sidecar = json.loads(self.path.with_suffix(".json").read_text())
+        return {
+            "file": f"tflite/{self.path.name}",
+            "size_bytes": self.size,
+            "select_tf_ops": self.select_tf_ops,
+            "min_runtime": self.min_runtime,
+            "ops": dict(self.ops),
+            "inputs": sidecar["inputs"],
+            "outputs": sidecar["outputs"],
+        }
+
+
+@dataclass(frozen=True)
+class RuntimeNeeds:
+    """What a ``.tflite`` flatbuffer asks of the runtime that loads it."""
+
+    min_runtime: str | None
+    """The converter's ``min_runtime_version`` metadata (``None`` when absent)."""
+    ops: dict[str, int]
+    """Each operator's highest version in the file (a runtime registers an op's versions
+    from 1 up): builtin names, custom ops as ``CUSTOM:<code>``."""
+
+
+def runtime_needs(flatbuffer: bytes) -> RuntimeNeeds:
+    """Read ``min_runtime_version`` and the operator codes from a ``.tflite`` flatbuffer.
+
+    The converter computes ``min_runtime_version`` from each operator's version
+    (``tflite/tools/versioning/runtime_version.cc``) and stores it, NUL-padded, in a
+    metadata buffer; this reads it back with TensorFlow's generated schema, without
+    unpacking the weights.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    min_runtime = None
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() == b"min_runtime_version":
+            raw = model.Buffers(entry.Buffer()).DataAsNumpy()
+            text = bytes(raw).split(b"\0", 1)[0].decode("ascii", "replace").strip()
+            min_runtime = text or None
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    ops: dict[str, int] = {}
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        # Codes past 127 live in builtin_code; the deprecated int8 field holds 127 for them.
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        name = names.get(builtin, str(builtin))
+        if builtin == schema.BuiltinOperator.CUSTOM and code.CustomCode():
+            name = f"CUSTOM:{code.CustomCode().decode('utf-8', 'replace')}"
+        ops[name] = max(ops.get(name, 0), int(code.Version()))
+    return RuntimeNeeds(min_runtime, ops)
 
 
 @dataclass(frozen=True)
@@ -151,6 +214,13 @@ def _converter(numeric: NumericModel, variant: str, data: ExportData | None) -> 
         converter.target_spec.supported_types = [tf.float16]
     elif variant == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        # Per-channel int8 Dense weights with float activations make FULLY_CONNECTED
+        # version 12 (op_version.cc: hybrid and per-channel), which TFLite runtimes before
+        # 2.17 lack (runtime_version.cc), tflite-runtime 2.14 included; one scale per
+        # Dense kernel is FULLY_CONNECTED version 9 (TFLite 2.3), as accurate on the digits
+        # model. Convolutions stay per-channel. Should a TensorFlow drop this flag, the file's
+        # min_runtime_version (on the card) says so and the edge choice passes it over.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     elif variant == "int8":
         assert data is not None
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -243,8 +313,11 @@ def _write_variant(
         return Variant(name, None, error=f"{type(exc).__name__}: {_first_line(exc)}")
     path = folder / f"{name}.tflite"
     path.write_bytes(flatbuffer)
-    write_sidecar(path, card, variant=name, select_tf_ops=select_tf_ops)
-    return Variant(name, path, select_tf_ops, size=len(flatbuffer))
+    needs = runtime_needs(flatbuffer)
+    write_sidecar(
+        path, card, variant=name, select_tf_ops=select_tf_ops, min_runtime=needs.min_runtime
+    )
+    return Variant(name, path, select_tf_ops, None, len(flatbuffer), needs.min_runtime, needs.ops)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -281,8 +354,16 @@ def describe_tflite(path: Path) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def write_sidecar(path: Path, card: ModelCard, *, variant: str, select_tf_ops: bool) -> Path:
-    """Write ``<model>.json`` beside a ``.tflite``: what a client needs to reproduce the server."""
+def write_sidecar(
+    path: Path,
+    card: ModelCard,
+    *,
+    variant: str,
+    select_tf_ops: bool,
+    min_runtime: str | None = None,
+) -> Path:
+    """Write ``<model>.json`` beside a ``.tflite``: what a client needs to reproduce the server
+    (and ``min_runtime``, the oldest TFLite runtime that loads it)."""
     tensors = describe_tflite(path)
     quantized = any(t["quantization"] for t in tensors["inputs"] + tensors["outputs"])
     sidecar = {
@@ -294,6 +375,7 @@ def write_sidecar(path: Path, card: ModelCard, *, variant: str, select_tf_ops: b
         "labels": list(card.class_names or card.target_names),
         **tensors,
         "select_tf_ops": select_tf_ops,
+        "min_runtime": min_runtime,
         **({"seq2seq": card.data["seq2seq"]} if "seq2seq" in card.data else {}),
         "preprocessing": {
             "steps": "inside the model: send raw inputs (no scaling by the client)",

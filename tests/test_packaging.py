@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -24,7 +23,8 @@ import pytest
 
 from kerasforge import extras
 from kerasforge.cli import build_parser, main
-from tests.conftest import ROOT, dev_tool
+from tests.conftest import ROOT
+from tests.wheels import build_wheel, copy_source, fresh_venv, in_venv
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PACKAGE_FOLDERS = {"models": "models", "pipelines": "pipelines", "serving": "serving"}
@@ -52,13 +52,6 @@ IMPORT_NAMES = {
 }
 
 
-def run(cmd: list[str], timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``cmd``; fail the test with its output unless it exits 0."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
-    assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
 def requirement_names(requirements: list[str]) -> set[str]:
     return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requirements}
 
@@ -68,22 +61,12 @@ def requirement_names(requirements: list[str]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the files git would commit (no build/, no .venv), to build from."""
-    copy = tmp_path_factory.mktemp("source")
-    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT)
-    for name in filter(None, listed.stdout.split("\0")):
-        if (ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-    return copy
+    return copy_source(tmp_path_factory.mktemp("source"))
 
 
 @pytest.fixture(scope="module")
 def wheel(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)])
-    (built,) = out.glob("kerasforge-*.whl")
-    return built
+    return build_wheel(source, tmp_path_factory.mktemp("dist"))
 
 
 def test_the_wheel_holds_one_import_name_and_every_package(source, wheel):
@@ -230,88 +213,11 @@ def test_predict_needs_no_tensorflow(tmp_path):
     assert proc.stderr.startswith("error: input file "), proc.stderr
 
 
-# --- fresh environments with one extra ----------------------------------------------------
-
-
-def uv() -> str:
-    return dev_tool("uv")
-
-
-def fresh_venv(wheel: Path, extra: str, where: Path) -> tuple[Path, set[str]]:
-    """A new virtual environment with only ``kerasforge[extra]`` from ``wheel``.
-
-    Returns:
-        Its ``bin`` folder and the distributions installed in it (lower case).
-    """
-    python = where / "bin" / "python"
-    run([uv(), "venv", "-q", "--python", sys.executable, str(where)])
-    run([uv(), "pip", "install", "-q", "--python", str(python), f"{wheel}[{extra}]"], timeout=1200)
-    listed = run([uv(), "pip", "list", "--format", "json", "--python", str(python)])
-    return where / "bin", {p["name"].lower() for p in json.loads(listed.stdout)}
-
-
-def in_venv(cmd: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``cmd`` from a fresh venv, away from this checkout and this environment."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
-
-
 def expected_classes(model, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The Keras model's probabilities, and the rows whose top two differ clearly."""
     probabilities = np.asarray(model.predict(batch, verbose=0))
     top2 = np.sort(probabilities, axis=-1)[:, -2:]
     return probabilities, top2[:, 1] - top2[:, 0] > 1e-4
-
-
-def tflite_runtime_venv(wheel: Path, where: Path) -> Path:
-    """A Raspberry Pi-like environment: kerasforge's base (numpy<2, pydantic) and tflite-runtime.
-
-    tflite-runtime 2.14 (the last release, Python 3.11) is built against NumPy 1.x.
-    """
-    python = where / "bin" / "python"
-    run([uv(), "venv", "-q", "--python", sys.executable, str(where)])
-    pins = ["numpy>=1.26,<2", "pydantic>=2.7,<3", "tflite-runtime==2.14.*"]
-    run([uv(), "pip", "install", "-q", "--python", str(python), *pins], timeout=1200)
-    run([uv(), "pip", "install", "-q", "--python", str(python), "--no-deps", str(wheel)])
-    return where / "bin"
-
-
-def edge_class_ids(bin_dir: Path, model: Path, batch: str, cwd: Path) -> np.ndarray:
-    proc = in_venv([str(bin_dir / "kerasforge-edge"), "predict", str(model), batch], cwd)
-    assert proc.returncode == 0, proc.stderr
-    return np.array(json.loads(proc.stdout)["class_ids"])
-
-
-@pytest.mark.heavy
-def test_both_edge_runtimes_agree_with_the_saved_model_without_tensorflow(wheel, trained, tmp_path):
-    """`.[edge]` (ai-edge-litert) and a numpy<2 + tflite-runtime environment run the trained
-    model's float32 and int8 (quantized I/O) files: >= 99% top-1 agreement with the SavedModel
-    on the digits test split."""
-    import tensorflow as tf
-
-    _, result = trained
-    x = result.splits.x_test.astype("float32")
-    np.save(tmp_path / "test.npy", x)
-    signature = tf.saved_model.load(str(result.published.path)).signatures["serving_default"]
-    expected = signature(pixels=tf.constant(x))["class_ids"].numpy()
-    edge_bin, installed = fresh_venv(wheel, "edge", tmp_path / "edge")
-    assert not installed & {"tensorflow", "tensorflow-cpu", "keras", "mlflow"}, installed
-    pi_bin = tflite_runtime_venv(wheel, tmp_path / "pi")
-    for bin_dir in (edge_bin, pi_bin):
-        for variant in ("float32", "int8"):
-            model = result.published.path / "tflite" / f"{variant}.tflite"
-            got = edge_class_ids(bin_dir, model, "test.npy", tmp_path)
-            agreement = float((got == expected).mean())
-            assert agreement >= 0.99, (bin_dir.parent.name, variant, agreement)
-    probe = (
-        "import sys\nfrom kerasforge.serving.edge import runtime\n"
-        "runtime.interpreter_class()\nprint(sorted(sys.modules))"
-    )
-    proc = in_venv([str(pi_bin / "python"), "-c", probe], tmp_path)
-    assert "tflite_runtime" in proc.stdout and "ai_edge_litert" not in proc.stdout, proc.stderr
-    proc = in_venv([str(edge_bin / "kerasforge"), "train"], tmp_path)
-    assert proc.returncode == 2
-    assert "kerasforge train needs the 'train' extra" in proc.stderr, proc.stderr
 
 
 @pytest.mark.heavy

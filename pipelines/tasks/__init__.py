@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from kerasforge.pipelines.tasks.anomaly import AnomalyDetection
-from kerasforge.pipelines.tasks.base import Headline, Task
+from kerasforge.pipelines.tasks.base import Baseline, Headline, Task
 from kerasforge.pipelines.tasks.classification import Classification
 from kerasforge.pipelines.tasks.forecasting import Forecasting
 from kerasforge.pipelines.tasks.generation import Generation
@@ -54,4 +54,4 @@ def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
     return cls(cls.Options.model_validate(options or {}))
 
 
-__all__ = ["TASKS", "Headline", "Task", "get_task", "task_class", "task_names"]
+__all__ = ["TASKS", "Baseline", "Headline", "Task", "get_task", "task_class", "task_names"]

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from kerasforge.pipelines.errors import ConfigError, DataError
-from kerasforge.pipelines.tasks.base import ReconstructionPairs, Task, TaskOptions
+from kerasforge.pipelines.tasks.base import Baseline, ReconstructionPairs, Task, TaskOptions
 from kerasforge.pipelines.tasks.preprocess import normalized_input
 from kerasforge.serving.card import Headline, ModelCard
 
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 THRESHOLD_LAYER = "score_threshold"
 """The layer holding the threshold; `serving.signatures_tasks.anomaly_detection` reads it."""
+CHANCE_AUC = 0.5
+"""ROC AUC of scores that carry no information (random, or all equal)."""
+MARGIN = 0.05
+"""ROC AUC a candidate must add to chance's: above 0.55."""
 
 
 class AnomalyOptions(TaskOptions):
@@ -205,6 +209,11 @@ class AnomalyDetection(ReconstructionPairs, Task):
             recon = model.predict(splits.x_test[shown], verbose=0)
             plots.reconstructions(splits.x_test[shown], recon, folder / "reconstructions.png")
         return scores
+
+    def baseline(self, model: keras.Model, splits: Splits) -> Baseline:
+        """Random scores: ROC AUC 0.5 by definition (``roc_auc_score`` gives exactly that for
+        equal scores too); margin ``MARGIN``."""
+        return Baseline("random scores", CHANCE_AUC, MARGIN)
 
 
 def reconstruction_errors(model: keras.Model, x: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,6 +19,25 @@ if TYPE_CHECKING:
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data import DataInfo, Splits
     from kerasforge.serving.tflite import ExportData
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The task's trivial baseline on the test split, in the headline metric's units.
+
+    The release gate's floor: a candidate must be strictly better than ``value``
+    by more than ``margin`` (above ``value + margin`` for a ``max`` headline,
+    below ``value - margin`` for a ``min`` one).
+
+    Attributes:
+        name: what the baseline predicts, in short words (``"majority class"``).
+        value: the headline metric of that prediction on the test split.
+        margin: the task's default margin, in the headline's units (``>= 0``).
+    """
+
+    name: str
+    value: float
+    margin: float
 
 
 class TaskOptions(BaseModel):
@@ -157,3 +177,16 @@ class Task(ABC):
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
         """Write evaluation artefacts on the test split into ``folder``; return extra metrics."""
         return {}
+
+    @abstractmethod
+    def baseline(self, model: keras.Model, splits: Splits) -> Baseline:
+        """The trivial baseline's headline on the test split, with the task's default margin.
+
+        Computed the way the test headline is, so the two compare directly. Deterministic
+        and cheap: no training, at most one forward pass over the test split.
+
+        Args:
+            model: the trained model (a DCGAN's discriminator judges the baseline's fakes;
+                the other tasks ignore it).
+            splits: the splits the model was trained and tested on (after ``select``).
+        """

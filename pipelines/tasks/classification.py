@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from kerasforge.pipelines.errors import ConfigError, DataError
-from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.pipelines.tasks.base import Baseline, Task, TaskOptions
 from kerasforge.pipelines.tasks.preprocess import normalized_input, tokenized_input
 from kerasforge.serving.card import Headline
 
@@ -24,6 +24,10 @@ TEXT_TOKENIZATION = (
     "TextVectorization in the graph: lowercase, strip punctuation, split on whitespace, "
     "vocabulary from the training split (0: padding, 1: unknown word)"
 )
+
+MARGIN = 0.1
+"""Accuracy a candidate must add to the majority class's (10 points): a model near
+chance (the random-backbone transfer configs, 0.10-0.16 on digits) stays below it."""
 
 
 class ClassificationOptions(TaskOptions):
@@ -138,3 +142,18 @@ class Classification(Task):
         )
         (folder / "classification_report.json").write_text(json.dumps(report, indent=2))
         return {"test_macro_f1": float(report["macro avg"]["f1-score"])}
+
+    def baseline(self, model: keras.Model, splits: Splits) -> Baseline:
+        """The training split's majority class predicted for every test example: its test
+        accuracy (the share of that class among the test labels); margin ``MARGIN``."""
+        train, test = _labels(splits, "train"), _labels(splits, "test")
+        majority = int(np.bincount(train, minlength=splits.num_classes).argmax())
+        return Baseline("majority class", float(np.mean(test == majority)), MARGIN)
+
+
+def _labels(splits: Splits, part: str) -> np.ndarray:
+    """Every label of split ``part``: a streamed source's file labels (its arrays hold a
+    bounded sample), else the split's array."""
+    if splits.files is not None:
+        return np.asarray(splits.files.labels[part], dtype="int64")
+    return np.asarray(getattr(splits, f"y_{part}"), dtype="int64")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.pipelines.tasks.base import Baseline, Task, TaskOptions
 from kerasforge.pipelines.tasks.preprocess import INPUT_NAMES, normalized_input
 from kerasforge.serving.card import Headline
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 FORECAST_FILE = "forecast.csv"
 """Test-segment forecasts against actual values, written by ``report`` (plotted by tracking)."""
+MARGIN = 0.0
+"""MASE a candidate must take off the naive forecast's (1): none, any MASE below 1 beats it."""
 
 
 class ForecastingOptions(TaskOptions):
@@ -120,6 +122,16 @@ class Forecasting(Task):
             rows.append(f"{i},{step + 1},{actual:.6g},{predicted[i, step]:.6g},{naive:.6g}")
         (folder / FORECAST_FILE).write_text("\n".join(rows) + "\n")
         return {"test_mase": scores["mase"], "test_naive_mae": scores["naive_mae"]}
+
+    def baseline(self, model: keras.Model, splits: Splits) -> Baseline:
+        """The naive forecast (each test window's last target value over the horizon), scored
+        by ``forecast_scores`` as ``report`` scores the model: MASE 1 (the test MAE is scaled
+        by the naive forecast's own, out of sample); margin ``MARGIN``."""
+        last = np.asarray(splits.x_test)[:, -1, target_index(splits.info)]
+        naive = np.broadcast_to(last[:, None], np.shape(splits.y_test))
+        return Baseline(
+            "naive forecast", forecast_scores(splits.y_test, naive, last)["mase"], MARGIN
+        )
 
 
 def _scaled(name: str, train: np.ndarray, invert: bool = True) -> keras.layers.Normalization:

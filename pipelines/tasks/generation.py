@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.tasks.base import ReconstructionPairs, Task, TaskOptions
+from kerasforge.pipelines.tasks.base import Baseline, ReconstructionPairs, Task, TaskOptions
 from kerasforge.serving.card import Headline, ModelCard
 
 if TYPE_CHECKING:
@@ -44,6 +44,15 @@ VAE_HEADLINE = Headline(metric="reconstruction_loss", mode="min")
 GAN_HEADLINE = Headline(metric="discriminator_loss", mode="max")
 REPRESENTATIVE = 500
 """Serving examples kept for warm-up records and int8 calibration."""
+VAE_MARGIN = 0.1
+"""A VAE's margin as a fraction of the baseline's loss: it must reconstruct the test images
+at least 10 % better than the training mean image does."""
+GAN_MARGIN = 0.01
+"""A DCGAN's margin, in nats: its generator must fool the discriminator more than the mean
+image does, by more than the rounding between Keras's float32 test loss and this float64
+baseline (about 1e-6), so a generator of the mean image itself is refused."""
+PIXEL_MAX = 255.0
+"""The largest 8-bit pixel value: the generative models scale pixels to [0, 1] by it."""
 
 
 class GenerationOptions(TaskOptions):
@@ -169,6 +178,44 @@ class Generation(ReconstructionPairs, Task):
             scores.update(loss_drop(folder.parent / HISTORY_FILE, "reconstruction_loss"))
         (folder / "generation_report.json").write_text(json.dumps(scores, indent=2))
         return scores
+
+    def baseline(self, model: keras.Model, splits: Splits) -> Baseline:
+        """The training split's mean image as every reconstruction (VAE) or every generated
+        image (DCGAN), scored as the test headline is.
+
+        VAE: ``mean_image_loss``, margin ``VAE_MARGIN`` of it. DCGAN: ``discriminator_baseline``
+        with the trained discriminator, margin ``GAN_MARGIN``. A streamed source's arrays are
+        a bounded sample of each split, so there both are estimates.
+        """
+        mean_image = np.asarray(splits.x_train, "float64").mean(axis=0)
+        if is_gan(model):
+            value = discriminator_baseline(model, splits.x_test, mean_image)
+            return Baseline("training mean image", value, GAN_MARGIN)
+        value = mean_image_loss(splits.x_test, mean_image)
+        return Baseline("training mean image", value, VAE_MARGIN * value)
+
+
+def mean_image_loss(images: np.ndarray, mean_image: np.ndarray) -> float:
+    """A VAE's test ``reconstruction_loss`` had it reconstructed every image as ``mean_image``:
+    the summed squared error of [0, 1]-scaled pixels of each image, averaged over images."""
+    images = np.asarray(images, "float64")
+    error = np.square((images - mean_image) / PIXEL_MAX).reshape(len(images), -1)
+    return float(np.mean(error.sum(axis=1)))
+
+
+def discriminator_baseline(model: keras.Model, real: np.ndarray, fake_image: np.ndarray) -> float:
+    """A DCGAN's test ``discriminator_loss`` had its generator always drawn ``fake_image``.
+
+    ``DCGAN.test_step``: binary cross-entropy of the discriminator's logits on the real
+    images (labelled 1) plus on as many fakes (labelled 0), batch means weighted by batch
+    size, which is the mean over all real images plus the loss of the one repeated fake.
+    One forward pass of the discriminator (inference mode: no dropout) over ``real``.
+    """
+    images = np.concatenate([np.asarray(real, "float32"), np.asarray(fake_image, "float32")[None]])
+    logits = np.asarray(model.discriminator.predict(images, verbose=0), "float64").reshape(-1)
+    real_loss = np.mean(np.logaddexp(0.0, -logits[:-1]))  # -log sigmoid(logit), stable
+    fake_loss = np.logaddexp(0.0, logits[-1])  # -log(1 - sigmoid(logit))
+    return float(real_loss + fake_loss)
 
 
 def loss_drop(history_csv: Path, metric: str) -> dict[str, float]:

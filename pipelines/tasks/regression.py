@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from kerasforge.pipelines.tasks.base import Task, TaskOptions
+from kerasforge.pipelines.tasks.base import Baseline, Task, TaskOptions
 from kerasforge.pipelines.tasks.preprocess import normalized_input
 from kerasforge.serving.card import Headline
 
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data import DataInfo, Splits
+
+MARGIN = 0.1
+"""R² a candidate must add to the training mean's (about 0): it must explain at least a
+tenth of the test targets' variance."""
 
 
 class RegressionOptions(TaskOptions):
@@ -94,6 +98,31 @@ class Regression(Task):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "regression_report.json").write_text(json.dumps(scores, indent=2))
         return {k: v for k, v in scores.items() if "baseline" in k}
+
+    def baseline(self, model: keras.Model, splits: Splits) -> Baseline:
+        """The training targets' mean predicted for every test example: its test R² (about 0,
+        slightly negative, as the test mean differs from the training one); margin ``MARGIN``."""
+        y_test = _column(splits.y_test)
+        mean = np.broadcast_to(_column(splits.y_train).mean(axis=0), y_test.shape)
+        return Baseline("training mean", r2_score(y_test, mean), MARGIN)
+
+
+def r2_score(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """R² as the compiled ``keras.metrics.R2Score`` (``test_r2``) computes it.
+
+    Per target column ``1 - SS_res / SS_tot``, a column whose test values are all
+    equal scoring 0 (Keras turns its infinite score into 0), then the plain mean
+    over columns (``class_aggregation="uniform_average"``).
+
+    Args:
+        actual: ``[N, targets]`` true values.
+        predicted: ``[N, targets]`` predictions.
+    """
+    actual = np.asarray(actual, "float64")
+    residual = np.sum(np.square(actual - np.asarray(predicted, "float64")), axis=0)
+    total = np.sum(np.square(actual - actual.mean(axis=0)), axis=0)
+    scores = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
+    return float(np.mean(scores))
 
 
 def _column(y: np.ndarray) -> np.ndarray:

@@ -21,6 +21,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
+from kerasforge.serving.edge.compat import (
+    installed_runtime,
+    unsupported_op,
+    unsupported_op_error,
+)
 from kerasforge.serving.edge.formats import format_outputs
 from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy
 from kerasforge.serving.edge.text import load_text, tokenizer_for
@@ -52,12 +57,11 @@ class EdgeModel:
             raise EdgeError(f"threads: expected a positive count; received {num_threads}")
         if not self.path.is_file():
             raise EdgeError(f"model file {str(self.path)!r} not found; pass a .tflite file")
+        interpreter = interpreter_class()
         try:
-            self.interpreter = interpreter_class()(
-                model_path=str(self.path), num_threads=num_threads
-            )
+            self.interpreter = interpreter(model_path=str(self.path), num_threads=num_threads)
         except ValueError as exc:
-            raise EdgeError(f"{str(self.path)!r} is not a valid .tflite model: {exc}") from None
+            raise self._load_error(exc, interpreter) from None
         signatures = self.interpreter.get_signature_list()
         self.signature_name: str | None = (
             "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
@@ -87,6 +91,19 @@ class EdgeModel:
             self._input_limits = (info.min, info.max)
         if self.input_dtype.kind in "SOU":  # string inputs (text models) go in as Python str
             self.raw_dtype = np.dtype(object)
+
+    def _load_error(self, exc: ValueError, interpreter: Any) -> EdgeError:
+        """The interpreter's refusal in one line: a missing op version names the variants this
+        runtime loads (``compat``); anything else says the file is not a TFLite model."""
+        op = unsupported_op(str(exc))
+        if op is None:
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
+            return EdgeError(f"{str(self.path)!r} is not a valid .tflite model: {first}")
+        try:
+            card = _card_beside(self.path)
+        except EdgeError:
+            card = None
+        return unsupported_op_error(self.path, card, op, installed_runtime(interpreter))
 
     def _input_detail(self) -> dict[str, Any]:
         if self.runner:

@@ -10,6 +10,7 @@ import pytest
 
 from kerasforge.cli import main
 from kerasforge.pipelines import mlflow_store
+from kerasforge.pipelines.cli import summary
 from kerasforge.pipelines.config import load_config
 from kerasforge.pipelines.train import train
 from tests.conftest import DEFAULT_CONFIG, TINY
@@ -79,10 +80,44 @@ def test_the_mlflow_model_loads_through_pyfunc_and_predicts_like_keras(tracked):
     np.testing.assert_allclose(model.predict(x), result.model.predict(x, verbose=0), atol=1e-5)
 
 
-def test_gate_crowns_the_first_and_makes_a_worse_one_challenger(tracked, capsys):
+def _labels(repository: Path) -> dict[str, dict[str, int]]:
+    from google.protobuf import text_format
+    from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
+
+    config = text_format.Parse((repository / "models.config").read_text(), ModelServerConfig())
+    served = {}
+    for entry in config.model_config_list.config:
+        versions = sorted(entry.model_version_policy.specific.versions)
+        assert entry.model_version_policy.WhichOneof("policy_choice") == "specific", entry
+        assert versions == sorted(entry.version_labels.values()), "only labelled versions"
+        served[entry.name] = dict(entry.version_labels)
+    return served
+
+
+def _aliases(client) -> dict[str, str]:
+    return {k: str(v) for k, v in client.get_registered_model("digits_cnn").aliases.items()}
+
+
+def test_a_passing_training_is_served_stable_with_its_baseline_recorded(tracked, capsys):
+    from kerasforge.serving.card import read_card
+
     cfg, first, client = tracked
-    assert str(client.get_model_version_by_alias("digits_cnn", "champion").version) == "1"
-    assert client.get_run(first.run_id).data.tags["gate"] == "passed"
+    assert _aliases(client) == {"champion": "1"}
+    run = client.get_run(first.run_id)
+    assert run.data.tags["gate"] == "passed"
+    assert run.data.metrics["test_baseline_accuracy"] == pytest.approx(0.1037, abs=0.02)
+    assert run.data.metrics["baseline_margin"] == 0.1
+    assert first.outcome.served and first.outcome.labels == {"stable": 1}
+    assert _labels(cfg.output_dir / "models") == {"digits_cnn": {"stable": 1}}
+    assert first.published.path == cfg.output_dir / "models" / "digits_cnn" / "1"
+    card = read_card(first.published.path)
+    assert card.version == 1 and "test_baseline_accuracy" in card.metrics
+    assert card.metrics["baseline_margin"] == 0.1
+    report = Path(client.download_artifacts(first.run_id, "gate_report.json")).read_text()
+    assert '"rule": "baseline"' in report and '"passed": true' in report
+
+
+def _train_failing(cfg, *extra: str):
     strict = load_config(
         DEFAULT_CONFIG,
         [
@@ -90,32 +125,60 @@ def test_gate_crowns_the_first_and_makes_a_worse_one_challenger(tracked, capsys)
             "train.epochs=1",
             f"output_dir={cfg.output_dir}",
             "tracking.registry.gate.min_improvement=0.5",
+            *extra,
         ],
     )
-    second = train(strict)
+    return train(strict)
+
+
+def test_a_failing_training_is_never_stable_nor_served_by_default(tracked, capsys):
+    cfg, _, client = tracked
+    second = _train_failing(cfg)
     tags = client.get_run(second.run_id).data.tags
-    assert tags["gate"] == "failed" and "does not beat champion" in tags["gate_reasons"]
-    aliases = client.get_registered_model("digits_cnn").aliases
-    assert {k: str(v) for k, v in aliases.items()} == {"champion": "1", "challenger": "2"}
-    assert "release gate failed for digits_cnn version 2" in capsys.readouterr().out
+    assert tags["gate"] == "failed" and "misses champion" in tags["gate_reasons"]
+    assert _aliases(client) == {"champion": "1", "challenger": "2"}
+    out = capsys.readouterr().out
+    assert "release gate failed for digits_cnn version 2" in out
+    assert "digits_cnn version 2 is not published (challenger); serving stable=1" in out
+    assert summary(second)["published"].startswith("not served: digits_cnn version 2")
+    assert not second.outcome.served
+    assert _labels(cfg.output_dir / "models") == {"digits_cnn": {"stable": 1}}
+    assert not (cfg.output_dir / "models" / "digits_cnn" / "2").exists(), "on_fail: skip"
+    assert (second.published.path / "saved_model.pb").is_file(), "the run keeps its export"
 
 
-def test_publish_materialises_versions_with_labels(tracked, tmp_path, capsys):
-    from google.protobuf import text_format
-    from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
+def test_with_on_fail_canary_a_failing_training_is_the_canary_beside_stable(tracked):
+    cfg, _, client = tracked
+    third = _train_failing(cfg, "tracking.registry.gate.on_fail=canary")
+    version = int(third.published.version)
+    assert _aliases(client)["challenger"] == str(version) and _aliases(client)["champion"] == "1"
+    assert third.outcome.labels == {"stable": 1, "canary": version}
+    assert _labels(cfg.output_dir / "models") == {"digits_cnn": {"stable": 1, "canary": version}}
+    assert summary(third)["published"] == f"digits_cnn version {version} (canary)"
 
+
+def test_publish_serves_the_champion_stable_and_a_named_challenger_canary(tracked, tmp_path):
     from kerasforge.serving.card import read_card
 
-    cfg, _, _ = tracked
+    cfg, _, client = tracked
+    challenger = int(_aliases(client)["challenger"])
     repo = tmp_path / "repo"
     uri = f"sqlite:///{cfg.output_dir / 'mlflow.db'}"
     common = ["--model", "digits_cnn", "--repository", str(repo), "--uri", uri]
     assert main(["publish", *common]) == 0
+    assert _labels(repo) == {"digits_cnn": {"stable": 1}}, "on_fail: skip (the config's)"
+    assert not (repo / "digits_cnn" / str(challenger)).exists()
     assert main(["publish", *common, "--alias", "challenger"]) == 0
     assert (repo / "digits_cnn" / "1" / "saved_model.pb").is_file()
-    assert read_card(repo / "digits_cnn" / "2").version == 2
-    config = text_format.Parse((repo / "models.config").read_text(), ModelServerConfig())
-    (entry,) = config.model_config_list.config
-    assert dict(entry.version_labels) == {"stable": 1, "canary": 2}
+    assert read_card(repo / "digits_cnn" / str(challenger)).version == challenger
+    assert _labels(repo) == {"digits_cnn": {"stable": 1, "canary": challenger}}
+
+
+def test_publish_of_an_unknown_version_or_alias_is_one_line(tracked, tmp_path, capsys):
+    cfg, _, _ = tracked
+    uri = f"sqlite:///{cfg.output_dir / 'mlflow.db'}"
+    common = ["--model", "digits_cnn", "--repository", str(tmp_path / "repo"), "--uri", uri]
     assert main(["publish", *common, "--version", "9"]) == 2
     assert "has no version 9" in capsys.readouterr().err
+    assert main(["publish", *common, "--alias", "nope"]) == 2
+    assert "has no alias 'nope'" in capsys.readouterr().err

@@ -22,14 +22,6 @@ SHORT = [*TINY, "train.epochs=2", "export.tflite=false", "data.cache=false"]
 WARNING = "warning: MLflow tracking at"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    running = MlflowServer(f"sqlite:///{folder / 'backend.db'}", folder / "artifacts").start()
-    yield running
-    running.stop()
-
-
 def _train_against(uri: str, out: Path, *extra: str):
     cfg = load_config(DEFAULT_CONFIG, [*SHORT, f"output_dir={out}", f"tracking.uri={uri}", *extra])
     return train(cfg)
@@ -116,7 +108,8 @@ def test_a_server_gone_mid_run_then_replay(tmp_path):
     _stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
     assert stderr.count(WARNING) == 1 and "Traceback" not in stderr, stderr[-3000:]
-    assert list((out / "models" / "digits_cnn").glob("*/saved_model.pb")), "still exported"
+    assert list(out.glob("runs/*/export/digits_cnn/*/saved_model.pb")), "still exported"
+    assert not (out / "models" / "models.config").exists(), "served only once judged"
     (journal,) = (out / "mlflow-fallback").iterdir()
     second = MlflowServer(backend, folder / "artifacts", port=first.port).start()
     try:
@@ -128,6 +121,8 @@ def test_a_server_gone_mid_run_then_replay(tmp_path):
         assert sorted(set(steps)) == list(range(4))
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert "model_summary.txt" in names, "artifacts kept locally reach the server"
+        assert str(client.get_model_version_by_alias("digits_cnn", "champion").run_id) == run_id
+        assert "stable" in (out / "models" / "models.config").read_text()
         assert main(["runs", "replay", str(journal)]) == 0  # a second replay is skipped
     finally:
         second.stop()

@@ -1,4 +1,4 @@
-"""Tracking pieces without training: the Keras-flavor workaround, the gate rule,
+"""Tracking pieces without training: the Keras-flavor workaround,
 models.config, run endings on exceptions, orphan collection, provenance, plots."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from kerasforge.pipelines import mlflow_store, plots, provenance
 from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.registry import decide, write_models_config
+from kerasforge.pipelines.registry import write_models_config
 from kerasforge.pipelines.tracking import tracked_run
 from tests.conftest import DEFAULT_CONFIG, TINY
 
@@ -55,24 +55,6 @@ def test_workaround_logs_a_pyfunc_loadable_model_with_signature_and_example(tmp_
     assert loaded.input_example is not None and np.allclose(loaded.input_example, example)
     np.testing.assert_allclose(loaded.predict(example), model.predict(example, verbose=0), 1e-5)
     mlflow.set_tracking_uri(None)
-
-
-@pytest.mark.parametrize(
-    ("candidate", "champion", "mode", "threshold", "gain", "passed"),
-    [
-        (0.90, None, "max", None, 0.0, True),
-        (0.90, None, "max", 0.95, 0.0, False),
-        (0.90, 0.89, "max", 0.8, 0.0, True),
-        (0.90, 0.89, "max", 0.8, 0.02, False),
-        (0.30, 0.40, "min", None, 0.05, True),
-        (0.38, 0.40, "min", None, 0.05, False),
-        (0.50, None, "min", 0.4, 0.0, False),
-    ],
-)
-def test_gate_rule(candidate, champion, mode, threshold, gain, passed):
-    ok, reasons = decide(candidate, champion, mode, threshold, gain)
-    assert ok is passed
-    assert reasons and all(isinstance(r, str) for r in reasons)
 
 
 def test_models_config_keeps_other_models_and_sets_labels(tmp_path):

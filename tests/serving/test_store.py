@@ -241,3 +241,22 @@ def test_a_version_copied_in_non_atomically_is_retried_once_complete(published, 
     shutil.copytree(published / "2", partial, dirs_exist_ok=True)  # the copy completes
     assert [m.version for m in store.refresh()] == [2]
     assert answers(store.get("m"))
+
+
+def test_repository_mode_serves_what_the_release_labelled_in_models_config(published, tmp_path):
+    """A failed version on disk (3) is not served: the release's models.config names 1 (stable)."""
+    from kerasforge.serving.tf_serving_config import set_model_entry
+
+    repo = make_repo(published, tmp_path, [1, 2, 3])
+    set_model_entry(repo, "m", {"stable": 1})
+    store = ModelStore(repo)
+    store.refresh()
+    assert list(store.versions("m")) == [1]
+    assert store.get("m").version == 1 and store.get("m", label="stable").version == 1
+    set_model_entry(repo, "m", {"stable": 1, "canary": 2})  # a canary beside stable
+    assert [m.version for m in store.refresh()] == [2]
+    assert list(store.versions("m")) == [2, 1]
+    assert store.get("m", label="canary").version == 2
+    assert store.get("m", label="stable").version == 1
+    with pytest.raises(ServingError, match="Unrecognized servable version label"):
+        store.get("m", label="previous")

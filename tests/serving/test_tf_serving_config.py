@@ -26,3 +26,20 @@ def test_models_config_lists_every_model_with_policy_and_stable_label(published)
     assert "max_batch_size { value: 32 }" in written["batching.config"].read_text()
     assert "prometheus_config" in written["monitoring.config"].read_text()
     assert not list(repository.glob(".*.tmp"))
+
+
+def test_an_export_keeps_the_entries_a_release_wrote_for_other_models(tmp_path):
+    """`kerasforge export` of model b must not turn model a's gated labels into `latest`."""
+    from kerasforge.serving.model_config import Latest, Specific, read_config
+    from kerasforge.serving.tf_serving_config import set_model_entry
+
+    for name, versions in (("a", (1, 2)), ("b", (1,))):
+        for version in versions:
+            (tmp_path / name / str(version)).mkdir(parents=True)
+            (tmp_path / name / str(version) / "saved_model.pb").write_bytes(b"")
+    set_model_entry(tmp_path, "a", {"stable": 1})  # version 2 failed its gate
+    set_model_entry(tmp_path, "b", {"stable": 1})
+    write_configs(tmp_path, published="b")
+    entries = {e.name: e for e in read_config(tmp_path / "models.config")}
+    assert entries["a"].policy == Specific(frozenset({1})) and entries["a"].labels == {"stable": 1}
+    assert entries["b"].policy == Latest(1), "the exported model's entry is regenerated"
