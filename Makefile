@@ -118,9 +118,10 @@ transfer-comparison: $(STAMP) ## pretrain VGG16 on digits 0-4, then feature extr
 	done
 	@grep -E '^(experiment|test accuracy)' $(TRANSFER_DIR).log
 
-example-data: $(STAMP) ## regenerate configs/data/ (CSV, NumPy, image folder, TFRecord the file-source configs read)
+example-data: $(STAMP) ## write configs/data/ (CSV, NumPy, image folder, TFRecord); the first run that reads it does too
 	$(BIN)/python -m kerasforge.pipelines.example_data configs/data
 
-clean: ## remove artifacts (MLflow store, model repository, runs), caches and .venv
-	rm -rf artifacts mlruns bench/results .pytest_cache .ruff_cache $(VENV) *.egg-info
+clean: ## remove everything the project generates: artifacts, example data, caches, .venv
+	rm -rf artifacts mlruns bench/results configs/data .pytest_cache .ruff_cache .hypothesis \
+		build dist mlflow.db $(VENV) *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -131,7 +131,13 @@ def get_source(name: str) -> Source:
 def load_source(name: str, file: Any = None) -> Dataset:
     """Arrays of the registered source ``name``; ``file``: ``data.file`` for file sources."""
     source = get_source(name)
-    return source.load(file) if source.needs_file else source.load()
+    if not source.needs_file:
+        return source.load()
+    if file is not None and file.path is not None:
+        from kerasforge.pipelines.example_data import ensure_example
+
+        ensure_example(file.path)  # configs/data/ is generated, not kept in git
+    return source.load(file)
 
 
 @register_source(inputs="image", targets="classes")

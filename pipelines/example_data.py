@@ -1,4 +1,8 @@
-"""Write the example data files the file-source configs read (``make example-data``).
+"""Write the example data files the file-source configs read, on demand.
+
+Not kept in git: the first run that reads one of them (``load_source`` calls
+:func:`ensure_example`), the tests and ``make example-data`` write them, the same
+bytes every time.
 
 Generated from scikit-learn's bundled sets, so nothing is downloaded:
 ``configs/data/wine.csv`` (named columns, string labels, a few empty cells
@@ -13,12 +17,55 @@ and a CSV text column ``configs/data/chase.csv``.
 from __future__ import annotations
 
 import csv
+import fcntl
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 EXAMPLES = Path("configs") / "data"
+EXAMPLE_NAMES = (
+    "wine.csv",
+    "wine.npz",
+    "digits_folder",
+    "digits.tfrecord",
+    "chase_folder",
+    "chase.csv",
+)
+"""What :func:`write_examples` writes into its folder."""
+
+
+def is_example(path: Path) -> bool:
+    """True for one of the example files inside a ``configs/data`` folder."""
+    path = Path(path)
+    return path.name in EXAMPLE_NAMES and path.parent.parts[-2:] == ("configs", "data")
+
+
+def ensure_example(path: Path) -> bool:
+    """Write the example files when ``path`` is a missing one of them; True if written.
+
+    Each file or folder is written aside and renamed into place, under a lock, so a
+    process that finds one finds it whole, and two processes write it once.
+    """
+    path = Path(path)
+    if path.exists() or not is_example(path):
+        return False
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".examples.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return False
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".writing-") as tmp:
+            write_examples(Path(tmp))
+            for name in EXAMPLE_NAMES:
+                if not (folder / name).exists():
+                    os.replace(Path(tmp) / name, folder / name)
+    print(f"example data: wrote {folder}/ (generated from scikit-learn's bundled sets)")
+    return True
 
 
 def write_examples(folder: Path = EXAMPLES) -> list[Path]:
@@ -108,10 +155,12 @@ def write_digit_tfrecord(path: Path, every: int = 1) -> Path:
                 "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(labels[i])])),
             }
             example = tf.train.Example(features=tf.train.Features(feature=features))
-            writer.write(example.SerializeToString())
+            writer.write(example.SerializeToString(deterministic=True))
     return path
 
 
 if __name__ == "__main__":
-    for path in write_examples(Path(sys.argv[1]) if len(sys.argv) > 1 else EXAMPLES):
-        print(path)
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else EXAMPLES
+    shutil.rmtree(target, ignore_errors=True)
+    for written in write_examples(target):
+        print(written)
