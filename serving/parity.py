@@ -26,6 +26,7 @@ import numpy as np
 
 from kerasforge.serving.edge.compat import OLDEST_RUNTIME, runs_on, version_tuple
 from kerasforge.serving.edge.text import exact_match
+from kerasforge.serving.errors import ServingError
 from kerasforge.serving.tflite import Variant
 
 MAIN_OUTPUT = {
@@ -132,27 +133,54 @@ def _num(value: float | None, digits: int) -> str:
 def score(
     task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float = 1.0
 ) -> float | None:
-    """The task's headline metric: accuracy for classifiers, R² for regression, MASE for
-    forecasting (mean absolute error over ``scale``, the naive forecast's; :func:`naive_mae`),
-    ROC AUC of the anomaly scores (targets 1 = anomaly) for anomaly detection, the
-    reconstruction loss for a VAE (``None`` for a GAN's generator), exact match for sequence
-    to sequence (``y_true``: target ids, ``Seq2Seq.export_data``)."""
-    if task == "generation":
-        return reconstruction_loss(y_true, outputs["image"])
-    if task == "seq2seq":
-        return exact_match(np.asarray(outputs["token_ids"]), y_true)
-    if task == "anomaly_detection":
-        return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
-    if task == "classification":
-        return float(np.mean(np.asarray(outputs["class_ids"]).reshape(-1) == y_true.reshape(-1)))
-    if task == "forecasting":
-        forecast = np.asarray(outputs["forecast"], dtype="float64").reshape(len(y_true), -1)
-        return float(np.mean(np.abs(forecast - y_true.reshape(len(y_true), -1))) / scale)
+    """The task's headline metric over served ``outputs`` (:data:`SCORES`): accuracy for
+    classifiers, R² for regression, MASE for forecasting (mean absolute error over
+    ``scale``, the naive forecast's; :func:`naive_mae`), ROC AUC of the anomaly scores
+    (targets 1 = anomaly) for anomaly detection, the reconstruction loss for a VAE
+    (``None`` for a GAN's generator), exact match for sequence to sequence (``y_true``:
+    target ids, ``Seq2Seq.export_data``).
+
+    Raises:
+        ServingError: ``task`` is not one kerasforge knows.
+    """
+    scorer = SCORES.get(task)
+    if scorer is None:
+        raise ServingError(
+            f"parity: no headline score for task {task!r}; known tasks: {', '.join(sorted(SCORES))}"
+        )
+    return scorer(np.asarray(y_true), outputs, scale)
+
+
+def _accuracy(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
+    return float(np.mean(np.asarray(outputs["class_ids"]).reshape(-1) == y_true.reshape(-1)))
+
+
+def _r2(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
     values = np.asarray(outputs["values"], dtype="float64").reshape(len(y_true), -1)
     target = np.asarray(y_true, dtype="float64").reshape(len(y_true), -1)
     residual = np.sum((target - values) ** 2, axis=0)
     total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
     return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
+
+
+def _mase(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
+    forecast = np.asarray(outputs["forecast"], dtype="float64").reshape(len(y_true), -1)
+    return float(np.mean(np.abs(forecast - y_true.reshape(len(y_true), -1))) / scale)
+
+
+def _auc(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
+    return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
+
+
+SCORES: dict[str, Callable[[np.ndarray, dict[str, np.ndarray], float], float | None]] = {
+    "classification": _accuracy,
+    "regression": _r2,
+    "forecasting": _mase,
+    "anomaly_detection": _auc,
+    "generation": lambda y, outputs, _: reconstruction_loss(y, outputs["image"]),
+    "seq2seq": lambda y, outputs, _: exact_match(np.asarray(outputs["token_ids"]), y),
+}
+"""Each task's headline over served outputs; one key per task in ``pipelines.tasks``."""
 
 
 def reconstruction_loss(y_true: np.ndarray, image: np.ndarray) -> float | None:
@@ -208,9 +236,10 @@ def compare(
     scale: float = 1.0,
 ) -> Row:
     """Metric, agreement and max abs diff of ``outputs`` against the Keras ``reference``."""
-    main = MAIN_OUTPUT.get(task, sorted(reference)[0])
+    metric = score(task, y_true, outputs, scale)  # an unknown task stops here, in one line
+    main = MAIN_OUTPUT[task]
     diff = np.abs(np.asarray(outputs[main], "float64") - np.asarray(reference[main], "float64"))
-    row = Row(name, metric=score(task, y_true, outputs, scale), max_abs_diff=float(diff.max()))
+    row = Row(name, metric=metric, max_abs_diff=float(diff.max()))
     if "class_ids" in reference:
         agree = np.asarray(outputs["class_ids"]) == np.asarray(reference["class_ids"])
         row.agreement = float(np.mean(agree))

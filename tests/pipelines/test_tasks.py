@@ -113,3 +113,19 @@ def test_regression_model_answers_in_target_units_and_reports_a_baseline(tmp_pat
     assert set(extra) == {"test_baseline_mae", "test_baseline_rmse"}
     assert saved["test_baseline_mae"] == pytest.approx(extra["test_baseline_mae"])
     assert saved["test_mae"] > 0
+
+
+def test_every_registered_task_has_every_part():
+    """Until each task owns its serving contract (#22), the per-task tables must agree."""
+    from kerasforge.serving import parity
+    from kerasforge.serving.edge.formats import FORMATS
+    from kerasforge.serving.signatures_tasks import CONTRACTS
+
+    tasks = set(task_names())
+    assert len(tasks) == 6
+    for table in (CONTRACTS, FORMATS, parity.SCORES, parity.MAIN_OUTPUT):
+        assert set(table) == tasks, table
+    for name in tasks:
+        cls = task_class(name)
+        assert not getattr(cls, "__abstractmethods__", None), (name, cls.__abstractmethods__)
+        assert cls.headline.mode in {"max", "min"}

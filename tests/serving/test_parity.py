@@ -1,8 +1,13 @@
-"""The edge-model rule: within budget, the variants every supported runtime loads, then size."""
+"""The edge-model rule (within budget, the variants every supported runtime loads, then
+size) and the headline score per task."""
 
 from __future__ import annotations
 
-from kerasforge.serving.parity import ParityReport, Row, choose_edge_model
+import numpy as np
+import pytest
+
+from kerasforge.serving.errors import ServingError
+from kerasforge.serving.parity import ParityReport, Row, choose_edge_model, score
 
 # name: (accuracy, size in bytes, min_runtime, select_tf_ops)
 DIGITS = {  # the shape of the default model's variants (dynamic as TF's default writes it)
@@ -67,3 +72,9 @@ def test_variants_without_a_recorded_runtime_fall_back_to_the_smallest():
     report = _report(unknown)
     assert report.edge_model == "dynamic"
     assert report.edge_reason.endswith("needs TFLite >= unknown)")
+
+
+def test_an_unknown_task_is_one_line_not_another_task_s_score():
+    """It used to fall through to regression's R²."""
+    with pytest.raises(ServingError, match=r"no headline score for task 'ranking'; known tasks"):
+        score("ranking", np.zeros(3), {"values": np.zeros(3)})
