@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kerasforge.console import UsageError, start_tensorflow
+from kerasforge.serving import wire
 
 DEFAULT_REPOSITORY = "artifacts/models"
 
@@ -357,7 +358,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         signature_name=args.signature or request.signature_name,
         label=args.label,
     )
-    print(json.dumps({"predictions": predictions}))
+    print(json.dumps({wire.PREDICTIONS: predictions}))
     return 0
 
 

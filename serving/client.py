@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Protocol
 
+from kerasforge.serving import wire
 from kerasforge.serving.errors import ServingError
 
 
@@ -62,7 +63,7 @@ def check_version_choice(version: int | None, label: str | None) -> None:
 def _wire(value: Any) -> Any:
     """``bytes`` become ``{"b64": ...}`` (TF Serving's JSON for binary string values)."""
     if isinstance(value, bytes):
-        return {"b64": base64.b64encode(value).decode()}
+        return {wire.B64: base64.b64encode(value).decode()}
     if isinstance(value, dict):
         return {k: _wire(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -133,8 +134,8 @@ class RestClient:
         label: str | None = None,
     ) -> list[Any]:
         """Row-format predict: one prediction per instance."""
-        body: dict[str, Any] = {"instances": _wire(instances)}
+        body: dict[str, Any] = {wire.INSTANCES: _wire(instances)}
         if signature_name:
-            body["signature_name"] = signature_name
+            body[wire.SIGNATURE_NAME] = signature_name
         url = f"{self._model_url(name, version, label)}:predict"
-        return self.request("POST", url, body)["predictions"]
+        return self.request("POST", url, body)[wire.PREDICTIONS]

@@ -23,9 +23,8 @@ from kerasforge.serving.batching import Batcher
 from kerasforge.serving.errors import ServingError, tf_error_message
 from kerasforge.serving.metrics import Call
 from kerasforge.serving.store import LoadedModel, signature_defs
+from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
 METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}  # REST verb -> method_name
 
 

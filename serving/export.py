@@ -52,7 +52,6 @@ from kerasforge.serving.parity import (
 from kerasforge.serving.repository import TFLITE_FILE
 from kerasforge.serving.signatures import (
     DEFAULT_SIGNATURE,
-    PREDICT_METHOD,
     Endpoint,
     endpoints,
     write_method_names,
@@ -61,6 +60,7 @@ from kerasforge.serving.text import with_tokenizer
 from kerasforge.serving.tf_serving_config import write_configs
 from kerasforge.serving.tflite import ExportData, TFLiteOptions, Variant, convert_variants
 from kerasforge.serving.warmup import write_warmup
+from kerasforge.serving.wire import PREDICT_METHOD
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from tensorflow_serving.apis import (
 
 from kerasforge.serving import batching, examples, model_config, predict
 from kerasforge.serving.errors import ServingError, tf_error_message
-from kerasforge.serving.examples import CLASSIFY_METHOD, REGRESS_METHOD
 from kerasforge.serving.metrics import Metrics
 from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
+from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
 from kerasforge.serving.workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)

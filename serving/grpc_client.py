@@ -30,7 +30,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from kerasforge.serving import json_tensor, predict
+from kerasforge.serving import json_tensor, predict, wire
 from kerasforge.serving.client import check_version_choice
 from kerasforge.serving.errors import ServingError
 
@@ -129,7 +129,7 @@ class GrpcClient:
         reply = self._call(self._predictions.Predict, request)
         outputs = {key: tf.make_ndarray(proto) for key, proto in reply.outputs.items()}
         body = json_tensor.dumps(predict.format_response(outputs, row_format=True))
-        return orjson.loads(body)["predictions"]
+        return orjson.loads(body)[wire.PREDICTIONS]
 
     def _inputs(
         self, name: str, version: int | None, label: str | None, signature: str

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from kerasforge.serving import wire
 from kerasforge.serving.errors import ServingError
 
 MAX_DEPTH = 64  # deeper JSON is refused before any recursion (TF Serving's RapidJSON recurses)
@@ -279,10 +280,10 @@ def decode_string(v: Any) -> bytes:
     if type(v) is str:
         return v.encode()
     if isinstance(v, dict):
-        if set(v) != {"b64"} or type(v["b64"]) is not str:
+        if set(v) != {wire.B64} or type(v[wire.B64]) is not str:
             raise ServingError(f"JSON Value: {_short(v)} not formatted correctly for base64 data")
         try:
-            return base64.b64decode(v["b64"], validate=True)
+            return base64.b64decode(v[wire.B64], validate=True)
         except (binascii.Error, ValueError):
             raise ServingError("Unable to base64 decode") from None
     raise type_error(v, "string")
@@ -290,7 +291,7 @@ def decode_string(v: Any) -> bytes:
 
 def is_b64(value: Any) -> bool:
     """A ``{"b64": "<string>"}`` object."""
-    return isinstance(value, dict) and len(value) == 1 and type(value.get("b64")) is str
+    return isinstance(value, dict) and len(value) == 1 and type(value.get(wire.B64)) is str
 
 
 def dumps(payload: Any) -> bytes:
@@ -345,7 +346,7 @@ def bytes_value(value: bytes, b64: bool) -> Any:
             return value.decode()
         except UnicodeDecodeError:
             pass
-    return {"b64": base64.b64encode(value).decode()}
+    return {wire.B64: base64.b64encode(value).decode()}
 
 
 def encode_output(name: str, array: np.ndarray) -> np.ndarray | list[Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving import invoke, json_tensor
+from kerasforge.serving import invoke, json_tensor, wire
 from kerasforge.serving.errors import ServingError, tf_error_message
 
 
@@ -28,7 +28,7 @@ def signature_name(body: dict[str, Any]) -> str | None:
     Raises:
         ServingError: ``signature_name`` is not a string (HTTP 400, TF Serving's message).
     """
-    name = body.get("signature_name")
+    name = body.get(wire.SIGNATURE_NAME)
     if name is not None and not isinstance(name, str):
         raise ServingError(
             f"JSON Value: {json_tensor._short(name)} not formatted correctly. "
@@ -41,14 +41,14 @@ def parse_request(body: Any, specs: dict[str, Any]) -> tuple[dict[str, np.ndarra
     """Turn a request body into named arrays; the flag is true for the row format."""
     if not isinstance(body, dict):
         raise ServingError("JSON Value: request body Is not object")
-    if "instances" in body and "inputs" in body:
+    if wire.INSTANCES in body and wire.INPUTS in body:
         raise ServingError(
             "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"
         )
-    if "instances" in body:
-        arrays, row = _from_instances(body["instances"], specs), True
-    elif "inputs" in body:
-        arrays, row = _from_inputs(body["inputs"], specs), False
+    if wire.INSTANCES in body:
+        arrays, row = _from_instances(body[wire.INSTANCES], specs), True
+    elif wire.INPUTS in body:
+        arrays, row = _from_inputs(body[wire.INPUTS], specs), False
     else:
         raise ServingError("Missing 'inputs' or 'instances' key")
     for name, array in arrays.items():
@@ -195,10 +195,10 @@ def format_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[st
     encoded = {k: json_tensor.encode_output(k, v) for k, v in outputs.items()}
     if not row_format:
         if len(encoded) == 1:
-            return {"outputs": next(iter(encoded.values()))}
-        return {"outputs": encoded}
+            return {wire.OUTPUTS: next(iter(encoded.values()))}
+        return {wire.OUTPUTS: encoded}
     if len(encoded) == 1:
-        return {"predictions": next(iter(encoded.values()))}
+        return {wire.PREDICTIONS: next(iter(encoded.values()))}
     rows = {len(v) for v in encoded.values()}
     if len(rows) != 1:
         raise ServingError(
@@ -206,4 +206,4 @@ def format_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[st
             f"({ {k: len(v) for k, v in encoded.items()} }); use the columnar 'inputs' format",
         )
     names = sorted(encoded)
-    return {"predictions": [{k: encoded[k][i] for k in names} for i in range(rows.pop())]}
+    return {wire.PREDICTIONS: [{k: encoded[k][i] for k in names} for i in range(rows.pop())]}

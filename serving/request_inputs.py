@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kerasforge.console import UsageError
+from kerasforge.serving import wire
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 BYTES_SIGNATURE = "serving_bytes"  # serving.signatures.BYTES_SIGNATURE, without loading TF
@@ -123,9 +124,13 @@ def _json(path: Path) -> RequestInputs:
         raise UsageError(f"{str(path)!r} is not valid JSON: {exc}") from None
     if isinstance(body, list) and body:
         return RequestInputs(body)
-    if isinstance(body, dict) and isinstance(body.get("instances"), list) and body["instances"]:
-        name = body.get("signature_name")
-        return RequestInputs(body["instances"], name if isinstance(name, str) else None)
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get(wire.INSTANCES), list)
+        and body[wire.INSTANCES]
+    ):
+        name = body.get(wire.SIGNATURE_NAME)
+        return RequestInputs(body[wire.INSTANCES], name if isinstance(name, str) else None)
     raise UsageError(
         f"input {str(path)!r}: expected a .npy batch, a JSON list of instances or a JSON "
         'object {"instances": [...]}'

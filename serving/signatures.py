@@ -37,15 +37,13 @@ import numpy as np
 
 from kerasforge.serving.card import ExampleFeature, ModelCard, SignatureInfo
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.wire import CLASSIFY_METHOD, PREDICT_METHOD
 
 DEFAULT_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serving_bytes"
 FEATURES_SIGNATURE = "serving_features"
 CLASSIFY_SIGNATURE = "classify"
 REGRESS_SIGNATURE = "regress"
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
 EXAMPLES_INPUT = "inputs"
 """The serialized tf.Example input of classify/regress (TF Serving's ``kClassifyInputs``)."""
 IMAGE_BYTES_INPUT = "image_bytes"

@@ -22,13 +22,12 @@ from typing import Any
 
 from kerasforge.serving.card import ModelCard
 from kerasforge.serving.signatures import (
-    CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
-    REGRESS_METHOD,
     Endpoint,
     SignatureInputs,
     traced_once,
 )
+from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
 
 TEXT_INPUT = "text"
 """seq2seq's ``serving_default`` input: the source strings."""

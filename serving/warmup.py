@@ -32,14 +32,9 @@ import numpy as np
 
 from kerasforge.serving.card import SignatureInfo
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.signatures import (
-    CLASSIFY_METHOD,
-    DEFAULT_SIGNATURE,
-    EXAMPLES_INPUT,
-    REGRESS_METHOD,
-    request_inputs,
-)
+from kerasforge.serving.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, request_inputs
 from kerasforge.serving.text import TOKENS_SIGNATURE
+from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerasforge.serving.examples import CLASSIFY_METHOD, REGRESS_METHOD
+from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
 
 
 def save_example_model(path: Path, version: int = 1) -> Path:

@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 import pytest
 
-from kerasforge.serving import examples, signatures
+from kerasforge.serving import examples, wire
 from kerasforge.serving.signatures import feature_keys, request_inputs
 from tests.conftest import ROOT, ServerProcess, publish_untrained
 
@@ -339,7 +339,7 @@ def test_grpc_classify_and_regress_match_in_process_calls(served, published, reg
         multi = inference_pb2.MultiInferenceRequest()
         task = multi.tasks.add()
         task.model_spec.name, task.model_spec.signature_name = "diabetes", "regress"
-        task.method_name = signatures.REGRESS_METHOD
+        task.method_name = wire.REGRESS_METHOD
         multi.input.CopyFrom(request.input)
         (found,) = stub.MultiInference(multi, timeout=60).results
         np.testing.assert_allclose(
