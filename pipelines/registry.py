@@ -88,7 +88,12 @@ def publish_version(
     if CHALLENGER in chosen.aliases:
         on_fail = "canary"
     number = str(chosen.version)
-    return release(client, name, repository, version=number, on_fail=on_fail, place_unserved=True)
+    from kerasforge.pipelines.release import release_lock
+
+    with release_lock(repository, name):  # as the gates of trainings and replays
+        return release(
+            client, name, repository, version=number, on_fail=on_fail, place_unserved=True
+        )
 
 
 def release(
