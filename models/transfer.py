@@ -31,51 +31,21 @@ task standardises inputs, which is close to MobileNet's [-1, 1] but not Caffe's 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from kerasforge.models.backbones import BACKBONE_NAME, find_backbone, set_trainable_top
 from kerasforge.models.inputs import check_image, image_input, name_generated_layers
 from kerasforge.models.lazy import keras, layers
 from kerasforge.models.registry import register_model
 
-BACKBONE_NAME = "backbone"
 Mode = Literal["feature_extraction", "fine_tune", "gradual_unfreeze"]
-_BLOCK = re.compile(r"^(.*?block_?\d+[a-z]?)(?=_|$)")
 
 
 def applications() -> list[str]:
     """The backbone names ``keras.applications`` offers (``ResNet50``, ``MobileNetV2``, ...)."""
     return sorted(n for n in dir(keras.applications) if n[0].isupper())
-
-
-def backbone_blocks(backbone: keras.Model) -> list[list[Any]]:
-    """The backbone's blocks with weights, top (output side) first."""
-    groups: list[tuple[str, list[Any]]] = []
-    for layer in backbone.layers:
-        match = _BLOCK.match(layer.name)
-        key = match.group(1) if match else layer.name.split("_")[0]
-        if groups and groups[-1][0] == key:
-            groups[-1][1].append(layer)
-        else:
-            groups.append((key, [layer]))
-    return [g for _, g in reversed(groups) if any(layer.weights for layer in g)]
-
-
-def set_trainable_top(backbone: keras.Model, count: int) -> list[str]:
-    """Make the top ``count`` blocks trainable and the rest frozen; the trainable layers' names.
-
-    BatchNormalization layers stay frozen: a non-trainable Keras BatchNormalization
-    runs in inference mode (its moving statistics never change), which a
-    ``training=False`` call alone does not guarantee under an outer ``fit``.
-    """
-    top = [layer for block in backbone_blocks(backbone)[:count] for layer in block]
-    backbone.trainable = count > 0
-    for layer in backbone.layers:
-        batch_norm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = layer in top and not batch_norm
-    return [layer.name for layer in top if layer.trainable_weights]
 
 
 def _check(mode: str, trainable_blocks: int, unfreeze_epochs: Sequence[int], rate: Any) -> None:
@@ -178,7 +148,6 @@ def save_backbone_weights(checkpoint: str | Path, out: str | Path) -> int:
         ValueError: the checkpoint holds no ``transfer`` backbone.
     """
     from kerasforge.models.registry import load_model
-    from kerasforge.models.unfreeze import find_backbone
 
     model = load_model(checkpoint)
     try:

@@ -11,20 +11,7 @@ from typing import Any
 
 import keras
 
-from kerasforge.models.transfer import BACKBONE_NAME, set_trainable_top
-
-
-def find_backbone(model: keras.Model) -> keras.Model:
-    """The ``transfer`` backbone nested (at any depth) in ``model``."""
-    for layer in model.layers:
-        if layer.name == BACKBONE_NAME:
-            return layer
-        if isinstance(layer, keras.Model):
-            try:
-                return find_backbone(layer)
-            except LookupError:
-                continue
-    raise LookupError(f"no layer named {BACKBONE_NAME!r} in model {model.name!r}")
+from kerasforge.models.backbones import find_backbone, set_trainable_top
 
 
 def carry_optimizer(model: keras.Model) -> keras.optimizers.Optimizer:

@@ -1,6 +1,7 @@
 """Data sources -> deterministic splits -> tf.data pipelines.
 
-Sources are registered by name with what they hold (image or tabular inputs,
+Sources (:mod:`kerasforge.pipelines.sources`: the types and the registry) are
+registered by name with what they hold (image or tabular inputs,
 class labels or numeric values) and return whole arrays; splitting is seeded
 (stratified for class labels); the tf.data side caches, shuffles (seeded),
 batches and prefetches. Nothing here downloads: bundled data ships inside a
@@ -10,110 +11,31 @@ PyPI package.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kerasforge.pipelines import (  # each registers its sources
+    bundled,  # noqa: F401  (digits, diabetes, breast_cancer, wine)
+    dates,  # noqa: F401  (dates)
+    filesources,  # noqa: F401  (csv, numpy_arrays)
+    imagefolder,  # noqa: F401  (image_folder)
+    series,  # noqa: F401  (co2, sunspots, macrodata, ...)
+    textgen,  # noqa: F401  (chase)
+    textsources,  # noqa: F401  (text_folder, csv_text)
+    tfrecords,  # noqa: F401  (tfrecord)
+)
 from kerasforge.pipelines.errors import DataError
+from kerasforge.pipelines.sources import (
+    _SOURCES,
+    Dataset,
+    Source,
+    Splits,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
-
-InputKind = Literal["image", "tabular", "sequence", "series", "text"]
-"""``sequence``: examples are ``[steps, features]``; ``series``: one long ``[time, features]``
-series, cut into windows chronologically (``pipelines/series.py``); ``text``: one string per
-example, tokenised inside the model (``pipelines/textsources.py``, ``pipelines/dates.py``)."""
-TargetKind = Literal["classes", "values", "text"]
-"""``text``: one target string per example (sequence to sequence)."""
-
-IMAGE_RANGE = (0.0, 255.0)
-"""Image inputs hold 8-bit pixel values; scaling happens inside the model."""
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a source holds, beside the arrays: read by tasks, export and the model card."""
-
-    name: str
-    inputs: InputKind
-    targets: TargetKind
-    class_names: tuple[str, ...] = ()
-    feature_names: tuple[str, ...] = ()
-    target_names: tuple[str, ...] = ()
-    value_range: tuple[float, float] | None = None
-    """Range of the raw input values, where fixed (images: 0-255)."""
-    streamed: bool = False
-    """``x`` holds file paths, decoded in tf.data (``pipelines/imagefolder.py``)."""
-    skipped: tuple[str, ...] = ()
-    """The first files a streamed source skipped as unreadable."""
-    skipped_count: int = 0
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Arrays of one data source: ``x`` (examples first) and ``y`` (labels or values)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    info: DataInfo
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Train / validation / test arrays of one dataset."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    info: DataInfo
-    sizes: dict[str, int] = field(default_factory=dict)
-    files: Any = None
-    """Streamed sources: every split's files (``imagefolder.FileSplits``); the arrays
-    above then hold a bounded decoded sample of each split."""
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.info.class_names)
-
-
-@dataclass(frozen=True)
-class Source:
-    """A registered source: its loader and what it holds (known without loading it)."""
-
-    load: Callable[..., Dataset]
-    inputs: InputKind
-    targets: TargetKind
-    needs_file: bool = False
-    """Its loader takes the config's ``data.file`` section (user files)."""
-
-
-_SOURCES: dict[str, Source] = {}
-
-
-def register_source(
-    *, inputs: InputKind, targets: TargetKind, needs_file: bool = False
-) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
-    """Register a data source under its function name, with what it holds.
-
-    ``needs_file``: the loader takes the config's ``data.file`` section.
-    """
-
-    def register(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        if fn.__name__ in _SOURCES:
-            raise ValueError(f"data source {fn.__name__!r} is already registered")
-        _SOURCES[fn.__name__] = Source(fn, inputs, targets, needs_file)
-        return fn
-
-    return register
 
 
 def source_names() -> list[str]:
@@ -138,59 +60,6 @@ def load_source(name: str, file: Any = None) -> Dataset:
 
         ensure_example(file.path)  # configs/data/ is generated, not kept in git
     return source.load(file)
-
-
-@register_source(inputs="image", targets="classes")
-def digits() -> Dataset:
-    """scikit-learn's bundled 8x8 digits: 1,797 grayscale images, 10 classes.
-
-    The data set stores 0-16 intensities; they are mapped onto 8-bit pixel
-    values (0-255), the range every image input of kerasforge takes.
-    """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = (bunch.images.astype("float32") * (255.0 / 16.0))[..., np.newaxis]  # (n, 8, 8, 1)
-    info = DataInfo(
-        "digits",
-        "image",
-        "classes",
-        tuple(str(c) for c in bunch.target_names),
-        value_range=IMAGE_RANGE,
-    )
-    return Dataset(x, bunch.target.astype("int64"), info)
-
-
-def _sklearn_table(name: str, loader: str, targets: TargetKind, **kwargs: object) -> Dataset:
-    import sklearn.datasets
-
-    bunch = getattr(sklearn.datasets, loader)(**kwargs)
-    x = np.asarray(bunch.data, dtype="float32")
-    features = tuple(str(f) for f in bunch.feature_names)
-    if targets == "classes":
-        classes = tuple(str(c) for c in bunch.target_names)
-        info = DataInfo(name, "tabular", targets, classes, features)
-        return Dataset(x, np.asarray(bunch.target, dtype="int64"), info)
-    info = DataInfo(name, "tabular", targets, feature_names=features, target_names=("target",))
-    return Dataset(x, np.asarray(bunch.target, dtype="float32"), info)
-
-
-@register_source(inputs="tabular", targets="values")
-def diabetes() -> Dataset:
-    """scikit-learn's bundled diabetes progression: 442 patients, 10 raw named features."""
-    return _sklearn_table("diabetes", "load_diabetes", "values", scaled=False)
-
-
-@register_source(inputs="tabular", targets="classes")
-def breast_cancer() -> Dataset:
-    """scikit-learn's bundled Wisconsin breast cancer set: 569 tumours, 30 features, 2 classes."""
-    return _sklearn_table("breast_cancer", "load_breast_cancer", "classes")
-
-
-@register_source(inputs="tabular", targets="classes")
-def wine() -> Dataset:
-    """scikit-learn's bundled wine recognition set: 178 wines, 13 features, 3 cultivars."""
-    return _sklearn_table("wine", "load_wine", "classes")
 
 
 def keep_classes(data: Dataset, names: Sequence[str]) -> Dataset:
@@ -332,12 +201,3 @@ def to_epoch_dataset(
     steps = -(-count // batch_size)
     epochs_left = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1))
     return epochs_left.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
-
-
-from kerasforge.pipelines import dates as _dates  # noqa: E402, F401  (dates)
-from kerasforge.pipelines import filesources as _filesources  # noqa: E402, F401  (registers csv, numpy)
-from kerasforge.pipelines import imagefolder as _imagefolder  # noqa: E402, F401  (image_folder)
-from kerasforge.pipelines import series as _series  # noqa: E402, F401  (registers co2, sunspots, ...)
-from kerasforge.pipelines import textgen as _textgen  # noqa: E402, F401  (chase)
-from kerasforge.pipelines import textsources as _textsources  # noqa: E402, F401  (text_folder, csv_text)
-from kerasforge.pipelines import tfrecords as _tfrecords  # noqa: E402, F401  (tfrecord)

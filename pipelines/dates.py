@@ -14,7 +14,7 @@ import datetime as dt
 
 import numpy as np
 
-from kerasforge.pipelines.data import DataInfo, Dataset, register_source
+from kerasforge.pipelines.sources import DataInfo, Dataset, register_source
 
 DATES_SEED = 1234
 DATES_COUNT = 12_000

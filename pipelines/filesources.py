@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasforge.pipelines.data import DataInfo, Dataset, register_source
 from kerasforge.pipelines.errors import DataError, shown
+from kerasforge.pipelines.sources import DataInfo, Dataset, register_source
 
 if TYPE_CHECKING:
     from kerasforge.pipelines.config import FileConfig

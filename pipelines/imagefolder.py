@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kerasforge.pipelines.data import IMAGE_RANGE, DataInfo, Dataset, Splits, register_source
 from kerasforge.pipelines.errors import DataError, shown
 from kerasforge.pipelines.filesources import class_folders
+from kerasforge.pipelines.sources import IMAGE_RANGE, DataInfo, Dataset, Splits, register_source
 
 if TYPE_CHECKING:
     import tensorflow as tf

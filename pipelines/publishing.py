@@ -28,7 +28,7 @@ from kerasforge.pipelines.release import CANARY, STABLE, GateSpec, baseline_line
 
 if TYPE_CHECKING:
     from kerasforge.pipelines.config import ExperimentConfig
-    from kerasforge.pipelines.data import Splits
+    from kerasforge.pipelines.sources import Splits
     from kerasforge.pipelines.tasks import Task
     from kerasforge.pipelines.tracker import Tracker
     from kerasforge.serving.card import ModelCard

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasforge.pipelines.data import DataInfo, Dataset, register_source
 from kerasforge.pipelines.errors import DataError, shown
 from kerasforge.pipelines.filesources import (
     MISSING,
@@ -24,6 +23,7 @@ from kerasforge.pipelines.filesources import (
     _read_rows,
     class_folders,
 )
+from kerasforge.pipelines.sources import DataInfo, Dataset, register_source
 
 if TYPE_CHECKING:
     from kerasforge.pipelines.config import FileConfig

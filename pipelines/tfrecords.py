@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasforge.pipelines.data import IMAGE_RANGE, DataInfo, Dataset, register_source
 from kerasforge.pipelines.errors import DataError, clipped
 from kerasforge.pipelines.filesources import _class_ids, _existing
+from kerasforge.pipelines.sources import IMAGE_RANGE, DataInfo, Dataset, register_source
 
 if TYPE_CHECKING:
     from kerasforge.pipelines.config import FileConfig

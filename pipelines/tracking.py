@@ -32,7 +32,7 @@ from kerasforge.pipelines.tracker import MlflowMetrics, Tracker, short_reason
 from kerasforge.pipelines.tracking_signals import Terminated, ending_signals
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.data import Splits
+    from kerasforge.pipelines.sources import Splits
 
 __all__ = ["MlflowMetrics", "Tracker", "tracked_run", "tracking_uri"]
 

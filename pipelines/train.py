@@ -34,6 +34,7 @@ from kerasforge.pipelines.optimizers import OPTIMIZER_CLASSES, build_optimizer
 from kerasforge.pipelines.regularize import add_l2, smoothed
 from kerasforge.pipelines.schedules import steps_for
 from kerasforge.pipelines.series import split_series
+from kerasforge.pipelines.sources import Splits
 from kerasforge.pipelines.strategy import configure_runtime
 from kerasforge.pipelines.tasks import Task, get_task
 from kerasforge.pipelines.tracking import Tracker, tracked_run
@@ -52,7 +53,7 @@ class TrainResult:
 
     model: keras.Model
     task: Task
-    splits: datalib.Splits
+    splits: Splits
     run_dir: Path
     test_metrics: dict[str, float]
     epochs_run: int
@@ -70,7 +71,7 @@ class TrainResult:
         return name, self.test_metrics[f"test_{name}"]
 
 
-def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
+def load_splits(cfg: ExperimentConfig, task: Task) -> Splits:
     """The config's data source, checked against the task, split by the config's seed."""
     dataset = datalib.load_source(cfg.data.source, cfg.data.file)
     if cfg.data.classes is not None:
@@ -90,7 +91,7 @@ def load_splits(cfg: ExperimentConfig, task: Task) -> datalib.Splits:
     return imagefolder.with_samples(splits, cfg.data.file) if dataset.info.streamed else splits
 
 
-def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) -> keras.Model:
+def build_task_model(cfg: ExperimentConfig, task: Task, splits: Splits) -> keras.Model:
     """The registered backbone, wrapped by the task (preprocessing fitted on train, head).
 
     Raises:
@@ -112,7 +113,7 @@ def build_task_model(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) 
     return task.assemble(backbone, entry, splits.info, splits.x_train, splits.y_train)
 
 
-def _place_augmentation(cfg: ExperimentConfig, task: Task, splits: datalib.Splits) -> None:
+def _place_augmentation(cfg: ExperimentConfig, task: Task, splits: Splits) -> None:
     """``data.augmentation.placement: model``: the augmentation layer goes to the task."""
     augmentation = cfg.data.augmentation
     if not augmentation.in_model:
@@ -293,7 +294,7 @@ def _check_finite(callbacks: list, run_dir: Path, cfg: ExperimentConfig) -> None
 def _evaluate(
     model: keras.Model,
     task: Task,
-    splits: datalib.Splits,
+    splits: Splits,
     test: Any,
     run_dir: Path,
     tracker: Tracker,
@@ -312,7 +313,7 @@ def _evaluate(
 
 
 def _datasets(
-    cfg: ExperimentConfig, task: Task, splits: datalib.Splits, first_epoch: int = 0
+    cfg: ExperimentConfig, task: Task, splits: Splits, first_epoch: int = 0
 ) -> dict[str, Any]:
     """Train (augmented), validation and test batches, and the training steps per epoch."""
     datasets = _unaugmented_datasets(cfg, task, splits, first_epoch)
@@ -329,7 +330,7 @@ def _datasets(
 
 
 def _unaugmented_datasets(
-    cfg: ExperimentConfig, task: Task, splits: datalib.Splits, first_epoch: int
+    cfg: ExperimentConfig, task: Task, splits: Splits, first_epoch: int
 ) -> dict[str, Any]:
     if splits.files is not None:
         return imagefolder.file_datasets(

@@ -9,8 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from kerasforge.pipelines.data import Dataset
 from kerasforge.pipelines.errors import DataError
+from kerasforge.pipelines.sources import Dataset
 
 log = logging.getLogger("kerasforge.data")
 

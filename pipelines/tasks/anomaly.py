@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data import DataInfo, Splits
+    from kerasforge.pipelines.sources import DataInfo, Splits
 
 THRESHOLD_LAYER = "score_threshold"
 """The layer holding the threshold; `serving.signatures_tasks.anomaly_detection` reads it."""

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data import DataInfo, Splits
+    from kerasforge.pipelines.sources import DataInfo, Splits
     from kerasforge.serving.tflite import ExportData
 
 VAE_HEADLINE = Headline(metric="reconstruction_loss", mode="min")

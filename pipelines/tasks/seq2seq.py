@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data import DataInfo, Splits
+    from kerasforge.pipelines.sources import DataInfo, Splits
     from kerasforge.serving.tflite import ExportData
 
 MARGIN = 0.05

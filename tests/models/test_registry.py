@@ -11,7 +11,7 @@ import pytest
 
 from kerasforge import models
 from kerasforge.models.registry import UnknownModelError
-from kerasforge.pipelines.data import DataInfo, Splits
+from kerasforge.pipelines.sources import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task, task_names
 from tests.conftest import ROOT
 

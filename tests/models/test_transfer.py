@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kerasforge import models
-from kerasforge.models.transfer import backbone_blocks
-from kerasforge.pipelines.data import DataInfo
+from kerasforge.models.backbones import backbone_blocks
+from kerasforge.pipelines.sources import DataInfo
 from kerasforge.pipelines.tasks import get_task
 
 SHAPE = (32, 32, 1)
@@ -25,7 +25,7 @@ def _assembled(**options):
 
 
 def _backbone(model):
-    from kerasforge.models.unfreeze import find_backbone
+    from kerasforge.models.backbones import find_backbone
 
     return find_backbone(model)
 

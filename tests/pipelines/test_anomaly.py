@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.data import DataInfo, Splits
 from kerasforge.pipelines.errors import ConfigError
+from kerasforge.pipelines.sources import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task
 from kerasforge.pipelines.tasks.anomaly import THRESHOLD_LAYER, reconstruction_errors
 from kerasforge.pipelines.train import build_task_model, load_splits

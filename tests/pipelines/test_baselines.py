@@ -19,8 +19,8 @@ from sklearn.metrics import roc_auc_score
 
 from kerasforge import models
 from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.data import DataInfo, Splits
 from kerasforge.pipelines.dates import generate_dates
+from kerasforge.pipelines.sources import DataInfo, Splits
 from kerasforge.pipelines.tasks import Baseline, get_task
 from kerasforge.pipelines.tasks.base import Task
 from kerasforge.pipelines.tasks.regression import r2_score

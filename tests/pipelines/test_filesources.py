@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from kerasforge.pipelines.config import ConfigError, load_config
-from kerasforge.pipelines.data import DataInfo, Dataset, load_source
+from kerasforge.pipelines.data import load_source
 from kerasforge.pipelines.errors import DataError
+from kerasforge.pipelines.sources import DataInfo, Dataset
 from kerasforge.pipelines.validate import check_dataset, validate
 
 

@@ -7,9 +7,10 @@ import pytest
 
 from kerasforge import models
 from kerasforge.pipelines.config import ConfigError, load_config
-from kerasforge.pipelines.data import DataInfo, Dataset, load_source
+from kerasforge.pipelines.data import load_source
 from kerasforge.pipelines.errors import DataError
 from kerasforge.pipelines.series import split_series, windows
+from kerasforge.pipelines.sources import DataInfo, Dataset
 from kerasforge.pipelines.tasks import get_task
 from kerasforge.pipelines.tasks.forecasting import forecast_scores
 from kerasforge.pipelines.train import load_splits

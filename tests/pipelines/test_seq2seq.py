@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from kerasforge import models
-from kerasforge.pipelines.data import DataInfo, Splits, load_source
+from kerasforge.pipelines.data import load_source
 from kerasforge.pipelines.dates import FORMATS, format_date, generate_dates
 from kerasforge.pipelines.errors import DataError
+from kerasforge.pipelines.sources import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task
 from tests.conftest import ROOT
 
@@ -110,7 +111,7 @@ def test_card_describes_lengths_tokens_and_the_tokeniser():
 
 
 def test_text_targets_are_refused_by_other_tasks_and_empty_strings_by_validation():
-    from kerasforge.pipelines.data import Dataset
+    from kerasforge.pipelines.sources import Dataset
     from kerasforge.pipelines.validate import check_dataset
 
     with pytest.raises(DataError, match="expects series inputs with values as targets"):
