@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kerasforge.pipelines.strategy import is_chief, tf_config
+from kerasforge.pipelines.cluster import is_chief, tf_config
 
 if TYPE_CHECKING:
     import keras

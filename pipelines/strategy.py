@@ -10,10 +10,10 @@ before it starts TensorFlow; later calls reuse it).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from kerasforge.pipelines.cluster import tf_config
 from kerasforge.pipelines.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -73,14 +73,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 _MULTI_WORKER: list[Any] = []
 
 
-def is_chief() -> bool:
-    """Whether this process writes shared outputs (worker 0, or the only process)."""
-    task = tf_config().get("task", {})
-    return task.get("type", "worker") in ("worker", "chief") and (
-        task.get("type") == "chief" or int(task.get("index", 0)) == 0
-    )
-
-
 def check_mixed_precision(policy: str, forced: bool) -> None:
     """Refuse mixed precision on a machine without a GPU unless ``forced``."""
     if policy == "off" or forced:
@@ -94,18 +86,6 @@ def check_mixed_precision(policy: str, forced: bool) -> None:
             "train.scale.mixed_precision=off, or train.scale.force_mixed_precision=true to "
             "run it anyway"
         )
-
-
-def tf_config() -> dict[str, Any]:
-    """The ``TF_CONFIG`` environment variable as a dict (empty when unset)."""
-    raw = os.environ.get("TF_CONFIG", "")
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise ConfigError(f"TF_CONFIG must be JSON; received {raw[:80]!r}") from None
-    return value if isinstance(value, dict) else {}
 
 
 def _tpu_strategy() -> tf.distribute.Strategy:

@@ -21,7 +21,6 @@ KNOWN_LOOPS: list[set[str]] = [
         "serving.store",
         "serving.warmup",
     },
-    {"pipelines.multiworker", "pipelines.strategy"},
 ]
 
 
