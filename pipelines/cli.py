@@ -98,6 +98,11 @@ def summary(result: TrainResult) -> dict[str, object]:
         "mlflow_run_id": result.run_id,
         "sample_request": str(result.sample_request),
     }
+    if result.gate is not None:
+        from kerasforge.pipelines.release import baseline_line
+
+        line = baseline_line(result.gate, result.test_metrics[f"test_{result.gate.metric}"])
+        lines["baseline"] = line.removeprefix("baseline: ")
     if result.published and result.outcome:
         if result.outcome.served:
             label = ", ".join(

@@ -63,6 +63,8 @@ class TrainResult:
     sample_request: Path
     outcome: publishing.Outcome | None = None
     """What the gate and the release made of the export (None without an export)."""
+    gate: publishing.GateSpec | None = None
+    """The release gate's rules for this run, with the task's baseline."""
 
     @property
     def headline(self) -> tuple[str, float]:
@@ -259,6 +261,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         published=published,
         sample_request=sample,
         outcome=outcome,
+        gate=spec,
     )
 
 

@@ -141,6 +141,8 @@ def test_a_failing_training_is_never_stable_nor_served_by_default(tracked, capsy
     assert "release gate failed for digits_cnn version 2" in out
     assert "digits_cnn version 2 is not published (challenger); serving stable=1" in out
     assert summary(second)["published"].startswith("not served: digits_cnn version 2")
+    assert summary(second)["baseline"].startswith("accuracy 0.")
+    assert "the majority class baseline 0.1" in summary(second)["baseline"]
     assert not second.outcome.served
     assert _labels(cfg.output_dir / "models") == {"digits_cnn": {"stable": 1}}
     assert not (cfg.output_dir / "models" / "digits_cnn" / "2").exists(), "on_fail: skip"
