@@ -17,14 +17,21 @@ release puts it into the served repository, with the labels its gate earned:
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kerasforge.pipelines.release import CANARY, STABLE, GateSpec, baseline_line, judge
+from kerasforge.pipelines.registry import gate_and_release, write_models_config
+from kerasforge.pipelines.release import (
+    CANARY,
+    STABLE,
+    GateSpec,
+    judge,
+    release_lock,
+    served_text,
+)
 
 if TYPE_CHECKING:
     from kerasforge.pipelines.config import ExperimentConfig
@@ -53,35 +60,20 @@ class Outcome:
         return self.version is not None and self.version in self.labels.values()
 
 
-def gate_spec(
-    cfg: ExperimentConfig, task: Task, model: Any, splits: Splits, test_metrics: dict
-) -> GateSpec:
-    """The gate's rules for this run, with the task's baseline on the test split.
-
-    Adds ``test_baseline_<metric>`` and ``baseline_margin`` to ``test_metrics``
-    (the card and the MLflow run record them) and prints the baseline line.
-    """
+def gate_spec(cfg: ExperimentConfig, task: Task, model: Any, splits: Splits) -> GateSpec:
+    """The gate's rules for this run, with the task's baseline on the test split when the
+    floor is on (``GateSpec.metrics`` is what the run and the card record of it)."""
     gate = cfg.tracking.registry.gate
     metric = gate.metric or task.headline.metric
     mode = "min" if metric == "loss" else task.metrics.get(metric, task.headline.mode)
     spec = GateSpec(metric, mode, gate.threshold, gate.min_improvement, on_fail=gate.on_fail)
-    if gate.baseline_floor and metric == task.headline.metric:
-        baseline = task.baseline(model, splits)
-        margin = baseline.margin if gate.baseline_margin is None else gate.baseline_margin
-        spec = GateSpec(
-            metric,
-            mode,
-            gate.threshold,
-            gate.min_improvement,
-            float(baseline.value),
-            baseline.name,
-            float(margin),
-            gate.on_fail,
-        )
-        test_metrics[f"test_baseline_{metric}"] = spec.baseline
-        test_metrics["baseline_margin"] = spec.margin
-    print(baseline_line(spec, float(test_metrics[f"test_{metric}"])), flush=True)
-    return spec
+    if not gate.baseline_floor or metric != task.headline.metric:
+        return spec
+    baseline = task.baseline(model, splits)
+    margin = baseline.margin if gate.baseline_margin is None else gate.baseline_margin
+    return dataclasses.replace(
+        spec, baseline=float(baseline.value), baseline_name=baseline.name, margin=float(margin)
+    )
 
 
 def export(
@@ -124,7 +116,7 @@ def release(
 ) -> tuple[Published, Outcome]:
     """Gate and release the export: what the repository now holds (else the run's export),
     and the outcome."""
-    outcome = release_trained(cfg, tracker, spec, test_metrics, exported)
+    outcome = _judge_and_release(cfg, tracker, spec, test_metrics, exported)
     tracker.set_tags({"model_name": exported.name, "model_version": outcome.version or "none"})
     version = outcome.version or exported.version
     placed = dataclasses.replace(
@@ -148,7 +140,7 @@ def export_folder(run_dir: Path) -> Path:
     return run_dir / EXPORT_FOLDER
 
 
-def release_trained(
+def _judge_and_release(
     cfg: ExperimentConfig,
     tracker: Tracker,
     spec: GateSpec,
@@ -171,8 +163,6 @@ def _registry_release(
 ) -> Outcome:
     from mlflow.tracking import MlflowClient
 
-    from kerasforge.pipelines.registry import gate_and_release
-
     name, version = tracker.registered_name, str(tracker.model_version)
     folder = published.path.parents[2] / "tracking"  # <run>/export/<name>/<n> -> <run>
     decision, released = tracker.send(
@@ -190,7 +180,6 @@ def _registry_release(
     ) or (None, None)
     if released is None:  # the server went away during the gate: the replay finishes it
         return _pending(tracker, spec, repository, published)
-    tracker.gate = decision
     path = released.path if released.path and released.path.exists() else published.path
     return Outcome(path, int(version), released.labels, decision.passed, released.note)
 
@@ -216,62 +205,37 @@ def _local_release(
     spec: GateSpec, candidate: float, name: str, repository: Path, published: Published
 ) -> Outcome:
     """No registry: the repository's labels stand in for the aliases."""
-    from kerasforge.pipelines.registry import write_models_config
-    from kerasforge.pipelines.release import release_lock
+    from kerasforge.serving.tf_serving_config import released_entries
 
     with release_lock(repository, name):
-        labels = current_labels(repository, name)
+        entry = released_entries(repository).get(name)
+        labels = dict(entry.labels) if entry else {}
         decision = judge(spec, name, "next", candidate, None)
         verdict = "passed" if decision.passed else "failed"
         print(f"release gate {verdict} for {name}: {'; '.join(decision.reasons)}", flush=True)
         if not decision.passed and (spec.on_fail != "canary" or STABLE not in labels):
-            note = f"{name}: not published (gate failed); serving {_served(labels)}"
+            note = f"{name}: not published (gate failed); serving {served_text(labels)}"
             print(note, flush=True)
             return Outcome(published.path, None, labels, False, note)
         version, path = place_next_version(published.path, repository / name)
         labels = {STABLE: version} if decision.passed else {**labels, CANARY: version}
         write_models_config(repository, name, labels)
-    note = f"{name}: serving {_served(labels)}"
+    note = f"{name}: serving {served_text(labels)}"
     print(note, flush=True)
     return Outcome(path, version, labels, decision.passed, note)
 
 
-def _served(labels: dict[str, int]) -> str:
-    return ", ".join(f"{label}={v}" for label, v in labels.items()) or "nothing"
-
-
-def current_labels(repository: Path, name: str) -> dict[str, int]:
-    """Model ``name``'s labels in ``repository/models.config`` (none without the file)."""
-    from kerasforge.serving.model_config import read_config
-    from kerasforge.serving.tf_serving_config import MODELS_CONFIG
-
-    path = repository / MODELS_CONFIG
-    if not path.exists():
-        return {}
-    return next((dict(e.labels) for e in read_config(path) if e.name == name), {})
-
-
 def place_next_version(source: Path, model_dir: Path) -> tuple[int, Path]:
-    """Copy the export ``source`` in as ``model_dir``'s next version (highest + 1), atomically."""
-    from kerasforge.serving import repository as layout
-    from kerasforge.serving.card import read_card, write_card
+    """Copy the export ``source`` in as ``model_dir``'s next version (highest + 1), atomically,
+    as :func:`kerasforge.serving.export.move_into_place` claims it."""
+    from kerasforge.serving.card import read_card
+    from kerasforge.serving.export import move_into_place
 
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     try:
         copy = staging / "version"
         shutil.copytree(source, copy)
-        for _ in range(100):
-            taken = [int(p.name) for p in model_dir.iterdir() if layout.is_version_name(p.name)]
-            version = max(taken, default=0) + 1
-            write_card(copy, read_card(copy).model_copy(update={"version": version}))
-            final = model_dir / str(version)
-            try:
-                os.mkdir(final)  # claim the number; fails if another process has it
-            except FileExistsError:
-                continue
-            os.replace(copy, final)
-            return version, final
+        return move_into_place(copy, model_dir, read_card(copy))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    raise RuntimeError(f"could not claim a new version under {model_dir} after 100 tries")

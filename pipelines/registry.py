@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasforge.pipelines.release import CANARY, CHALLENGER, CHAMPION, STABLE
+from kerasforge.pipelines.release import (
+    CANARY,
+    CHALLENGER,
+    CHAMPION,
+    STABLE,
+    GateDecision,
+    GateSpec,
+    gate_version,
+    release_lock,
+    served_text,
+)
 
 EXPORT_ARTIFACT = "model"  # where train.py logs the published SavedModel folder
 MODELS_CONFIG = "models.config"
@@ -33,10 +43,6 @@ class Released:
     path: Path | None
     """The folder of the version asked for, when it is in the repository."""
     note: str
-
-    @property
-    def served(self) -> bool:
-        return bool(self.path) and int(self.path.name) in self.labels.values()
 
 
 def resolve_version(client: Any, name: str, alias: str | None, version: str | None) -> Any:
@@ -88,8 +94,6 @@ def publish_version(
     if CHALLENGER in chosen.aliases:
         on_fail = "canary"
     number = str(chosen.version)
-    from kerasforge.pipelines.release import release_lock
-
     with release_lock(repository, name):  # as the gates of trainings and replays
         return release(
             client, name, repository, version=number, on_fail=on_fail, place_unserved=True
@@ -141,7 +145,7 @@ def release(
 def _note(
     name: str, version: str | None, labels: dict[str, int], aliases: dict, path: Path | None
 ) -> str:
-    served = ", ".join(f"{label}={v}" for label, v in labels.items()) or "nothing"
+    served = served_text(labels)
     if version is None or int(version) in labels.values():
         return f"{name}: serving {served}"
     held = ", ".join(a for a, v in aliases.items() if v == version) or "no alias"
@@ -203,21 +207,19 @@ def gate_and_release(
     client: Any,
     name: str,
     version: str,
-    spec: Any,
+    spec: GateSpec,
     candidate: float,
     *,
     repository: Path,
     folder: Path,
     source: Path | None = None,
-) -> tuple[Any, Released]:
+) -> tuple[GateDecision, Released]:
     """Judge registered ``version`` (:func:`kerasforge.pipelines.release.gate_version`), then
     :func:`release` it; one model's gates and releases on this machine run one at a time.
 
     Returns:
         The gate's decision and what the repository now serves.
     """
-    from kerasforge.pipelines.release import gate_version, release_lock
-
     with release_lock(repository, name):
         decision = gate_version(client, name, version, spec, candidate, folder)
         released = release(

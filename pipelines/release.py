@@ -8,11 +8,11 @@ of a training, ``kerasforge publish``, ``kerasforge runs replay``):
    ``previous``), failing makes it ``challenger``. The verdict goes to a run
    tag, a model-version tag and ``gate_report.json``, which lists every rule
    with its threshold and value.
-2. :func:`release` puts what the aliases say into the TF Serving repository:
-   ``stable`` <- champion, ``canary`` <- challenger (when the config allows a
-   canary and a stable version exists beside it), under a ``specific`` version
-   policy. A version that failed its gate is never ``stable`` and never served
-   by a ``latest`` policy.
+2. :func:`kerasforge.pipelines.registry.release` puts what the aliases say
+   into the TF Serving repository: ``stable`` <- champion, ``canary`` <-
+   challenger (when the config allows a canary and a stable version exists
+   beside it), under a ``specific`` version policy. A version that failed its
+   gate is never ``stable`` and never served by a ``latest`` policy.
 
 The rules (``GateSpec.rules``): the headline metric must beat the task's
 trivial baseline by a margin (strictly), clear the optional absolute
@@ -34,7 +34,6 @@ CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
 STABLE, CANARY = "stable", "canary"
 GATE_TAG = "gate"
 GATE_REPORT = "gate_report.json"
-ON_FAIL = ("canary", "skip")
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,13 @@ class GateSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def metrics(self) -> dict[str, float]:
+        """What the run and the card record of the floor: ``test_baseline_<metric>`` and
+        ``baseline_margin`` (none with the floor off)."""
+        if self.baseline is None:
+            return {}
+        return {f"test_baseline_{self.metric}": self.baseline, "baseline_margin": self.margin}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GateSpec:
@@ -182,6 +188,11 @@ def judge(
         spec.baseline_name,
         spec.margin,
     )
+
+
+def served_text(labels: dict[str, int]) -> str:
+    """``stable=1, canary=2``, or ``nothing``: what a model's ``models.config`` entry serves."""
+    return ", ".join(f"{label}={v}" for label, v in labels.items()) or "nothing"
 
 
 def baseline_line(spec: GateSpec, candidate: float) -> str:

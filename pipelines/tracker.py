@@ -69,7 +69,6 @@ class Tracker:
         self._journal_factory = journal_factory
         self.journal: Journal | None = None
         self.model_version: str | None = None
-        self.gate: Any = None
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._sender: threading.Thread | None = None

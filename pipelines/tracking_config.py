@@ -39,7 +39,8 @@ class GateConfig(_Strict):
     """A failed candidate: ``skip`` keeps it out of the served repository (it stays in
     the registry as ``challenger``); ``canary`` serves it under the ``canary`` label
     beside a stable version. Unlabelled requests go to the highest served version
-    (TF Serving's rule), so canary clients and stable clients both name their label."""
+    (TF Serving's ``ServerCore::ServableRequestFromModelSpec``: no version, no label ->
+    ``ServableRequest::Latest``), so canary and stable clients both name their label."""
 
 
 class RegistryConfig(_Strict):

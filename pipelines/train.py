@@ -32,6 +32,7 @@ from kerasforge.pipelines.limits import build_within_limit
 from kerasforge.pipelines.multiworker import for_this_worker, synchronize_batch_norm
 from kerasforge.pipelines.optimizers import OPTIMIZER_CLASSES, build_optimizer
 from kerasforge.pipelines.regularize import add_l2, smoothed
+from kerasforge.pipelines.release import GateSpec, baseline_line
 from kerasforge.pipelines.schedules import steps_for
 from kerasforge.pipelines.series import split_series
 from kerasforge.pipelines.sources import Splits
@@ -63,7 +64,7 @@ class TrainResult:
     sample_request: Path
     outcome: publishing.Outcome | None = None
     """What the gate and the release made of the export (None without an export)."""
-    gate: publishing.GateSpec | None = None
+    gate: GateSpec | None = None
     """The release gate's rules for this run, with the task's baseline."""
 
     @property
@@ -221,8 +222,10 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         )
         _check_finite(callbacks, run_dir, cfg)
         test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
-        spec = publishing.gate_spec(cfg, task, model, splits, test_metrics)
-        tracker.log_metrics({k: test_metrics[k] for k in test_metrics if "baseline" in k})
+        spec = publishing.gate_spec(cfg, task, model, splits)
+        print(baseline_line(spec, test_metrics[f"test_{spec.metric}"]), flush=True)
+        test_metrics.update(spec.metrics())
+        tracker.log_metrics(spec.metrics())
         imagefolder.report_skipped(splits.info, tracker)
         card = task.card(cfg.model.name, splits.info).model_copy(
             update={

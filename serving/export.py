@@ -256,7 +256,7 @@ def publish(
                 "versions": _installed("kerasforge", "tensorflow", "keras"),
             }
         )
-        version, final = _move_into_place(staging, model_dir, card)
+        version, final = move_into_place(staging, model_dir, card)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -320,7 +320,7 @@ def run_model_name(checkpoint: str | Path) -> str:
     return name
 
 
-def _move_into_place(staging: Path, model_dir: Path, card: ModelCard) -> tuple[int, Path]:
+def move_into_place(staging: Path, model_dir: Path, card: ModelCard) -> tuple[int, Path]:
     """Rename ``staging`` to the next free version; retry if another publish won the race."""
     for _ in range(100):
         taken = [
