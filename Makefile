@@ -119,7 +119,7 @@ transfer-comparison: $(STAMP) ## pretrain VGG16 on digits 0-4, then feature extr
 	@grep -E '^(experiment|test accuracy)' $(TRANSFER_DIR).log
 
 example-data: $(STAMP) ## write configs/data/ (CSV, NumPy, image folder, TFRecord); the first run that reads it does too
-	$(BIN)/python -m kerasforge.pipelines.example_data configs/data
+	$(BIN)/python -m kerasforge.pipelines.data.example_data configs/data
 
 clean: ## remove everything the project generates: artifacts, example data, caches, .venv
 	rm -rf artifacts mlruns bench/results configs/data .pytest_cache .ruff_cache .hypothesis \

@@ -37,9 +37,9 @@ AUGMENTATION = [
 
 
 def _prepared(config: Path, overrides: list[str]) -> tuple[Any, Any, Any, dict]:
-    from kerasforge.pipelines import train
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
+    from kerasforge.pipelines.training import train
 
     cfg = load_config(config, ["tracking.enabled=false", f"train.epochs={EPOCHS}", *overrides])
     task = get_task(cfg.task.name, cfg.task.options)
@@ -78,7 +78,7 @@ def _headroom(datasets: dict, model: Any, repeats: int) -> tuple[float, float, f
 def _vectorized(cfg: Any, splits: Any, repeats: int) -> tuple[float, float, float]:
     import tensorflow as tf
 
-    from kerasforge.pipelines.augment import augmenter
+    from kerasforge.pipelines.augment.images import augmenter
 
     fn = augmenter(
         cfg.data.augmentation,
@@ -108,7 +108,7 @@ def _vectorized(cfg: Any, splits: Any, repeats: int) -> tuple[float, float, floa
 
 
 def run(args: Any, repeats: int = 8) -> dict[str, dict]:
-    from kerasforge.pipelines.example_data import write_digit_images
+    from kerasforge.pipelines.data.example_data import write_digit_images
 
     default = Path("configs") / "digits_cnn.yaml"
     cfg, splits, model, datasets = _prepared(default, AUGMENTATION)

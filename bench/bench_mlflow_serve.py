@@ -62,7 +62,7 @@ def serve_mlflow(checkpoint: Path, folder: Path) -> tuple[subprocess.Popen, int]
     import mlflow.keras
 
     import kerasforge.models  # noqa: F401  (registers the zoo's custom layers)
-    from kerasforge.pipelines.mlflow_model import requirements
+    from kerasforge.pipelines.tracking.mlflow_model import requirements
 
     model_dir = folder / "mlflow_model"
     model = keras.saving.load_model(checkpoint, compile=False)

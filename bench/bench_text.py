@@ -1,7 +1,7 @@
 """The chase task needs word order: the Transformer against bag-of-words baselines.
 
 On the same seeded train/validation/test split of the generated chase
-sentences (``pipelines/textgen.py``): the majority class, logistic regression
+sentences (``pipelines/data/sources/textgen.py``): the majority class, logistic regression
 and an MLP on word counts (unigram bag of words), logistic regression on word
 and word-pair counts (bigrams carry some order, shown for honesty), and the
 ``configs/chase_transformer.yaml`` Transformer trained by kerasforge's trainer
@@ -42,8 +42,8 @@ def baselines(splits: Any) -> dict[str, float]:
 
 
 def run(args: Any) -> dict[str, dict]:
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.training.train import train
 
     with tempfile.TemporaryDirectory() as out:
         cfg = load_config(

@@ -38,7 +38,7 @@ def multiply_accumulates(model: Any) -> int:
 
 def _default_macs() -> int:
     from kerasforge import models
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
 
     cfg = load_config(ROOT / "configs" / "digits_cnn.yaml")
     model = models.build_model(

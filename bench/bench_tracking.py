@@ -20,11 +20,16 @@ from common import ROOT, figure, interleaved
 def run(args: Any, repeats: int = 8) -> dict[str, dict]:
     import mlflow
 
-    from kerasforge.pipelines import mlflow_store
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.tracking import MlflowMetrics, Tracker
-    from kerasforge.pipelines.train import OPTIMIZERS, _datasets, build_task_model, load_splits
+    from kerasforge.pipelines.tracking import store as mlflow_store
+    from kerasforge.pipelines.tracking.run import MlflowMetrics, Tracker
+    from kerasforge.pipelines.training.train import (
+        OPTIMIZERS,
+        _datasets,
+        build_task_model,
+        load_splits,
+    )
 
     cfg = load_config(ROOT / "configs" / "digits_cnn.yaml")
     task = get_task(cfg.task.name, cfg.task.options)

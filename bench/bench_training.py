@@ -20,10 +20,10 @@ GOAL = 1.10
 
 
 def run(args: Any, repeats: int = 20) -> dict[str, dict]:
-    from kerasforge.pipelines import resume, train
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.tracking import Tracker
+    from kerasforge.pipelines.tracking.run import Tracker
+    from kerasforge.pipelines.training import resume, train
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

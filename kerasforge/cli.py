@@ -1,7 +1,7 @@
 """``kerasforge``: the command line, dispatching to the side that owns each command.
 
 ``train`` and ``models`` live in ``kerasforge.pipelines.cli``, ``publish``,
-``tune`` and ``runs`` in ``kerasforge.pipelines.tracking_cli``; ``serve``,
+``tune`` and ``runs`` in ``kerasforge.pipelines.tracking.cli``; ``serve``,
 ``predict`` and ``export`` in ``kerasforge.serving.cli``. Each side adds its
 subcommands to the parser and imports the library code a command needs only
 when that command runs, so building the parser loads the standard library
@@ -24,7 +24,7 @@ from kerasforge.console import UsageError
 from kerasforge.extras import MissingExtraError, needs_extra
 
 # The modules that add subcommands, each with an ``add_commands(subparsers)``.
-SIDES = ("kerasforge.pipelines.cli", "kerasforge.pipelines.tracking_cli", "kerasforge.serving.cli")
+SIDES = ("kerasforge.pipelines.cli", "kerasforge.pipelines.tracking.cli", "kerasforge.serving.cli")
 
 # Modules whose errors carry a complete message for the user, and the class.
 _USER_ERRORS = (

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from kerasforge.console import quiet_native_logs, start_tensorflow
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.train import TrainResult
+    from kerasforge.pipelines.training.train import TrainResult
 
 DEFAULT_CONFIG = "configs/digits_cnn.yaml"
 
@@ -47,16 +47,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Validate the config, then start TensorFlow, train, publish and print a summary."""
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
 
     # A bad config must fail in a blink, before TensorFlow's start-up.
     cfg = load_config(args.config, args.set)
     if cfg.train.scale.strategy == "multi_worker":  # must precede TensorFlow's start-up
-        from kerasforge.pipelines.strategy import make_strategy
+        from kerasforge.pipelines.training.strategy import make_strategy
 
         make_strategy("multi_worker")
     devices = start_tensorflow()
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.training.train import train
 
     print(f"experiment {cfg.name}: model {cfg.model.name} on {', '.join(devices)}", flush=True)
     print("\n".join(f"{k}: {v}" for k, v in summary(train(cfg)).items()))
@@ -99,7 +99,7 @@ def summary(result: TrainResult) -> dict[str, object]:
         "sample_request": str(result.sample_request),
     }
     if result.gate is not None:
-        from kerasforge.pipelines.release import baseline_line
+        from kerasforge.pipelines.tracking.release import baseline_line
 
         line = baseline_line(result.gate, result.test_metrics[f"test_{result.gate.metric}"])
         lines["baseline"] = line.removeprefix("baseline: ")

@@ -92,7 +92,7 @@ def tracking_at(uri: str):
     a run's ``model`` artifacts as a logged model through that URI, not the client's."""
     import mlflow
 
-    from kerasforge.pipelines.mlflow_store import scoped_uris
+    from kerasforge.pipelines.tracking.store import scoped_uris
 
     with scoped_uris():
         mlflow.set_tracking_uri(uri)
@@ -141,9 +141,9 @@ def publish_untrained(
         and ``run_dir`` (a run folder holding ``checkpoints/best.keras``, the card naming
         the model, and ``config.yaml``, as ``kerasforge train`` writes them).
     """
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.train import build_task_model, load_splits
+    from kerasforge.pipelines.training.train import build_task_model, load_splits
     from kerasforge.serving.card import write_card
     from kerasforge.serving.export import publish
 
@@ -175,8 +175,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """The default experiment, shrunk to a few epochs, trained and published once."""
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.training.train import train
 
     out = tmp_path_factory.mktemp("trained")
     cfg = load_config(DEFAULT_CONFIG, [*QUICK, f"output_dir={out}"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.tasks import get_task
-from kerasforge.pipelines.train import build_task_model, load_splits
+from kerasforge.pipelines.training.train import build_task_model, load_splits
 from tests.conftest import ROOT
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.heavy
 
 
 def test_train_publish_serve_and_run_on_the_edge(tmp_path):
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.training.train import train
 
     cfg = load_config(
         ROOT / "configs" / "sunspots_gru.yaml",

@@ -23,8 +23,8 @@ TINY = {
 
 
 def _train(name: str, out):
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.training.train import train
 
     overrides = [*TINY[name], "export.tflite.variants=[float32]", f"output_dir={out}"]
     # one or two epochs do not beat the baseline (tests/pipelines/test_release.py tests

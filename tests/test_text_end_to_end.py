@@ -28,8 +28,8 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.training.train import train
 
     out = tmp_path_factory.mktemp("text_e2e")
     cfg = load_config(ROOT / "configs" / "chase_transformer.yaml", [*TINY, f"output_dir={out}"])

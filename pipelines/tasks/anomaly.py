@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.sources import DataInfo, Splits
+    from kerasforge.pipelines.data.types import DataInfo, Splits
 
 THRESHOLD_LAYER = "score_threshold"
 """The layer holding the threshold; `serving.signatures_tasks.anomaly_detection` reads it."""
@@ -185,7 +185,7 @@ class AnomalyDetection(ReconstructionPairs, Task):
         """Threshold from validation, then test ROC AUC, a JSON report and the two plots."""
         from sklearn.metrics import roc_auc_score
 
-        from kerasforge.pipelines import plots
+        from kerasforge.pipelines.tracking import plots
 
         threshold = self.fit_threshold(model, splits.x_val)
         checkpoint = folder.parent / "checkpoints" / "best.keras"

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.sources import DataInfo, Splits
+    from kerasforge.pipelines.data.types import DataInfo, Splits
 
 
 TEXT_TOKENIZATION = (

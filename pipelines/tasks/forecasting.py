@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.sources import DataInfo, Splits
+    from kerasforge.pipelines.data.types import DataInfo, Splits
 
 FORECAST_FILE = "forecast.csv"
 """Test-segment forecasts against actual values, written by ``report`` (plotted by tracking)."""

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.sources import DataInfo, Splits
+    from kerasforge.pipelines.data.types import DataInfo, Splits
     from kerasforge.serving.tflite import ExportData
 
 VAE_HEADLINE = Headline(metric="reconstruction_loss", mode="min")
@@ -159,8 +159,8 @@ class Generation(ReconstructionPairs, Task):
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
         """The sample grid (and a VAE's reconstructions), the first-to-last epoch drop of the
         training reconstruction loss (VAE), and a JSON report."""
-        from kerasforge.pipelines import plots
-        from kerasforge.pipelines.callbacks import HISTORY_FILE
+        from kerasforge.pipelines.tracking import plots
+        from kerasforge.pipelines.training.callbacks import HISTORY_FILE
 
         folder.mkdir(parents=True, exist_ok=True)
         z = latents(self.options.samples, int(model.latent_dim), self.options.seed)

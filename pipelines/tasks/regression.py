@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.sources import DataInfo, Splits
+    from kerasforge.pipelines.data.types import DataInfo, Splits
 
 MARGIN = 0.1
 """R² a candidate must add to the training mean's (about 0): it must explain at least a

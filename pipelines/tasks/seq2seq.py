@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import keras
 
     from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.sources import DataInfo, Splits
+    from kerasforge.pipelines.data.types import DataInfo, Splits
     from kerasforge.serving.tflite import ExportData
 
 MARGIN = 0.05
@@ -170,7 +170,7 @@ class Seq2Seq(Task):
 
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
         """Greedy decoding of the test split: exact match, a JSON report, an attention map."""
-        from kerasforge.pipelines import plots
+        from kerasforge.pipelines.tracking import plots
 
         decoded, attention = decode(model, self.target_length, self.start_id, splits.x_test)
         truth = np.asarray([str(t) for t in splits.y_test])

@@ -11,7 +11,7 @@ import pytest
 
 from kerasforge import models
 from kerasforge.models.registry import UnknownModelError
-from kerasforge.pipelines.sources import DataInfo, Splits
+from kerasforge.pipelines.data.types import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task, task_names
 from tests.conftest import ROOT
 
@@ -80,7 +80,7 @@ def test_bad_arguments_are_rejected_with_the_received_value(kwargs, message):
 def example_data(entry: models.registry.ModelEntry, task_name: str, n: int = 8):
     """Random raw inputs of the entry's tiny (else example) shape and targets/facts for the task."""
     if task_name == "seq2seq":  # strings in, strings out: generated dates
-        from kerasforge.pipelines.dates import generate_dates
+        from kerasforge.pipelines.data.sources.dates import generate_dates
 
         x, y = generate_dates(n, seed=0)
         return x, y, DataInfo("example", "text", "text")

@@ -7,7 +7,7 @@ import pytest
 
 from kerasforge import models
 from kerasforge.models.backbones import backbone_blocks
-from kerasforge.pipelines.sources import DataInfo
+from kerasforge.pipelines.data.types import DataInfo
 from kerasforge.pipelines.tasks import get_task
 
 SHAPE = (32, 32, 1)

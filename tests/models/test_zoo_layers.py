@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kerasforge import models
+from kerasforge.pipelines.data.types import DataInfo
 from kerasforge.pipelines.errors import DataError
-from kerasforge.pipelines.sources import DataInfo
 from kerasforge.pipelines.tasks import get_task
 
 

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.data.types import DataInfo, Splits
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.sources import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task
 from kerasforge.pipelines.tasks.anomaly import THRESHOLD_LAYER, reconstruction_errors
-from kerasforge.pipelines.train import build_task_model, load_splits
+from kerasforge.pipelines.training.train import build_task_model, load_splits
 from kerasforge.serving.parity import roc_auc
 
 ROOT = Path(__file__).resolve().parents[2]

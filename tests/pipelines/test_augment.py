@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from kerasforge.pipelines.augment import AugmentConfig, augmenter, beta_sample, mix
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.augment.images import AugmentConfig, augmenter, beta_sample, mix
+from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.regularize import SmoothedSparseCrossentropy, smoothed
 from kerasforge.pipelines.tasks import get_task
-from kerasforge.pipelines.train import _datasets, build_task_model, load_splits
+from kerasforge.pipelines.training.regularize import SmoothedSparseCrossentropy, smoothed
+from kerasforge.pipelines.training.train import _datasets, build_task_model, load_splits
 from tests.conftest import DEFAULT_CONFIG, TINY
 
 CLASSES = 5
@@ -173,7 +173,7 @@ def test_augmentation_touches_only_training_batches_never_the_model():
 
 @pytest.mark.heavy
 def test_placement_model_augments_in_fit_only_and_publishes_a_still_model(tmp_path):
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.training.train import train
 
     cfg = load_config(
         DEFAULT_CONFIG,

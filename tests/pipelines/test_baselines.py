@@ -18,13 +18,13 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from kerasforge import models
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.dates import generate_dates
-from kerasforge.pipelines.sources import DataInfo, Splits
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.data.sources.dates import generate_dates
+from kerasforge.pipelines.data.types import DataInfo, Splits
 from kerasforge.pipelines.tasks import Baseline, get_task
 from kerasforge.pipelines.tasks.base import Task
 from kerasforge.pipelines.tasks.regression import r2_score
-from kerasforge.pipelines.train import load_splits
+from kerasforge.pipelines.training.train import load_splits
 from tests.conftest import ROOT
 
 

@@ -1,5 +1,5 @@
-"""Loading a config (``kerasforge.pipelines.config``): defaults, overrides, the frozen result,
-one line per problem, the command line's exit, and validation without TensorFlow.
+"""Loading a config (``kerasforge.pipelines.config.experiment``): defaults, overrides, the frozen
+result, one line per problem, the command line's exit, and validation without TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import textwrap
 import pytest
 from pydantic import ValidationError
 
-from kerasforge.pipelines.config import ExperimentConfig, flatten, load_config
+from kerasforge.pipelines.config.experiment import ExperimentConfig, flatten, load_config
 from kerasforge.pipelines.errors import ConfigError
 from tests.conftest import DEFAULT_CONFIG, ROOT, run_cli
 from tests.pipelines.config_helpers import ALIAS_BOMB, one_line
@@ -154,7 +154,7 @@ def test_many_problems_are_counted_not_listed():
 LOAD_ALL = textwrap.dedent(
     """
     import json, sys
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.errors import ConfigError
     good, bad = json.loads(sys.argv[1])
     for path in good:

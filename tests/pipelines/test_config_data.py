@@ -1,8 +1,8 @@
-"""The ``data`` section (``kerasforge.pipelines.config_data``)."""
+"""The ``data`` section (``kerasforge.pipelines.config.data``)."""
 
 from __future__ import annotations
 
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
 from tests.conftest import DEFAULT_CONFIG
 
 

@@ -1,10 +1,10 @@
-"""The ``export`` section (``kerasforge.pipelines.config_export``): TFLite variants and budget."""
+"""The ``export`` section (``kerasforge.pipelines.config.export``): TFLite variants and budget."""
 
 from __future__ import annotations
 
 import pytest
 
-from kerasforge.pipelines.config import ExperimentConfig, load_config
+from kerasforge.pipelines.config.experiment import ExperimentConfig, load_config
 from kerasforge.pipelines.errors import ConfigError
 from tests.conftest import ROOT
 

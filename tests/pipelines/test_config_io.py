@@ -1,4 +1,4 @@
-"""Config files and ``--set`` overrides (``kerasforge.pipelines.config_io``): syntax, numbers,
+"""Config files and ``--set`` overrides (``kerasforge.pipelines.config.files``): syntax, numbers,
 and files and YAML that used to end in a traceback or a 36 MB message.
 """
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.errors import ConfigError
 from tests.conftest import DEFAULT_CONFIG
 from tests.pipelines.config_helpers import ALIAS_BOMB, one_line

@@ -1,4 +1,4 @@
-"""The ``model`` section (``kerasforge.pipelines.config_model``): a model too large for memory is
+"""The ``model`` section (``kerasforge.pipelines.config.model``): a model too large for memory is
 refused with its parameter count, before allocation.
 """
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.errors import ConfigError
 from tests.conftest import DEFAULT_CONFIG, ROOT
 from tests.pipelines.config_helpers import one_line
@@ -14,7 +14,7 @@ from tests.pipelines.config_helpers import one_line
 
 def _build(config, overrides):
     from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.train import build_task_model, load_splits
+    from kerasforge.pipelines.training.train import build_task_model, load_splits
 
     cfg = load_config(config, overrides)
     task = get_task(cfg.task.name, cfg.task.options)
@@ -56,7 +56,7 @@ def test_the_size_check_builds_the_same_model():
     import numpy as np
 
     from kerasforge import models
-    from kerasforge.pipelines.limits import build_within_limit
+    from kerasforge.pipelines.config.limits import build_within_limit
 
     def build():
         return models.build_model("digits_cnn", filters=(4,), dense_units=8)

@@ -1,4 +1,4 @@
-"""Bounds, paths and stores (``kerasforge.pipelines.config_rules``): one line naming the key
+"""Bounds, paths and stores (``kerasforge.pipelines.config.rules``): one line naming the key
 and the value received.
 """
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.errors import ConfigError
 from tests.conftest import DEFAULT_CONFIG
 from tests.pipelines.config_helpers import one_line

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasforge.pipelines import data
+from kerasforge.pipelines.data import pipeline as data
 from kerasforge.pipelines.errors import DataError
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kerasforge.pipelines.example_data import EXAMPLE_NAMES, ensure_example, is_example
+from kerasforge.pipelines.data.example_data import EXAMPLE_NAMES, ensure_example, is_example
 from tests.conftest import ROOT
 
 
@@ -24,7 +24,7 @@ def test_two_processes_write_the_examples_once_and_whole(tmp_path):
     folder = tmp_path / "a" / "configs" / "data"
     code = (
         "import sys; from pathlib import Path; "
-        "from kerasforge.pipelines.example_data import ensure_example; "
+        "from kerasforge.pipelines.data.example_data import ensure_example; "
         "ensure_example(Path(sys.argv[1])); "
         "assert len(list((Path(sys.argv[1]).parent / 'digits_folder').rglob('*.png'))) == 1797"
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.config import ConfigError, load_config
-from kerasforge.pipelines.data import load_source
+from kerasforge.pipelines.config.experiment import ConfigError, load_config
+from kerasforge.pipelines.data.pipeline import load_source
+from kerasforge.pipelines.data.types import DataInfo, Dataset
+from kerasforge.pipelines.data.validate import check_dataset, validate
 from kerasforge.pipelines.errors import DataError
-from kerasforge.pipelines.sources import DataInfo, Dataset
-from kerasforge.pipelines.validate import check_dataset, validate
 
 
 def file_cfg(source: str, path, *overrides: str):

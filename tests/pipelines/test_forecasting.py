@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from kerasforge import models
-from kerasforge.pipelines.config import ConfigError, load_config
-from kerasforge.pipelines.data import load_source
+from kerasforge.pipelines.config.experiment import ConfigError, load_config
+from kerasforge.pipelines.data.pipeline import load_source
+from kerasforge.pipelines.data.sources.series import split_series, windows
+from kerasforge.pipelines.data.types import DataInfo, Dataset
 from kerasforge.pipelines.errors import DataError
-from kerasforge.pipelines.series import split_series, windows
-from kerasforge.pipelines.sources import DataInfo, Dataset
 from kerasforge.pipelines.tasks import get_task
 from kerasforge.pipelines.tasks.forecasting import forecast_scores
-from kerasforge.pipelines.train import load_splits
+from kerasforge.pipelines.training.train import load_splits
 from tests.conftest import ROOT
 
 CO2 = ROOT / "configs" / "co2_lstm.yaml"
@@ -138,7 +138,7 @@ def test_mase_by_hand_and_from_the_report(tmp_path):
 
 
 def test_forecast_plot_is_written(tmp_path):
-    from kerasforge.pipelines.plots import forecast_plot
+    from kerasforge.pipelines.tracking.plots import forecast_plot
 
     task, splits, model = assembled(relative=True)
     task.report(model, splits, tmp_path)

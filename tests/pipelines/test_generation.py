@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from kerasforge import models
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.data.types import DataInfo
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.sources import DataInfo
 from kerasforge.pipelines.tasks import get_task
 from kerasforge.pipelines.tasks.generation import loss_drop
 from tests.conftest import ROOT
@@ -27,7 +27,7 @@ def _assembled(name: str):
 
 
 def _splits(x):
-    from kerasforge.pipelines.sources import Splits
+    from kerasforge.pipelines.data.types import Splits
 
     y = np.arange(len(x)) % 10
     return Splits(x, y, x[:4], y[:4], x[:6], y[:6], INFO, {"train": 10, "validation": 4, "test": 6})

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasforge.pipelines import imagefolder
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.data import load_source, split
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.data.example_data import digit_images, write_digit_images
+from kerasforge.pipelines.data.pipeline import load_source, split
+from kerasforge.pipelines.data.sources import imagefolder
 from kerasforge.pipelines.errors import DataError
-from kerasforge.pipelines.example_data import digit_images, write_digit_images
 from kerasforge.pipelines.tasks import get_task
-from kerasforge.pipelines.train import _datasets, load_splits
+from kerasforge.pipelines.training.train import _datasets, load_splits
 from tests.conftest import ROOT
 
 EVERY = 9
@@ -142,8 +142,8 @@ def test_training_from_a_folder_reports_skipped_files_and_exports_no_augmentatio
 ):
     import mlflow
 
-    from kerasforge.pipelines.tracking import tracking_uri
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.tracking.run import tracking_uri
+    from kerasforge.pipelines.training.train import train
 
     root, files = folder
     cfg = _cfg(

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.multiworker import (
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.training.multiworker import (
     WORKERS_FOLDER,
     for_this_worker,
     synchronize_batch_norm,

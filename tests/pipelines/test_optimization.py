@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.config import ConfigError, load_config
-from kerasforge.pipelines.optimizers import build_optimizer
-from kerasforge.pipelines.regularize import SmoothedSparseCrossentropy, add_l2, smoothed
-from kerasforge.pipelines.schedules import build_schedule, learning_rate_at
+from kerasforge.pipelines.config.experiment import ConfigError, load_config
+from kerasforge.pipelines.training.optimizers import build_optimizer
+from kerasforge.pipelines.training.regularize import SmoothedSparseCrossentropy, add_l2, smoothed
+from kerasforge.pipelines.training.schedules import build_schedule, learning_rate_at
 
 STEPS = 10  # optimizer steps per epoch in these tests
 

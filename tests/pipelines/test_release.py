@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kerasforge.pipelines.release import GateSpec, baseline_line, judge
+from kerasforge.pipelines.tracking.release import GateSpec, baseline_line, judge
 
 MAJORITY = GateSpec("accuracy", "max", baseline=0.1037, baseline_name="majority class", margin=0.1)
 
@@ -91,8 +91,8 @@ def test_a_model_at_chance_is_never_crowned_champion(tmp_path, capsys):
     nothing; the baseline floor refuses it with one clear line, and nothing is served."""
     from mlflow.tracking import MlflowClient
 
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.training.train import train
     from tests.conftest import ROOT
 
     config = ROOT / "configs" / "digits_transfer_feature_extraction.yaml"
@@ -111,8 +111,8 @@ def test_a_model_at_chance_is_never_crowned_champion(tmp_path, capsys):
 
 @pytest.mark.heavy
 def test_without_a_registry_the_repository_labels_stand_in_for_the_aliases(tmp_path):
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.train import train
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.training.train import train
     from kerasforge.serving.model_config import Specific, read_config
     from tests.conftest import DEFAULT_CONFIG, TINY
 

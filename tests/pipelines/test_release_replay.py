@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kerasforge.cli import main
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.train import train
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.training.train import train
 from tests.conftest import CLI, DEFAULT_CONFIG, ROOT, TINY
 from tests.pipelines.mlflow_servers import free_port
 

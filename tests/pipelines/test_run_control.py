@@ -14,9 +14,10 @@ import keras
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.callbacks import NanGuard, TrainingDiverged
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.resume import (
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.tracking.run import tracking_uri
+from kerasforge.pipelines.training.callbacks import NanGuard, TrainingDiverged
+from kerasforge.pipelines.training.resume import (
     VARIABLES_FILE,
     ResumeCheckpoint,
     ResumeError,
@@ -26,8 +27,7 @@ from kerasforge.pipelines.resume import (
     restore_model,
     variable_arrays,
 )
-from kerasforge.pipelines.tracking import tracking_uri
-from kerasforge.pipelines.train import train
+from kerasforge.pipelines.training.train import train
 from tests.conftest import CLI, ROOT
 
 pytestmark = pytest.mark.heavy

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from kerasforge import models
-from kerasforge.pipelines.data import load_source
-from kerasforge.pipelines.dates import FORMATS, format_date, generate_dates
+from kerasforge.pipelines.data.pipeline import load_source
+from kerasforge.pipelines.data.sources.dates import FORMATS, format_date, generate_dates
+from kerasforge.pipelines.data.types import DataInfo, Splits
 from kerasforge.pipelines.errors import DataError
-from kerasforge.pipelines.sources import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task
 from tests.conftest import ROOT
 
@@ -111,8 +111,8 @@ def test_card_describes_lengths_tokens_and_the_tokeniser():
 
 
 def test_text_targets_are_refused_by_other_tasks_and_empty_strings_by_validation():
-    from kerasforge.pipelines.sources import Dataset
-    from kerasforge.pipelines.validate import check_dataset
+    from kerasforge.pipelines.data.types import Dataset
+    from kerasforge.pipelines.data.validate import check_dataset
 
     with pytest.raises(DataError, match="expects series inputs with values as targets"):
         get_task("forecasting").check_data(INFO)
@@ -123,7 +123,7 @@ def test_text_targets_are_refused_by_other_tasks_and_empty_strings_by_validation
 
 
 def test_text_augmentation_is_refused_for_paired_texts():
-    from kerasforge.pipelines.config import ConfigError, load_config
+    from kerasforge.pipelines.config.experiment import ConfigError, load_config
 
     config = ROOT / "configs" / "dates_seq2seq_bahdanau.yaml"
     with pytest.raises(ConfigError, match=r"data\.augmentation\.text: task 'seq2seq' pairs"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kerasforge.pipelines.cluster import is_chief
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.strategy import check_mixed_precision, make_strategy
+from kerasforge.pipelines.training.cluster import is_chief
+from kerasforge.pipelines.training.strategy import check_mixed_precision, make_strategy
 from tests.conftest import run_cli
 
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.data import load_source, split
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.data.pipeline import load_source, split
 from kerasforge.pipelines.errors import ConfigError, DataError
 from kerasforge.pipelines.tasks import get_task, task_class, task_names
 from tests.conftest import DEFAULT_CONFIG, ROOT, publish_untrained

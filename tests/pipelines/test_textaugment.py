@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.augment import AugmentConfig, augment_dataset
+from kerasforge.pipelines.augment.images import AugmentConfig, augment_dataset
+from kerasforge.pipelines.augment.text import TextAugmentConfig, TextAugmenter, load_synonyms
 from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.textaugment import TextAugmentConfig, TextAugmenter, load_synonyms
 
 SENTENCE = [
     "the",
@@ -137,10 +137,10 @@ def test_text_augmentation_fits_text_inputs_only():
 
 def test_augmentation_never_reaches_validation_test_or_the_model(tmp_path):
     """The trainer augments the training batches only; the assembled model holds no augmentation."""
-    from kerasforge.pipelines import train as trainer
-    from kerasforge.pipelines.config import load_config
-    from kerasforge.pipelines.data import load_source, split
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.data.pipeline import load_source, split
     from kerasforge.pipelines.tasks import get_task
+    from kerasforge.pipelines.training import train as trainer
     from tests.conftest import ROOT
 
     cfg = load_config(

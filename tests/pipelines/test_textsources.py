@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from kerasforge.pipelines.config import FileConfig
-from kerasforge.pipelines.data import load_source, split
+from kerasforge.pipelines.config.experiment import FileConfig
+from kerasforge.pipelines.data.pipeline import load_source, split
+from kerasforge.pipelines.data.sources.text import csv_text, text_folder
+from kerasforge.pipelines.data.sources.textgen import chase_examples
 from kerasforge.pipelines.errors import DataError
-from kerasforge.pipelines.textgen import chase_examples
-from kerasforge.pipelines.textsources import csv_text, text_folder
 
 
 def write_folder(root, files: dict[str, bytes]):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.data import load_source
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.data.example_data import digit_images, write_digit_tfrecord
+from kerasforge.pipelines.data.pipeline import load_source
 from kerasforge.pipelines.errors import DataError
-from kerasforge.pipelines.example_data import digit_images, write_digit_tfrecord
 from tests.conftest import ROOT
 
 

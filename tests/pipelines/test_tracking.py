@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kerasforge.cli import main
-from kerasforge.pipelines import mlflow_store
 from kerasforge.pipelines.cli import summary
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.train import train
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.tracking import store as mlflow_store
+from kerasforge.pipelines.training.train import train
 from tests.conftest import DEFAULT_CONFIG, TINY
 
 pytestmark = pytest.mark.heavy

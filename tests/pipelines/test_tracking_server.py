@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from kerasforge.cli import main
-from kerasforge.pipelines import mlflow_store
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.train import train
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.tracking import store as mlflow_store
+from kerasforge.pipelines.training.train import train
 from tests.conftest import CLI, DEFAULT_CONFIG, ROOT, TINY
 from tests.pipelines.mlflow_servers import MlflowServer, Postgres, find_postgres, free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from kerasforge.pipelines.config import load_config
+from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.errors import ConfigError
 from tests.conftest import DEFAULT_CONFIG, TINY
 
@@ -28,7 +28,7 @@ def test_a_space_entry_needs_choices_or_a_range(tmp_path):
 
 
 def test_tuning_without_a_space_says_how_to_declare_one(tmp_path):
-    from kerasforge.pipelines.tune import tune
+    from kerasforge.pipelines.tracking.tune import tune
 
     with pytest.raises(ConfigError, match=r"declares no tune\.space"):
         tune(DEFAULT_CONFIG, [f"output_dir={tmp_path}"])
@@ -38,7 +38,7 @@ def test_tuning_without_a_space_says_how_to_declare_one(tmp_path):
 def test_trials_nest_under_a_parent_and_the_best_config_runs(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from kerasforge.pipelines.tune import tune
+    from kerasforge.pipelines.tracking.tune import tune
 
     space = {
         "train.learning_rate": {"low": 0.001, "high": 0.01, "log": True},

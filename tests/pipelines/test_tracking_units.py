@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasforge.pipelines import mlflow_store, plots, provenance
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.registry import write_models_config
-from kerasforge.pipelines.tracking import tracked_run
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.tracking import plots, provenance
+from kerasforge.pipelines.tracking import store as mlflow_store
+from kerasforge.pipelines.tracking.model_registry import write_models_config
+from kerasforge.pipelines.tracking.run import tracked_run
 from tests.conftest import DEFAULT_CONFIG, TINY
 
 
@@ -28,7 +29,7 @@ def test_upstream_keras_log_model_with_input_example_still_fails(tmp_path):
     """MLflow's own path writes input_example.json before creating the model folder.
 
     When this starts passing through, MLflow fixed it: drop the flavor shim in
-    pipelines/mlflow_model.py.
+    pipelines/tracking/mlflow_model.py.
     """
     import mlflow
 
@@ -42,7 +43,7 @@ def test_upstream_keras_log_model_with_input_example_still_fails(tmp_path):
 def test_workaround_logs_a_pyfunc_loadable_model_with_signature_and_example(tmp_path):
     import mlflow
 
-    from kerasforge.pipelines.mlflow_model import log_keras_model
+    from kerasforge.pipelines.tracking.mlflow_model import log_keras_model
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
     model = _tiny_keras()
@@ -132,7 +133,7 @@ def test_an_unreachable_server_is_noticed_in_seconds():
 
 def test_dataset_fingerprint_follows_the_split(tmp_path):
     from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.train import load_splits
+    from kerasforge.pipelines.training.train import load_splits
 
     def fingerprint(*extra: str) -> str:
         cfg = _cfg(tmp_path, *extra)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from kerasforge.pipelines.config import load_config
-from kerasforge.pipelines.tracking import tracking_uri
-from kerasforge.pipelines.train import train
+from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.tracking.run import tracking_uri
+from kerasforge.pipelines.training.train import train
 from kerasforge.serving.card import read_card
 from kerasforge.serving.client import RestClient
 from tests.conftest import QUICK, ROOT, ServerProcess, run_edge, tracking_at

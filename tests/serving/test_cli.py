@@ -19,13 +19,17 @@ from kerasforge.serving.export import run_model_name
 from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
 
 
+# the parsers' own modules and the packages that hold them (their __init__ is a docstring)
+PARSERS = {".".join(side.split(".")[:n]) for side in SIDES for n in range(2, side.count(".") + 2)}
+
+
 def training_modules(modules: set[str]) -> list[str]:
-    """Loaded modules that are training code or MLflow (the parser's own modules aside)."""
+    """Loaded modules that are training code or MLflow (the parsers' own modules aside)."""
     return sorted(
         m
         for m in modules
         if m.split(".")[0] == "mlflow"
-        or (m.startswith("kerasforge.pipelines.") and m not in SIDES)
+        or (m.startswith("kerasforge.pipelines.") and m not in PARSERS)
         or m.startswith("kerasforge.models")
     )
 

@@ -16,9 +16,9 @@ CONFIG = ROOT / "configs" / "digits_conv_autoencoder.yaml"
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A tiny untrained conv autoencoder with its threshold fitted, published with TFLite."""
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.train import build_task_model, load_splits
+    from kerasforge.pipelines.training.train import build_task_model, load_splits
 
     cfg = load_config(CONFIG, ["model.options.filters=[4, 4]", "model.options.latent_dim=4"])
     task = get_task(cfg.task.name, cfg.task.options)

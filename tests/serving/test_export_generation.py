@@ -32,9 +32,9 @@ def exported_vae(exported, tmp_path_factory):
 def export_tiny(name: str, tmp_path_factory) -> SimpleNamespace:
     import tensorflow as tf
 
-    from kerasforge.pipelines.config import load_config
+    from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.train import build_task_model, load_splits
+    from kerasforge.pipelines.training.train import build_task_model, load_splits
     from kerasforge.serving.export import publish
     from kerasforge.serving.tflite import TFLiteOptions
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kerasforge.pipelines.tracking import tracking_uri
+from kerasforge.pipelines.tracking.run import tracking_uri
 from tests.conftest import tracking_at
 
 

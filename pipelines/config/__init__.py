@@ -1,0 +1,1 @@
+"""The typed experiment config: one module per section, files and overrides, limits."""

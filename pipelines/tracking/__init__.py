@@ -1,0 +1,1 @@
+"""Tracking: the MLflow run, store and model, fallback and replay, registry, release, tuning."""

@@ -1,0 +1,152 @@
+"""``kerasforge publish`` and ``kerasforge runs gc|replay``: the MLflow side of the command line.
+
+Added by :func:`kerasforge.pipelines.cli.add_commands`; importing this module
+loads the standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kerasforge.console import UsageError
+
+DEFAULT_CONFIG = "configs/digits_cnn.yaml"
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``publish`` and ``runs`` to the ``kerasforge`` subcommands ``sub``."""
+    pub = sub.add_parser(
+        "publish", help="copy a registered MLflow model version into the TF Serving repository"
+    )
+    pub.add_argument("--model", required=True, help="registered model name")
+    which = pub.add_mutually_exclusive_group()
+    which.add_argument("--alias", help="registry alias (default: champion)")
+    which.add_argument("--version", help="registry version number")
+    pub.add_argument("--repository", default="artifacts/models", help="TF Serving model repository")
+    _store_arguments(pub)
+    pub.set_defaults(func=cmd_publish)
+
+    tune = sub.add_parser("tune", help="search the config's tune.space with Optuna")
+    tune.add_argument("--config", default=DEFAULT_CONFIG, help="experiment YAML with tune.space")
+    tune.add_argument("--trials", type=int, default=None, help="trials (default: tune.trials)")
+    tune.add_argument(
+        "--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help="overrides"
+    )
+    tune.set_defaults(func=cmd_tune)
+
+    runs = sub.add_parser("runs", help="maintain MLflow runs: mark orphans, replay fallbacks")
+    actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    gc = actions.add_parser("gc", help="mark runs left RUNNING by a killed training as KILLED")
+    _store_arguments(gc)
+    gc.add_argument(
+        "--stale-after",
+        type=float,
+        default=None,
+        metavar="HOURS",
+        help="also mark runs of other hosts idle this long",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list, do not change")
+    gc.set_defaults(func=cmd_gc)
+    replay = actions.add_parser("replay", help="send a local tracking fallback to the server")
+    replay.add_argument("folders", nargs="+", type=Path, help="<output_dir>/mlflow-fallback/<id>")
+    replay.add_argument("--uri", default=None, help="tracking server (default: the run's own)")
+    replay.set_defaults(func=cmd_replay)
+
+
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="experiment YAML (store, names)")
+    parser.add_argument("--uri", default=None, help="tracking URI (default: from the config)")
+
+
+def _store(args: argparse.Namespace) -> tuple[str, str]:
+    """The tracking URI and experiment name the command works on."""
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.tracking.run import tracking_uri
+
+    cfg = load_config(args.config)
+    return args.uri or tracking_uri(cfg.tracking.uri, cfg.output_dir), cfg.tracking.experiment
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Release the chosen version into ``<repository>/<model>/<N>/``; update models.config.
+
+    The labels come from the registry's aliases (stable = champion, canary = the
+    challenger), as after a training; ``tracking.registry.gate.on_fail`` of the
+    config decides whether a challenger not asked for by name is served.
+    """
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.tracking.model_registry import publish_version
+
+    uri, _ = _store(args)
+    on_fail = load_config(args.config).tracking.registry.gate.on_fail
+    try:
+        released = publish_version(
+            uri,
+            args.model,
+            Path(args.repository),
+            alias=args.alias,
+            version=args.version,
+            on_fail=on_fail,
+        )
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    assert released.path is not None
+    print(f"published {args.model} version {released.path.name}: {released.path}")
+    print(released.note)
+    print(f"models.config: {Path(args.repository) / 'models.config'}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Run the search; print the best value and the runnable YAML written."""
+    from kerasforge.console import start_tensorflow
+    from kerasforge.pipelines.config.experiment import load_config
+
+    load_config(args.config, args.set)  # a bad config fails before TensorFlow starts
+    if args.trials is not None and args.trials < 1:
+        raise UsageError(f"--trials must be at least 1 (received {args.trials})")
+    start_tensorflow()
+    from kerasforge.pipelines.tracking.tune import tune
+
+    best = tune(Path(args.config), args.set, args.trials)
+    print(f"best {best['metric']}: {best['best_value']:.4f} (trial {best['best_trial']})")
+    print(f"parent run: {best['parent_run_id']}")
+    print(f"best config: {best['config']}  (kerasforge train --config {best['config']})")
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Mark orphaned RUNNING runs KILLED; print their ids."""
+    from kerasforge.pipelines.tracking.store import collect_orphans
+
+    uri, experiment = _store(args)
+    stale = args.stale_after * 3600 if args.stale_after is not None else None
+    marked = collect_orphans(uri, experiment, stale_after_s=stale, dry_run=args.dry_run)
+    verb = "would mark" if args.dry_run else "marked"
+    for run_id in marked:
+        print(f"{verb} KILLED: {run_id}")
+    print(f"{len(marked)} orphaned run(s) in experiment {experiment!r}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Send each fallback folder to its tracking server."""
+    from kerasforge.pipelines.tracking.fallback import META, replay
+
+    for folder in args.folders:
+        if not (folder / META).is_file():
+            raise UsageError(
+                f"{str(folder)!r} is not a tracking fallback folder (no {META}); pass "
+                "<output_dir>/mlflow-fallback/<id> as printed by the training's warning"
+            )
+        try:
+            done = replay(folder, args.uri)
+        except RuntimeError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            continue
+        print(f"replayed {done['records']} record(s) of {folder} into run {done['run_id']}")
+        for note in done["notes"]:
+            print(f"warning: {note}", file=sys.stderr)
+    return 0

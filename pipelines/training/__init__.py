@@ -1,0 +1,1 @@
+"""Training: the trainer, callbacks, optimisers, schedules, regularisation, resume, strategy."""

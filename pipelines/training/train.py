@@ -1,0 +1,382 @@
+"""Train one experiment: task + data -> model -> compile/fit -> evaluate -> publish.
+
+``train(cfg)`` is the library function behind ``kerasforge train``; tests call
+it directly. Everything specific to the kind of problem comes from the task
+(``kerasforge.pipelines.tasks``); this module only runs the flow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+from kerasforge import models
+from kerasforge.pipelines.augment.images import augment_dataset, model_augmentation
+from kerasforge.pipelines.config.experiment import ExperimentConfig
+from kerasforge.pipelines.config.limits import build_within_limit
+from kerasforge.pipelines.data import pipeline as datalib
+from kerasforge.pipelines.data.sources import imagefolder
+from kerasforge.pipelines.data.sources.series import split_series
+from kerasforge.pipelines.data.types import Splits
+from kerasforge.pipelines.data.validate import validate
+from kerasforge.pipelines.errors import ConfigError, clipped
+from kerasforge.pipelines.tasks import Task, get_task
+from kerasforge.pipelines.tracking import publishing
+from kerasforge.pipelines.tracking.release import GateSpec, baseline_line
+from kerasforge.pipelines.tracking.run import Tracker, tracked_run
+from kerasforge.pipelines.training import resume
+from kerasforge.pipelines.training.callbacks import (
+    HISTORY_FILE,
+    NanGuard,
+    logging_callbacks,
+    plateau_callback,
+)
+from kerasforge.pipelines.training.multiworker import for_this_worker, synchronize_batch_norm
+from kerasforge.pipelines.training.optimizers import OPTIMIZER_CLASSES, build_optimizer
+from kerasforge.pipelines.training.regularize import add_l2, smoothed
+from kerasforge.pipelines.training.schedules import steps_for
+from kerasforge.pipelines.training.strategy import configure_runtime
+from kerasforge.serving.card import ModelCard, write_card
+
+if TYPE_CHECKING:
+    from kerasforge.serving.export import Published
+
+OPTIMIZERS = OPTIMIZER_CLASSES
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training produced."""
+
+    model: keras.Model
+    task: Task
+    splits: Splits
+    run_dir: Path
+    test_metrics: dict[str, float]
+    epochs_run: int
+    run_id: str | None
+    card: ModelCard
+    published: Published | None
+    sample_request: Path
+    outcome: publishing.Outcome | None = None
+    """What the gate and the release made of the export (None without an export)."""
+    gate: GateSpec | None = None
+    """The release gate's rules for this run, with the task's baseline."""
+
+    @property
+    def headline(self) -> tuple[str, float]:
+        """The task's headline metric on the test split: ``("accuracy", 0.99)``."""
+        name = self.task.headline.metric
+        return name, self.test_metrics[f"test_{name}"]
+
+
+def load_splits(cfg: ExperimentConfig, task: Task) -> Splits:
+    """The config's data source, checked against the task, split by the config's seed."""
+    dataset = datalib.load_source(cfg.data.source, cfg.data.file)
+    if cfg.data.classes is not None:
+        dataset = datalib.keep_classes(dataset, cfg.data.classes)
+    task.check_data(dataset.info)
+    for finding in validate(dataset):  # errors raise; warnings are shown and logged
+        print(f"data {finding.level}: {finding.message}", flush=True)
+    if dataset.info.inputs == "series":  # windows, split in time order (never shuffled)
+        return split_series(
+            dataset,
+            **cfg.data.series.model_dump(),
+            validation_fraction=cfg.data.validation_fraction,
+            test_fraction=cfg.data.test_fraction,
+        )
+    splits = datalib.split(dataset, cfg.data.validation_fraction, cfg.data.test_fraction, cfg.seed)
+    splits = task.select(splits)
+    return imagefolder.with_samples(splits, cfg.data.file) if dataset.info.streamed else splits
+
+
+def build_task_model(cfg: ExperimentConfig, task: Task, splits: Splits) -> keras.Model:
+    """The registered backbone, wrapped by the task (preprocessing fitted on train, head).
+
+    Raises:
+        ConfigError: the builder refuses ``model.options``, or the backbone would
+            have more than ``model.max_params`` parameters (refused before any
+            weight is allocated).
+    """
+    entry = models.get_entry(cfg.model.name)
+    _place_augmentation(cfg, task, splits)
+    arguments = {**task.builder_arguments(entry, splits), **cfg.model.options}
+    try:
+        backbone = build_within_limit(
+            lambda: models.build_model(cfg.model.name, **arguments),
+            cfg.model.name,
+            cfg.model.max_params,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"model.options: {clipped(str(exc), 300)}") from None
+    return task.assemble(backbone, entry, splits.info, splits.x_train, splits.y_train)
+
+
+def _place_augmentation(cfg: ExperimentConfig, task: Task, splits: Splits) -> None:
+    """``data.augmentation.placement: model``: the augmentation layer goes to the task."""
+    augmentation = cfg.data.augmentation
+    if not augmentation.in_model:
+        return
+    if not task.takes_input_augmentation:
+        raise ConfigError(
+            f"data.augmentation.placement: model puts augmentation into the {task.name} "
+            "model, which only the classification task builds; use placement: dataset"
+        )
+    channels = splits.input_shape[-1] if splits.info.inputs == "image" else None
+    task.input_augmentation = model_augmentation(augmentation, seed=cfg.seed, channels=channels)
+
+
+def make_callbacks(
+    cfg: ExperimentConfig, task: Task, run_dir: Path, tracker: Tracker, *, resumed: bool = False
+) -> list:
+    """Learning-rate/CSV/TensorBoard logs, early stopping (best weights restored), best
+    checkpoint, plateau, NaN guard, the model's own, and tracking (last, so it sees the
+    learning rate)."""
+    monitored = cfg.train.monitor.removeprefix("val_")
+    mode = "min" if monitored == "loss" else task.metrics[monitored]
+    return [
+        *logging_callbacks(cfg, run_dir, resumed),
+        keras.callbacks.EarlyStopping(
+            monitor=cfg.train.monitor,
+            mode=mode,
+            patience=cfg.train.early_stopping_patience,
+            restore_best_weights=True,
+        ),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "checkpoints" / "best.keras"),
+            monitor=cfg.train.monitor,
+            mode=mode,
+            save_best_only=True,
+        ),
+        *plateau_callback(cfg, mode),
+        *([NanGuard()] if cfg.train.control.terminate_on_nan else []),
+        *models.get_entry(cfg.model.name).make_callbacks(cfg.model.options),
+        *tracker.callbacks(),
+    ]
+
+
+def compile_model(
+    cfg: ExperimentConfig, task: Task, model: keras.Model, steps_per_epoch: int
+) -> None:
+    """Optimizer (schedule, clipping, weight decay), task loss (label smoothing), L2, XLA."""
+    add_l2(model, cfg.train.l2)
+    model.compile(
+        optimizer=build_optimizer(cfg.train, steps_per_epoch),
+        jit_compile=cfg.train.scale.jit_compile,
+        **smoothed(
+            task.compile_arguments(),
+            cfg.train.label_smoothing,
+            soft_labels=cfg.data.augmentation.mixes_labels,
+        ),
+    )
+
+
+def train(cfg: ExperimentConfig) -> TrainResult:
+    """Run the experiment ``cfg`` end to end and publish the model.
+
+    Started again with the same config after a crash (``train.control.resume``),
+    it continues the unfinished run: same run folder, epoch, optimizer state,
+    schedule position and MLflow run.
+
+    Args:
+        cfg: a frozen experiment config (``pipelines.config.experiment.load_config``).
+
+    Returns:
+        The trained model, its test metrics, the run folder and the publish result.
+    """
+    strategy = configure_runtime(cfg)
+    cfg = for_this_worker(cfg)
+    task = get_task(cfg.task.name, cfg.task.options)
+    splits = load_splits(cfg, task)
+    folder = resume.resume_folder(cfg)
+    state = resume.load_state(folder) if cfg.train.control.resume else None
+    steps = steps_for(splits.sizes["train"], cfg.data.batch_size)
+    with strategy.scope():
+        model = build_task_model(cfg, task, splits)
+        if cfg.train.scale.strategy == "multi_worker":
+            synchronize_batch_norm(model)
+        compile_model(cfg, task, model, steps)
+        state = state or resume.ResumeState(run_dir=str(_new_run_dir(cfg.output_dir)))
+        resumed = resume.restore_model(model, folder, state)
+    run_dir = Path(state.run_dir)
+    resume.trim_history(run_dir / HISTORY_FILE, state.epochs_done)
+    config_file = run_dir / "config.yaml"
+    config_file.write_text(cfg.to_yaml())
+    datasets = _datasets(cfg, task, splits, state.epochs_done)
+
+    with tracked_run(cfg, config_file, splits=splits, resume_run_id=state.mlflow_run_id) as tracker:
+        state.mlflow_run_id = tracker.run_id
+        resume.save_state(folder, state)
+        callbacks = make_callbacks(cfg, task, run_dir, tracker, resumed=resumed)
+        history = _fit(
+            cfg,
+            model,
+            datasets,
+            [*callbacks, resume.ResumeCheckpoint(folder, state, callbacks, tracker.wait_sent)],
+            state.epochs_done,
+            task.fit_arguments(splits),
+        )
+        _check_finite(callbacks, run_dir, cfg)
+        test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
+        spec = publishing.gate_spec(cfg, task, model, splits)
+        print(baseline_line(spec, test_metrics[f"test_{spec.metric}"]), flush=True)
+        test_metrics.update(spec.metrics())
+        tracker.log_metrics(spec.metrics())
+        imagefolder.report_skipped(splits.info, tracker)
+        card = task.card(cfg.model.name, splits.info).model_copy(
+            update={
+                "metrics": test_metrics,
+                "experiment": cfg.name,
+                "run_id": tracker.run_id,
+                "model_name": cfg.export.model_name,
+            }
+        )
+        write_card(run_dir, card)
+        exported = (
+            publishing.export(cfg, model, card, tracker, task.export_data(model, splits), run_dir)
+            if cfg.export.enabled
+            else None
+        )
+        example = task.serving_examples(model, splits.x_test[:4])
+        logged = task.predict_examples(model, splits.x_test[:4], splits.y_test[:4])
+        tracker.finish(model, history.history, run_dir, logged)
+        published, outcome = (
+            publishing.release(cfg, tracker, spec, test_metrics, exported)
+            if exported
+            else (None, None)
+        )
+        sample = _write_sample_request(cfg.output_dir, example)
+    resume.finish(folder)
+
+    return TrainResult(
+        model=model,
+        task=task,
+        splits=splits,
+        run_dir=run_dir,
+        test_metrics=test_metrics,
+        epochs_run=state.epochs_done,
+        run_id=tracker.run_id,
+        card=published.card if published else card,
+        published=published,
+        sample_request=sample,
+        outcome=outcome,
+        gate=spec,
+    )
+
+
+def _fit(
+    cfg: ExperimentConfig,
+    model: keras.Model,
+    datasets: dict[str, Any],
+    callbacks: list,
+    initial_epoch: int,
+    fit_arguments: dict[str, Any],
+) -> keras.callbacks.History:
+    """``model.fit`` from ``initial_epoch`` (a resumed run) to ``train.epochs``."""
+    return model.fit(
+        datasets["train"],
+        validation_data=datasets["validation"],
+        epochs=cfg.train.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=datasets["steps_per_epoch"],
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded per epoch
+        verbose=1 if sys.stdout.isatty() else 2,
+        **fit_arguments,
+    )
+
+
+def _check_finite(callbacks: list, run_dir: Path, cfg: ExperimentConfig) -> None:
+    """Raise ``TrainingDiverged`` if the NaN guard stopped training."""
+    for callback in callbacks:
+        if isinstance(callback, NanGuard):
+            callback.check(run_dir, cfg.train.learning_rate)
+
+
+def _evaluate(
+    model: keras.Model,
+    task: Task,
+    splits: Splits,
+    test: Any,
+    run_dir: Path,
+    tracker: Tracker,
+) -> dict[str, float]:
+    """Test metrics and the task's evaluation artefacts; prints the headline line."""
+    scores = model.evaluate(test, return_dict=True, verbose=0)
+    metrics = {f"test_{k}": float(v) for k, v in scores.items()}
+    folder = run_dir / "evaluation"
+    metrics.update(task.report(model, splits, folder))
+    tracker.log_metrics(metrics)
+    if folder.is_dir():
+        tracker.log_artifact(folder, "evaluation")
+    name = task.headline.metric
+    print(f"test {name}: {metrics[f'test_{name}']:.4f}", flush=True)
+    return metrics
+
+
+def _datasets(
+    cfg: ExperimentConfig, task: Task, splits: Splits, first_epoch: int = 0
+) -> dict[str, Any]:
+    """Train (augmented), validation and test batches, and the training steps per epoch."""
+    datasets = _unaugmented_datasets(cfg, task, splits, first_epoch)
+    datasets["train"] = augment_dataset(
+        datasets["train"],
+        cfg.data.augmentation,
+        seed=cfg.seed,
+        num_classes=splits.num_classes,
+        channels=splits.input_shape[-1] if splits.info.inputs == "image" else None,
+        first_step=first_epoch * datasets["steps_per_epoch"],
+        text=splits.info.inputs == "text",
+    )
+    return datasets
+
+
+def _unaugmented_datasets(
+    cfg: ExperimentConfig, task: Task, splits: Splits, first_epoch: int
+) -> dict[str, Any]:
+    if splits.files is not None:
+        return imagefolder.file_datasets(
+            cfg.data, splits.files, seed=cfg.seed, first_epoch=first_epoch, epochs=cfg.train.epochs
+        )
+    common = {"batch_size": cfg.data.batch_size, "seed": cfg.seed, "cache": cfg.data.cache}
+    train, steps = datalib.to_epoch_dataset(
+        *task.training_pairs(splits.x_train, splits.y_train),
+        first_epoch=first_epoch,
+        epochs=cfg.train.epochs,
+        shuffle_buffer=cfg.data.shuffle_buffer,
+        **common,
+    )
+    held_out = {"validation": (splits.x_val, splits.y_val), "test": (splits.x_test, splits.y_test)}
+    return {
+        "train": train,
+        "steps_per_epoch": steps,
+        **{
+            part: datalib.to_dataset(*task.training_pairs(x, y), training=False, **common)
+            for part, (x, y) in held_out.items()
+        },
+    }
+
+
+def _new_run_dir(output_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        run_dir = output_dir / "runs" / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            (run_dir / "checkpoints").mkdir(parents=True)
+            return run_dir
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder under {output_dir / 'runs'}")
+
+
+def _write_sample_request(output_dir: Path, examples: Any) -> Path:
+    """A TF Serving REST request body of test-split inputs, for curl and `make predict`."""
+    path = output_dir / "sample_request.json"
+    path.write_text(json.dumps({"instances": examples.tolist()}))
+    return path
