@@ -16,9 +16,9 @@ from common import ensure_default_model, figure, interleaved, p50_ms
 def run(args: Any, repeats: int = 200) -> dict[str, dict]:
     import tensorflow as tf
 
-    from kerasforge.serving import predict
-    from kerasforge.serving import server as serverlib
-    from kerasforge.serving.client import RestClient
+    from kerasforge.serving.clients.rest_client import RestClient
+    from kerasforge.serving.server import embedded as serverlib
+    from kerasforge.serving.server import predict
 
     ensure_default_model(args.repository)
     rest, store = serverlib.start(args.repository, "127.0.0.1", 0, poll_seconds=0)

@@ -35,8 +35,8 @@ def run(args: Any, repeats: int = 300) -> dict[str, dict]:
         prediction_service_pb2_grpc,
     )
 
-    from kerasforge.serving import predict
     from kerasforge.serving.repository import latest_version
+    from kerasforge.serving.server import predict
 
     model_dir = ensure_default_model(args.repository)
     newest = model_dir / str(latest_version(model_dir))

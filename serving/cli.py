@@ -126,7 +126,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "predict",
         help="query a running server (REST, or gRPC with --grpc)",
         description="Send INPUTS (image files, a .npy batch, JSON or CSV rows; see "
-        "kerasforge.serving.request_inputs) to a running server and print its predictions.",
+        "kerasforge.serving.clients.request_inputs) to a running server and print its predictions.",
     )
     pred.add_argument(
         "inputs", nargs="*", type=Path, help="input files (default: artifacts/sample_request.json)"
@@ -218,14 +218,14 @@ def thread_counts() -> str:
 
 def request_limits(args: argparse.Namespace) -> Any:
     """The REST bounds, with ``--rest_api_num_threads`` threads (0: 4 per CPU)."""
-    from kerasforge.serving.rest_api import Limits
+    from kerasforge.serving.server.rest_api import Limits
 
     return Limits(workers=args.rest_api_num_threads) if args.rest_api_num_threads else Limits()
 
 
 def warmup_options(args: argparse.Namespace) -> Any:
-    """The warm-up flags as :class:`kerasforge.serving.warmup.WarmupOptions`."""
-    from kerasforge.serving.warmup import WarmupOptions
+    """The warm-up flags as :class:`kerasforge.serving.export.warmup.WarmupOptions`."""
+    from kerasforge.serving.export.warmup import WarmupOptions
 
     return WarmupOptions(args.enable_model_warmup, args.num_request_iterations_for_warmup)
 
@@ -240,7 +240,7 @@ def batching_options(args: argparse.Namespace) -> Any:
         if args.batching_parameters_file is not None:
             raise UsageError("--batching_parameters_file needs --enable_batching=true")
         return None
-    from kerasforge.serving.batching import BatchingOptions, read_batching_parameters
+    from kerasforge.serving.server.batching import BatchingOptions, read_batching_parameters
 
     if args.batching_parameters_file is None:
         return BatchingOptions()
@@ -274,7 +274,8 @@ def check_model_source(args: argparse.Namespace) -> None:
 
 def open_store(args: argparse.Namespace) -> Any:
     """The configured store (config file or single model), or ``None`` for repository mode."""
-    from kerasforge.serving import model_config, server
+    from kerasforge.serving.server import embedded as server
+    from kerasforge.serving.server import model_config
 
     if args.model_config_file is not None:
         models = model_config.read_config(args.model_config_file)
@@ -295,13 +296,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     check_model_source(args)
     start_tensorflow(*tensorflow_threads(args))
-    from kerasforge.serving import server
+    from kerasforge.serving.server import embedded as server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     batching = batching_options(args)
     metrics_path = None
     if args.monitoring_config_file is not None:
-        from kerasforge.serving.metrics import read_monitoring_config
+        from kerasforge.serving.server.metrics import read_monitoring_config
 
         metrics_path = read_monitoring_config(args.monitoring_config_file)
     store = open_store(args)
@@ -338,17 +339,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Send ``args.inputs`` to a running server and print its predictions as JSON."""
-    from kerasforge.serving.request_inputs import read_inputs
+    from kerasforge.serving.clients.request_inputs import read_inputs
 
     paths = [*args.inputs, *args.input] or [Path("artifacts/sample_request.json")]
     request = read_inputs(paths)
     if args.grpc:
         start_tensorflow()
-        from kerasforge.serving.grpc_client import GrpcClient
+        from kerasforge.serving.clients.grpc_client import GrpcClient
 
         client: Any = GrpcClient(args.grpc_address, timeout=args.timeout)
     else:
-        from kerasforge.serving.client import RestClient
+        from kerasforge.serving.clients.rest_client import RestClient
 
         client = RestClient(args.url, timeout=args.timeout)
     predictions = client.predict(
@@ -364,7 +365,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Publish ``args.checkpoint`` as the next version of ``args.name``."""
-    from kerasforge.serving.export import publish_checkpoint, run_model_name
+    from kerasforge.serving.export.publish import publish_checkpoint, run_model_name
     from kerasforge.serving.repository import check_model_name
 
     name = run_model_name(args.checkpoint) if args.name is None else args.name

@@ -145,7 +145,7 @@ def publish_untrained(
     from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.training.train import build_task_model, load_splits
     from kerasforge.serving.card import write_card
-    from kerasforge.serving.export import publish
+    from kerasforge.serving.export.publish import publish
 
     cfg = load_config(config, [*overrides, f"output_dir={out}"])
     task = get_task(cfg.task.name, cfg.task.options)

@@ -111,14 +111,15 @@ def test_importing_serving_edge_loads_no_tensorflow():
 def test_light_modules_stay_light():
     """The package root, serving/__init__, the client and the CLI load neither TF nor MLflow."""
     loaded_check(
-        "kerasforge, kerasforge.serving, kerasforge.serving.client, kerasforge.pipelines, "
-        "kerasforge.pipelines.cli",
+        "kerasforge, kerasforge.serving, kerasforge.serving.clients.rest_client, "
+        "kerasforge.pipelines, kerasforge.pipelines.cli",
         ("tensorflow", "keras", "mlflow"),
     )
 
 
 def test_server_loads_no_training_code():
     loaded_check(
-        "kerasforge.serving.server, kerasforge.serving.store, kerasforge.serving.export",
+        "kerasforge.serving.server.embedded, kerasforge.serving.server.store, "
+        "kerasforge.serving.export.publish",
         ("pipelines", "mlflow", "sklearn"),
     )

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from kerasforge.serving.client import RestClient
+from kerasforge.serving.clients.rest_client import RestClient
 from tests.conftest import ROOT, ServerProcess, run_edge
 
 pytestmark = pytest.mark.heavy

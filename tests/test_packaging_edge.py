@@ -12,7 +12,7 @@ import pytest
 
 from kerasforge.serving.card import read_card
 from kerasforge.serving.edge.compat import runs_on
-from kerasforge.serving.tflite import VARIANTS
+from kerasforge.serving.export.tflite import VARIANTS
 from tests.wheels import build_wheel, copy_source, fresh_venv, in_venv, tflite_runtime_venv
 
 
@@ -68,8 +68,8 @@ def with_default_dynamic(version: Path, where: Path) -> Path:
     (per-channel Dense weights: FULLY_CONNECTED v12), its card recording what it needs."""
     import tensorflow as tf
 
-    from kerasforge.serving.signatures import DEFAULT_SIGNATURE
-    from kerasforge.serving.tflite import numeric_saved_model, runtime_needs
+    from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE
+    from kerasforge.serving.export.tflite import numeric_saved_model, runtime_needs
 
     copy = where / version.name
     shutil.copytree(version, copy)

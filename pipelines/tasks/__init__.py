@@ -4,7 +4,7 @@ A task owns what data it expects, what it wraps around a backbone from
 ``kerasforge.models`` (preprocessing fitted on the training split, the head
 where the backbone has none), its loss and metrics, its headline metric, the
 model card it writes and the evaluation artefacts it logs; its exported
-signatures are its serving contract in ``kerasforge.serving.signatures_tasks``.
+signatures are its serving contract in ``kerasforge.serving.export.signatures_tasks``.
 The trainer knows nothing of the problem. Importing this package loads no Keras.
 
 Example:

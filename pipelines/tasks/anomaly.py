@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kerasforge.pipelines.data.types import DataInfo, Splits
 
 THRESHOLD_LAYER = "score_threshold"
-"""The layer holding the threshold; `serving.signatures_tasks.anomaly_detection` reads it."""
+"""The layer holding the threshold; `serving.export.signatures_tasks.anomaly_detection` reads it."""
 CHANCE_AUC = 0.5
 """ROC AUC of scores that carry no information (random, or all equal)."""
 MARGIN = 0.05

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data.types import DataInfo, Splits
-    from kerasforge.serving.tflite import ExportData
+    from kerasforge.serving.export.tflite import ExportData
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,8 @@ class Task(ABC):
 
     def export_data(self, model: keras.Model, splits: Splits) -> ExportData:
         """Serving examples for the export's warm-up records, int8 calibration and parity
-        report (``serving.tflite.ExportData``); by default the splits' raw inputs."""
-        from kerasforge.serving.tflite import ExportData
+        report (``serving.export.tflite.ExportData``); by default the splits' raw inputs."""
+        from kerasforge.serving.export.tflite import ExportData
 
         return ExportData.from_splits(splits)
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data.types import DataInfo, Splits
-    from kerasforge.serving.tflite import ExportData
+    from kerasforge.serving.export.tflite import ExportData
 
 VAE_HEADLINE = Headline(metric="reconstruction_loss", mode="min")
 GAN_HEADLINE = Headline(metric="discriminator_loss", mode="max")
@@ -121,7 +121,7 @@ class Generation(ReconstructionPairs, Task):
         """A VAE's parity targets are its test images (the reconstruction loss is measured
         against them); a DCGAN's served inputs are latents, and its parity report has no
         metric (only the outputs' difference from Keras)."""
-        from kerasforge.serving.tflite import ExportData
+        from kerasforge.serving.export.tflite import ExportData
 
         train = self.serving_examples(model, splits.x_train[:REPRESENTATIVE])
         if is_gan(model):  # test latents drawn apart from the warm-up ones

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from kerasforge.models.registry import ModelEntry
     from kerasforge.pipelines.data.types import DataInfo, Splits
-    from kerasforge.serving.tflite import ExportData
+    from kerasforge.serving.export.tflite import ExportData
 
 MARGIN = 0.05
 """Exact match a candidate must add to the most frequent training target's (5 points):
@@ -117,7 +117,7 @@ class Seq2Seq(Task):
     def export_data(self, model: keras.Model, splits: Splits) -> ExportData:
         """Source strings, with the test targets as the ids the model decodes (the parity
         report's exact match compares ids)."""
-        from kerasforge.serving.tflite import ExportData
+        from kerasforge.serving.export.tflite import ExportData
 
         data = ExportData.from_splits(splits)
         return ExportData(data.representative, data.x_test, self.target_ids(splits.y_test))

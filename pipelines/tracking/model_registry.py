@@ -196,9 +196,9 @@ def write_models_config(repository: Path, name: str, labels: dict[str, int]) -> 
 
     The entry for ``name`` serves its labelled versions (``specific`` policy)
     or, without labels, the latest; other models' entries are kept. One writer
-    for the file: :func:`kerasforge.serving.tf_serving_config.set_model_entry`.
+    for the file: :func:`kerasforge.serving.export.tf_serving_config.set_model_entry`.
     """
-    from kerasforge.serving.tf_serving_config import set_model_entry
+    from kerasforge.serving.export.tf_serving_config import set_model_entry
 
     return set_model_entry(repository, name, labels)
 

@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from kerasforge.pipelines.tasks import Task
     from kerasforge.pipelines.tracking.tracker import Tracker
     from kerasforge.serving.card import ModelCard
-    from kerasforge.serving.export import Published
-    from kerasforge.serving.tflite import ExportData
+    from kerasforge.serving.export.publish import Published
+    from kerasforge.serving.export.tflite import ExportData
 
 EXPORT_FOLDER = "export"
 
@@ -85,8 +85,8 @@ def export(
     run_dir: Path,
 ) -> Published:
     """Export into the run folder (``<run>/export``) and log it; the release serves it."""
-    from kerasforge.serving.export import publish
-    from kerasforge.serving.tflite import TFLiteOptions
+    from kerasforge.serving.export.publish import publish
+    from kerasforge.serving.export.tflite import TFLiteOptions
 
     tflite = cfg.export.tflite
     options = TFLiteOptions(tuple(tflite.variants), tflite.budget) if tflite.enabled else False
@@ -205,7 +205,7 @@ def _local_release(
     spec: GateSpec, candidate: float, name: str, repository: Path, published: Published
 ) -> Outcome:
     """No registry: the repository's labels stand in for the aliases."""
-    from kerasforge.serving.tf_serving_config import released_entries
+    from kerasforge.serving.export.tf_serving_config import released_entries
 
     with release_lock(repository, name):
         entry = released_entries(repository).get(name)
@@ -227,9 +227,9 @@ def _local_release(
 
 def place_next_version(source: Path, model_dir: Path) -> tuple[int, Path]:
     """Copy the export ``source`` in as ``model_dir``'s next version (highest + 1), atomically,
-    as :func:`kerasforge.serving.export.move_into_place` claims it."""
+    as :func:`kerasforge.serving.export.publish.move_into_place` claims it."""
     from kerasforge.serving.card import read_card
-    from kerasforge.serving.export import move_into_place
+    from kerasforge.serving.export.publish import move_into_place
 
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))

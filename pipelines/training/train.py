@@ -45,7 +45,7 @@ from kerasforge.pipelines.training.strategy import configure_runtime
 from kerasforge.serving.card import ModelCard, write_card
 
 if TYPE_CHECKING:
-    from kerasforge.serving.export import Published
+    from kerasforge.serving.export.publish import Published
 
 OPTIMIZERS = OPTIMIZER_CLASSES
 

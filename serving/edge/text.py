@@ -1,7 +1,7 @@
 """Text on the edge, in NumPy: texts in, token ids out, as the graph's tokeniser makes them.
 
 A text model's ``.tflite`` takes token ids (its string ops would need the
-Flex delegate, which the pip LiteRT runtimes lack: ``serving/text.py``), and
+Flex delegate, which the pip LiteRT runtimes lack: ``serving/export/text.py``), and
 its card holds what the edge needs to tokenise exactly as the graph does:
 
 - a text classifier's ``preprocessing.tokenizer`` (a ``TextVectorization``

@@ -4,7 +4,7 @@ and point at the model repository where compose and Kubernetes mount it.
 models.config is parsed with tensorflow-serving-api's ModelServerConfig. The
 batching and monitoring protos are not in that package; the embedded server
 declares them from TF Serving's `session_bundle_config.proto` and
-`monitoring_config.proto` (`kerasforge.serving.tf_serving_protos`), and the
+`monitoring_config.proto` (`kerasforge.serving.server.tf_serving_protos`), and the
 same messages read the files here.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
-from kerasforge.serving.tf_serving_protos import message_class
+from kerasforge.serving.server.tf_serving_protos import message_class
 from tests.conftest import ROOT
 from tests.docker.conftest import COMPOSE, DOCKER, SERVING
 
@@ -31,8 +31,9 @@ def parse_models_config(path: Path = SERVING / "models.config") -> ModelServerCo
 
 
 def serving_messages() -> dict[str, type]:
-    """BatchingParameters and MonitoringConfig, as :mod:`kerasforge.serving.tf_serving_protos`
-    declares them from TF Serving's own protos (the API wheel lacks both)."""
+    """BatchingParameters and MonitoringConfig, as
+    :mod:`kerasforge.serving.server.tf_serving_protos` declares them from TF Serving's own protos
+    (the API wheel lacks both)."""
     return {name: message_class(name) for name in ("BatchingParameters", "MonitoringConfig")}
 
 

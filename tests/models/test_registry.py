@@ -236,9 +236,9 @@ def _check_exports(model, task, info, x, expected, folder) -> None:
 
     from kerasforge.serving.card import write_card
     from kerasforge.serving.edge.runtime import EdgeModel
-    from kerasforge.serving.export import write_saved_model
-    from kerasforge.serving.text import with_tokenizer
-    from kerasforge.serving.tflite import convert
+    from kerasforge.serving.export.publish import write_saved_model
+    from kerasforge.serving.export.text import with_tokenizer
+    from kerasforge.serving.export.tflite import convert
 
     card = task.card(model.name, info)
     write_saved_model(model, folder / "saved", card)
@@ -267,8 +267,8 @@ def _check_seq2seq_exports(model, task, info, x, folder) -> None:
 
     from kerasforge.serving.card import write_card
     from kerasforge.serving.edge.runtime import EdgeModel
-    from kerasforge.serving.export import write_saved_model
-    from kerasforge.serving.tflite import convert
+    from kerasforge.serving.export.publish import write_saved_model
+    from kerasforge.serving.export.tflite import convert
     from tests.pipelines.test_seq2seq import python_greedy
 
     card = task.card(model.name, info)

@@ -113,7 +113,7 @@ def test_a_model_at_chance_is_never_crowned_champion(tmp_path, capsys):
 def test_without_a_registry_the_repository_labels_stand_in_for_the_aliases(tmp_path):
     from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.training.train import train
-    from kerasforge.serving.model_config import Specific, read_config
+    from kerasforge.serving.server.model_config import Specific, read_config
     from tests.conftest import DEFAULT_CONFIG, TINY
 
     def run(*extra: str):

@@ -29,7 +29,7 @@ def _train(uri: str, out: Path, name: str, *extra: str):
 
 def _served(repository: Path, name: str) -> dict[str, int]:
     """The labels ``models.config`` serves for ``name``, checking the policy serves only them."""
-    from kerasforge.serving.model_config import Specific, read_config
+    from kerasforge.serving.server.model_config import Specific, read_config
 
     (entry,) = [e for e in read_config(repository / "models.config") if e.name == name]
     assert isinstance(entry.policy, Specific) and entry.policy.versions == set(

@@ -117,9 +117,9 @@ def test_regression_model_answers_in_target_units_and_reports_a_baseline(tmp_pat
 
 def test_every_registered_task_has_every_part():
     """Until each task owns its serving contract (#22), the per-task tables must agree."""
-    from kerasforge.serving import parity
     from kerasforge.serving.edge.formats import FORMATS
-    from kerasforge.serving.signatures_tasks import CONTRACTS
+    from kerasforge.serving.export import parity
+    from kerasforge.serving.export.signatures_tasks import CONTRACTS
 
     tasks = set(task_names())
     assert len(tasks) == 6

@@ -17,7 +17,7 @@ from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.tracking.run import tracking_uri
 from kerasforge.pipelines.training.train import train
 from kerasforge.serving.card import read_card
-from kerasforge.serving.client import RestClient
+from kerasforge.serving.clients.rest_client import RestClient
 from tests.conftest import QUICK, ROOT, ServerProcess, run_edge, tracking_at
 
 pytestmark = pytest.mark.heavy

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kerasforge.serving import predict
-from kerasforge.serving import server as serverlib
-from kerasforge.serving.batching import BatchingOptions, read_batching_parameters
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.server import embedded as serverlib
+from kerasforge.serving.server import predict
+from kerasforge.serving.server.batching import BatchingOptions, read_batching_parameters
 
 PATH = "/monitoring/prometheus/metrics"
 
@@ -174,7 +174,7 @@ def test_bad_batching_parameters_say_what_is_expected(tmp_path, text, message):
 
 
 def test_the_docker_serving_configs_read_as_the_embedded_server_reads_them():
-    from kerasforge.serving.metrics import read_monitoring_config
+    from kerasforge.serving.server.metrics import read_monitoring_config
     from tests.conftest import ROOT
 
     options = read_batching_parameters(ROOT / "docker" / "serving" / "batching_parameters.txt")
@@ -229,8 +229,8 @@ def test_awaited_requests_share_a_batch_and_get_their_own_rows():
     """The REST path's ``run_async``: handlers on one event loop await their batch."""
     import asyncio
 
-    from kerasforge.serving.batching import Batcher
-    from kerasforge.serving.metrics import Metrics
+    from kerasforge.serving.server.batching import Batcher
+    from kerasforge.serving.server.metrics import Metrics
 
     signature, key = _doubling(), ("m", "1", "serving_default")
     options = BatchingOptions(max_batch_size=4, batch_timeout_micros=50_000, num_batch_threads=1)
@@ -258,8 +258,8 @@ def test_awaited_requests_share_a_batch_and_get_their_own_rows():
 def test_a_cancelled_await_leaves_the_batch_to_finish():
     import asyncio
 
-    from kerasforge.serving.batching import Batcher
-    from kerasforge.serving.metrics import Metrics
+    from kerasforge.serving.server.batching import Batcher
+    from kerasforge.serving.server.metrics import Metrics
 
     signature, key = _doubling(), ("m", "1", "serving_default")
     options = BatchingOptions(max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1)

@@ -15,7 +15,7 @@ import pytest
 from kerasforge.cli import SIDES, main
 from kerasforge.serving.card import ModelCard, write_card
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export import run_model_name
+from kerasforge.serving.export.publish import run_model_name
 from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
 
 
@@ -175,8 +175,8 @@ def test_a_negative_thread_count_is_a_usage_error(capsys, flag):
 
 def test_request_threads_default_to_tf_serving_s_four_per_cpu():
     from kerasforge.serving.cli import request_limits
-    from kerasforge.serving.grpc_api import request_threads
-    from kerasforge.serving.workers import default_threads
+    from kerasforge.serving.server.grpc_api import request_threads
+    from kerasforge.serving.server.workers import default_threads
 
     cpus = len(os.sched_getaffinity(0))
     assert default_threads() == 4 * cpus

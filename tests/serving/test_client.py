@@ -1,4 +1,5 @@
-"""The REST and gRPC clients answer alike (``serving/client.py``, ``serving/grpc_client.py``)."""
+"""The REST and gRPC clients answer alike (``serving/clients/rest_client.py``,
+``serving/clients/grpc_client.py``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-from kerasforge.serving import server as serverlib
-from kerasforge.serving.client import RestClient
+from kerasforge.serving.clients.grpc_client import GrpcClient
+from kerasforge.serving.clients.rest_client import RestClient
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.grpc_client import GrpcClient
-from kerasforge.serving.model_config import All, ModelEntry
-from kerasforge.serving.store import ModelStore
+from kerasforge.serving.server import embedded as serverlib
+from kerasforge.serving.server.model_config import All, ModelEntry
+from kerasforge.serving.server.store import ModelStore
 from tests.conftest import ROOT, publish_untrained, run_cli
 from tests.serving.example_model import save_example_model
 from tests.serving.test_server_hardening import build_tiny_module
@@ -146,7 +147,7 @@ def test_predict_command_sends_images_over_rest_and_grpc(server, published, tmp_
 
 
 def test_columns_cast_to_the_signature_dtypes():
-    from kerasforge.serving.grpc_client import columns
+    from kerasforge.serving.clients.grpc_client import columns
 
     inputs = {"a": "DT_FLOAT", "s": "DT_STRING"}
     arrays = columns([{"a": 1, "s": "x"}, {"a": 2, "s": b"y"}], inputs, "f")

@@ -28,10 +28,10 @@ from tensorflow_serving.apis import (
 )
 
 from kerasforge.serving.card import ModelCard, TensorInfo, read_card
-from kerasforge.serving.client import RestClient
+from kerasforge.serving.clients.rest_client import RestClient
 from kerasforge.serving.edge.text import tokenizer_for
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT
-from kerasforge.serving.warmup import WarmupRequest, read_warmup
+from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT
+from kerasforge.serving.export.warmup import WarmupRequest, read_warmup
 from tests.conftest import ROOT, TINY, ServerProcess, publish_untrained
 
 pytestmark = pytest.mark.heavy

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kerasforge.serving import examples, json_tensor
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.server import examples, json_tensor
 
 
 def features(body: dict) -> list[dict]:

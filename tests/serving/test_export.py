@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from kerasforge.serving import export, repository
+from kerasforge.serving import repository
 from kerasforge.serving.card import read_card
+from kerasforge.serving.export import publish as export
 from tests.conftest import ROOT, publish_untrained
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasforge.serving import export
 from kerasforge.serving.edge.runtime import EdgeModel
-from kerasforge.serving.tflite import ExportData, TFLiteOptions
+from kerasforge.serving.export import publish as export
+from kerasforge.serving.export.tflite import ExportData, TFLiteOptions
 from tests.conftest import ROOT
 
 CONFIG = ROOT / "configs" / "digits_conv_autoencoder.yaml"

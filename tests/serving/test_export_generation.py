@@ -35,8 +35,8 @@ def export_tiny(name: str, tmp_path_factory) -> SimpleNamespace:
     from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.training.train import build_task_model, load_splits
-    from kerasforge.serving.export import publish
-    from kerasforge.serving.tflite import TFLiteOptions
+    from kerasforge.serving.export.publish import publish
+    from kerasforge.serving.export.tflite import TFLiteOptions
 
     cfg = load_config(ROOT / "configs" / f"digits_{name}.yaml", TINY[name])
     task = get_task(cfg.task.name, cfg.task.options)
@@ -110,7 +110,7 @@ def test_vae_encode_decode_and_reconstruction_match_keras(exported_vae):
 
 
 def test_warm_up_and_parity_cover_the_served_input(exported):
-    from kerasforge.serving.warmup import read_warmup
+    from kerasforge.serving.export.warmup import read_warmup
 
     path = exported.published.path
     names = {signature for signature, _ in read_warmup(path)}

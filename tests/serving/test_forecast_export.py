@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kerasforge.serving.card import read_card
-from kerasforge.serving.client import RestClient
+from kerasforge.serving.clients.rest_client import RestClient
 from tests.conftest import ROOT, ServerProcess, publish_untrained, run_edge
 
 WINDOW, HORIZON = 8, 2

@@ -8,9 +8,9 @@ import grpc
 import numpy as np
 import pytest
 
-from kerasforge.serving import grpc_api, predict
-from kerasforge.serving.grpc_api import fill_tensor_proto, read_tensor_proto
-from kerasforge.serving.store import ModelStore
+from kerasforge.serving.server import grpc_api, predict
+from kerasforge.serving.server.grpc_api import fill_tensor_proto, read_tensor_proto
+from kerasforge.serving.server.store import ModelStore
 from tests.serving.example_model import save_example_model
 
 
@@ -178,8 +178,8 @@ def test_get_model_metadata_and_status(channel):
 def test_start_serves_rest_and_grpc_over_one_store_and_stops_both(published, tmp_path):
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-    from kerasforge.serving import server as serverlib
-    from kerasforge.serving.client import RestClient
+    from kerasforge.serving.clients.rest_client import RestClient
+    from kerasforge.serving.server import embedded as serverlib
 
     shutil.copytree(published.published.path, tmp_path / "digits_cnn" / "3")
     rest, store = serverlib.start(tmp_path, "127.0.0.1", 0, poll_seconds=0, grpc_port=0)

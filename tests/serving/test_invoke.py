@@ -1,4 +1,4 @@
-"""The request path's signature call (``serving/invoke.py``): the flat entry and the inline
+"""The request path's signature call (``serving/server/invoke.py``): the flat entry and the inline
 executor where a signature allows them, the public call and TensorFlow's default executor
 where it does not; the same answers either way."""
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasforge.serving import invoke, predict
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.server import invoke, predict
 
 SPEC = tf.TensorSpec([None, 3], tf.float32, name="x")
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasforge.serving import json_tensor
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.server import json_tensor
 
 DEPTH = json_tensor.MAX_DEPTH
 

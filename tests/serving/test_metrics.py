@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.metrics import read_monitoring_config
+from kerasforge.serving.server.metrics import read_monitoring_config
 from tests.conftest import ServerProcess
 from tests.serving.example_model import save_example_model
 from tests.serving.test_grpc_api import predict_request

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kerasforge.serving import model_config, tf_serving_config
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.model_config import All, Latest, ModelEntry, Specific
-from kerasforge.serving.store import ModelStore
+from kerasforge.serving.export import tf_serving_config
+from kerasforge.serving.server import model_config
+from kerasforge.serving.server.model_config import All, Latest, ModelEntry, Specific
+from kerasforge.serving.server.store import ModelStore
 from tests.conftest import ROOT
 from tests.serving.example_model import save_example_model
 

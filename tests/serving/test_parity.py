@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.parity import ParityReport, Row, choose_edge_model, score
+from kerasforge.serving.export.parity import ParityReport, Row, choose_edge_model, score
 
 # name: (accuracy, size in bytes, min_runtime, select_tf_ops)
 DIGITS = {  # the shape of the default model's variants (dynamic as TF's default writes it)

@@ -1,4 +1,4 @@
-"""Input files -> one predict request (``serving/request_inputs.py``)."""
+"""Input files -> one predict request (``serving/clients/request_inputs.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from kerasforge.cli import main
 from kerasforge.console import UsageError
-from kerasforge.serving.request_inputs import RequestInputs, read_inputs
+from kerasforge.serving.clients.request_inputs import RequestInputs, read_inputs
 
 
 def test_npy_json_and_csv_become_instances(tmp_path):

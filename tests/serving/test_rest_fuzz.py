@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kerasforge.serving import server as serverlib
-from kerasforge.serving.client import RestClient
+from kerasforge.serving.clients.rest_client import RestClient
+from kerasforge.serving.server import embedded as serverlib
 from tests.serving.example_model import save_example_model
 
 PATHS = [

@@ -11,9 +11,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from kerasforge.serving import server as serverlib
-from kerasforge.serving.client import RestClient
+from kerasforge.serving.clients.rest_client import RestClient
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.server import embedded as serverlib
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasforge.serving import server as serverlib
-from kerasforge.serving.rest_api import Limits
-from kerasforge.serving.server import ListenLimits
-from kerasforge.serving.store import ModelStore
+from kerasforge.serving.server import embedded as serverlib
+from kerasforge.serving.server.embedded import ListenLimits
+from kerasforge.serving.server.rest_api import Limits
+from kerasforge.serving.server.store import ModelStore
 
 PIXELS = np.zeros((1, 8, 8, 1), dtype=np.float32).tolist()
 PREDICT = "/v1/models/digits_cnn:predict"

@@ -16,8 +16,9 @@ import shutil
 import numpy as np
 import pytest
 
-from kerasforge.serving import examples, wire
-from kerasforge.serving.signatures import feature_keys, request_inputs
+from kerasforge.serving import wire
+from kerasforge.serving.export.signatures import feature_keys, request_inputs
+from kerasforge.serving.server import examples
 from tests.conftest import ROOT, ServerProcess, publish_untrained
 
 TOLERANCE = 1e-5
@@ -221,9 +222,9 @@ def test_decompression_bombs_and_other_formats_are_refused_before_decoding(publi
     """A 400 KB PNG declaring 20,000 x 20,000 pixels took 7.9 GB and 90 s to answer."""
     from PIL import Image
 
-    from kerasforge.serving import predict
     from kerasforge.serving.edge.inputs import MAX_IMAGE_PIXELS
     from kerasforge.serving.errors import ServingError
+    from kerasforge.serving.server import predict
 
     found = loaded_signatures(published.published.path)
     bomb = png_declaring(20_000, 20_000)

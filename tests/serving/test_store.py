@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasforge.serving import predict, repository
-from kerasforge.serving import server as serverlib
-from kerasforge.serving import store as storelib
-from kerasforge.serving.client import RestClient
+from kerasforge.serving import repository
+from kerasforge.serving.clients.rest_client import RestClient
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.store import Latest, ModelStore
+from kerasforge.serving.server import embedded as serverlib
+from kerasforge.serving.server import predict
+from kerasforge.serving.server import store as storelib
+from kerasforge.serving.server.store import Latest, ModelStore
 
 PIXELS = np.zeros((2, 8, 8, 1), np.float32)
 
@@ -245,7 +246,7 @@ def test_a_version_copied_in_non_atomically_is_retried_once_complete(published, 
 
 def test_repository_mode_serves_what_the_release_labelled_in_models_config(published, tmp_path):
     """A failed version on disk (3) is not served: the release's models.config names 1 (stable)."""
-    from kerasforge.serving.tf_serving_config import set_model_entry
+    from kerasforge.serving.export.tf_serving_config import set_model_entry
 
     repo = make_repo(published, tmp_path, [1, 2, 3])
     set_model_entry(repo, "m", {"stable": 1})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from kerasforge.serving.tf_serving_config import write_configs
+from kerasforge.serving.export.tf_serving_config import write_configs
 
 
 def test_models_config_lists_every_model_with_policy_and_stable_label(published):
@@ -30,8 +30,8 @@ def test_models_config_lists_every_model_with_policy_and_stable_label(published)
 
 def test_an_export_keeps_the_entries_a_release_wrote_for_other_models(tmp_path):
     """`kerasforge export` of model b must not turn model a's gated labels into `latest`."""
-    from kerasforge.serving.model_config import Latest, Specific, read_config
-    from kerasforge.serving.tf_serving_config import set_model_entry
+    from kerasforge.serving.export.tf_serving_config import set_model_entry
+    from kerasforge.serving.server.model_config import Latest, Specific, read_config
 
     for name, versions in (("a", (1, 2)), ("b", (1,))):
         for version in versions:

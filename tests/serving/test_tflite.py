@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from kerasforge.serving import tflite
 from kerasforge.serving.edge.compat import OLDEST_RUNTIME, runs_on
 from kerasforge.serving.edge.runtime import EdgeModel
-from kerasforge.serving.parity import ParityReport, Row, choose_edge_model
+from kerasforge.serving.export import tflite
+from kerasforge.serving.export.parity import ParityReport, Row, choose_edge_model
 from tests.conftest import run_edge
 
 
@@ -126,7 +126,7 @@ def test_budget_rejects_variants_that_lose_too_much():
 
 
 def test_int8_without_enough_training_examples_is_refused_and_reported(published, tmp_path):
-    from kerasforge.serving import export
+    from kerasforge.serving.export import publish as export
 
     few = tflite.ExportData(
         published.splits.x_train[:10], published.splits.x_test, published.splits.y_test
@@ -145,7 +145,7 @@ def test_int8_without_enough_training_examples_is_refused_and_reported(published
 def test_every_version_with_data_has_tf_serving_warmup_records(version, published):
     import tensorflow as tf
 
-    from kerasforge.serving.warmup import (
+    from kerasforge.serving.export.warmup import (
         MAX_RECORDS,
         RECORDS_PER_SIGNATURE,
         WARMUP_FILE,
@@ -175,7 +175,8 @@ def test_the_gate_refuses_an_export_that_differs_and_publishes_nothing(
 ):
     import keras
 
-    from kerasforge.serving import export, gate
+    from kerasforge.serving.export import gate
+    from kerasforge.serving.export import publish as export
 
     data = tflite.ExportData(
         published.splits.x_train[:100], published.splits.x_test, published.splits.y_test

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from kerasforge.serving import tflite
 from kerasforge.serving.card import read_card
 from kerasforge.serving.edge.compat import OLDEST_RUNTIME, runs_on
+from kerasforge.serving.export import tflite
 
 
 def test_every_variant_records_what_its_flatbuffer_says_it_needs(published):

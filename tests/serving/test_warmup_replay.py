@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from kerasforge.serving.store import ModelStore
-from kerasforge.serving.warmup import WARMUP_FILE, WarmupOptions, read_warmup
+from kerasforge.serving.export.warmup import WARMUP_FILE, WarmupOptions, read_warmup
+from kerasforge.serving.server.store import ModelStore
 from tests.conftest import ServerProcess
 
 
@@ -75,7 +75,7 @@ def test_a_record_the_model_cannot_run_fails_the_load(published, repo):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    from kerasforge.serving.warmup import WARMUP_FILE
+    from kerasforge.serving.export.warmup import WARMUP_FILE
 
     store = ModelStore(repo)
     (first,) = store.refresh()

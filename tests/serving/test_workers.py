@@ -1,4 +1,4 @@
-"""The LIFO request pool of the REST and gRPC servers (``serving/workers.py``)."""
+"""The LIFO request pool of the REST and gRPC servers (``serving/server/workers.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kerasforge.serving.workers import LifoThreadPool
+from kerasforge.serving.server.workers import LifoThreadPool
 
 
 def test_results_and_exceptions_come_back_through_the_future() -> None:

@@ -5,8 +5,8 @@ MultiInference, GetModelMetadata; ``tensorflow.serving.ModelService``:
 GetModelStatus, HandleReloadConfigRequest (a new ``ModelServerConfig``,
 applied whole or not at all). A ``ModelSpec`` names a version, a
 ``version_label`` or neither (the latest). Requests are decoded to named arrays
-and run through :func:`kerasforge.serving.predict.run` (classify/regress through
-:func:`kerasforge.serving.examples.run`), the paths REST uses. Status codes as
+and run through :func:`kerasforge.serving.server.predict.run` (classify/regress through
+:func:`kerasforge.serving.server.examples.run`), the paths REST uses. Status codes as
 TF Serving: NOT_FOUND for a missing model or version, INVALID_ARGUMENT for a
 bad request or an unknown label, FAILED_PRECONDITION for a config whose label
 names a version not loaded, RESOURCE_EXHAUSTED beyond ``max_inflight``
@@ -36,12 +36,12 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from kerasforge.serving import batching, examples, model_config, predict
 from kerasforge.serving.errors import ServingError, tf_error_message
-from kerasforge.serving.metrics import Metrics
-from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
+from kerasforge.serving.server import batching, examples, model_config, predict
+from kerasforge.serving.server.metrics import Metrics
+from kerasforge.serving.server.store import LoadedModel, ModelStore, signature_defs
+from kerasforge.serving.server.workers import LifoThreadPool, default_threads
 from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
-from kerasforge.serving.workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ from typing import Any
 
 from kerasforge.serving import repository
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.loaded import LoadedModel, load_version, signature_defs
-from kerasforge.serving.model_config import Latest, ModelEntry, VersionPolicy
-from kerasforge.serving.tf_serving_config import released_entries
-from kerasforge.serving.warmup import WarmupOptions, warm_up
+from kerasforge.serving.export.tf_serving_config import released_entries
+from kerasforge.serving.export.warmup import WarmupOptions, warm_up
+from kerasforge.serving.server.loaded import LoadedModel, load_version, signature_defs
+from kerasforge.serving.server.model_config import Latest, ModelEntry, VersionPolicy
 
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
 
@@ -352,7 +352,7 @@ class ModelStore:
         parse or a config that cannot be applied is logged, the current one kept,
         and the file tried again at the next poll.
         """
-        from kerasforge.serving.model_config import read_config
+        from kerasforge.serving.server.model_config import read_config
 
         applied = [_read_text(path)]
 

@@ -18,11 +18,11 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
-from kerasforge.serving import batching, json_tensor, predict
-from kerasforge.serving.batching import Batcher
 from kerasforge.serving.errors import ServingError, tf_error_message
-from kerasforge.serving.metrics import Call
-from kerasforge.serving.store import LoadedModel, signature_defs
+from kerasforge.serving.server import batching, json_tensor, predict
+from kerasforge.serving.server.batching import Batcher
+from kerasforge.serving.server.metrics import Call
+from kerasforge.serving.server.store import LoadedModel, signature_defs
 from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
 
 METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}  # REST verb -> method_name

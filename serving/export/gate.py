@@ -8,7 +8,7 @@ function over the in-memory Keras model, on the same inputs. Any failure
 ``TOLERANCE``) raises ``GateError``;
 ``publish`` then removes the staging folder, so no version appears.
 
-Run as ``python -m kerasforge.serving.gate SAVED_MODEL OUT.npz`` by ``validate``.
+Run as ``python -m kerasforge.serving.export.gate SAVED_MODEL OUT.npz`` by ``validate``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 
 from kerasforge.serving.card import ModelCard
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.signatures import endpoints
-from kerasforge.serving.warmup import read_warmup
+from kerasforge.serving.export.signatures import endpoints
+from kerasforge.serving.export.warmup import read_warmup
 
 TOLERANCE = 1e-5
 TIMEOUT_S = 600
@@ -73,11 +73,17 @@ def validate(saved_model_dir: Path, model: Any, card: ModelCard) -> float:
 
 
 def _replay_in_fresh_process(saved_model_dir: Path) -> dict[str, np.ndarray]:
-    """``{"<request>/<output>": array}`` from ``python -m kerasforge.serving.gate``."""
+    """``{"<request>/<output>": array}`` from ``python -m kerasforge.serving.export.gate``."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "served.npz"
         proc = subprocess.run(
-            [sys.executable, "-m", "kerasforge.serving.gate", str(saved_model_dir), str(out)],
+            [
+                sys.executable,
+                "-m",
+                "kerasforge.serving.export.gate",
+                str(saved_model_dir),
+                str(out),
+            ],
             capture_output=True,
             text=True,
             timeout=TIMEOUT_S,

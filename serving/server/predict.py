@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving import invoke, json_tensor, wire
+from kerasforge.serving import wire
 from kerasforge.serving.errors import ServingError, tf_error_message
+from kerasforge.serving.server import invoke, json_tensor
 
 
 def input_specs(signature: Any) -> dict[str, Any]:

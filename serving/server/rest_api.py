@@ -2,7 +2,7 @@
 
 Routes (``g3doc/api_rest.md``), where ``[/versions/{v}|/labels/{l}]`` picks a
 version (else the latest): ``POST /v1/models/{name}[...]:predict``, ``:classify``
-and ``:regress`` (tf.Example JSON, :mod:`kerasforge.serving.examples`),
+and ``:regress`` (tf.Example JSON, :mod:`kerasforge.serving.server.examples`),
 ``GET /v1/models/{name}[...]`` (status) and ``GET .../metadata``; beyond
 TF Serving, ``GET /healthz`` (alive), ``GET /readyz`` (every model loaded and
 warmed up, with the warm-up requests each version replayed; else 503) and the
@@ -25,12 +25,12 @@ from typing import Any
 
 from aiohttp import web
 
-from kerasforge.serving import batching, json_tensor, predict
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.metrics import CONTENT_TYPE, Call, Metrics
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE
-from kerasforge.serving.store import LoadedModel, ModelStore, signature_defs
-from kerasforge.serving.workers import LifoThreadPool, default_threads
+from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE
+from kerasforge.serving.server import batching, json_tensor, predict
+from kerasforge.serving.server.metrics import CONTENT_TYPE, Call, Metrics
+from kerasforge.serving.server.store import LoadedModel, ModelStore, signature_defs
+from kerasforge.serving.server.workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def examples_json(
 
     ``batcher``, when given, batches the signature call with concurrent ones.
     """
-    from kerasforge.serving import examples
+    from kerasforge.serving.server import examples
 
     call = call or Call("rest", verb, model.name)
     method = examples.METHODS[verb]

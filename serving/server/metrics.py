@@ -156,7 +156,7 @@ def read_monitoring_config(path: Path) -> str | None:
     Raises:
         ServingError: the file is missing or is not a ``MonitoringConfig`` text proto.
     """
-    from kerasforge.serving.tf_serving_protos import read_text_proto
+    from kerasforge.serving.server.tf_serving_protos import read_text_proto
 
     example = f'prometheus_config {{ enable: true, path: "{DEFAULT_PATH}" }}'
     config = read_text_proto(path, "MonitoringConfig", "--monitoring_config_file", example)

@@ -1,4 +1,5 @@
-"""TF Serving's gRPC API as a :class:`~kerasforge.serving.client.Client`, with the official stubs.
+"""TF Serving's gRPC API as a :class:`~kerasforge.serving.clients.rest_client.Client`, with the
+official stubs.
 
 ``predict`` answers exactly what the REST client answers for the same
 instances: the request's tensors are built with the dtypes the signature
@@ -30,9 +31,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from kerasforge.serving import json_tensor, predict, wire
-from kerasforge.serving.client import check_version_choice
+from kerasforge.serving import wire
+from kerasforge.serving.clients.rest_client import check_version_choice
 from kerasforge.serving.errors import ServingError
+from kerasforge.serving.server import json_tensor, predict
 
 DEFAULT_SIGNATURE = "serving_default"
 _HTTP = {

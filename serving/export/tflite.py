@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from kerasforge.serving.card import ModelCard
-from kerasforge.serving.signatures import DEFAULT_SIGNATURE
+from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 """All variants, largest first."""
@@ -161,7 +161,7 @@ def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     """
     import tensorflow as tf
 
-    from kerasforge.serving.text import TOKENS_SIGNATURE
+    from kerasforge.serving.export.text import TOKENS_SIGNATURE
 
     loaded = tf.saved_model.load(str(saved_model_dir))
     # A model over strings (a text classifier, sequence to sequence) exports a token-ids twin

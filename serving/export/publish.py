@@ -1,18 +1,18 @@
 """Publish a trained Keras model to a TF Serving model repository.
 
-The SavedModel exports the signatures of the model's task (``serving.signatures``),
+The SavedModel exports the signatures of the model's task (``serving.export.signatures``),
 taking raw inputs (preprocessing is inside the model). Given training data
 (``ExportData``), a publish also writes TF Serving warm-up records
-(``serving.warmup``), passes the validation gate (``serving.gate``: a fresh
+(``serving.export.warmup``), passes the validation gate (``serving.export.gate``: a fresh
 process replays them against the Keras model), converts the TFLite variants
-(``serving.tflite``) and writes the parity report (``serving.parity``); the
+(``serving.export.tflite``) and writes the parity report (``serving.export.parity``); the
 most widely loadable variant within the accuracy budget becomes ``model.tflite``
 (``parity.choose_edge_model``). The model
 card ``kerasforge.json`` sits beside it all. Each publish writes a new version,
 ``highest + 1``, into a temporary directory first and renames it into place,
 so TF Serving (and the embedded server) never see a half-written version; the
 TF Serving configs in the repository root are regenerated afterwards
-(``serving.tf_serving_config``).
+(``serving.export.tf_serving_config``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from kerasforge.serving.card import (
 )
 from kerasforge.serving.card import write_card as _write_card
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.gate import validate
-from kerasforge.serving.parity import (
+from kerasforge.serving.export.gate import validate
+from kerasforge.serving.export.parity import (
     ParityReport,
     choose_edge_model,
     compare,
@@ -49,17 +49,17 @@ from kerasforge.serving.parity import (
     score,
     tflite_row,
 )
-from kerasforge.serving.repository import TFLITE_FILE
-from kerasforge.serving.signatures import (
+from kerasforge.serving.export.signatures import (
     DEFAULT_SIGNATURE,
     Endpoint,
     endpoints,
     write_method_names,
 )
-from kerasforge.serving.text import with_tokenizer
-from kerasforge.serving.tf_serving_config import write_configs
-from kerasforge.serving.tflite import ExportData, TFLiteOptions, Variant, convert_variants
-from kerasforge.serving.warmup import write_warmup
+from kerasforge.serving.export.text import with_tokenizer
+from kerasforge.serving.export.tf_serving_config import write_configs
+from kerasforge.serving.export.tflite import ExportData, TFLiteOptions, Variant, convert_variants
+from kerasforge.serving.export.warmup import write_warmup
+from kerasforge.serving.repository import TFLITE_FILE
 from kerasforge.serving.wire import PREDICT_METHOD
 
 
@@ -161,7 +161,7 @@ def parity_report(
     options: TFLiteOptions,
     data: ExportData,
 ) -> ParityReport:
-    """Keras vs the SavedModel vs each TFLite variant on the test split (``serving.parity``)."""
+    """Keras vs the SavedModel vs each TFLite variant on the test split (``export.parity``)."""
     import tensorflow as tf
 
     text = np.asarray(data.x_test).dtype.kind in "OSU"

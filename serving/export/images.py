@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from kerasforge.serving.edge.inputs import MAX_IMAGE_PIXELS
-from kerasforge.serving.signatures import IMAGE_BYTES_INPUT, Endpoint
+from kerasforge.serving.export.signatures import IMAGE_BYTES_INPUT, Endpoint
 
 LUMA = (19595, 38470, 7471)
 """Pillow's RGB -> L weights, in 1/65536."""

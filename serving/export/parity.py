@@ -27,7 +27,7 @@ import numpy as np
 from kerasforge.serving.edge.compat import OLDEST_RUNTIME, runs_on, version_tuple
 from kerasforge.serving.edge.text import exact_match
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.tflite import Variant
+from kerasforge.serving.export.tflite import Variant
 
 MAIN_OUTPUT = {
     "classification": "probabilities",

@@ -29,8 +29,8 @@ from kerasforge.console import UsageError
 from kerasforge.serving import wire
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-BYTES_SIGNATURE = "serving_bytes"  # serving.signatures.BYTES_SIGNATURE, without loading TF
-FEATURES_SIGNATURE = "serving_features"  # serving.signatures.FEATURES_SIGNATURE
+BYTES_SIGNATURE = "serving_bytes"  # serving.export.signatures.BYTES_SIGNATURE, without loading TF
+FEATURES_SIGNATURE = "serving_features"  # serving.export.signatures.FEATURES_SIGNATURE
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 _KINDS = {
     ".npy": "npy",

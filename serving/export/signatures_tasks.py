@@ -8,8 +8,8 @@ in :data:`CONTRACTS`. The exporter looks the task up on the model card
 checkpoint without training code. A new task adds one function here and
 names it in :data:`CONTRACTS`.
 
-The pieces the tasks share live in ``serving/signatures.py``: the signature,
-method and input names, :class:`~kerasforge.serving.signatures.Endpoint`, the
+The pieces the tasks share live in ``serving/export/signatures.py``: the signature,
+method and input names, :class:`~kerasforge.serving.export.signatures.Endpoint`, the
 forward pass traced once, and the other forms a classifier's or regressor's
 raw input takes (``serving_bytes``, ``serving_features``, ``classify`` /
 ``regress`` over tf.Examples).
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kerasforge.serving.card import ModelCard
-from kerasforge.serving.signatures import (
+from kerasforge.serving.export.signatures import (
     DEFAULT_SIGNATURE,
     Endpoint,
     SignatureInputs,
@@ -78,8 +78,8 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
 
 
 def _token_ids_endpoint(model: Any, answer: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
-    """Text models: the same answer over token ids (``serving.text``; what TFLite converts)."""
-    from kerasforge.serving import text
+    """Text models: the same answer over token ids (``export.text``; what TFLite converts)."""
+    from kerasforge.serving.export import text
 
     scorer = text.token_scorer(model)
     if scorer is None:
@@ -231,7 +231,7 @@ def seq2seq(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     import tensorflow as tf
 
     from kerasforge.models.seq2seq import text_decoder
-    from kerasforge.serving.text import TOKENS_SIGNATURE
+    from kerasforge.serving.export.text import TOKENS_SIGNATURE
 
     facts = card.data["seq2seq"]
     run = text_decoder(model, int(facts["output_length"]), int(facts["start_id"]))

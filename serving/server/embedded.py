@@ -1,8 +1,8 @@
 """The embedded model server: TF Serving's REST and gRPC APIs over a model repository.
 
-gRPC (:mod:`kerasforge.serving.grpc_api`) runs on its own thread pool when a
-port is given. REST serves the routes of :mod:`kerasforge.serving.rest_api` with aiohttp on its
-own event loop thread, binding 127.0.0.1:8501 unless told otherwise. The
+gRPC (:mod:`kerasforge.serving.server.grpc_api`) runs on its own thread pool when a
+port is given. REST serves the routes of :mod:`kerasforge.serving.server.rest_api` with aiohttp on
+its own event loop thread, binding 127.0.0.1:8501 unless told otherwise. The
 listener is bounded: a listen backlog, a cap on open connections (one more is
 answered 503 and closed), an idle/header timeout (a connection that sends
 nothing, or half a request, is closed), TCP_NODELAY (aiohttp sets it), HTTP
@@ -24,13 +24,13 @@ from typing import Any
 
 from aiohttp import web
 
-from kerasforge.serving.batching import Batcher, BatchingOptions
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.metrics import Metrics
-from kerasforge.serving.model_config import ModelEntry
-from kerasforge.serving.rest_api import Limits, RestApi
-from kerasforge.serving.store import ModelStore
-from kerasforge.serving.warmup import WarmupOptions
+from kerasforge.serving.export.warmup import WarmupOptions
+from kerasforge.serving.server.batching import Batcher, BatchingOptions
+from kerasforge.serving.server.metrics import Metrics
+from kerasforge.serving.server.model_config import ModelEntry
+from kerasforge.serving.server.rest_api import Limits, RestApi
+from kerasforge.serving.server.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ def start_store(
         store, host, rest_port, limits, metrics=metrics, metrics_path=metrics_path, batcher=batcher
     )
     if grpc_port is not None:
-        from kerasforge.serving import grpc_api
+        from kerasforge.serving.server import grpc_api
 
         threads = grpc_api.request_threads(grpc_threads, grpc_api.MAX_INFLIGHT, batcher)
         try:

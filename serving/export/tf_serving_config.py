@@ -3,7 +3,7 @@
 * ``models.config``: a ``ModelServerConfig`` (``model_config_list``) naming
   every model in the repository, its base path, a ``latest`` version policy
   and the ``stable`` label on the newest version; written by
-  :func:`kerasforge.serving.model_config.config_text` (TF Serving's own protos
+  :func:`kerasforge.serving.server.model_config.config_text` (TF Serving's own protos
   in text format), the one writer of ``models.config``, so it is exactly what
   ``--model_config_file`` parses, here and in TF Serving.
   :func:`set_model_entry` updates one model's entry (the MLflow registry's
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kerasforge.serving import repository as repo
 from kerasforge.serving.errors import ServingError
-from kerasforge.serving.model_config import (
+from kerasforge.serving.server.model_config import (
     Latest,
     ModelEntry,
     Specific,

@@ -1,6 +1,6 @@
 """The serving contract's shared pieces: names, endpoints and the forms of a raw input.
 
-Each task's signatures are built in ``serving/signatures_tasks.py``, one
+Each task's signatures are built in ``serving/export/signatures_tasks.py``, one
 function per task; :func:`endpoints` looks the model card's task up there, so
 ``kerasforge export`` can republish a checkpoint without training code. Here
 are what those functions share: the signature, method and input names, the
@@ -14,14 +14,14 @@ Classifiers and regressors get, besides ``serving_default`` over the raw input t
 
 - image models: ``serving_bytes`` over encoded images (``image_bytes``,
   ``{"b64": ...}`` over REST), decoded, converted and resized in the graph
-  (``serving.images``);
+  (``serving.export.images``);
 - tabular models: ``serving_features``, one ``[N]`` float input per column,
   named by the data's feature names (``feature_keys``);
 - TF Serving's Classify / Regress APIs: ``classify`` (method
   ``tensorflow/serving/classify``: ``classes`` and ``scores``, each
   ``[N, classes]``) or ``regress`` (``tensorflow/serving/regress``:
   ``outputs``, ``[N]``; single-target models only), over serialized
-  tf.Examples in ``inputs`` (``serving.examples``' request side).
+  tf.Examples in ``inputs`` (``serving.server.examples``' request side).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class SignatureInputs:
             return {FEATURES_SIGNATURE: self._features_endpoint(head)}
         if self.kind != "image":  # sequences: the raw tensor and tf.Examples only
             return {}
-        from kerasforge.serving.images import bytes_endpoint
+        from kerasforge.serving.export.images import bytes_endpoint
 
         found = bytes_endpoint(self.shape, self.card.data.get("value_range"), head)
         return {BYTES_SIGNATURE: found} if found else {}
@@ -201,7 +201,7 @@ def endpoints(card: ModelCard, model: Any) -> dict[str, Endpoint]:
     Raises:
         ServingError: no serving contract is known for the card's task.
     """
-    from kerasforge.serving.signatures_tasks import CONTRACTS  # it imports this module
+    from kerasforge.serving.export.signatures_tasks import CONTRACTS  # it imports this module
 
     if card.task not in CONTRACTS:
         raise ServingError(
@@ -222,12 +222,12 @@ def request_inputs(
     """
     names = [t.name for t in info.inputs]
     if info.example_features:
-        from kerasforge.serving import examples
+        from kerasforge.serving.server import examples
 
         built = examples.build(x, info.example_features)
         return {EXAMPLES_INPUT: np.array([e.SerializeToString() for e in built], dtype=object)}
     if names == [IMAGE_BYTES_INPUT]:
-        from kerasforge.serving.images import encode_png
+        from kerasforge.serving.export.images import encode_png
 
         return {IMAGE_BYTES_INPUT: encode_png(x, value_range)}
     if len(names) > 1:

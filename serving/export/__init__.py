@@ -1,0 +1,1 @@
+"""Export: SavedModel with its signatures, warm-up, validation gate, TFLite and parity."""

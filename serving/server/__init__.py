@@ -1,0 +1,1 @@
+"""The embedded server: REST and gRPC, the model store, batching, request decoding, metrics."""
