@@ -59,7 +59,7 @@ def ensure_default_model(repository: Path, name: str = "digits_cnn") -> Path:
             [
                 sys.executable,
                 "-m",
-                "kerasforge.cli",
+                "kerasforge.cli.main",
                 "train",
                 "--set",
                 f"output_dir={repository.parent}",

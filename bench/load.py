@@ -38,7 +38,7 @@ def start_server(repository: Path, *flags: str) -> tuple[subprocess.Popen, int]:
 
 def start_server_with_grpc(repository: Path, *flags: str) -> tuple[subprocess.Popen, int, int]:
     """``start_server``, also returning the free gRPC port it listens on."""
-    cmd = [sys.executable, "-m", "kerasforge.cli", "serve", "--repository", str(repository)]
+    cmd = [sys.executable, "-m", "kerasforge.cli.main", "serve", "--repository", str(repository)]
     cmd += ["--rest-port", "0", "--port", "0", "--poll-seconds", "0", *flags]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None

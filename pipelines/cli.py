@@ -1,6 +1,6 @@
 """``kerasforge train`` and ``kerasforge models``: the training side of the command line.
 
-``kerasforge.cli`` asks :func:`add_commands` for these subcommands. Importing
+``kerasforge.cli.main`` asks :func:`add_commands` for these subcommands. Importing
 this module loads the standard library only; each command imports what it
 needs when it runs.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from kerasforge.console import quiet_native_logs, start_tensorflow
+from kerasforge.cli.console import quiet_native_logs, start_tensorflow
 
 if TYPE_CHECKING:
     from kerasforge.pipelines.training.train import TrainResult
@@ -67,7 +67,7 @@ def cmd_backbone(args: argparse.Namespace) -> int:
     """Write the backbone weights of ``args.checkpoint`` to ``args.out``."""
     from pathlib import Path
 
-    from kerasforge.console import UsageError
+    from kerasforge.cli.console import UsageError
 
     checkpoint, out = Path(args.checkpoint), Path(args.out)
     if not out.name.endswith(".weights.h5"):

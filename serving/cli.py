@@ -1,6 +1,6 @@
 """``kerasforge serve``, ``predict`` and ``export``: the serving side of the command line.
 
-``kerasforge.cli`` asks :func:`add_commands` for these subcommands. Importing
+``kerasforge.cli.main`` asks :func:`add_commands` for these subcommands. Importing
 this module loads the standard library only; each command imports what it
 needs when it runs: ``serve`` and ``export`` start TensorFlow (quietly) and
 load serving code, ``predict`` loads the REST client and NumPy, no TensorFlow
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kerasforge.console import UsageError, start_tensorflow
+from kerasforge.cli.console import UsageError, start_tensorflow
 from kerasforge.serving import wire
 
 DEFAULT_REPOSITORY = "artifacts/models"

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use their own local stores
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "kerasforge.cli"]
+CLI = [sys.executable, "-m", "kerasforge.cli.main"]
 QUICK = ["train.epochs=6", "train.early_stopping_patience=2"]
 DEFAULT_CONFIG = ROOT / "configs" / "digits_cnn.yaml"
 TINY = ["model.options.filters=[4]", "model.options.dense_units=8"]
@@ -64,7 +64,7 @@ CLI_PROBE = [
     sys.executable,
     "-c",
     "import json, sys\n"
-    "from kerasforge.cli import main\n"
+    "from kerasforge.cli.main import main\n"
     "status = main(sys.argv[1:])\n"
     "print('loaded modules:', json.dumps(sorted(sys.modules)), flush=True)\n"
     "sys.exit(status)\n",

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-OWN = ("models", "pipelines", "serving")
+OWN = ("cli", "models", "pipelines", "serving")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -10,6 +10,7 @@ from tests.conftest import ROOT
 
 PACKAGES = {"kerasforge": "kerasforge", "models": "models", "pipelines": "pipelines"}
 PACKAGES["serving"] = "serving"
+PACKAGES["cli"] = "cli"
 
 KNOWN_LOOPS: list[set[str]] = [
     # #22 removes these; a loop not listed here fails the test

@@ -21,13 +21,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasforge import extras
-from kerasforge.cli import build_parser, main
+from kerasforge.cli import extras
+from kerasforge.cli.main import build_parser, main
 from tests.conftest import ROOT
 from tests.wheels import build_wheel, copy_source, fresh_venv, in_venv
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-PACKAGE_FOLDERS = {"models": "models", "pipelines": "pipelines", "serving": "serving"}
+# folder -> package under kerasforge, as pyproject's package-dir maps them
+PACKAGE_FOLDERS = {
+    folder: package.removeprefix("kerasforge.")
+    for package, folder in PYPROJECT["tool"]["setuptools"]["package-dir"].items()
+    if package != "kerasforge"
+}
 
 # pyproject distribution -> the module it installs (for the extras' table check).
 IMPORT_NAMES = {
@@ -86,7 +91,7 @@ def test_the_wheel_holds_one_import_name_and_every_package(source, wheel):
 
 def test_the_console_scripts_point_at_the_dispatchers():
     assert PYPROJECT["project"]["scripts"] == {
-        "kerasforge": "kerasforge.cli:main",
+        "kerasforge": "kerasforge.cli.main:main",
         "kerasforge-edge": "kerasforge.serving.edge.__main__:main",
     }
 
@@ -163,7 +168,7 @@ class Blocker:
         if name.partition(".")[0] in BLOCKED:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Blocker())
-from kerasforge.cli import main
+from kerasforge.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerasforge.console import UsageError
+from kerasforge.cli.console import UsageError
 
 DEFAULT_CONFIG = "configs/digits_cnn.yaml"
 
@@ -101,7 +101,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search; print the best value and the runnable YAML written."""
-    from kerasforge.console import start_tensorflow
+    from kerasforge.cli.console import start_tensorflow
     from kerasforge.pipelines.config.experiment import load_config
 
     load_config(args.config, args.set)  # a bad config fails before TensorFlow starts

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasforge.console import UsageError
+from kerasforge.cli.console import UsageError
 from kerasforge.serving import wire
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")

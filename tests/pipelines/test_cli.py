@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kerasforge.cli import build_parser
+from kerasforge.cli.main import build_parser
 from tests.conftest import run_cli, run_cli_probe
 
 

@@ -199,7 +199,7 @@ def test_loading_configs_imports_no_tensorflow(tmp_path):
 
 
 def test_cli_rejects_a_bad_config_without_starting_tensorflow(tmp_path):
-    """`python -m kerasforge.cli train` with a bad config: exit 2, one `error:` line, no TF.
+    """`python -m kerasforge.cli.main train` with a bad config: exit 2, one `error:` line, no TF.
 
     Stand-ins for tensorflow, keras and mlflow come first on the path and exit
     with status 97 if anything imports them.

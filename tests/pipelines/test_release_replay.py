@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kerasforge.cli import main
+from kerasforge.cli.main import main
 from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.training.train import train
 from tests.conftest import CLI, DEFAULT_CONFIG, ROOT, TINY

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasforge.cli import main
+from kerasforge.cli.main import main
 from kerasforge.pipelines.cli import summary
 from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.tracking import store as mlflow_store

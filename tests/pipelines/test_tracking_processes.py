@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kerasforge.cli import main
+from kerasforge.cli.main import main
 from tests.conftest import CLI, ROOT, TINY
 
 pytestmark = pytest.mark.heavy

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kerasforge.cli import main
+from kerasforge.cli.main import main
 from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.tracking import store as mlflow_store
 from kerasforge.pipelines.training.train import train

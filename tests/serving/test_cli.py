@@ -12,12 +12,11 @@ from argparse import Namespace
 import numpy as np
 import pytest
 
-from kerasforge.cli import SIDES, main
+from kerasforge.cli.main import SIDES, main
 from kerasforge.serving.card import ModelCard, write_card
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.export.publish import run_model_name
 from tests.conftest import CLI_PROBE, ROOT, loaded_modules, run_cli, run_cli_probe
-
 
 # the parsers' own modules and the packages that hold them (their __init__ is a docstring)
 PARSERS = {".".join(side.split(".")[:n]) for side in SIDES for n in range(2, side.count(".") + 2)}

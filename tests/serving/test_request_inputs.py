@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasforge.cli import main
-from kerasforge.console import UsageError
+from kerasforge.cli.console import UsageError
+from kerasforge.cli.main import main
 from kerasforge.serving.clients.request_inputs import RequestInputs, read_inputs
 
 

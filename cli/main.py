@@ -7,11 +7,11 @@ subcommands to the parser and imports the library code a command needs only
 when that command runs, so building the parser loads the standard library
 alone: ``serve`` never loads training code or MLflow and ``predict`` loads no
 TensorFlow. A command whose extra is not installed fails with one line naming
-it (:mod:`kerasforge.extras`).
+it (:mod:`kerasforge.cli.extras`).
 
 Example:
     $ kerasforge train --set train.epochs=3
-    $ python -m kerasforge.cli serve --repository artifacts/models
+    $ python -m kerasforge.cli.main serve --repository artifacts/models
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import argparse
 import importlib
 import sys
 
-from kerasforge.console import UsageError
-from kerasforge.extras import MissingExtraError, needs_extra
+from kerasforge.cli.console import UsageError
+from kerasforge.cli.extras import MissingExtraError, needs_extra
 
 # The modules that add subcommands, each with an ``add_commands(subparsers)``.
 SIDES = ("kerasforge.pipelines.cli", "kerasforge.pipelines.tracking.cli", "kerasforge.serving.cli")
