@@ -42,7 +42,10 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 		echo "could not create $(VENV) with '$(PYTHON) -m venv'; on Debian/Ubuntu install python3-venv (apt-get install python3-venv), then run make again."; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# setuptools' editable install of a package-dir layout ends with an information-only box
+	@# ("folders named like your package may take precedence"): kerasforge/ is that package's
+	@# own folder, so the note has nothing to warn of here and is not shown.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install kerasforge with its dev extra (other targets do this)

@@ -20,8 +20,8 @@ import argparse
 import importlib
 import sys
 
-from kerasforge.cli.console import UsageError
-from kerasforge.cli.extras import MissingExtraError, needs_extra
+from .console import UsageError
+from .extras import MissingExtraError, needs_extra
 
 # The modules that add subcommands, each with an ``add_commands(subparsers)``.
 SIDES = ("kerasforge.pipelines.cli", "kerasforge.pipelines.tracking.cli", "kerasforge.serving.cli")

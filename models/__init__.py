@@ -4,7 +4,7 @@ Importing this package registers every family; the families import Keras, the
 registry itself does not.
 """
 
-from kerasforge.models.registry import (
+from .registry import (
     UnknownModelError,
     build_model,
     builder_options,
@@ -17,9 +17,9 @@ from kerasforge.models.registry import (
 )
 
 # Families register themselves on import.
-from kerasforge.models import autoencoder, cnn, efficientnet, mlp, recurrent, resnet, transfer, vgg  # noqa: F401  isort: skip
-from kerasforge.models import seq2seq, transformer  # noqa: F401  isort: skip
-from kerasforge.models import gan, vae  # noqa: F401  isort: skip
+from . import autoencoder, cnn, efficientnet, mlp, recurrent, resnet, transfer, vgg  # noqa: F401  isort: skip
+from . import seq2seq, transformer  # noqa: F401  isort: skip
+from . import gan, vae  # noqa: F401  isort: skip
 
 __all__ = [
     "UnknownModelError",

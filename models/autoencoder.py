@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .lazy import keras, layers
+from .registry import register_model
 
 TASKS = ("anomaly_detection",)
 

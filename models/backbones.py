@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kerasforge.models.lazy import keras
+from .lazy import keras
 
 BACKBONE_NAME = "backbone"
 _BLOCK = re.compile(r"^(.*?block_?\d+[a-z]?)(?=_|$)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kerasforge.models.lazy import keras
+from .lazy import keras
 
 PAD, UNKNOWN = "", "[UNK]"
 START, END = "[START]", "[END]"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .lazy import keras, layers
+from .registry import register_model
 
 
 def _check(condition: bool, message: str) -> None:
@@ -115,7 +115,7 @@ def lenet5(
     RBF units, as in every modern reproduction. ``input_size`` (default 32)
     resizes the input to the 32x32 the layout expects; null keeps its size.
     """
-    from kerasforge.models.inputs import check_image, image_input
+    from .inputs import check_image, image_input
 
     check_image(input_shape, num_classes)
     _check(activation in ("tanh", "relu"), f"activation must be tanh or relu; got {activation!r}")
@@ -139,7 +139,7 @@ def alexnet_conv(
     x = layers.Conv2D(filters, kernel, strides=stride, padding=padding, name=f"{name}_conv")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
     if lrn:
-        from kerasforge.models.layers import LocalResponseNormalization
+        from .layers import LocalResponseNormalization
 
         x = LocalResponseNormalization(name=f"{name}_lrn")(x)
     if pool:
@@ -167,7 +167,7 @@ def alexnet(
     dense layers', ``lrn`` adds local response normalisation after conv1 and
     conv2, ``input_size`` resizes the input inside the model (227 in the paper).
     """
-    from kerasforge.models.inputs import check_image, image_input
+    from .inputs import check_image, image_input
 
     check_image(input_shape, num_classes)
     _check(len(filters) == 5, f"filters must list 5 convolution widths; got {filters!r}")

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kerasforge.models.inputs import check_image, image_input, name_generated_layers
-from kerasforge.models.lazy import keras
-from kerasforge.models.registry import register_model
+from .inputs import check_image, image_input, name_generated_layers
+from .lazy import keras
+from .registry import register_model
 
 TINY = {"input_shape": (32, 32, 3), "width_scale": 0.1, "depth_scale": 0.1}
 

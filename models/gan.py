@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from kerasforge.models.generative_blocks import check_generative
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .generative_blocks import check_generative
+from .lazy import keras, layers
+from .registry import register_model
 
 TASKS = ("generation",)
 
@@ -77,7 +77,7 @@ def dcgan(
     check_generative(input_shape, latent_dim, filters, "filters")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
-    from kerasforge.models.generative import DCGAN
+    from .generative import DCGAN
 
     # --- layers / functional sub-models
     generator = dcgan_generator(latent_dim, filters, input_shape)

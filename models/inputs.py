@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from kerasforge.models.lazy import keras, layers
+from .lazy import keras, layers
 
 
 def check_image(input_shape: Sequence[int], num_classes: int | None = None) -> None:

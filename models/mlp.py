@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .lazy import keras, layers
+from .registry import register_model
 
 Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "swish"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .lazy import keras, layers
+from .registry import register_model
 
 Cell = Literal["simple_rnn", "lstm", "gru"]
 _LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}

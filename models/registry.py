@@ -194,6 +194,6 @@ def load_model(path: str | Any, **kwargs: Any) -> Any:
 
     # Importing registers the zoo's custom layers (the Transformer's, the VAE and DCGAN models,
     # the sequence-to-sequence tokeniser).
-    from kerasforge.models import chars, generative, layers, transformer_layers  # noqa: F401
+    from . import chars, generative, layers, transformer_layers  # noqa: F401
 
     return keras.models.load_model(path, **kwargs)

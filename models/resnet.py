@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from kerasforge.models.inputs import check_image, image_input
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .inputs import check_image, image_input
+from .lazy import keras, layers
+from .registry import register_model
 
 EPSILON = 1.001e-5
 IMAGENET_TINY = {"input_shape": (32, 32, 3), "base_filters": 4}

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .lazy import keras, layers
+from .registry import register_model
 
 AttentionKind = Literal["bahdanau", "luong", "none"]
 TASKS = ("seq2seq",)
@@ -120,7 +120,7 @@ def greedy_decoder(backbone: keras.Model, steps: int, start_id: int) -> keras.Mo
     Each step feeds the previous step's most likely id back (the first step the
     start id), through ``backbone``'s own layers; the loop is unrolled ``steps`` times.
     """
-    from kerasforge.models.seq2seq_layers import GreedyChoice
+    from .seq2seq_layers import GreedyChoice
 
     get = backbone.get_layer
     named = {k: get(n) for k, n in (("attention", ATTENTION_LAYER), ("keys", "attention_keys"),
@@ -162,7 +162,7 @@ def text_decoder(model: keras.Model, steps: int, start_id: int) -> Callable[[Any
     """
     import tensorflow as tf
 
-    from kerasforge.models.chars import TOKENIZER_LAYER, ids_to_text
+    from .chars import TOKENIZER_LAYER, ids_to_text
 
     tokenizer = model.get_layer(TOKENIZER_LAYER)
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))

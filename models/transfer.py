@@ -35,10 +35,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from kerasforge.models.backbones import BACKBONE_NAME, find_backbone, set_trainable_top
-from kerasforge.models.inputs import check_image, image_input, name_generated_layers
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .backbones import BACKBONE_NAME, find_backbone, set_trainable_top
+from .inputs import check_image, image_input, name_generated_layers
+from .lazy import keras, layers
+from .registry import register_model
 
 Mode = Literal["feature_extraction", "fine_tune", "gradual_unfreeze"]
 
@@ -79,7 +79,7 @@ def transfer_callbacks(
     """The training callback for the modes that change what trains (none for feature extraction)."""
     if mode == "feature_extraction":
         return []
-    from kerasforge.models.unfreeze import GradualUnfreeze
+    from .unfreeze import GradualUnfreeze
 
     epochs = tuple(unfreeze_epochs) if mode == "gradual_unfreeze" else ()
     return [GradualUnfreeze(trainable_blocks, epochs, fine_tune_learning_rate)]
@@ -147,7 +147,7 @@ def save_backbone_weights(checkpoint: str | Path, out: str | Path) -> int:
     Raises:
         ValueError: the checkpoint holds no ``transfer`` backbone.
     """
-    from kerasforge.models.registry import load_model
+    from .registry import load_model
 
     model = load_model(checkpoint)
     try:

@@ -11,8 +11,8 @@ the trained and exported model takes raw strings.
 
 from __future__ import annotations
 
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .lazy import keras, layers
+from .registry import register_model
 
 
 def _check(num_classes: int, vocab_size: int, sequence_length: int, embed_dim: int,
@@ -58,7 +58,7 @@ def transformer_classifier(
     classification task tokenises it in the graph into ``sequence_length`` ids
     from a vocabulary of ``vocab_size`` (padding and unknown included).
     """
-    from kerasforge.models.transformer_layers import (
+    from .transformer_layers import (
         MaskedMeanPooling,
         TokenAndPositionEmbedding,
         TransformerBlock,

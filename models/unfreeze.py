@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 
-from kerasforge.models.backbones import find_backbone, set_trainable_top
+from .backbones import find_backbone, set_trainable_top
 
 
 def carry_optimizer(model: keras.Model) -> keras.optimizers.Optimizer:

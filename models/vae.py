@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from kerasforge.models.generative_blocks import check_generative
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .generative_blocks import check_generative
+from .lazy import keras, layers
+from .registry import register_model
 
 TASKS = ("generation",)
 
@@ -66,7 +66,7 @@ def vae(
     check_generative(input_shape, latent_dim, widths, "widths")
     if beta < 0:
         raise ValueError(f"beta must be >= 0; got {beta!r}")
-    from kerasforge.models.generative import VAE
+    from .generative import VAE
 
     # --- layers / functional sub-models
     encoder = vae_encoder(input_shape, widths, latent_dim)

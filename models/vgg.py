@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kerasforge.models.inputs import check_image, image_input
-from kerasforge.models.lazy import keras, layers
-from kerasforge.models.registry import register_model
+from .inputs import check_image, image_input
+from .lazy import keras, layers
+from .registry import register_model
 
 STAGE_WIDTHS = (1, 2, 4, 8, 8)
 """Each stage's filters as a multiple of ``base_filters`` (64 in the paper)."""

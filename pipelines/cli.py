@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from kerasforge.cli.console import quiet_native_logs, start_tensorflow
+from ..cli.console import quiet_native_logs, start_tensorflow
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.training.train import TrainResult
+    from .training.train import TrainResult
 
 DEFAULT_CONFIG = "configs/digits_cnn.yaml"
 
@@ -47,16 +47,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Validate the config, then start TensorFlow, train, publish and print a summary."""
-    from kerasforge.pipelines.config.experiment import load_config
+    from .config.experiment import load_config
 
     # A bad config must fail in a blink, before TensorFlow's start-up.
     cfg = load_config(args.config, args.set)
     if cfg.train.scale.strategy == "multi_worker":  # must precede TensorFlow's start-up
-        from kerasforge.pipelines.training.strategy import make_strategy
+        from .training.strategy import make_strategy
 
         make_strategy("multi_worker")
     devices = start_tensorflow()
-    from kerasforge.pipelines.training.train import train
+    from .training.train import train
 
     print(f"experiment {cfg.name}: model {cfg.model.name} on {', '.join(devices)}", flush=True)
     print("\n".join(f"{k}: {v}" for k, v in summary(train(cfg)).items()))
@@ -67,7 +67,7 @@ def cmd_backbone(args: argparse.Namespace) -> int:
     """Write the backbone weights of ``args.checkpoint`` to ``args.out``."""
     from pathlib import Path
 
-    from kerasforge.cli.console import UsageError
+    from ..cli.console import UsageError
 
     checkpoint, out = Path(args.checkpoint), Path(args.out)
     if not out.name.endswith(".weights.h5"):
@@ -77,7 +77,7 @@ def cmd_backbone(args: argparse.Namespace) -> int:
         raise UsageError(f"backbone: no checkpoint file at {str(checkpoint)!r}; pass the "
                          "best.keras (or last.keras) of a run of the `transfer` model")  # fmt: skip
     start_tensorflow()
-    from kerasforge.models.transfer import save_backbone_weights
+    from ..models.transfer import save_backbone_weights
 
     try:
         params = save_backbone_weights(checkpoint, out)
@@ -99,7 +99,7 @@ def summary(result: TrainResult) -> dict[str, object]:
         "sample_request": str(result.sample_request),
     }
     if result.gate is not None:
-        from kerasforge.pipelines.tracking.release import baseline_line
+        from .tracking.release import baseline_line
 
         line = baseline_line(result.gate, result.test_metrics[f"test_{result.gate.metric}"])
         lines["baseline"] = line.removeprefix("baseline: ")
@@ -121,7 +121,7 @@ def summary(result: TrainResult) -> dict[str, object]:
 def cmd_models(args: argparse.Namespace) -> int:
     """Print each model matching ``args.pattern``: tasks, description, parameter count, options."""
     with quiet_native_logs():
-        from kerasforge import models
+        from .. import models
 
     names = models.list_models(args.pattern)
     if names:

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kerasforge.cli.console import UsageError, start_tensorflow
-from kerasforge.serving import wire
+from ..cli.console import UsageError, start_tensorflow
+from . import wire
 
 DEFAULT_REPOSITORY = "artifacts/models"
 
@@ -218,14 +218,14 @@ def thread_counts() -> str:
 
 def request_limits(args: argparse.Namespace) -> Any:
     """The REST bounds, with ``--rest_api_num_threads`` threads (0: 4 per CPU)."""
-    from kerasforge.serving.server.rest_api import Limits
+    from .server.rest_api import Limits
 
     return Limits(workers=args.rest_api_num_threads) if args.rest_api_num_threads else Limits()
 
 
 def warmup_options(args: argparse.Namespace) -> Any:
     """The warm-up flags as :class:`kerasforge.serving.export.warmup.WarmupOptions`."""
-    from kerasforge.serving.export.warmup import WarmupOptions
+    from .export.warmup import WarmupOptions
 
     return WarmupOptions(args.enable_model_warmup, args.num_request_iterations_for_warmup)
 
@@ -240,7 +240,7 @@ def batching_options(args: argparse.Namespace) -> Any:
         if args.batching_parameters_file is not None:
             raise UsageError("--batching_parameters_file needs --enable_batching=true")
         return None
-    from kerasforge.serving.server.batching import BatchingOptions, read_batching_parameters
+    from .server.batching import BatchingOptions, read_batching_parameters
 
     if args.batching_parameters_file is None:
         return BatchingOptions()
@@ -274,8 +274,8 @@ def check_model_source(args: argparse.Namespace) -> None:
 
 def open_store(args: argparse.Namespace) -> Any:
     """The configured store (config file or single model), or ``None`` for repository mode."""
-    from kerasforge.serving.server import embedded as server
-    from kerasforge.serving.server import model_config
+    from .server import embedded as server
+    from .server import model_config
 
     if args.model_config_file is not None:
         models = model_config.read_config(args.model_config_file)
@@ -296,13 +296,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     check_model_source(args)
     start_tensorflow(*tensorflow_threads(args))
-    from kerasforge.serving.server import embedded as server
+    from .server import embedded as server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     batching = batching_options(args)
     metrics_path = None
     if args.monitoring_config_file is not None:
-        from kerasforge.serving.server.metrics import read_monitoring_config
+        from .server.metrics import read_monitoring_config
 
         metrics_path = read_monitoring_config(args.monitoring_config_file)
     store = open_store(args)
@@ -339,17 +339,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Send ``args.inputs`` to a running server and print its predictions as JSON."""
-    from kerasforge.serving.clients.request_inputs import read_inputs
+    from .clients.request_inputs import read_inputs
 
     paths = [*args.inputs, *args.input] or [Path("artifacts/sample_request.json")]
     request = read_inputs(paths)
     if args.grpc:
         start_tensorflow()
-        from kerasforge.serving.clients.grpc_client import GrpcClient
+        from .clients.grpc_client import GrpcClient
 
         client: Any = GrpcClient(args.grpc_address, timeout=args.timeout)
     else:
-        from kerasforge.serving.clients.rest_client import RestClient
+        from .clients.rest_client import RestClient
 
         client = RestClient(args.url, timeout=args.timeout)
     predictions = client.predict(
@@ -365,8 +365,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Publish ``args.checkpoint`` as the next version of ``args.name``."""
-    from kerasforge.serving.export.publish import publish_checkpoint, run_model_name
-    from kerasforge.serving.repository import check_model_name
+    from .export.publish import publish_checkpoint, run_model_name
+    from .repository import check_model_name
 
     name = run_model_name(args.checkpoint) if args.name is None else args.name
     check_model_name(name)  # before TensorFlow starts: `--name ../x` fails fast

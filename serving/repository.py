@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from kerasforge.serving.errors import ServingError
+from .errors import ServingError
 
 log = logging.getLogger(__name__)
 

@@ -10,20 +10,23 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.imports import resolve
 
 OWN = ("cli", "models", "pipelines", "serving")
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Imported module names with ``kerasforge.`` dropped (``serving.edge``, ``numpy``)."""
+    """Imported module names, relative ones resolved, with ``kerasforge.`` dropped
+    (``serving.edge``, ``numpy``)."""
     tree = ast.parse(path.read_text())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-            if node.module == "kerasforge":
+        elif isinstance(node, ast.ImportFrom):
+            module = resolve(node, path)
+            names = [module]
+            if module == "kerasforge":
                 names = [f"kerasforge.{alias.name}" for alias in node.names]
         else:
             continue
@@ -35,19 +38,22 @@ def top_levels(path: Path) -> set[str]:
     return {name.split(".")[0] for name in imported_modules(path)}
 
 
-def bare_own_imports(path: Path) -> list[str]:
-    """Imports of ``models`` / ``pipelines`` / ``serving`` without the ``kerasforge.`` prefix."""
+def own_imports(path: Path) -> list[str]:
+    """How ``path`` imports the project's modules: ``kerasforge...`` (absolute), ``.card``
+    (relative), or bare (``models``, ``serving.edge``: no ``kerasforge.`` in front)."""
     tree = ast.parse(path.read_text())
-    bad = []
+    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            bad += [a.name for a in node.names if a.name.split(".")[0] in OWN]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.split(".")[0] in OWN:
-                bad.append(node.module)
+            found += [a.name for a in node.names if a.name.split(".")[0] in {*OWN, "kerasforge"}]
         elif isinstance(node, ast.ImportFrom) and node.level > 0:
-            bad.append("." * node.level + (node.module or ""))
-    return bad
+            found.append("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in {
+            *OWN,
+            "kerasforge",
+        }:
+            found.append(node.module)
+    return found
 
 
 def py_files(*packages: str) -> list[Path]:
@@ -56,12 +62,21 @@ def py_files(*packages: str) -> list[Path]:
     return files
 
 
-ALL_SOURCES = py_files("kerasforge", *OWN, "tests", "bench")
+DISTRIBUTION = py_files("kerasforge", *OWN)
 
 
-@pytest.mark.parametrize("path", ALL_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_imports_are_absolute_under_kerasforge(path):
-    assert bare_own_imports(path) == [], "import through `kerasforge.<package>` only"
+@pytest.mark.parametrize("path", DISTRIBUTION, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_distribution_imports_its_own_modules_relatively(path):
+    """``from ..card import ModelCard``: editors and type checkers follow it from the source
+    tree, where ``kerasforge.serving`` means nothing until the project is installed."""
+    bad = [name for name in own_imports(path) if not name.startswith(".")]
+    assert bad == [], "import the project's own modules relatively (`from ..models import x`)"
+
+
+@pytest.mark.parametrize("path", py_files("tests", "bench"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_tests_and_benchmarks_import_kerasforge_as_users_do(path):
+    bad = [name for name in own_imports(path) if not name.startswith("kerasforge")]
+    assert bad == [], "import through `kerasforge.<package>` only"
 
 
 @pytest.mark.parametrize("path", py_files("models"), ids=lambda p: p.name)
@@ -76,12 +91,15 @@ def test_serving_never_imports_training_code_or_mlflow(path):
         assert not top_levels(path) & {"tensorflow", "keras", "models"}
 
 
-def test_the_package_boundary_helper_sees_prefixed_imports(tmp_path):
+def test_the_package_boundary_helper_sees_prefixed_and_relative_imports(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from kerasforge.pipelines import train\nfrom kerasforge import serving\n")
     assert top_levels(probe) == {"pipelines", "serving"}
-    probe.write_text("import models\nfrom serving.edge import runtime\n")
-    assert bare_own_imports(probe) == ["models", "serving.edge"]
+    probe.write_text("import models\nfrom serving.edge import runtime\nfrom . import x\n")
+    assert own_imports(probe) == ["models", "serving.edge", "."]
+    # pipelines/training/train.py: `from ... import models`, `from ...serving.card import ...`
+    assert {"models", "serving"} <= top_levels(ROOT / "pipelines" / "training" / "train.py")
+    assert "serving.card" in imported_modules(ROOT / "serving" / "export" / "publish.py")
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

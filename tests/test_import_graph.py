@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.imports import resolve
 
 PACKAGES = {"kerasforge": "kerasforge", "models": "models", "pipelines": "pipelines"}
 PACKAGES["serving"] = "serving"
@@ -57,10 +58,11 @@ def imports(path: Path, known: dict[str, Path]) -> set[str]:
             continue
         if isinstance(node, ast.Import):
             found.update(_own(alias.name, known) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            base = _own(node.module, known)
+        elif isinstance(node, ast.ImportFrom):
+            module = resolve(node, path)
+            base = _own(module, known)
             for alias in node.names:
-                sub = _own(f"{node.module}.{alias.name}", known)
+                sub = _own(f"{module}.{alias.name}", known)
                 found.add(sub if sub in known else base)
     return {name for name in found if name in known}
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kerasforge.pipelines.augment.text import TextAugmentConfig, augment_text_dataset
-from kerasforge.pipelines.errors import ConfigError
+from ..errors import ConfigError
+from .text import TextAugmentConfig, augment_text_dataset
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -147,7 +147,7 @@ def model_augmentation(cfg: AugmentConfig, *, seed: int, channels: int | None) -
             f"{', '.join(batch_ops)} change whole batches or their labels and run in the "
             "data pipeline: use placement: dataset, or drop them"
         )
-    from kerasforge.models.layers import TrainingAugmentation
+    from ...models.layers import TrainingAugmentation
 
     return TrainingAugmentation(image_layers(cfg, seed, channels), name="augment")
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from kerasforge.pipelines.errors import ConfigError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     import tensorflow as tf

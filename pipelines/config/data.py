@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from kerasforge.pipelines.augment.images import AugmentConfig
-from kerasforge.pipelines.config import limits
-from kerasforge.pipelines.config.rules import Fraction, Strict, complete, one_of
-from kerasforge.pipelines.data.pipeline import get_source, source_names
+from ..augment.images import AugmentConfig
+from ..data.pipeline import get_source, source_names
+from . import limits
+from .rules import Fraction, Strict, complete, one_of
 
 
 class FeatureSpec(Strict):

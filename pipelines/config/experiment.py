@@ -29,24 +29,24 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from kerasforge.pipelines import tasks
-from kerasforge.pipelines.config import limits
-from kerasforge.pipelines.config.data import DataConfig, FeatureSpec, FileConfig, SeriesConfig
-from kerasforge.pipelines.config.export import ExportConfig
-from kerasforge.pipelines.config.files import apply_overrides, read_yaml
-from kerasforge.pipelines.config.model import ModelConfig, TaskConfig
-from kerasforge.pipelines.config.options import model_names, model_tasks
-from kerasforge.pipelines.config.rules import (
+from .. import tasks
+from ..data.pipeline import get_source
+from ..errors import ConfigError, clipped, shown
+from . import limits
+from .data import DataConfig, FeatureSpec, FileConfig, SeriesConfig
+from .export import ExportConfig
+from .files import apply_overrides, read_yaml
+from .model import ModelConfig, TaskConfig
+from .options import model_names, model_tasks
+from .rules import (
     Name,
     Strict,
     complete,
     output_dir_problem,
     tracking_uri_problem,
 )
-from kerasforge.pipelines.config.tracking import RegistryConfig, TuneConfig
-from kerasforge.pipelines.config.train import ScheduleConfig, TrainConfig
-from kerasforge.pipelines.data.pipeline import get_source
-from kerasforge.pipelines.errors import ConfigError, clipped, shown
+from .tracking import RegistryConfig, TuneConfig
+from .train import ScheduleConfig, TrainConfig
 
 __all__ = [
     "ConfigError",

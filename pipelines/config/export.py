@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from kerasforge.pipelines.config.rules import Name, Strict, complete
+from .rules import Name, Strict, complete
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
 

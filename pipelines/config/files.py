@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from kerasforge.pipelines.config.limits import MAX_CONFIG_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES
-from kerasforge.pipelines.errors import ConfigError, clipped, shown
+from ..errors import ConfigError, clipped, shown
+from .limits import MAX_CONFIG_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES
 
 
 class ConfigLoader(yaml.SafeLoader):

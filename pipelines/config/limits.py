@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kerasforge.pipelines.errors import ConfigError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     import keras
@@ -112,7 +112,7 @@ def _too_large(name: str, count: int, nbytes: int, max_params: int) -> str:
 
 def size_options(name: str) -> list[str]:
     """Options of builder ``name`` that set sizes: integers and sequences of integers."""
-    from kerasforge import models
+    from ... import models
 
     return [
         key

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from kerasforge.pipelines import tasks
-from kerasforge.pipelines.config import limits
-from kerasforge.pipelines.config.options import check_model_options, model_names
-from kerasforge.pipelines.config.rules import Strict, complete, one_of
-from kerasforge.pipelines.errors import shown
+from .. import tasks
+from ..errors import shown
+from . import limits
+from .options import check_model_options, model_names
+from .rules import Strict, complete, one_of
 
 
 class TaskConfig(Strict):

@@ -13,19 +13,19 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from kerasforge.pipelines.errors import clipped, shown
+from ..errors import clipped, shown
 
 
 def model_names(task: str | None = None) -> list[str]:
     """Registered model names (serving ``task`` when given); imports no Keras."""
-    from kerasforge import models
+    from ... import models
 
     return models.list_models(task=task)
 
 
 def model_tasks(name: str) -> tuple[str, ...]:
     """The tasks registered model ``name`` serves."""
-    from kerasforge import models
+    from ... import models
 
     return models.get_entry(name).tasks
 
@@ -44,7 +44,7 @@ def check_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         ValueError: an unknown option or a value of the wrong type; the message
             starts with the option's name and says what was received and allowed.
     """
-    from kerasforge import models
+    from ... import models
 
     params = models.builder_options(name)
     converted: dict[str, Any] = {}

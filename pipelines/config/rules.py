@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from kerasforge.pipelines.config import limits
-from kerasforge.pipelines.errors import shown
+from ..errors import shown
+from . import limits
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 Name = Annotated[

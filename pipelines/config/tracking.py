@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kerasforge.pipelines.config import limits
+from . import limits
 
 
 class _Strict(BaseModel):

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from kerasforge.pipelines.config import limits
-from kerasforge.pipelines.config.rules import Fraction, Strict, complete
+from . import limits
+from .rules import Fraction, Strict, complete
 
 
 class ScheduleConfig(Strict):

@@ -95,7 +95,7 @@ def write_examples(folder: Path = EXAMPLES) -> list[Path]:
 
 def write_text_folder(folder: Path, count: int = 1200) -> Path:
     """Generated chase sentences as a text folder: ``folder/<cat|dog>/<n>.txt``."""
-    from kerasforge.pipelines.data.sources.textgen import ANIMALS, chase_examples
+    from .sources.textgen import ANIMALS, chase_examples
 
     texts, labels = chase_examples(count, seed=1)
     for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
@@ -107,7 +107,7 @@ def write_text_folder(folder: Path, count: int = 1200) -> Path:
 
 def write_text_csv(path: Path, count: int = 1200) -> Path:
     """Generated chase sentences as a CSV with ``id``, ``sentence`` and ``chaser`` columns."""
-    from kerasforge.pipelines.data.sources.textgen import ANIMALS, chase_examples
+    from .sources.textgen import ANIMALS, chase_examples
 
     texts, labels = chase_examples(count, seed=2)
     with path.open("w", newline="", encoding="utf-8") as f:

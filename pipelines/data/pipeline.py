@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kerasforge.pipelines.data.sources import (  # each registers its sources
+from ..errors import DataError
+from .sources import (  # each registers its sources
     bundled,  # noqa: F401  (digits, diabetes, breast_cancer, wine)
     dates,  # noqa: F401  (dates)
     files,  # noqa: F401  (csv, numpy_arrays)
@@ -26,13 +27,12 @@ from kerasforge.pipelines.data.sources import (  # each registers its sources
     textgen,  # noqa: F401  (chase)
     tfrecords,  # noqa: F401  (tfrecord)
 )
-from kerasforge.pipelines.data.types import (
+from .types import (
     _SOURCES,
     Dataset,
     Source,
     Splits,
 )
-from kerasforge.pipelines.errors import DataError
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -56,7 +56,7 @@ def load_source(name: str, file: Any = None) -> Dataset:
     if not source.needs_file:
         return source.load()
     if file is not None and file.path is not None:
-        from kerasforge.pipelines.data.example_data import ensure_example
+        from .example_data import ensure_example
 
         ensure_example(file.path)  # configs/data/ is generated, not kept in git
     return source.load(file)

@@ -9,8 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from kerasforge.pipelines.data.types import Dataset
-from kerasforge.pipelines.errors import DataError
+from ..errors import DataError
+from .types import Dataset
 
 log = logging.getLogger("kerasforge.data")
 

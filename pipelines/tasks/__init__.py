@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerasforge.pipelines.tasks.anomaly import AnomalyDetection
-from kerasforge.pipelines.tasks.base import Baseline, Headline, Task
-from kerasforge.pipelines.tasks.classification import Classification
-from kerasforge.pipelines.tasks.forecasting import Forecasting
-from kerasforge.pipelines.tasks.generation import Generation
-from kerasforge.pipelines.tasks.regression import Regression
-from kerasforge.pipelines.tasks.seq2seq import Seq2Seq
+from .anomaly import AnomalyDetection
+from .base import Baseline, Headline, Task
+from .classification import Classification
+from .forecasting import Forecasting
+from .generation import Generation
+from .regression import Regression
+from .seq2seq import Seq2Seq
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls

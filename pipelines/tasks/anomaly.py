@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from kerasforge.pipelines.errors import ConfigError, DataError
-from kerasforge.pipelines.tasks.base import Baseline, ReconstructionPairs, Task, TaskOptions
-from kerasforge.pipelines.tasks.preprocess import normalized_input
-from kerasforge.serving.card import Headline, ModelCard
+from ...serving.card import Headline, ModelCard
+from ..errors import ConfigError, DataError
+from .base import Baseline, ReconstructionPairs, Task, TaskOptions
+from .preprocess import normalized_input
 
 if TYPE_CHECKING:
     import keras
 
-    from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data.types import DataInfo, Splits
+    from ...models.registry import ModelEntry
+    from ..data.types import DataInfo, Splits
 
 THRESHOLD_LAYER = "score_threshold"
 """The layer holding the threshold; `serving.export.signatures_tasks.anomaly_detection` reads it."""
@@ -140,7 +140,7 @@ class AnomalyDetection(ReconstructionPairs, Task):
     ) -> keras.Model:
         import keras
 
-        from kerasforge.models.layers import AnomalyThreshold
+        from ...models.layers import AnomalyThreshold
 
         inputs, x = normalized_input(info.inputs, x_train)
         x = backbone(x)
@@ -185,7 +185,7 @@ class AnomalyDetection(ReconstructionPairs, Task):
         """Threshold from validation, then test ROC AUC, a JSON report and the two plots."""
         from sklearn.metrics import roc_auc_score
 
-        from kerasforge.pipelines.tracking import plots
+        from ..tracking import plots
 
         threshold = self.fit_threshold(model, splits.x_val)
         checkpoint = folder.parent / "checkpoints" / "best.keras"

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from kerasforge.pipelines.errors import DataError
-from kerasforge.serving.card import Headline, ModelCard
+from ...serving.card import Headline, ModelCard
+from ..errors import DataError
 
 if TYPE_CHECKING:
     import keras
     import numpy as np
 
-    from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data.types import DataInfo, Splits
-    from kerasforge.serving.export.tflite import ExportData
+    from ...models.registry import ModelEntry
+    from ...serving.export.tflite import ExportData
+    from ..data.types import DataInfo, Splits
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class Task(ABC):
     def export_data(self, model: keras.Model, splits: Splits) -> ExportData:
         """Serving examples for the export's warm-up records, int8 calibration and parity
         report (``serving.export.tflite.ExportData``); by default the splits' raw inputs."""
-        from kerasforge.serving.export.tflite import ExportData
+        from ...serving.export.tflite import ExportData
 
         return ExportData.from_splits(splits)
 

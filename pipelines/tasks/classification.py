@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from kerasforge.pipelines.errors import ConfigError, DataError
-from kerasforge.pipelines.tasks.base import Baseline, Task, TaskOptions
-from kerasforge.pipelines.tasks.preprocess import normalized_input, tokenized_input
-from kerasforge.serving.card import Headline
+from ...serving.card import Headline
+from ..errors import ConfigError, DataError
+from .base import Baseline, Task, TaskOptions
+from .preprocess import normalized_input, tokenized_input
 
 if TYPE_CHECKING:
     import keras
 
-    from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data.types import DataInfo, Splits
+    from ...models.registry import ModelEntry
+    from ..data.types import DataInfo, Splits
 
 
 TEXT_TOKENIZATION = (

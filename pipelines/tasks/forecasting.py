@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from kerasforge.pipelines.tasks.base import Baseline, Task, TaskOptions
-from kerasforge.pipelines.tasks.preprocess import INPUT_NAMES, normalized_input
-from kerasforge.serving.card import Headline
+from ...serving.card import Headline
+from .base import Baseline, Task, TaskOptions
+from .preprocess import INPUT_NAMES, normalized_input
 
 if TYPE_CHECKING:
     import keras
 
-    from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data.types import DataInfo, Splits
+    from ...models.registry import ModelEntry
+    from ..data.types import DataInfo, Splits
 
 FORECAST_FILE = "forecast.csv"
 """Test-segment forecasts against actual values, written by ``report`` (plotted by tracking)."""
@@ -69,7 +69,7 @@ class Forecasting(Task):
             inputs, x = normalized_input("series", x_train)
             x = keras.layers.Dense(y_train.shape[1], name="head")(backbone(x))
             return keras.Model(inputs, _scaled("target_scale", y_train)(x), name=entry.name)
-        from kerasforge.models.layers import LastStep
+        from ...models.layers import LastStep
 
         index = target_index(info)
         inputs = keras.Input(shape=x_train.shape[1:], name=INPUT_NAMES["series"])

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.tasks.base import Baseline, ReconstructionPairs, Task, TaskOptions
-from kerasforge.serving.card import Headline, ModelCard
+from ...serving.card import Headline, ModelCard
+from ..errors import ConfigError
+from .base import Baseline, ReconstructionPairs, Task, TaskOptions
 
 if TYPE_CHECKING:
     import keras
 
-    from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data.types import DataInfo, Splits
-    from kerasforge.serving.export.tflite import ExportData
+    from ...models.registry import ModelEntry
+    from ...serving.export.tflite import ExportData
+    from ..data.types import DataInfo, Splits
 
 VAE_HEADLINE = Headline(metric="reconstruction_loss", mode="min")
 GAN_HEADLINE = Headline(metric="discriminator_loss", mode="max")
@@ -121,7 +121,7 @@ class Generation(ReconstructionPairs, Task):
         """A VAE's parity targets are its test images (the reconstruction loss is measured
         against them); a DCGAN's served inputs are latents, and its parity report has no
         metric (only the outputs' difference from Keras)."""
-        from kerasforge.serving.export.tflite import ExportData
+        from ...serving.export.tflite import ExportData
 
         train = self.serving_examples(model, splits.x_train[:REPRESENTATIVE])
         if is_gan(model):  # test latents drawn apart from the warm-up ones
@@ -159,8 +159,8 @@ class Generation(ReconstructionPairs, Task):
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
         """The sample grid (and a VAE's reconstructions), the first-to-last epoch drop of the
         training reconstruction loss (VAE), and a JSON report."""
-        from kerasforge.pipelines.tracking import plots
-        from kerasforge.pipelines.training.callbacks import HISTORY_FILE
+        from ..tracking import plots
+        from ..training.callbacks import HISTORY_FILE
 
         folder.mkdir(parents=True, exist_ok=True)
         z = latents(self.options.samples, int(model.latent_dim), self.options.seed)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasforge.serving.export.text import TOKENIZER_LAYER  # serving reads its vocabulary
+from ...serving.export.text import TOKENIZER_LAYER  # serving reads its vocabulary
 
 if TYPE_CHECKING:
     import keras

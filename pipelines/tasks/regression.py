@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from kerasforge.pipelines.tasks.base import Baseline, Task, TaskOptions
-from kerasforge.pipelines.tasks.preprocess import normalized_input
-from kerasforge.serving.card import Headline
+from ...serving.card import Headline
+from .base import Baseline, Task, TaskOptions
+from .preprocess import normalized_input
 
 if TYPE_CHECKING:
     import keras
 
-    from kerasforge.models.registry import ModelEntry
-    from kerasforge.pipelines.data.types import DataInfo, Splits
+    from ...models.registry import ModelEntry
+    from ..data.types import DataInfo, Splits
 
 MARGIN = 0.1
 """R² a candidate must add to the training mean's (about 0): it must explain at least a

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerasforge.cli.console import UsageError
+from ...cli.console import UsageError
 
 DEFAULT_CONFIG = "configs/digits_cnn.yaml"
 
@@ -62,8 +62,8 @@ def _store_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _store(args: argparse.Namespace) -> tuple[str, str]:
     """The tracking URI and experiment name the command works on."""
-    from kerasforge.pipelines.config.experiment import load_config
-    from kerasforge.pipelines.tracking.run import tracking_uri
+    from ..config.experiment import load_config
+    from .run import tracking_uri
 
     cfg = load_config(args.config)
     return args.uri or tracking_uri(cfg.tracking.uri, cfg.output_dir), cfg.tracking.experiment
@@ -76,8 +76,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     challenger), as after a training; ``tracking.registry.gate.on_fail`` of the
     config decides whether a challenger not asked for by name is served.
     """
-    from kerasforge.pipelines.config.experiment import load_config
-    from kerasforge.pipelines.tracking.model_registry import publish_version
+    from ..config.experiment import load_config
+    from .model_registry import publish_version
 
     uri, _ = _store(args)
     on_fail = load_config(args.config).tracking.registry.gate.on_fail
@@ -101,14 +101,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search; print the best value and the runnable YAML written."""
-    from kerasforge.cli.console import start_tensorflow
-    from kerasforge.pipelines.config.experiment import load_config
+    from ...cli.console import start_tensorflow
+    from ..config.experiment import load_config
 
     load_config(args.config, args.set)  # a bad config fails before TensorFlow starts
     if args.trials is not None and args.trials < 1:
         raise UsageError(f"--trials must be at least 1 (received {args.trials})")
     start_tensorflow()
-    from kerasforge.pipelines.tracking.tune import tune
+    from .tune import tune
 
     best = tune(Path(args.config), args.set, args.trials)
     print(f"best {best['metric']}: {best['best_value']:.4f} (trial {best['best_trial']})")
@@ -119,7 +119,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     """Mark orphaned RUNNING runs KILLED; print their ids."""
-    from kerasforge.pipelines.tracking.store import collect_orphans
+    from .store import collect_orphans
 
     uri, experiment = _store(args)
     stale = args.stale_after * 3600 if args.stale_after is not None else None
@@ -133,7 +133,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Send each fallback folder to its tracking server."""
-    from kerasforge.pipelines.tracking.fallback import META, replay
+    from .fallback import META, replay
 
     for folder in args.folders:
         if not (folder / META).is_file():

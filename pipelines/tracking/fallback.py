@@ -86,7 +86,7 @@ def replay(folder: Path, uri: str | None = None) -> dict[str, Any]:
         FileNotFoundError: ``folder`` holds no journal.
         RuntimeError: the journal was already replayed.
     """
-    from kerasforge.pipelines.tracking.store import scoped_uris
+    from .store import scoped_uris
 
     with scoped_uris():  # the model replay uses MLflow's process-wide URI
         return _replay(folder, uri)
@@ -174,7 +174,7 @@ def _replay_model(
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from kerasforge.pipelines.tracking.mlflow_model import log_keras_model
+    from .mlflow_model import log_keras_model
 
     model = keras.models.load_model(folder / "model.keras")
     with mlflow.start_run(run_id=run_id):
@@ -203,8 +203,8 @@ def _release(
 ) -> None:
     """Judge the registered ``version`` against the registry as it is now, then release it
     into the run's repository: the state an online run would have reached."""
-    from kerasforge.pipelines.tracking.model_registry import gate_and_release
-    from kerasforge.pipelines.tracking.release import GateSpec
+    from .model_registry import gate_and_release
+    from .release import GateSpec
 
     if not meta.get("gate") or not meta.get("repository") or not name:
         notes.append(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasforge.pipelines.tracking.release import (
+from .release import (
     CANARY,
     CHALLENGER,
     CHAMPION,
@@ -157,7 +157,7 @@ def _materialise(
     client: Any, name: str, version: str, repository: Path, source: Path | None
 ) -> Path:
     """``repository/<name>/<version>/`` from ``source`` or the version's run artifact."""
-    from kerasforge.serving.card import read_card, write_card
+    from ...serving.card import read_card, write_card
 
     target = repository / name / version
     if (target / "saved_model.pb").exists():
@@ -198,7 +198,7 @@ def write_models_config(repository: Path, name: str, labels: dict[str, int]) -> 
     or, without labels, the latest; other models' entries are kept. One writer
     for the file: :func:`kerasforge.serving.export.tf_serving_config.set_model_entry`.
     """
-    from kerasforge.serving.export.tf_serving_config import set_model_entry
+    from ...serving.export.tf_serving_config import set_model_entry
 
     return set_model_entry(repository, name, labels)
 

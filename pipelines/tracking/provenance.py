@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.data.types import Splits
+    from ..data.types import Splits
 
 GIT_TIMEOUT_S = 5.0
 

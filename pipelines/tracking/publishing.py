@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kerasforge.pipelines.tracking.model_registry import gate_and_release, write_models_config
-from kerasforge.pipelines.tracking.release import (
+from .model_registry import gate_and_release, write_models_config
+from .release import (
     CANARY,
     STABLE,
     GateSpec,
@@ -34,13 +34,13 @@ from kerasforge.pipelines.tracking.release import (
 )
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import ExperimentConfig
-    from kerasforge.pipelines.data.types import Splits
-    from kerasforge.pipelines.tasks import Task
-    from kerasforge.pipelines.tracking.tracker import Tracker
-    from kerasforge.serving.card import ModelCard
-    from kerasforge.serving.export.publish import Published
-    from kerasforge.serving.export.tflite import ExportData
+    from ...serving.card import ModelCard
+    from ...serving.export.publish import Published
+    from ...serving.export.tflite import ExportData
+    from ..config.experiment import ExperimentConfig
+    from ..data.types import Splits
+    from ..tasks import Task
+    from .tracker import Tracker
 
 EXPORT_FOLDER = "export"
 
@@ -85,8 +85,8 @@ def export(
     run_dir: Path,
 ) -> Published:
     """Export into the run folder (``<run>/export``) and log it; the release serves it."""
-    from kerasforge.serving.export.publish import publish
-    from kerasforge.serving.export.tflite import TFLiteOptions
+    from ...serving.export.publish import publish
+    from ...serving.export.tflite import TFLiteOptions
 
     tflite = cfg.export.tflite
     options = TFLiteOptions(tuple(tflite.variants), tflite.budget) if tflite.enabled else False
@@ -130,7 +130,7 @@ def release(
 
 
 def _tflite_in(folder: Path) -> Path | None:
-    from kerasforge.serving.repository import TFLITE_FILE
+    from ...serving.repository import TFLITE_FILE
 
     return folder / TFLITE_FILE if (folder / TFLITE_FILE).exists() else None
 
@@ -205,7 +205,7 @@ def _local_release(
     spec: GateSpec, candidate: float, name: str, repository: Path, published: Published
 ) -> Outcome:
     """No registry: the repository's labels stand in for the aliases."""
-    from kerasforge.serving.export.tf_serving_config import released_entries
+    from ...serving.export.tf_serving_config import released_entries
 
     with release_lock(repository, name):
         entry = released_entries(repository).get(name)
@@ -228,8 +228,8 @@ def _local_release(
 def place_next_version(source: Path, model_dir: Path) -> tuple[int, Path]:
     """Copy the export ``source`` in as ``model_dir``'s next version (highest + 1), atomically,
     as :func:`kerasforge.serving.export.publish.move_into_place` claims it."""
-    from kerasforge.serving.card import read_card
-    from kerasforge.serving.export.publish import move_into_place
+    from ...serving.card import read_card
+    from ...serving.export.publish import move_into_place
 
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))

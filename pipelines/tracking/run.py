@@ -25,15 +25,15 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kerasforge.pipelines.config.experiment import ExperimentConfig
-from kerasforge.pipelines.tracking import provenance
-from kerasforge.pipelines.tracking import store as mlflow_store
-from kerasforge.pipelines.tracking.fallback import Journal
-from kerasforge.pipelines.tracking.signals import Terminated, ending_signals
-from kerasforge.pipelines.tracking.tracker import MlflowMetrics, Tracker, short_reason
+from ..config.experiment import ExperimentConfig
+from . import provenance
+from . import store as mlflow_store
+from .fallback import Journal
+from .signals import Terminated, ending_signals
+from .tracker import MlflowMetrics, Tracker, short_reason
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.data.types import Splits
+    from ..data.types import Splits
 
 __all__ = ["MlflowMetrics", "Tracker", "tracked_run", "tracking_uri"]
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import keras
 
-from kerasforge.pipelines.config.tracking import RegistryConfig
-from kerasforge.pipelines.tracking import plots
-from kerasforge.pipelines.tracking.fallback import Journal
-from kerasforge.pipelines.tracking.signals import SignalCheck
+from ..config.tracking import RegistryConfig
+from . import plots
+from .fallback import Journal
+from .signals import SignalCheck
 
 MAX_PARAM_LENGTH = 500  # MLflow's limit for one param value
 
@@ -203,7 +203,7 @@ class Tracker:
 
     def log_model(self, model: keras.Model, example: Any) -> str | None:
         """The model as an MLflow Model (Keras flavor), registered; returns its version."""
-        from kerasforge.pipelines.tracking.mlflow_model import log_keras_model
+        from .mlflow_model import log_keras_model
 
         def call() -> str | None:
             with redirect_stdout(io.StringIO()):  # MLflow's predict progress bars

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from kerasforge.pipelines.config.experiment import ExperimentConfig, load_config
-from kerasforge.pipelines.config.tracking import ParamSpace
+from ..config.experiment import ExperimentConfig, load_config
+from ..config.tracking import ParamSpace
 
 
 def sample(trial: Any, space: dict[str, ParamSpace]) -> dict[str, Any]:
@@ -49,9 +49,9 @@ def tune(config: Path, overrides: list[str], trials: int | None = None) -> dict[
     Raises:
         ConfigError: the config declares no space, or a sampled value is refused.
     """
-    from kerasforge.pipelines.errors import ConfigError
-    from kerasforge.pipelines.tracking import store as mlflow_store
-    from kerasforge.pipelines.tracking.run import tracking_uri
+    from ..errors import ConfigError
+    from . import store as mlflow_store
+    from .run import tracking_uri
 
     base = load_config(config, overrides)
     if not base.tune.space:
@@ -79,8 +79,8 @@ def _search(
     import mlflow
     import optuna
 
-    from kerasforge.pipelines.tasks import get_task
-    from kerasforge.pipelines.training.train import train
+    from ..tasks import get_task
+    from ..training.train import train
 
     task = get_task(base.task.name, base.task.options)
     metric, mode = task.headline.metric, task.headline.mode

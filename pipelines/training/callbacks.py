@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from kerasforge.pipelines.errors import KerasforgeError
+from ..errors import KerasforgeError
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import ExperimentConfig
+    from ..config.experiment import ExperimentConfig
 
 HISTORY_FILE = "history.csv"
 TENSORBOARD_DIR = "tensorboard"

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from kerasforge.pipelines.errors import ConfigError
+from ..errors import ConfigError
 
 
 def tf_config() -> dict[str, Any]:

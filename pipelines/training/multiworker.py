@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kerasforge.pipelines.training.cluster import is_chief, tf_config
+from .cluster import is_chief, tf_config
 
 if TYPE_CHECKING:
     import keras
 
-    from kerasforge.pipelines.config.experiment import ExperimentConfig
+    from ..config.experiment import ExperimentConfig
 
 WORKERS_FOLDER = "workers"  # under output_dir: the other workers' scratch folders
 _INSTALLED: list[bool] = []

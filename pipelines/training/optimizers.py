@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from kerasforge.pipelines.training.schedules import build_schedule
+from .schedules import build_schedule
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import TrainConfig
+    from ..config.experiment import TrainConfig
 
 
 def optimizer_arguments(cfg: TrainConfig) -> dict[str, Any]:

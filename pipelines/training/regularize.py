@@ -15,7 +15,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasforge.pipelines.errors import ConfigError
+from ..errors import ConfigError
 
 SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
 

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from kerasforge.pipelines.errors import KerasforgeError
+from ..errors import KerasforgeError
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import ExperimentConfig
+    from ..config.experiment import ExperimentConfig
 
 STATE_FILE = "state.json"
 VARIABLES_FILE = "variables.npz"

@@ -14,7 +14,7 @@ import keras
 from keras import ops
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import ScheduleConfig
+    from ..config.experiment import ScheduleConfig
 
 
 @keras.saving.register_keras_serializable(package="kerasforge")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from kerasforge.pipelines.errors import ConfigError
-from kerasforge.pipelines.training.cluster import tf_config
+from ..errors import ConfigError
+from .cluster import tf_config
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from kerasforge.pipelines.config.experiment import ExperimentConfig
+    from ..config.experiment import ExperimentConfig
 
 
 def configure_runtime(cfg: ExperimentConfig) -> tf.distribute.Strategy:
@@ -62,7 +62,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
                 f"{os.environ.get('TF_CONFIG')!r}"
             )
         if not _MULTI_WORKER:  # collectives are configured once per process
-            from kerasforge.pipelines.training.multiworker import install_keras_fixes
+            from .multiworker import install_keras_fixes
 
             install_keras_fixes()
             _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())

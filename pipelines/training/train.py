@@ -16,36 +16,36 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from kerasforge import models
-from kerasforge.pipelines.augment.images import augment_dataset, model_augmentation
-from kerasforge.pipelines.config.experiment import ExperimentConfig
-from kerasforge.pipelines.config.limits import build_within_limit
-from kerasforge.pipelines.data import pipeline as datalib
-from kerasforge.pipelines.data.sources import imagefolder
-from kerasforge.pipelines.data.sources.series import split_series
-from kerasforge.pipelines.data.types import Splits
-from kerasforge.pipelines.data.validate import validate
-from kerasforge.pipelines.errors import ConfigError, clipped
-from kerasforge.pipelines.tasks import Task, get_task
-from kerasforge.pipelines.tracking import publishing
-from kerasforge.pipelines.tracking.release import GateSpec, baseline_line
-from kerasforge.pipelines.tracking.run import Tracker, tracked_run
-from kerasforge.pipelines.training import resume
-from kerasforge.pipelines.training.callbacks import (
+from ... import models
+from ...serving.card import ModelCard, write_card
+from ..augment.images import augment_dataset, model_augmentation
+from ..config.experiment import ExperimentConfig
+from ..config.limits import build_within_limit
+from ..data import pipeline as datalib
+from ..data.sources import imagefolder
+from ..data.sources.series import split_series
+from ..data.types import Splits
+from ..data.validate import validate
+from ..errors import ConfigError, clipped
+from ..tasks import Task, get_task
+from ..tracking import publishing
+from ..tracking.release import GateSpec, baseline_line
+from ..tracking.run import Tracker, tracked_run
+from . import resume
+from .callbacks import (
     HISTORY_FILE,
     NanGuard,
     logging_callbacks,
     plateau_callback,
 )
-from kerasforge.pipelines.training.multiworker import for_this_worker, synchronize_batch_norm
-from kerasforge.pipelines.training.optimizers import OPTIMIZER_CLASSES, build_optimizer
-from kerasforge.pipelines.training.regularize import add_l2, smoothed
-from kerasforge.pipelines.training.schedules import steps_for
-from kerasforge.pipelines.training.strategy import configure_runtime
-from kerasforge.serving.card import ModelCard, write_card
+from .multiworker import for_this_worker, synchronize_batch_norm
+from .optimizers import OPTIMIZER_CLASSES, build_optimizer
+from .regularize import add_l2, smoothed
+from .schedules import steps_for
+from .strategy import configure_runtime
 
 if TYPE_CHECKING:
-    from kerasforge.serving.export.publish import Published
+    from ...serving.export.publish import Published
 
 OPTIMIZERS = OPTIMIZER_CLASSES
 

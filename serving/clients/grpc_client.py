@@ -31,10 +31,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from kerasforge.serving import wire
-from kerasforge.serving.clients.rest_client import check_version_choice
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.server import json_tensor, predict
+from .. import wire
+from ..errors import ServingError
+from ..server import json_tensor, predict
+from .rest_client import check_version_choice
 
 DEFAULT_SIGNATURE = "serving_default"
 _HTTP = {

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasforge.cli.console import UsageError
-from kerasforge.serving import wire
+from ...cli.console import UsageError
+from .. import wire
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 BYTES_SIGNATURE = "serving_bytes"  # serving.export.signatures.BYTES_SIGNATURE, without loading TF

@@ -23,8 +23,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, Protocol
 
-from kerasforge.serving import wire
-from kerasforge.serving.errors import ServingError
+from .. import wire
+from ..errors import ServingError
 
 
 class Client(Protocol):

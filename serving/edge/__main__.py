@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from kerasforge.serving.edge.formats import write_png
-from kerasforge.serving.edge.runtime import EdgeError, EdgeModel
+from .formats import write_png
+from .runtime import EdgeError, EdgeModel
 
 
 def _threads(text: str) -> int:

@@ -22,8 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from kerasforge.serving.card import CardError, ModelCard
-from kerasforge.serving.edge.inputs import EdgeError
+from ..card import CardError, ModelCard
+from .inputs import EdgeError
 
 OLDEST_RUNTIME = "2.14.0"
 """``tflite-runtime``'s last release (October 2023), what ``pip`` gives a Raspberry Pi user

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.card import ModelCard
-from kerasforge.serving.edge.inputs import EdgeError
+from ..card import ModelCard
+from .inputs import EdgeError
 
 
 def classification(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def named_outputs(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dic
 def seq2seq(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[str, Any]:
     """``{"output": [decoded string per example], "token_ids": [...]}`` (the card's tokens
     turn ids into characters; the ``.tflite`` has no string outputs)."""
-    from kerasforge.serving.edge.text import decode_ids
+    from .text import decode_ids
 
     ids = np.asarray(outputs["token_ids"])
     result: dict[str, Any] = {"token_ids": ids.tolist()}

@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from kerasforge.serving.card import CARD_FILE, CardError, ModelCard, read_card
-from kerasforge.serving.edge.compat import (
+from ..card import CARD_FILE, CardError, ModelCard, read_card
+from .compat import (
     installed_runtime,
     unsupported_op,
     unsupported_op_error,
 )
-from kerasforge.serving.edge.formats import format_outputs
-from kerasforge.serving.edge.inputs import EdgeError, chunks, load_image, load_npy
-from kerasforge.serving.edge.text import load_text, tokenizer_for
+from .formats import format_outputs
+from .inputs import EdgeError, chunks, load_image, load_npy
+from .text import load_text, tokenizer_for
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kerasforge.serving.edge.inputs import EdgeError
+from .inputs import EdgeError
 
 if TYPE_CHECKING:
-    from kerasforge.serving.card import ModelCard
+    from ..card import ModelCard
 
 STRIP = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
 """Keras' ``TextVectorization`` punctuation (``lower_and_strip_punctuation``)."""

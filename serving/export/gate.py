@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.card import ModelCard
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export.signatures import endpoints
-from kerasforge.serving.export.warmup import read_warmup
+from ..card import ModelCard
+from ..errors import ServingError
+from .signatures import endpoints
+from .warmup import read_warmup
 
 TOLERANCE = 1e-5
 TIMEOUT_S = 600

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.edge.inputs import MAX_IMAGE_PIXELS
-from kerasforge.serving.export.signatures import IMAGE_BYTES_INPUT, Endpoint
+from ..edge.inputs import MAX_IMAGE_PIXELS
+from .signatures import IMAGE_BYTES_INPUT, Endpoint
 
 LUMA = (19595, 38470, 7471)
 """Pillow's RGB -> L weights, in 1/65536."""

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.edge.compat import OLDEST_RUNTIME, runs_on, version_tuple
-from kerasforge.serving.edge.text import exact_match
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export.tflite import Variant
+from ..edge.compat import OLDEST_RUNTIME, runs_on, version_tuple
+from ..edge.text import exact_match
+from ..errors import ServingError
+from .tflite import Variant
 
 MAIN_OUTPUT = {
     "classification": "probabilities",
@@ -252,7 +252,7 @@ def tflite_row(
     """Run one converted variant through the edge runtime and compare it with Keras."""
     if variant.path is None:
         return Row(variant.name, verdict=f"rejected: conversion failed ({variant.error})")
-    from kerasforge.serving.edge.runtime import EdgeModel
+    from ..edge.runtime import EdgeModel
 
     edge = EdgeModel(variant.path)
     row = compare(variant.name, task, reference, edge.outputs(x), y, scale)

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving import repository as repository_layout
-from kerasforge.serving.card import (
+from .. import repository as repository_layout
+from ..card import (
     CardError,
     Headline,
     ModelCard,
@@ -37,10 +37,12 @@ from kerasforge.serving.card import (
     TensorInfo,
     read_card,
 )
-from kerasforge.serving.card import write_card as _write_card
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export.gate import validate
-from kerasforge.serving.export.parity import (
+from ..card import write_card as _write_card
+from ..errors import ServingError
+from ..repository import TFLITE_FILE
+from ..wire import PREDICT_METHOD
+from .gate import validate
+from .parity import (
     ParityReport,
     choose_edge_model,
     compare,
@@ -49,18 +51,16 @@ from kerasforge.serving.export.parity import (
     score,
     tflite_row,
 )
-from kerasforge.serving.export.signatures import (
+from .signatures import (
     DEFAULT_SIGNATURE,
     Endpoint,
     endpoints,
     write_method_names,
 )
-from kerasforge.serving.export.text import with_tokenizer
-from kerasforge.serving.export.tf_serving_config import write_configs
-from kerasforge.serving.export.tflite import ExportData, TFLiteOptions, Variant, convert_variants
-from kerasforge.serving.export.warmup import write_warmup
-from kerasforge.serving.repository import TFLITE_FILE
-from kerasforge.serving.wire import PREDICT_METHOD
+from .text import with_tokenizer
+from .tf_serving_config import write_configs
+from .tflite import ExportData, TFLiteOptions, Variant, convert_variants
+from .warmup import write_warmup
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,7 @@ def publish_checkpoint(
         card = read_card(checkpoint.parent.parent)
     except CardError as exc:
         raise ServingError(f"cannot republish {str(checkpoint)!r}: {exc}") from None
-    from kerasforge.models.registry import load_model  # registers the zoo's custom layers
+    from ...models.registry import load_model  # registers the zoo's custom layers
 
     try:
         model = load_model(checkpoint)

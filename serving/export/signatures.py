@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.card import ExampleFeature, ModelCard, SignatureInfo
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.wire import CLASSIFY_METHOD, PREDICT_METHOD
+from ..card import ExampleFeature, ModelCard, SignatureInfo
+from ..errors import ServingError
+from ..wire import CLASSIFY_METHOD, PREDICT_METHOD
 
 DEFAULT_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serving_bytes"
@@ -139,7 +139,7 @@ class SignatureInputs:
             return {FEATURES_SIGNATURE: self._features_endpoint(head)}
         if self.kind != "image":  # sequences: the raw tensor and tf.Examples only
             return {}
-        from kerasforge.serving.export.images import bytes_endpoint
+        from .images import bytes_endpoint
 
         found = bytes_endpoint(self.shape, self.card.data.get("value_range"), head)
         return {BYTES_SIGNATURE: found} if found else {}
@@ -201,7 +201,7 @@ def endpoints(card: ModelCard, model: Any) -> dict[str, Endpoint]:
     Raises:
         ServingError: no serving contract is known for the card's task.
     """
-    from kerasforge.serving.export.signatures_tasks import CONTRACTS  # it imports this module
+    from .signatures_tasks import CONTRACTS  # it imports this module
 
     if card.task not in CONTRACTS:
         raise ServingError(
@@ -222,12 +222,12 @@ def request_inputs(
     """
     names = [t.name for t in info.inputs]
     if info.example_features:
-        from kerasforge.serving.server import examples
+        from ..server import examples
 
         built = examples.build(x, info.example_features)
         return {EXAMPLES_INPUT: np.array([e.SerializeToString() for e in built], dtype=object)}
     if names == [IMAGE_BYTES_INPUT]:
-        from kerasforge.serving.export.images import encode_png
+        from .images import encode_png
 
         return {IMAGE_BYTES_INPUT: encode_png(x, value_range)}
     if len(names) > 1:

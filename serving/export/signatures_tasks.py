@@ -20,14 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kerasforge.serving.card import ModelCard
-from kerasforge.serving.export.signatures import (
+from ..card import ModelCard
+from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
+from .signatures import (
     DEFAULT_SIGNATURE,
     Endpoint,
     SignatureInputs,
     traced_once,
 )
-from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
 
 TEXT_INPUT = "text"
 """seq2seq's ``serving_default`` input: the source strings."""
@@ -79,7 +79,7 @@ def classification(model: Any, card: ModelCard) -> dict[str, Endpoint]:
 
 def _token_ids_endpoint(model: Any, answer: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
     """Text models: the same answer over token ids (``export.text``; what TFLite converts)."""
-    from kerasforge.serving.export import text
+    from . import text
 
     scorer = text.token_scorer(model)
     if scorer is None:
@@ -230,8 +230,8 @@ def seq2seq(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     """
     import tensorflow as tf
 
-    from kerasforge.models.seq2seq import text_decoder
-    from kerasforge.serving.export.text import TOKENS_SIGNATURE
+    from ...models.seq2seq import text_decoder
+    from .text import TOKENS_SIGNATURE
 
     facts = card.data["seq2seq"]
     run = text_decoder(model, int(facts["output_length"]), int(facts["start_id"]))

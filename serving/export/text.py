@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerasforge.serving.card import ModelCard
+from ..card import ModelCard
 
 TOKENIZER_LAYER = "tokenize"
 TOKENS_SIGNATURE = "serving_token_ids"

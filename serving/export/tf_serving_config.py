@@ -26,9 +26,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from kerasforge.serving import repository as repo
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.server.model_config import (
+from .. import repository as repo
+from ..errors import ServingError
+from ..server.model_config import (
     Latest,
     ModelEntry,
     Specific,

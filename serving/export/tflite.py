@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.card import ModelCard
-from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE
+from ..card import ModelCard
+from .signatures import DEFAULT_SIGNATURE
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 """All variants, largest first."""
@@ -161,7 +161,7 @@ def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     """
     import tensorflow as tf
 
-    from kerasforge.serving.export.text import TOKENS_SIGNATURE
+    from .text import TOKENS_SIGNATURE
 
     loaded = tf.saved_model.load(str(saved_model_dir))
     # A model over strings (a text classifier, sequence to sequence) exports a token-ids twin
@@ -241,7 +241,7 @@ def _representative(examples: np.ndarray) -> Iterator[list[np.ndarray]]:
 def _tokenized(data: ExportData | None, card: ModelCard) -> ExportData | None:
     """``data`` with representative texts replaced by the token ids the ``.tflite`` takes,
     tokenised as the card says (as the edge runtime does); other data unchanged."""
-    from kerasforge.serving.edge.text import tokenizer_for
+    from ..edge.text import tokenizer_for
 
     tokenizer = tokenizer_for(card)
     if data is None or tokenizer is None or np.asarray(data.representative).dtype.kind != "O":
@@ -327,7 +327,7 @@ def _first_line(exc: BaseException) -> str:
 
 def describe_tflite(path: Path) -> dict[str, list[dict[str, Any]]]:
     """The signature's inputs and outputs: name, dtype, shape, quantization (scale, zero-point)."""
-    from kerasforge.serving.edge.runtime import interpreter_class, quantization
+    from ..edge.runtime import interpreter_class, quantization
 
     interpreter = interpreter_class()(model_path=str(path))
     runner = interpreter.get_signature_runner(DEFAULT_SIGNATURE)

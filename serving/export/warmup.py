@@ -30,11 +30,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from kerasforge.serving.card import SignatureInfo
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, request_inputs
-from kerasforge.serving.export.text import TOKENS_SIGNATURE
-from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
+from ..card import SignatureInfo
+from ..errors import ServingError
+from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
+from .signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, request_inputs
+from .text import TOKENS_SIGNATURE
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _log(
         regression_pb2,
     )
 
-    from kerasforge.serving.server import examples
+    from ..server import examples
 
     spec = model_pb2.ModelSpec(name=model_name, signature_name=signature)
     if info.method_name in (CLASSIFY_METHOD, REGRESS_METHOD):
@@ -156,7 +156,7 @@ def read_warmup(saved_model_dir: Path) -> list[WarmupRequest]:
     """
     import tensorflow as tf
 
-    from kerasforge.serving.server import examples
+    from ..server import examples
 
     requests = []
     for entry in _read_logs(saved_model_dir / WARMUP_FILE):
@@ -225,7 +225,7 @@ def _read_logs(path: Path) -> list[Any]:
 def _replay(model: Any, prediction_log: Any) -> None:
     import tensorflow as tf
 
-    from kerasforge.serving.server import examples, predict
+    from ..server import examples, predict
 
     kind = prediction_log.WhichOneof("log_type")
     if kind == "predict_log":

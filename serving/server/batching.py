@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.server import predict
-from kerasforge.serving.server.metrics import Call, Metrics
+from ..errors import ServingError
+from . import predict
+from .metrics import Call, Metrics
 
 Key = tuple[str, str, str]  # model, version, signature
 
@@ -290,7 +290,7 @@ def read_batching_parameters(path: Path) -> BatchingOptions:
         ServingError: the file is unreadable, not that message, or its values break
             TF Serving's rules (sizes >= 1, allowed sizes increasing up to max_batch_size).
     """
-    from kerasforge.serving.server.tf_serving_protos import read_text_proto
+    from .tf_serving_protos import read_text_proto
 
     example = "max_batch_size { value: 32 } batch_timeout_micros { value: 1000 }"
     proto = read_text_proto(path, "BatchingParameters", "--batching_parameters_file", example)

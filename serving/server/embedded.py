@@ -24,13 +24,13 @@ from typing import Any
 
 from aiohttp import web
 
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export.warmup import WarmupOptions
-from kerasforge.serving.server.batching import Batcher, BatchingOptions
-from kerasforge.serving.server.metrics import Metrics
-from kerasforge.serving.server.model_config import ModelEntry
-from kerasforge.serving.server.rest_api import Limits, RestApi
-from kerasforge.serving.server.store import ModelStore
+from ..errors import ServingError
+from ..export.warmup import WarmupOptions
+from .batching import Batcher, BatchingOptions
+from .metrics import Metrics
+from .model_config import ModelEntry
+from .rest_api import Limits, RestApi
+from .store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ def start_store(
         store, host, rest_port, limits, metrics=metrics, metrics_path=metrics_path, batcher=batcher
     )
     if grpc_port is not None:
-        from kerasforge.serving.server import grpc_api
+        from . import grpc_api
 
         threads = grpc_api.request_threads(grpc_threads, grpc_api.MAX_INFLIGHT, batcher)
         try:

@@ -18,12 +18,12 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
-from kerasforge.serving.errors import ServingError, tf_error_message
-from kerasforge.serving.server import batching, json_tensor, predict
-from kerasforge.serving.server.batching import Batcher
-from kerasforge.serving.server.metrics import Call
-from kerasforge.serving.server.store import LoadedModel, signature_defs
-from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
+from ..errors import ServingError, tf_error_message
+from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
+from . import batching, json_tensor, predict
+from .batching import Batcher
+from .metrics import Call
+from .store import LoadedModel, signature_defs
 
 METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}  # REST verb -> method_name
 

@@ -36,12 +36,12 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from kerasforge.serving.errors import ServingError, tf_error_message
-from kerasforge.serving.server import batching, examples, model_config, predict
-from kerasforge.serving.server.metrics import Metrics
-from kerasforge.serving.server.store import LoadedModel, ModelStore, signature_defs
-from kerasforge.serving.server.workers import LifoThreadPool, default_threads
-from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
+from ..errors import ServingError, tf_error_message
+from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
+from . import batching, examples, model_config, predict
+from .metrics import Metrics
+from .store import LoadedModel, ModelStore, signature_defs
+from .workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 

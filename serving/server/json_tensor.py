@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from kerasforge.serving import wire
-from kerasforge.serving.errors import ServingError
+from .. import wire
+from ..errors import ServingError
 
 MAX_DEPTH = 64  # deeper JSON is refused before any recursion (TF Serving's RapidJSON recurses)
 _FLOAT_INT_LIMIT = {"float32": (1 << 24) - 1, "float64": (1 << 53) - 1}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kerasforge.serving.errors import ServingError
+from ..errors import ServingError
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from kerasforge.serving.errors import ServingError
+from ..errors import ServingError
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -156,7 +156,7 @@ def read_monitoring_config(path: Path) -> str | None:
     Raises:
         ServingError: the file is missing or is not a ``MonitoringConfig`` text proto.
     """
-    from kerasforge.serving.server.tf_serving_protos import read_text_proto
+    from .tf_serving_protos import read_text_proto
 
     example = f'prometheus_config {{ enable: true, path: "{DEFAULT_PATH}" }}'
     config = read_text_proto(path, "MonitoringConfig", "--monitoring_config_file", example)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
-from kerasforge.serving.errors import ServingError
+from ..errors import ServingError
 
 
 @runtime_checkable
@@ -129,7 +129,7 @@ def entries_from_proto(config: Any) -> list[ModelEntry]:
         ServingError: a ``custom_model_config``, a model listed twice, a platform
             other than ``tensorflow``, a relative base path or a bad version policy.
     """
-    from kerasforge.serving.repository import check_model_name
+    from ..repository import check_model_name
 
     if config.WhichOneof("config") == "custom_model_config":
         raise ServingError(

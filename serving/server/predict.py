@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from kerasforge.serving import wire
-from kerasforge.serving.errors import ServingError, tf_error_message
-from kerasforge.serving.server import invoke, json_tensor
+from .. import wire
+from ..errors import ServingError, tf_error_message
+from . import invoke, json_tensor
 
 
 def input_specs(signature: Any) -> dict[str, Any]:

@@ -25,12 +25,12 @@ from typing import Any
 
 from aiohttp import web
 
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE
-from kerasforge.serving.server import batching, json_tensor, predict
-from kerasforge.serving.server.metrics import CONTENT_TYPE, Call, Metrics
-from kerasforge.serving.server.store import LoadedModel, ModelStore, signature_defs
-from kerasforge.serving.server.workers import LifoThreadPool, default_threads
+from ..errors import ServingError
+from ..export.signatures import DEFAULT_SIGNATURE
+from . import batching, json_tensor, predict
+from .metrics import CONTENT_TYPE, Call, Metrics
+from .store import LoadedModel, ModelStore, signature_defs
+from .workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def examples_json(
 
     ``batcher``, when given, batches the signature call with concurrent ones.
     """
-    from kerasforge.serving.server import examples
+    from . import examples
 
     call = call or Call("rest", verb, model.name)
     method = examples.METHODS[verb]

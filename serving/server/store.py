@@ -36,12 +36,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kerasforge.serving import repository
-from kerasforge.serving.errors import ServingError
-from kerasforge.serving.export.tf_serving_config import released_entries
-from kerasforge.serving.export.warmup import WarmupOptions, warm_up
-from kerasforge.serving.server.loaded import LoadedModel, load_version, signature_defs
-from kerasforge.serving.server.model_config import Latest, ModelEntry, VersionPolicy
+from .. import repository
+from ..errors import ServingError
+from ..export.tf_serving_config import released_entries
+from ..export.warmup import WarmupOptions, warm_up
+from .loaded import LoadedModel, load_version, signature_defs
+from .model_config import Latest, ModelEntry, VersionPolicy
 
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
 
@@ -352,7 +352,7 @@ class ModelStore:
         parse or a config that cannot be applied is logged, the current one kept,
         and the file tried again at the next poll.
         """
-        from kerasforge.serving.server.model_config import read_config
+        from .model_config import read_config
 
         applied = [_read_text(path)]
 

@@ -23,7 +23,7 @@ from google.protobuf import (
     wrappers_pb2,  # noqa: F401  (registers wrappers.proto)
 )
 
-from kerasforge.serving.errors import ServingError
+from ..errors import ServingError
 
 _F = descriptor_pb2.FieldDescriptorProto
 _MESSAGES = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerasforge.pipelines.data.types import (
+from ..types import (
     IMAGE_RANGE,
     DataInfo,
     Dataset,

@@ -14,7 +14,7 @@ import datetime as dt
 
 import numpy as np
 
-from kerasforge.pipelines.data.types import DataInfo, Dataset, register_source
+from ..types import DataInfo, Dataset, register_source
 
 DATES_SEED = 1234
 DATES_COUNT = 12_000

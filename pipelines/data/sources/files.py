@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasforge.pipelines.data.types import DataInfo, Dataset, register_source
-from kerasforge.pipelines.errors import DataError, shown
+from ...errors import DataError, shown
+from ..types import DataInfo, Dataset, register_source
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import FileConfig
+    from ...config.experiment import FileConfig
 
 MISSING = ("", "na", "nan", "null", "none", "?")
 """Cell values read as missing (case-insensitive)."""

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kerasforge.pipelines.data.sources.files import class_folders
-from kerasforge.pipelines.data.types import IMAGE_RANGE, DataInfo, Dataset, Splits, register_source
-from kerasforge.pipelines.errors import DataError, shown
+from ...errors import DataError, shown
+from ..types import IMAGE_RANGE, DataInfo, Dataset, Splits, register_source
+from .files import class_folders
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from kerasforge.pipelines.config.experiment import DataConfig, FileConfig
-    from kerasforge.pipelines.tracking.run import Tracker
+    from ...config.experiment import DataConfig, FileConfig
+    from ...tracking.run import Tracker
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 MAX_SAMPLE = 1000

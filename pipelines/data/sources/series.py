@@ -16,8 +16,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from kerasforge.pipelines.data.types import DataInfo, Dataset, Splits, register_source
-from kerasforge.pipelines.errors import DataError
+from ...errors import DataError
+from ..types import DataInfo, Dataset, Splits, register_source
 
 
 def _statsmodels(name: str, drop: tuple[str, ...] = ()) -> Dataset:
@@ -58,7 +58,7 @@ def macrodata() -> Dataset:
 @register_source(inputs="sequence", targets="classes")
 def digits_rows() -> Dataset:
     """scikit-learn's 8x8 digits as sequences: 8 steps (rows) of 8 features (0-255 pixels)."""
-    from kerasforge.pipelines.data.sources.bundled import digits
+    from .bundled import digits
 
     data = digits()
     info = replace(data.info, name="digits_rows", inputs="sequence")

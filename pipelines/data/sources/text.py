@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasforge.pipelines.data.sources.files import (
+from ...errors import DataError, shown
+from ..types import DataInfo, Dataset, register_source
+from .files import (
     MISSING,
     _class_ids,
     _existing,
     _read_rows,
     class_folders,
 )
-from kerasforge.pipelines.data.types import DataInfo, Dataset, register_source
-from kerasforge.pipelines.errors import DataError, shown
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import FileConfig
+    from ...config.experiment import FileConfig
 
 TEXT_SUFFIX = ".txt"
 SHOWN_SKIPPED = 5

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerasforge.pipelines.data.types import DataInfo, Dataset, register_source
+from ..types import DataInfo, Dataset, register_source
 
 SEED = 20240
 SIZE = 6000

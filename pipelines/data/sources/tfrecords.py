@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasforge.pipelines.data.sources.files import _class_ids, _existing
-from kerasforge.pipelines.data.types import IMAGE_RANGE, DataInfo, Dataset, register_source
-from kerasforge.pipelines.errors import DataError, clipped
+from ...errors import DataError, clipped
+from ..types import IMAGE_RANGE, DataInfo, Dataset, register_source
+from .files import _class_ids, _existing
 
 if TYPE_CHECKING:
-    from kerasforge.pipelines.config.experiment import FileConfig
+    from ...config.experiment import FileConfig
 
 SUFFIXES = (".tfrecord", ".tfrecords", ".tfr")
 
