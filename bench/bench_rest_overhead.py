@@ -21,7 +21,9 @@ def run(args: Any, repeats: int = 200) -> dict[str, dict]:
     from kerasforge.serving.server import predict
 
     ensure_default_model(args.repository)
-    rest, store = serverlib.start(args.repository, "127.0.0.1", 0, poll_seconds=0)
+    rest, store = serverlib.start(
+        args.repository, serverlib.ServerOptions(host="127.0.0.1", rest_port=0, poll_seconds=0)
+    )
     try:
         signature = store.get("digits_cnn").signature(None)
         ((input_name, spec),) = predict.input_specs(signature).items()

@@ -14,114 +14,25 @@ import argparse
 import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cli.console import UsageError, start_tensorflow
 from . import wire
+from .serve_flags import DEFAULT_REPOSITORY, add_serve
 
-DEFAULT_REPOSITORY = "artifacts/models"
+if TYPE_CHECKING:
+    from .server.embedded import ServerOptions
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``serve``, ``predict`` and ``export`` to the ``kerasforge`` subcommands ``sub``."""
-    serve = sub.add_parser("serve", help="serve a model repository over TF Serving's REST API")
-    serve.add_argument(
-        "--repository",
-        default=None,
-        help=f"model repository root, every model's newest version (default {DEFAULT_REPOSITORY})",
-    )
-    serve.add_argument(
-        "--model_config_file",
-        type=Path,
-        default=None,
-        help="TF Serving ModelServerConfig (text proto): models, version policies, labels",
-    )
-    serve.add_argument(
-        "--model_config_file_poll_wait_seconds",
-        type=float,
-        default=0.0,
-        help="re-read --model_config_file this often (0: read once)",
-    )
-    serve.add_argument("--model_name", default=None, help="with --model_base_path: its name")
-    serve.add_argument(
-        "--model_base_path", default=None, help="one model's folder of versions (absolute)"
-    )
-    serve.add_argument(
-        "--allow_version_labels_for_unavailable_models",
-        type=_flag_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        help="allow new labels on versions not loaded (true/false)",
-    )
-    serve.add_argument(
-        "--host", "--rest_api_host", default="127.0.0.1", help="address to bind (REST and gRPC)"
-    )
-    serve.add_argument(
-        "--rest-port", "--rest_api_port", type=int, default=8501, help="REST port (0: any free)"
-    )
-    serve.add_argument(
-        "--port", dest="grpc_port", type=int, default=8500, help="gRPC port (0: any free)"
-    )
-    serve.add_argument(
-        "--poll-seconds",
-        "--file_system_poll_wait_seconds",
-        type=float,
-        default=1.0,
-        help="new-version poll period in seconds (0: no polling)",
-    )
-    serve.add_argument(
-        "--monitoring_config_file",
-        type=Path,
-        default=None,
-        help="TF Serving MonitoringConfig (text proto): Prometheus metrics on the REST port",
-    )
-    serve.add_argument(
-        "--enable_batching",
-        type=_flag_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        help="batch concurrent predict requests per model, version and signature (true/false)",
-    )
-    serve.add_argument(
-        "--batching_parameters_file",
-        type=Path,
-        default=None,
-        help="TF Serving BatchingParameters (text proto), with --enable_batching",
-    )
-    serve.add_argument(
-        "--enable_model_warmup",
-        type=_flag_bool,
-        nargs="?",
-        const=True,
-        default=True,
-        help="replay each version's assets.extra warm-up records before it serves (true/false)",
-    )
-    serve.add_argument(
-        "--num_request_iterations_for_warmup",
-        type=_positive_int,
-        default=1,
-        help="times each warm-up record is replayed",
-    )
-    for flag, text in (
-        ("--rest_api_num_threads", "threads answering REST calls"),
-        ("--grpc_max_threads", "threads answering gRPC calls"),
-    ):
-        serve.add_argument(flag, type=_count, default=0, help=f"{text} (0: 4 per CPU)")
-    for flag, text in (
-        ("session", "threads for both the flags below, where neither is set"),
-        ("intra_op", "threads one op may split its work over"),
-        ("inter_op", "ops that may run at once"),
-    ):
-        serve.add_argument(
-            f"--tensorflow_{flag}_parallelism",
-            type=_count,
-            default=0,
-            help=f"TensorFlow: {text} (0: TensorFlow picks)",
-        )
-    serve.set_defaults(func=cmd_serve)
+    add_serve(sub, cmd_serve)
+    _add_predict(sub)
+    _add_export(sub)
 
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    """``predict``: input files, which model, version or label, and where the server is."""
     pred = sub.add_parser(
         "predict",
         help="query a running server (REST, or gRPC with --grpc)",
@@ -143,6 +54,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pred.add_argument("--timeout", type=float, default=30.0, help="seconds")
     pred.set_defaults(func=cmd_predict)
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    """``export``: a checkpoint, its model name and the repository to publish it in."""
     export = sub.add_parser("export", help="publish a .keras checkpoint as a new version")
     export.add_argument(
         "--checkpoint", required=True, help="a .keras file, e.g. a run's best.keras"
@@ -153,36 +67,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--repository", default=DEFAULT_REPOSITORY, help="model repository root")
     export.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip .tflite")
     export.set_defaults(func=cmd_export)
-
-
-def _flag_bool(text: str) -> bool:
-    """A TF Serving boolean flag value (``--flag=true``)."""
-    if text.lower() in ("true", "1"):
-        return True
-    if text.lower() in ("false", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
-
-
-def _whole_number(text: str, minimum: int) -> int:
-    """A count flag's value: a whole number of at least ``minimum``."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}; received {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """A count of at least 1 (``--num_request_iterations_for_warmup``)."""
-    return _whole_number(text, 1)
-
-
-def _count(text: str) -> int:
-    """A thread count: a whole number, 0 meaning automatic."""
-    return _whole_number(text, 0)
 
 
 def tensorflow_threads(args: argparse.Namespace) -> tuple[int, int]:
@@ -247,6 +131,32 @@ def batching_options(args: argparse.Namespace) -> Any:
     return read_batching_parameters(args.batching_parameters_file)
 
 
+def server_options(args: argparse.Namespace) -> ServerOptions:
+    """The ``serve`` flags as one :class:`~kerasforge.serving.server.embedded.ServerOptions`.
+
+    Raises:
+        UsageError: a batching parameters file without ``--enable_batching``.
+    """
+    from .server.embedded import ServerOptions
+
+    batching, metrics_path = batching_options(args), None
+    if args.monitoring_config_file is not None:
+        from .server.metrics import read_monitoring_config
+
+        metrics_path = read_monitoring_config(args.monitoring_config_file)
+    return ServerOptions(
+        host=args.host,
+        rest_port=args.rest_port,
+        poll_seconds=args.poll_seconds,
+        limits=request_limits(args),
+        grpc_port=args.grpc_port,
+        metrics_path=metrics_path,
+        warmup=warmup_options(args),
+        batching=batching,
+        grpc_threads=args.grpc_max_threads,
+    )
+
+
 def check_model_source(args: argparse.Namespace) -> None:
     """One source of models: a repository, a model config file, or one model's base path.
 
@@ -299,27 +209,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import embedded as server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    batching = batching_options(args)
-    metrics_path = None
-    if args.monitoring_config_file is not None:
-        from .server.metrics import read_monitoring_config
-
-        metrics_path = read_monitoring_config(args.monitoring_config_file)
+    options = server_options(args)
     store = open_store(args)
-    ports = {"grpc_port": args.grpc_port, "metrics_path": metrics_path, "batching": batching}
-    ports.update(limits=request_limits(args), grpc_threads=args.grpc_max_threads)
     if store is None:
-        repository = args.repository or DEFAULT_REPOSITORY
-        rest, store = server.start(
-            repository,
-            args.host,
-            args.rest_port,
-            args.poll_seconds,
-            warmup=warmup_options(args),
-            **ports,
-        )
+        rest, store = server.start(args.repository or DEFAULT_REPOSITORY, options)
     else:
-        rest = server.start_store(store, args.host, args.rest_port, args.poll_seconds, **ports)
+        rest = server.start_store(store, options)
         if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
             store.watch_config(args.model_config_file, args.model_config_file_poll_wait_seconds)
     server.tune_gc()

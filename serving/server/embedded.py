@@ -56,6 +56,38 @@ class ListenLimits:
     idle_timeout_s: float = 15.0
 
 
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    """How :func:`start`, :func:`start_store` and :func:`serve_store` serve: ``kerasforge serve``'s
+    flags (:func:`kerasforge.serving.cli.server_options` builds it from them).
+
+    Attributes:
+        host: address to bind (REST and gRPC); loopback unless told otherwise.
+        rest_port: REST port; 0 picks a free one (read it from ``server.server_port``).
+        poll_seconds: how often to look for new versions; 0 disables polling.
+        limits: request bounds (body size, concurrency, timeouts, REST threads as
+            ``limits.workers``); ``None``: :class:`Limits`'s defaults.
+        grpc_port: gRPC port (TF Serving's ``--port``; 0: any free one, read it from
+            ``server.grpc_port``); ``None``: no gRPC.
+        metrics_path: serve Prometheus metrics there on the REST port; ``None``: not served.
+        warmup: warm-up replay on load (default: on, one iteration); read by :func:`start`,
+            which builds the store (a store given to :func:`start_store` has its own).
+        batching: batch concurrent predict calls (TF Serving's ``--enable_batching``).
+        grpc_threads: threads answering gRPC calls (TF Serving's ``--grpc_max_threads``;
+            0: its default, 4 per CPU).
+    """
+
+    host: str = "127.0.0.1"
+    rest_port: int = 8501
+    poll_seconds: float = 1.0
+    limits: Limits | None = None
+    grpc_port: int | None = None
+    metrics_path: str | None = None
+    warmup: WarmupOptions | None = None
+    batching: BatchingOptions | None = None
+    grpc_threads: int = 0
+
+
 class _Refuse(asyncio.Protocol):
     """Answers one over-the-cap connection with 503 and closes it."""
 
@@ -107,21 +139,26 @@ class RestServer:
 
 def serve_store(
     store: ModelStore,
-    host: str = "127.0.0.1",
-    rest_port: int = 8501,
-    limits: Limits | None = None,
+    options: ServerOptions | None = None,
     listen: ListenLimits | None = None,
     metrics: Metrics | None = None,
-    metrics_path: str | None = None,
     batcher: Batcher | None = None,
 ) -> RestServer:
     """Serve ``store`` over REST on an event loop thread of its own.
 
-    ``metrics_path`` (from ``--monitoring_config_file``) serves ``metrics`` there.
+    Args:
+        store: the models to serve.
+        options: read here: ``host``, ``rest_port``, ``limits`` and ``metrics_path`` (serves
+            ``metrics`` there); the rest is :func:`start_store`'s. Default: ``ServerOptions()``.
+        listen: bounds of the listening socket (default: ``ListenLimits()``).
+        metrics: the counters to serve and count into (default: a new :class:`Metrics`).
+        batcher: batch predict calls in it; ``None``: no batching.
 
     Raises:
         ServingError: the address cannot be bound (HTTP 503).
     """
+    options = options or ServerOptions()
+    host, rest_port = options.host, options.rest_port
     listen = listen or ListenLimits()
     try:
         sock = socket.create_server((host, rest_port), backlog=listen.backlog, reuse_port=False)
@@ -131,7 +168,7 @@ def serve_store(
             "`make serve`?) may hold the port: stop it or choose another with --rest-port",
             status=503,
         ) from None
-    api = RestApi(store, limits, metrics, metrics_path, batcher)
+    api = RestApi(store, options.limits, metrics, options.metrics_path, batcher)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(
         api.app(), access_log=None, keepalive_timeout=listen.idle_timeout_s, handle_signals=False
@@ -155,32 +192,15 @@ def serve_store(
 
 
 def start(
-    repository: str | Path,
-    host: str = "127.0.0.1",
-    rest_port: int = 8501,
-    poll_seconds: float = 1.0,
-    limits: Limits | None = None,
-    grpc_port: int | None = None,
-    metrics_path: str | None = None,
-    warmup: WarmupOptions | None = None,
-    batching: BatchingOptions | None = None,
-    grpc_threads: int = 0,
+    repository: str | Path, options: ServerOptions | None = None
 ) -> tuple[RestServer, ModelStore]:
-    """Load the repository and serve REST (and gRPC if ``grpc_port`` is set) in the background.
+    """Load the repository and serve REST (and gRPC if ``options.grpc_port`` is set) in the
+    background.
 
     Args:
         repository: model repository root (``<root>/<name>/<version>/``).
-        host: address to bind; loopback unless told otherwise.
-        rest_port: REST port; 0 picks a free one (read it from ``server.server_port``).
-        poll_seconds: how often to look for new versions; 0 disables polling.
-        limits: request bounds (body size, concurrency, timeouts).
-        grpc_port: gRPC port (TF Serving's ``--port``; 0: any free one, read it from
-            ``server.grpc_port``); ``None``: no gRPC.
-        metrics_path: serve Prometheus metrics there on the REST port; ``None``: not served.
-        warmup: warm-up replay on load (default: on, one iteration).
-        batching: batch concurrent predict calls (TF Serving's ``--enable_batching``).
-        grpc_threads: threads answering gRPC calls (TF Serving's ``--grpc_max_threads``;
-            0: its default, 4 per CPU). REST's are ``limits.workers``.
+        options: address, ports, polling, limits, metrics, warm-up, batching and gRPC
+            threads (:class:`ServerOptions`; default: ``ServerOptions()``).
 
     Returns:
         The running server and its model store; call ``stop(server, store)`` to end.
@@ -188,25 +208,15 @@ def start(
     Raises:
         ServingError: the repository holds no published model, or the port is taken.
     """
-    store = ModelStore(repository, warmup=warmup)
+    options = options or ServerOptions()
+    store = ModelStore(repository, warmup=options.warmup)
     if not store.refresh():
         raise ServingError(
             f"no model to serve in {str(repository)!r}: expected <repository>/<name>/<version>/"
             "saved_model.pb; run `make train` (or `kerasforge export`) first",
             status=503,
         )
-    server = start_store(
-        store,
-        host,
-        rest_port,
-        poll_seconds,
-        limits,
-        grpc_port,
-        metrics_path,
-        batching,
-        grpc_threads,
-    )
-    return server, store
+    return start_store(store, options), store
 
 
 def configured_store(
@@ -231,41 +241,35 @@ def configured_store(
     return store
 
 
-def start_store(
-    store: ModelStore,
-    host: str = "127.0.0.1",
-    rest_port: int = 8501,
-    poll_seconds: float = 1.0,
-    limits: Limits | None = None,
-    grpc_port: int | None = None,
-    metrics_path: str | None = None,
-    batching: BatchingOptions | None = None,
-    grpc_threads: int = 0,
-) -> RestServer:
-    """Serve ``store`` over REST (and gRPC if ``grpc_port`` is set); arguments as :func:`start`.
+def start_store(store: ModelStore, options: ServerOptions | None = None) -> RestServer:
+    """Serve ``store`` over REST (and gRPC if ``options.grpc_port`` is set), polling for new
+    versions every ``options.poll_seconds``; options as :func:`start` (less ``warmup``: the
+    store has its own).
 
-    Both protocols count into one :class:`Metrics`, served at ``metrics_path`` if given,
-    and batch predict calls in one :class:`Batcher` when ``batching`` is given.
+    Both protocols count into one :class:`Metrics`, served at ``options.metrics_path`` if
+    given, and batch predict calls in one :class:`Batcher` when ``options.batching`` is given.
+
+    Raises:
+        ServingError: the REST or gRPC address cannot be bound (HTTP 503).
     """
+    options = options or ServerOptions()
     metrics = Metrics()
-    batcher = Batcher(batching, metrics) if batching is not None else None
-    server = serve_store(
-        store, host, rest_port, limits, metrics=metrics, metrics_path=metrics_path, batcher=batcher
-    )
-    if grpc_port is not None:
+    batcher = Batcher(options.batching, metrics) if options.batching is not None else None
+    server = serve_store(store, options, metrics=metrics, batcher=batcher)
+    if options.grpc_port is not None:
         from . import grpc_api
 
-        threads = grpc_api.request_threads(grpc_threads, grpc_api.MAX_INFLIGHT, batcher)
+        threads = grpc_api.request_threads(options.grpc_threads, grpc_api.MAX_INFLIGHT, batcher)
         try:
             server.grpc_server, server.grpc_port = grpc_api.serve(
-                store, host, grpc_port, threads, metrics=metrics, batcher=batcher
+                store, options.host, options.grpc_port, threads, metrics=metrics, batcher=batcher
             )
             server.grpc_threads = threads
         except ServingError:
             server.shutdown()
             raise
-    if poll_seconds > 0:
-        store.start_polling(poll_seconds)
+    if options.poll_seconds > 0:
+        store.start_polling(options.poll_seconds)
     return server
 
 

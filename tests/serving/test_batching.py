@@ -24,7 +24,15 @@ PATH = "/monitoring/prometheus/metrics"
 def serving(published, root, options: BatchingOptions):
     shutil.copytree(published.published.path, root / "digits_cnn" / "1")
     return serverlib.start(
-        root, "127.0.0.1", 0, poll_seconds=0, metrics_path=PATH, batching=options, grpc_port=0
+        root,
+        serverlib.ServerOptions(
+            host="127.0.0.1",
+            rest_port=0,
+            poll_seconds=0,
+            metrics_path=PATH,
+            batching=options,
+            grpc_port=0,
+        ),
     )
 
 
@@ -189,7 +197,10 @@ def test_classify_requests_are_batched_and_a_bad_one_fails_alone(tmp_path):
     save_example_model(tmp_path / "ex" / "1")
     options = BatchingOptions(max_batch_size=16, batch_timeout_micros=50_000, num_batch_threads=1)
     rest, store = serverlib.start(
-        tmp_path, "127.0.0.1", 0, poll_seconds=0, metrics_path=PATH, batching=options
+        tmp_path,
+        serverlib.ServerOptions(
+            host="127.0.0.1", rest_port=0, poll_seconds=0, metrics_path=PATH, batching=options
+        ),
     )
     base = f"http://127.0.0.1:{rest.server_port}"
     good = [{"examples": [{"x": [float(i), 0.0]}]} for i in range(11)]

@@ -42,7 +42,9 @@ def clients(published, tmp_path_factory):
             ModelEntry("tiny", root / "tiny", All()),
         ]
     )
-    rest = serverlib.start_store(store, rest_port=0, grpc_port=0, poll_seconds=0)
+    rest = serverlib.start_store(
+        store, serverlib.ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0)
+    )
     grpc_client = GrpcClient(f"127.0.0.1:{rest.grpc_port}", timeout=20)
     yield RestClient(f"http://127.0.0.1:{rest.server_port}", timeout=20), grpc_client, tabular
     grpc_client.close()

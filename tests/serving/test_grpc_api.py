@@ -182,7 +182,10 @@ def test_start_serves_rest_and_grpc_over_one_store_and_stops_both(published, tmp
     from kerasforge.serving.server import embedded as serverlib
 
     shutil.copytree(published.published.path, tmp_path / "digits_cnn" / "3")
-    rest, store = serverlib.start(tmp_path, "127.0.0.1", 0, poll_seconds=0, grpc_port=0)
+    rest, store = serverlib.start(
+        tmp_path,
+        serverlib.ServerOptions(host="127.0.0.1", rest_port=0, poll_seconds=0, grpc_port=0),
+    )
     try:
         assert rest.grpc_port and rest.grpc_port != rest.server_port
         status = RestClient(f"http://127.0.0.1:{rest.server_port}").status("digits_cnn")

@@ -54,7 +54,9 @@ def live(published, tmp_path_factory):
     repo = tmp_path_factory.mktemp("fuzz")
     shutil.copytree(published.published.path, repo / "digits_cnn" / "1")
     save_example_model(repo / "ex" / "1")  # classify and regress signatures over tf.Examples
-    rest, store = serverlib.start(repo, "127.0.0.1", 0, poll_seconds=0.2)
+    rest, store = serverlib.start(
+        repo, serverlib.ServerOptions(host="127.0.0.1", rest_port=0, poll_seconds=0.2)
+    )
     yield rest, repo, published
     serverlib.stop(rest, store)
 

@@ -21,7 +21,9 @@ def live(published, tmp_path_factory):
     result = published
     repo = tmp_path_factory.mktemp("repo")
     shutil.copytree(result.published.path, repo / "digits_cnn" / "1")
-    rest, store = serverlib.start(repo, "127.0.0.1", 0, poll_seconds=0.2)
+    rest, store = serverlib.start(
+        repo, serverlib.ServerOptions(host="127.0.0.1", rest_port=0, poll_seconds=0.2)
+    )
     url = f"http://127.0.0.1:{rest.server_address[1]}"
     yield url, repo, result
     serverlib.stop(rest, store)
@@ -164,12 +166,14 @@ def test_a_taken_port_is_a_clear_error(live):
     url, repo, _ = live
     port = int(url.rsplit(":", 1)[1])
     with pytest.raises(ServingError, match=rf"cannot listen on 127.0.0.1:{port}.*--rest-port"):
-        serverlib.start(repo, "127.0.0.1", port, poll_seconds=0)
+        serverlib.start(
+            repo, serverlib.ServerOptions(host="127.0.0.1", rest_port=port, poll_seconds=0)
+        )
 
 
 def test_empty_repository_is_a_clear_error(tmp_path):
     with pytest.raises(ServingError, match=r"no model to serve.*make train"):
-        serverlib.start(tmp_path, "127.0.0.1", 0)
+        serverlib.start(tmp_path, serverlib.ServerOptions(host="127.0.0.1", rest_port=0))
 
 
 def test_start_falls_back_to_the_newest_loadable_version(published, tmp_path):
@@ -177,7 +181,9 @@ def test_start_falls_back_to_the_newest_loadable_version(published, tmp_path):
     shutil.copytree(result.published.path, tmp_path / "digits_cnn" / "1")
     (tmp_path / "digits_cnn" / "2").mkdir()
     (tmp_path / "digits_cnn" / "2" / "saved_model.pb").write_bytes(b"half-copied by hand")
-    rest, store = serverlib.start(tmp_path, "127.0.0.1", 0, poll_seconds=0)
+    rest, store = serverlib.start(
+        tmp_path, serverlib.ServerOptions(host="127.0.0.1", rest_port=0, poll_seconds=0)
+    )
     try:
         assert store.get("digits_cnn").version == 1
     finally:

@@ -65,9 +65,9 @@ def live(repo):
     store.refresh()
     rest = serverlib.serve_store(
         store,
-        "127.0.0.1",
-        0,
-        Limits(max_body_bytes=1 << 20, max_inflight=4, body_timeout_s=1.0),
+        serverlib.ServerOptions(
+            rest_port=0, limits=Limits(max_body_bytes=1 << 20, max_inflight=4, body_timeout_s=1.0)
+        ),
         ListenLimits(backlog=64, max_connections=32, idle_timeout_s=1.0),
     )
     yield rest
@@ -353,7 +353,7 @@ def test_readiness_is_503_while_a_model_has_no_loaded_version(repo, tmp_path):
     (tmp_path / "broken" / "1").mkdir(parents=True)
     (tmp_path / "broken" / "1" / "saved_model.pb").write_bytes(b"garbage")
     store.refresh()
-    rest = serverlib.serve_store(store, "127.0.0.1", 0)
+    rest = serverlib.serve_store(store, serverlib.ServerOptions(rest_port=0))
     try:
         status, reply = raw(rest, request("GET", "/readyz"))
         assert status == 503 and reply["models_not_loaded"] == ["broken"]

@@ -206,7 +206,7 @@ def test_latest_policy_picks_the_highest_versions_and_rejects_a_bad_count():
 def test_status_endpoint_lists_every_loaded_version(published, tmp_path):
     store = ModelStore(make_repo(published, tmp_path, [1, 2, 3]), default_policy=Latest(2))
     store.refresh()
-    rest = serverlib.serve_store(store, "127.0.0.1", 0)
+    rest = serverlib.serve_store(store, serverlib.ServerOptions(host="127.0.0.1", rest_port=0))
     try:
         client = RestClient(f"http://127.0.0.1:{rest.server_address[1]}")
         listed = client.status("m")["model_version_status"]
