@@ -84,11 +84,48 @@ def test_models_import_neither_pipelines_nor_serving(path):
     assert not top_levels(path) & {"pipelines", "serving"}
 
 
+# what serving may import of pipelines/: the registry of tasks, which hands out their contracts
+TASK_REGISTRY = "pipelines.tasks"
+CONTRACTS = py_files("pipelines/tasks")
+CONTRACTS = [path for path in CONTRACTS if path.name == "contract.py"]
+
+
 @pytest.mark.parametrize("path", py_files("serving"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_serving_never_imports_training_code_or_mlflow(path):
-    assert not top_levels(path) & {"pipelines", "mlflow", "sklearn", "yaml"}
+    pipelines = {m for m in imported_modules(path) if m.split(".")[0] == "pipelines"}
+    assert pipelines <= {TASK_REGISTRY}, "serving reads a task's contract through the registry"
+    assert not top_levels(path) & {"mlflow", "sklearn", "yaml"}
     if "edge" in path.parts:
         assert not top_levels(path) & {"tensorflow", "keras", "models"}
+
+
+@pytest.mark.parametrize("path", CONTRACTS, ids=lambda p: p.parent.name)
+def test_a_contract_pulls_in_no_training_code(path):
+    """A contract imports the registry (its ``Contract``), serving's shared pieces and NumPy;
+    TensorFlow and the model builders only inside the function that builds the graphs."""
+    module_level = {
+        node.module
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+    } | {
+        alias.name
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert not {m.split(".")[0] for m in module_level} & {"tensorflow", "keras", "mlflow"}
+    pipelines = {m for m in imported_modules(path) if m.split(".")[0] == "pipelines"}
+    assert pipelines <= {TASK_REGISTRY}, "a contract imports no training code"
+    assert not top_levels(path) & {"mlflow", "sklearn", "yaml"}
+
+
+def test_contracts_load_without_tensorflow_or_training_code():
+    names = ", ".join(
+        f"kerasforge.pipelines.tasks.{path.parent.name}.contract" for path in CONTRACTS
+    )
+    assert len(CONTRACTS) == 6
+    loaded_check(names, ("tensorflow", "keras", "mlflow", "sklearn"))
+    allowed_pipelines(names)
 
 
 def test_the_package_boundary_helper_sees_prefixed_and_relative_imports(tmp_path):
@@ -135,9 +172,22 @@ def test_light_modules_stay_light():
     )
 
 
-def test_server_loads_no_training_code():
-    loaded_check(
-        "kerasforge.serving.server.embedded, kerasforge.serving.server.store, "
-        "kerasforge.serving.export.publish",
-        ("pipelines", "mlflow", "sklearn"),
+def allowed_pipelines(imports: str) -> None:
+    """After ``import <imports>``, the only ``pipelines`` modules loaded are the registry of
+    tasks and the tasks' contracts (with their packages, whose ``__init__`` is a docstring)."""
+    proc = run_python(
+        f"import sys, re, {imports}\n"
+        "bad = [m for m in sys.modules if m.startswith('kerasforge.pipelines') and not\n"
+        "       re.fullmatch(r'kerasforge\\.pipelines(\\.tasks(\\.\\w+(\\.contract)?)?)?', m)]\n"
+        "assert not bad, bad\n"
     )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_server_loads_no_training_code():
+    imports = (
+        "kerasforge.serving.server.embedded, kerasforge.serving.server.store, "
+        "kerasforge.serving.export.publish, kerasforge.serving.edge.runtime"
+    )
+    loaded_check(imports, ("mlflow", "sklearn"))
+    allowed_pipelines(imports)

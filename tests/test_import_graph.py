@@ -13,18 +13,6 @@ PACKAGES = {"kerasforge": "kerasforge", "models": "models", "pipelines": "pipeli
 PACKAGES["serving"] = "serving"
 PACKAGES["cli"] = "cli"
 
-KNOWN_LOOPS: list[set[str]] = [
-    # #22 removes these; a loop not listed here fails the test
-    {
-        "serving.server.examples",
-        "serving.export.images",
-        "serving.export.signatures",
-        "serving.export.signatures_tasks",
-        "serving.server.store",
-        "serving.export.warmup",
-    },
-]
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -104,11 +92,10 @@ def loops(graph: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-def test_no_import_loop_but_the_known_ones():
+def test_no_import_loop():
     known = modules()
     graph = {name: imports(path, known) - {name} for name, path in known.items()}
-    found = loops(graph)
-    assert sorted(map(sorted, found)) == sorted(map(sorted, KNOWN_LOOPS))
+    assert [sorted(loop) for loop in loops(graph)] == []
 
 
 def test_the_loop_finder_finds_a_loop():

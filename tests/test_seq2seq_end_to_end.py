@@ -53,7 +53,7 @@ def test_training_reports_exact_match_attention_map_and_signatures(trained):
 
 
 def test_rest_and_edge_decode_what_keras_decodes(trained, tmp_path):
-    from kerasforge.pipelines.tasks.seq2seq import decode
+    from kerasforge.pipelines.tasks.seq2seq.training import decode
 
     cfg, result = trained
     sources = [str(s) for s in result.splits.x_test[:6]] + ["Wednesday, March 3, 2021"]

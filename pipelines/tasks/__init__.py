@@ -1,51 +1,116 @@
-"""Tasks: one kind of problem each, the seam between the trainer and the problem.
+"""Tasks: one kind of problem each, the seam between the trainer and everything downstream.
 
-A task owns what data it expects, what it wraps around a backbone from
-``kerasforge.models`` (preprocessing fitted on the training split, the head
-where the backbone has none), its loss and metrics, its headline metric, the
-model card it writes and the evaluation artefacts it logs; its exported
-signatures are its serving contract in ``kerasforge.serving.export.signatures_tasks``.
-The trainer knows nothing of the problem. Importing this package loads no Keras.
+Each task is a package here, ``pipelines/tasks/<name>/``, of two modules:
+
+- ``training.py``: the :class:`~kerasforge.pipelines.tasks.base.Task` the trainer drives
+  (the data it expects, what it wraps around a backbone from ``kerasforge.models``, its loss
+  and metrics, its headline, the model card it writes, its evaluation artefacts), named
+  ``TASK`` there;
+- ``contract.py``: its serving contract, a :class:`Contract` named ``CONTRACT`` there (the
+  signatures its SavedModel exports, its main output, the parity score over served outputs,
+  the edge runtime's answer, the card facts a ``.tflite`` carries beside it, the input kinds
+  it accepts). Serving and the edge runtime read only this module: it loads no training code,
+  and TensorFlow only inside the function that builds the graphs.
+
+This module is the one registry of tasks: a task is the package of its name, found on disk,
+so adding one adds its package and touches nothing here. An unknown name is a one-line
+:class:`UnknownTask` everywhere. Importing this module loads no task, Keras or TensorFlow.
 
 Example:
-    >>> from kerasforge.pipelines.tasks import get_task
-    >>> task = get_task("regression", {"standardize_target": True})
-    >>> task.headline.metric
+    >>> from kerasforge.pipelines.tasks import contract, get_task
+    >>> get_task("regression", {"standardize_target": True}).headline.metric
     'r2'
+    >>> contract("classification").main_output
+    'probabilities'
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-from .anomaly import AnomalyDetection
-from .base import Baseline, Headline, Task
-from .classification import Classification
-from .forecasting import Forecasting
-from .generation import Generation
-from .regression import Regression
-from .seq2seq import Seq2Seq
+if TYPE_CHECKING:
+    import numpy as np
 
-TASKS: dict[str, type[Task]] = {
-    cls.name: cls
-    for cls in (Classification, Regression, Forecasting, AnomalyDetection, Generation, Seq2Seq)
-}
+    from ...serving.card import ModelCard
+    from ...serving.export.signatures import Endpoint
+    from .base import Task
+
+
+class UnknownTask(ValueError):
+    """A task name no package under ``pipelines/tasks/`` answers to."""
+
+
+def unit_scale(card: ModelCard, x: np.ndarray, y: np.ndarray) -> float:
+    """The parity score's scale for most tasks: 1 (scores are in their own units)."""
+    return 1.0
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What serving and the edge runtime know of a task, declared by the task.
+
+    Attributes:
+        name: the task's name (its package's, and the card's ``task``).
+        inputs: the input kinds it accepts (``image``, ``tabular``, ``sequence``, ``series``,
+            ``text``).
+        main_output: the output parity compares with Keras (max abs diff).
+        endpoints: ``(model, card) -> {signature name: Endpoint}``, the SavedModel's
+            signatures; imports TensorFlow when called.
+        score: ``(y_true, served outputs, scale) -> headline`` over served outputs (NumPy), or
+            ``None`` where the outputs have no ground truth.
+        edge_answer: ``(outputs, card or None) -> JSON-ready answer`` of the edge runtime.
+        labels: the card field the edge runtime fills from a ``.tflite``'s JSON sidecar's
+            ``labels`` when no model card is beside the file.
+        card_data: ``card.data`` keys copied into that sidecar (what the edge needs without
+            the card).
+        postprocessing: what a client does with the outputs, in the sidecar (``None``: nothing).
+        score_scale: ``(card, x, y) -> scale`` passed to ``score`` (forecasting: the naive
+            forecast's error, for MASE); 1 by default.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    main_output: str
+    endpoints: Callable[[Any, ModelCard], dict[str, Endpoint]]
+    score: Callable[[np.ndarray, dict[str, np.ndarray], float], float | None]
+    edge_answer: Callable[[dict[str, np.ndarray], ModelCard | None], dict[str, Any]]
+    labels: Literal["class_names", "target_names"] = "target_names"
+    card_data: tuple[str, ...] = ()
+    postprocessing: str | None = None
+    score_scale: Callable[[ModelCard, np.ndarray, np.ndarray], float] = unit_scale
 
 
 def task_names() -> list[str]:
-    """Registered task names, sorted."""
-    return sorted(TASKS)
+    """Registered task names, sorted: the packages under ``pipelines/tasks/``."""
+    return sorted(found.name for found in pkgutil.iter_modules(__path__) if found.ispkg)
+
+
+def _package(name: str, part: str) -> Any:
+    if name not in task_names():
+        raise UnknownTask(f"unknown task {name!r}; available: {', '.join(task_names())}")
+    return importlib.import_module(f"{__name__}.{name}.{part}")
+
+
+def contract(name: str) -> Contract:
+    """The serving contract of task ``name`` (no training code is loaded).
+
+    Raises:
+        UnknownTask: no task of that name; the message lists the registered ones.
+    """
+    return _package(name, "contract").CONTRACT
 
 
 def task_class(name: str) -> type[Task]:
-    """The task class registered as ``name``.
+    """The training side of task ``name``.
 
     Raises:
-        ValueError: unknown name; the message lists the registered tasks.
+        UnknownTask: no task of that name; the message lists the registered ones.
     """
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; available: {', '.join(task_names())}")
-    return TASKS[name]
+    return _package(name, "training").TASK
 
 
 def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
@@ -54,4 +119,4 @@ def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
     return cls(cls.Options.model_validate(options or {}))
 
 
-__all__ = ["TASKS", "Baseline", "Headline", "Task", "get_task", "task_class", "task_names"]
+__all__ = ["Contract", "UnknownTask", "contract", "get_task", "task_class", "task_names"]

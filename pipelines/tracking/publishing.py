@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ...serving.export.tflite import ExportData
     from ..config.experiment import ExperimentConfig
     from ..data.types import Splits
-    from ..tasks import Task
+    from ..tasks.base import Task
     from .tracker import Tracker
 
 EXPORT_FOLDER = "export"

@@ -27,7 +27,8 @@ from ..data.sources.series import split_series
 from ..data.types import Splits
 from ..data.validate import validate
 from ..errors import ConfigError, clipped
-from ..tasks import Task, get_task
+from ..tasks import get_task
+from ..tasks.base import Task
 from ..tracking import publishing
 from ..tracking.release import GateSpec, baseline_line
 from ..tracking.run import Tracker, tracked_run

@@ -26,7 +26,7 @@ from .compat import (
     unsupported_op,
     unsupported_op_error,
 )
-from .formats import format_outputs
+from .formats import format_outputs, task_contract
 from .inputs import EdgeError, chunks, load_image, load_npy
 from .text import load_text, tokenizer_for
 
@@ -265,16 +265,16 @@ def _card_beside(model_path: Path) -> ModelCard | None:
         return None
     try:
         facts = json.loads(sidecar.read_text())
+        contract = task_contract(facts["task"])
         labels = list(facts.get("labels", []))
-        names = "class_names" if facts["task"] == "classification" else "target_names"
         preprocessing = {"tokenizer": facts.get("preprocessing", {}).get("tokenizer")}
-        data = {"seq2seq": facts["seq2seq"]} if "seq2seq" in facts else {}
+        data = {key: facts[key] for key in contract.card_data if key in facts}
         return ModelCard(
             task=facts["task"],
             architecture=facts["architecture"],
             data=data,
             preprocessing={k: v for k, v in preprocessing.items() if v},
-            **{names: labels},
+            **{contract.labels: labels},
         )
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         raise EdgeError(f"{str(sidecar)!r} is not a kerasforge model JSON: {exc}") from None

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..card import ModelCard
 from ..errors import ServingError
-from .signatures import endpoints
+from .contracts import endpoints
 from .warmup import read_warmup
 
 TOLERANCE = 1e-5

@@ -25,18 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..edge.compat import OLDEST_RUNTIME, runs_on, version_tuple
-from ..edge.text import exact_match
-from ..errors import ServingError
+from .contracts import contract_for
 from .tflite import Variant
 
-MAIN_OUTPUT = {
-    "classification": "probabilities",
-    "regression": "values",
-    "forecasting": "forecast",
-    "anomaly_detection": "anomaly_score",
-    "generation": "image",
-    "seq2seq": "probabilities",
-}
 LATENCY_REPEATS = 30
 
 
@@ -133,86 +124,16 @@ def _num(value: float | None, digits: int) -> str:
 def score(
     task: str, y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float = 1.0
 ) -> float | None:
-    """The task's headline metric over served ``outputs`` (:data:`SCORES`): accuracy for
-    classifiers, R² for regression, MASE for forecasting (mean absolute error over
-    ``scale``, the naive forecast's; :func:`naive_mae`), ROC AUC of the anomaly scores
-    (targets 1 = anomaly) for anomaly detection, the reconstruction loss for a VAE
-    (``None`` for a GAN's generator), exact match for sequence to sequence (``y_true``:
-    target ids, ``Seq2Seq.export_data``).
+    """The task's headline metric over served ``outputs``, as its contract scores it
+    (``pipelines/tasks/<task>/contract.py``): accuracy for classifiers, R² for regression,
+    MASE for forecasting (mean absolute error over ``scale``, the naive forecast's), ROC AUC
+    of the anomaly scores, the reconstruction loss for a VAE (``None`` for a GAN's
+    generator), exact match for sequence to sequence.
 
     Raises:
         ServingError: ``task`` is not one kerasforge knows.
     """
-    scorer = SCORES.get(task)
-    if scorer is None:
-        raise ServingError(
-            f"parity: no headline score for task {task!r}; known tasks: {', '.join(sorted(SCORES))}"
-        )
-    return scorer(np.asarray(y_true), outputs, scale)
-
-
-def _accuracy(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
-    return float(np.mean(np.asarray(outputs["class_ids"]).reshape(-1) == y_true.reshape(-1)))
-
-
-def _r2(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
-    values = np.asarray(outputs["values"], dtype="float64").reshape(len(y_true), -1)
-    target = np.asarray(y_true, dtype="float64").reshape(len(y_true), -1)
-    residual = np.sum((target - values) ** 2, axis=0)
-    total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
-    return float(np.mean(1.0 - residual / np.maximum(total, 1e-12)))
-
-
-def _mase(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
-    forecast = np.asarray(outputs["forecast"], dtype="float64").reshape(len(y_true), -1)
-    return float(np.mean(np.abs(forecast - y_true.reshape(len(y_true), -1))) / scale)
-
-
-def _auc(y_true: np.ndarray, outputs: dict[str, np.ndarray], scale: float) -> float:
-    return roc_auc(y_true.reshape(-1) == 1, np.asarray(outputs["anomaly_score"]).reshape(-1))
-
-
-SCORES: dict[str, Callable[[np.ndarray, dict[str, np.ndarray], float], float | None]] = {
-    "classification": _accuracy,
-    "regression": _r2,
-    "forecasting": _mase,
-    "anomaly_detection": _auc,
-    "generation": lambda y, outputs, _: reconstruction_loss(y, outputs["image"]),
-    "seq2seq": lambda y, outputs, _: exact_match(np.asarray(outputs["token_ids"]), y),
-}
-"""Each task's headline over served outputs; one key per task in ``pipelines.tasks``."""
-
-
-def reconstruction_loss(y_true: np.ndarray, image: np.ndarray) -> float | None:
-    """Generation: summed squared error of [0, 1]-scaled pixels per example, averaged, when
-    ``y_true`` holds the input images (a VAE); ``None`` for a generator (no ground truth)."""
-    image = np.asarray(image, "float64")
-    if np.shape(y_true) != image.shape:
-        return None
-    error = np.square((image - np.asarray(y_true, "float64")) / 255.0).reshape(len(image), -1)
-    return float(np.mean(error.sum(axis=1)))
-
-
-def naive_mae(card: Any, x: np.ndarray, y_true: np.ndarray) -> float:
-    """Forecasting: mean absolute error of the naive forecast (each window's last target
-    value, the card's ``target_names[0]`` among its ``feature_names``); 1 for other tasks."""
-    features = list(card.data.get("feature_names", []))
-    if card.task != "forecasting" or not card.target_names or card.target_names[0] not in features:
-        return 1.0
-    last = np.asarray(x, "float64")[:, -1, features.index(card.target_names[0])]
-    error = float(np.mean(np.abs(last[:, None] - y_true.reshape(len(y_true), -1))))
-    return error if error > 0 else 1.0
-
-
-def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve: the chance a positive outscores a negative (ties count half).
-
-    NaN when one side is empty. Pairwise, so for test splits, not millions of examples.
-    """
-    pos, neg = scores[positive][:, None], scores[~positive][None, :]
-    if pos.size == 0 or neg.size == 0:
-        return float("nan")
-    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
+    return contract_for(task).score(np.asarray(y_true), outputs, scale)
 
 
 def p50_ms(call: Callable[[np.ndarray], Any], example: np.ndarray) -> float:
@@ -237,7 +158,7 @@ def compare(
 ) -> Row:
     """Metric, agreement and max abs diff of ``outputs`` against the Keras ``reference``."""
     metric = score(task, y_true, outputs, scale)  # an unknown task stops here, in one line
-    main = MAIN_OUTPUT[task]
+    main = contract_for(task).main_output
     diff = np.abs(np.asarray(outputs[main], "float64") - np.asarray(reference[main], "float64"))
     row = Row(name, metric=metric, max_abs_diff=float(diff.max()))
     if "class_ids" in reference:

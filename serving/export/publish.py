@@ -41,12 +41,12 @@ from ..card import write_card as _write_card
 from ..errors import ServingError
 from ..repository import TFLITE_FILE
 from ..wire import PREDICT_METHOD
+from .contracts import contract_for, endpoints
 from .gate import validate
 from .parity import (
     ParityReport,
     choose_edge_model,
     compare,
-    naive_mae,
     p50_ms,
     score,
     tflite_row,
@@ -54,7 +54,6 @@ from .parity import (
 from .signatures import (
     DEFAULT_SIGNATURE,
     Endpoint,
-    endpoints,
     write_method_names,
 )
 from .text import with_tokenizer
@@ -169,7 +168,7 @@ def parity_report(
     endpoint = endpoints(card, model)[DEFAULT_SIGNATURE]
     reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
     headline = card.headline or Headline(metric="metric", mode="max")
-    scale = naive_mae(card, x, y)
+    scale = contract_for(card.task).score_scale(card, x, y)
     report = ParityReport(
         headline.metric,
         headline.mode,

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..card import ModelCard
+from .contracts import contract_for
 from .signatures import DEFAULT_SIGNATURE
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -364,6 +365,7 @@ def write_sidecar(
 ) -> Path:
     """Write ``<model>.json`` beside a ``.tflite``: what a client needs to reproduce the server
     (and ``min_runtime``, the oldest TFLite runtime that loads it)."""
+    contract = contract_for(card.task)
     tensors = describe_tflite(path)
     quantized = any(t["quantization"] for t in tensors["inputs"] + tensors["outputs"])
     sidecar = {
@@ -376,7 +378,7 @@ def write_sidecar(
         **tensors,
         "select_tf_ops": select_tf_ops,
         "min_runtime": min_runtime,
-        **({"seq2seq": card.data["seq2seq"]} if "seq2seq" in card.data else {}),
+        **{key: card.data[key] for key in contract.card_data if key in card.data},
         "preprocessing": {
             "steps": "inside the model: send raw inputs (no scaling by the client)",
             **card.preprocessing,
@@ -385,7 +387,7 @@ def write_sidecar(
         },
         "postprocessing": {
             "dequantize_outputs": "x = (q - zero_point) * scale" if quantized else None,
-            "classification": "class_ids index labels" if card.task == "classification" else None,
+            "labels": contract.postprocessing,
         },
     }
     out = path.with_suffix(".json")

@@ -1,7 +1,7 @@
 """TF Serving warm-up records: ``assets.extra/tf_serving_warmup_requests``.
 
 Written at publish (:func:`write_warmup`) and replayed by the embedded server
-when it loads a version (:func:`warm_up`), through the request path REST and
+when it loads a version (``server/warmup.py``, ``warm_up``), through the request path REST and
 gRPC use, before the version serves: Predict, Classify and Regress logs, each
 ``iterations`` times, as ``tensorflow_model_server --enable_model_warmup``.
 A record that cannot be read or run fails the load of that version (the
@@ -12,7 +12,7 @@ before the version takes traffic, so the first user request does not pay for
 graph initialisation. Built from real raw inputs (training-split examples),
 one example per request: ``MAX_RECORDS`` for ``serving_default`` and
 ``RECORDS_PER_SIGNATURE`` for every other signature, each in that signature's
-own request format (``signatures.request_inputs``): ``PredictLog`` for predict
+own request format (``input_forms.request_inputs``): ``PredictLog`` for predict
 signatures, ``ClassifyLog`` / ``RegressLog`` with tf.Examples for ``classify``
 / ``regress``. TF Serving reads at most 1000.
 
@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,10 +32,9 @@ import numpy as np
 from ..card import SignatureInfo
 from ..errors import ServingError
 from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
-from .signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, request_inputs
+from .input_forms import request_inputs
+from .signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT
 from .text import TOKENS_SIGNATURE
-
-log = logging.getLogger(__name__)
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 100
@@ -125,11 +123,11 @@ def _log(
         regression_pb2,
     )
 
-    from ..server import examples
+    from .. import tf_example
 
     spec = model_pb2.ModelSpec(name=model_name, signature_name=signature)
     if info.method_name in (CLASSIFY_METHOD, REGRESS_METHOD):
-        built = examples.build(batch, info.example_features)
+        built = tf_example.build(batch, info.example_features)
         if info.method_name == CLASSIFY_METHOD:
             request = classification_pb2.ClassificationRequest(model_spec=spec)
             request.input.example_list.examples.extend(built)
@@ -156,50 +154,22 @@ def read_warmup(saved_model_dir: Path) -> list[WarmupRequest]:
     """
     import tensorflow as tf
 
-    from ..server import examples
+    from .. import tf_example
 
     requests = []
-    for entry in _read_logs(saved_model_dir / WARMUP_FILE):
+    for entry in read_logs(saved_model_dir / WARMUP_FILE):
         kind = entry.WhichOneof("log_type")
         request = getattr(entry, kind).request
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         if kind == "predict_log":
             inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
         else:
-            inputs = {EXAMPLES_INPUT: examples.serialize(request.input)}
+            inputs = {EXAMPLES_INPUT: tf_example.serialize(request.input)}
         requests.append(WarmupRequest(name, inputs))
     return requests
 
 
-def warm_up(model: Any, options: WarmupOptions) -> int:
-    """Replay ``model``'s warm-up records (if any); sets and returns ``model.warmup_requests``.
-
-    Raises:
-        ServingError: the file is corrupt, holds more than ``MAX_REPLAYED``
-            records, or a record is not a Predict/Classify/Regress log the model runs.
-    """
-    path = model.path / WARMUP_FILE
-    if not options.enabled or not path.is_file():
-        return 0
-    logs = _read_logs(path)
-    for _ in range(options.iterations):
-        for i, prediction_log in enumerate(logs):
-            try:
-                _replay(model, prediction_log)
-            except Exception as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise ServingError(f"warm-up record {i} of {path} failed: {first}") from None
-    model.warmup_requests = len(logs) * options.iterations
-    log.info(
-        "warm-up of %s version %d done: %d requests replayed",
-        model.name,
-        model.version,
-        model.warmup_requests,
-    )
-    return model.warmup_requests
-
-
-def _read_logs(path: Path) -> list[Any]:
+def read_logs(path: Path) -> list[Any]:
     import tensorflow as tf
     from google.protobuf.message import DecodeError
     from tensorflow_serving.apis import prediction_log_pb2
@@ -220,25 +190,3 @@ def _read_logs(path: Path) -> list[Any]:
             "version or remove the file"
         ) from None
     return logs
-
-
-def _replay(model: Any, prediction_log: Any) -> None:
-    import tensorflow as tf
-
-    from ..server import examples, predict
-
-    kind = prediction_log.WhichOneof("log_type")
-    if kind == "predict_log":
-        request = prediction_log.predict_log.request
-        signature = model.signature(request.model_spec.signature_name or None)
-        arrays = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-        predict.run(signature, arrays)
-    elif kind in ("classify_log", "regress_log"):
-        request = getattr(prediction_log, kind).request
-        method = examples.CLASSIFY_METHOD if kind == "classify_log" else examples.REGRESS_METHOD
-        examples.run(model, request.model_spec.signature_name or None, method, request.input)
-    else:
-        raise ServingError(
-            f"unsupported warm-up log type {kind!r}; expected predict_log, classify_log or "
-            "regress_log"
-        )

@@ -13,9 +13,9 @@ from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.data.types import DataInfo, Splits
 from kerasforge.pipelines.errors import ConfigError
 from kerasforge.pipelines.tasks import get_task
-from kerasforge.pipelines.tasks.anomaly import THRESHOLD_LAYER, reconstruction_errors
+from kerasforge.pipelines.tasks.anomaly_detection.contract import THRESHOLD_LAYER, roc_auc
+from kerasforge.pipelines.tasks.anomaly_detection.training import reconstruction_errors
 from kerasforge.pipelines.training.train import build_task_model, load_splits
-from kerasforge.serving.export.parity import roc_auc
 
 ROOT = Path(__file__).resolve().parents[2]
 DENSE = ROOT / "configs" / "digits_dense_autoencoder.yaml"

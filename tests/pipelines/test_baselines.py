@@ -21,9 +21,9 @@ from kerasforge import models
 from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.data.sources.dates import generate_dates
 from kerasforge.pipelines.data.types import DataInfo, Splits
-from kerasforge.pipelines.tasks import Baseline, get_task
-from kerasforge.pipelines.tasks.base import Task
-from kerasforge.pipelines.tasks.regression import r2_score
+from kerasforge.pipelines.tasks import get_task
+from kerasforge.pipelines.tasks.base import Baseline, Task
+from kerasforge.pipelines.tasks.regression.training import r2_score
 from kerasforge.pipelines.training.train import load_splits
 from tests.conftest import ROOT
 
@@ -129,7 +129,7 @@ def test_r2_averages_targets_as_keras_does_and_a_constant_target_scores_zero():
 # --- forecasting
 def test_forecasting_baseline_is_the_naive_forecast_scored_by_report(tmp_path):
     from kerasforge.models.layers import LastStep
-    from kerasforge.pipelines.tasks.forecasting import target_index
+    from kerasforge.pipelines.tasks.forecasting.training import target_index
 
     task, splits = config_splits("sunspots_gru")  # horizon 3: the last value repeated
     baseline = task.baseline(None, splits)

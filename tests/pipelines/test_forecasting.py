@@ -12,7 +12,7 @@ from kerasforge.pipelines.data.sources.series import split_series, windows
 from kerasforge.pipelines.data.types import DataInfo, Dataset
 from kerasforge.pipelines.errors import DataError
 from kerasforge.pipelines.tasks import get_task
-from kerasforge.pipelines.tasks.forecasting import forecast_scores
+from kerasforge.pipelines.tasks.forecasting.training import forecast_scores
 from kerasforge.pipelines.training.train import load_splits
 from tests.conftest import ROOT
 

@@ -12,7 +12,7 @@ from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.data.types import DataInfo
 from kerasforge.pipelines.errors import ConfigError
 from kerasforge.pipelines.tasks import get_task
-from kerasforge.pipelines.tasks.generation import loss_drop
+from kerasforge.pipelines.tasks.generation.training import loss_drop
 from tests.conftest import ROOT
 
 INFO = DataInfo("digits", "image", "classes", tuple("0123456789"), value_range=(0.0, 255.0))

@@ -84,7 +84,7 @@ def test_training_pairs_teacher_force_the_shifted_target():
 
 @pytest.mark.parametrize("name", ["seq2seq_bahdanau", "seq2seq_luong", "seq2seq_plain"])
 def test_greedy_decoding_in_the_graph_equals_the_python_loop(name):
-    from kerasforge.pipelines.tasks.seq2seq import decode
+    from kerasforge.pipelines.tasks.seq2seq.training import decode
     from kerasforge.serving.edge.text import decode_ids
 
     model, task, x, _ = tiny(name)

@@ -10,7 +10,8 @@ import pytest
 from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.data.pipeline import load_source, split
 from kerasforge.pipelines.errors import ConfigError, DataError
-from kerasforge.pipelines.tasks import get_task, task_class, task_names
+from kerasforge.pipelines.tasks import UnknownTask, contract, get_task, task_class, task_names
+from kerasforge.serving.card import ModelCard
 from tests.conftest import DEFAULT_CONFIG, ROOT, publish_untrained
 from tests.pipelines.config_helpers import one_line
 
@@ -116,16 +117,44 @@ def test_regression_model_answers_in_target_units_and_reports_a_baseline(tmp_pat
 
 
 def test_every_registered_task_has_every_part():
-    """Until each task owns its serving contract (#22), the per-task tables must agree."""
-    from kerasforge.serving.edge.formats import FORMATS
-    from kerasforge.serving.export import parity
-    from kerasforge.serving.export.signatures_tasks import CONTRACTS
+    """Each task's package holds its training side and its whole serving contract."""
+    from typing import get_args
 
-    tasks = set(task_names())
-    assert len(tasks) == 6
-    for table in (CONTRACTS, FORMATS, parity.SCORES, parity.MAIN_OUTPUT):
-        assert set(table) == tasks, table
-    for name in tasks:
-        cls = task_class(name)
+    from kerasforge.pipelines.data.types import InputKind
+
+    names = task_names()
+    assert names == [
+        "anomaly_detection",
+        "classification",
+        "forecasting",
+        "generation",
+        "regression",
+        "seq2seq",
+    ]
+    for name in names:
+        cls, served = task_class(name), contract(name)
+        assert cls.name == served.name == name
+        assert cls.inputs == served.inputs
         assert not getattr(cls, "__abstractmethods__", None), (name, cls.__abstractmethods__)
         assert cls.headline.mode in {"max", "min"}
+        assert served.inputs and set(served.inputs) <= set(get_args(InputKind)), name
+        assert served.main_output, name
+        assert served.labels in {"class_names", "target_names"}, name
+        for part in (served.endpoints, served.score, served.edge_answer, served.score_scale):
+            assert callable(part), (name, part)
+
+
+def test_an_unknown_task_is_one_line_everywhere():
+    from kerasforge.serving.edge.formats import format_outputs
+    from kerasforge.serving.edge.inputs import EdgeError
+    from kerasforge.serving.errors import ServingError
+    from kerasforge.serving.export.contracts import contract_for
+
+    expected = r"unknown task 'ranking'; available: anomaly_detection, classification, "
+    for lookup in (contract, task_class, get_task):
+        with pytest.raises(UnknownTask, match=expected):
+            lookup("ranking")
+    with pytest.raises(ServingError, match=expected):
+        contract_for("ranking")
+    with pytest.raises(EdgeError, match=expected):
+        format_outputs({}, ModelCard(task="ranking", architecture="mlp"))

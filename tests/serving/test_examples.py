@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from kerasforge.serving import tf_example
 from kerasforge.serving.errors import ServingError
 from kerasforge.serving.server import examples, json_tensor
 
@@ -48,7 +49,7 @@ def test_values_become_the_feature_kinds_tf_serving_chooses():
 def test_context_goes_with_the_examples():
     request_input = examples.input_from_json({"context": {"c": 1}, "examples": [{"x": 2.5}]})
     assert request_input.WhichOneof("kind") == "example_list_with_context"
-    (merged,) = examples.serialize(request_input)
+    (merged,) = tf_example.serialize(request_input)
     assert b"c" in merged and b"x" in merged
 
 

@@ -76,5 +76,6 @@ def test_variants_without_a_recorded_runtime_fall_back_to_the_smallest():
 
 def test_an_unknown_task_is_one_line_not_another_task_s_score():
     """It used to fall through to regression's R²."""
-    with pytest.raises(ServingError, match=r"no headline score for task 'ranking'; known tasks"):
+    expected = r"no serving contract: unknown task 'ranking'; available"
+    with pytest.raises(ServingError, match=expected):
         score("ranking", np.zeros(3), {"values": np.zeros(3)})

@@ -16,9 +16,9 @@ import shutil
 import numpy as np
 import pytest
 
-from kerasforge.serving import wire
-from kerasforge.serving.export.signatures import feature_keys, request_inputs
-from kerasforge.serving.server import examples
+from kerasforge.serving import tf_example, wire
+from kerasforge.serving.export.input_forms import request_inputs
+from kerasforge.serving.export.signatures import feature_keys
 from tests.conftest import ROOT, ServerProcess, publish_untrained
 
 TOLERANCE = 1e-5
@@ -315,7 +315,7 @@ def test_grpc_classify_and_regress_match_in_process_calls(served, published, reg
         request = classification_pb2.ClassificationRequest()
         request.model_spec.name, request.model_spec.signature_name = "digits", "classify"
         request.input.example_list.examples.extend(
-            examples.build(x, card.signature("classify").example_features)
+            tf_example.build(x, card.signature("classify").example_features)
         )
         result = stub.Classify(request, timeout=60).result
         labels = [[c.label for c in row.classes] for row in result.classifications]
@@ -332,7 +332,7 @@ def test_grpc_classify_and_regress_match_in_process_calls(served, published, reg
         request = regression_pb2.RegressionRequest()
         request.model_spec.name, request.model_spec.signature_name = "diabetes", "regress"
         request.input.example_list.examples.extend(
-            examples.build(rows, card.signature("regress").example_features)
+            tf_example.build(rows, card.signature("regress").example_features)
         )
         values = [r.value for r in stub.Regress(request, timeout=60).result.regressions]
         np.testing.assert_allclose(values, in_process, rtol=TOLERANCE)

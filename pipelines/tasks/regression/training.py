@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ...serving.card import Headline
-from .base import Baseline, Task, TaskOptions
-from .preprocess import normalized_input
+from ....serving.card import Headline
+from ..base import Baseline, Task, TaskOptions
+from ..preprocess import normalized_input
+from .contract import CONTRACT
 
 if TYPE_CHECKING:
     import keras
 
-    from ...models.registry import ModelEntry
-    from ..data.types import DataInfo, Splits
+    from ....models.registry import ModelEntry
+    from ...data.types import DataInfo, Splits
 
 MARGIN = 0.1
 """R² a candidate must add to the training mean's (about 0): it must explain at least a
@@ -32,9 +33,9 @@ class RegressionOptions(TaskOptions):
 class Regression(Task):
     """A linear head on the backbone; mean squared error; judged by R²."""
 
-    name = "regression"
+    name = CONTRACT.name
     Options = RegressionOptions
-    inputs = ("tabular",)
+    inputs = CONTRACT.inputs
     targets = "values"
     headline = Headline(metric="r2", mode="max")
     metrics: ClassVar[dict[str, str]] = {"mae": "min", "rmse": "min", "r2": "max"}
@@ -127,3 +128,6 @@ def r2_score(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 def _column(y: np.ndarray) -> np.ndarray:
     return np.asarray(y, dtype="float32").reshape(len(y), -1)
+
+
+TASK = Regression

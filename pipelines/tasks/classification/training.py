@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from ...serving.card import Headline
-from ..errors import ConfigError, DataError
-from .base import Baseline, Task, TaskOptions
-from .preprocess import normalized_input, tokenized_input
+from ....serving.card import Headline
+from ...errors import ConfigError, DataError
+from ..base import Baseline, Task, TaskOptions
+from ..preprocess import normalized_input, tokenized_input
+from .contract import CONTRACT
 
 if TYPE_CHECKING:
     import keras
 
-    from ...models.registry import ModelEntry
-    from ..data.types import DataInfo, Splits
+    from ....models.registry import ModelEntry
+    from ...data.types import DataInfo, Splits
 
 
 TEXT_TOKENIZATION = (
@@ -46,9 +47,9 @@ class ClassificationOptions(TaskOptions):
 class Classification(Task):
     """Softmax probabilities over the classes; judged by accuracy."""
 
-    name = "classification"
+    name = CONTRACT.name
     Options = ClassificationOptions
-    inputs = ("image", "tabular", "sequence", "text")
+    inputs = CONTRACT.inputs
     targets = "classes"
     headline = Headline(metric="accuracy", mode="max")
     metrics: ClassVar[dict[str, str]] = {"accuracy": "max"}
@@ -157,3 +158,6 @@ def _labels(splits: Splits, part: str) -> np.ndarray:
     if splits.files is not None:
         return np.asarray(splits.files.labels[part], dtype="int64")
     return np.asarray(getattr(splits, f"y_{part}"), dtype="int64")
+
+
+TASK = Classification

@@ -17,15 +17,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ...serving.card import Headline
-from .base import Baseline, Task, TaskOptions
-from .preprocess import INPUT_NAMES, normalized_input
+from ....serving.card import Headline
+from ..base import Baseline, Task, TaskOptions
+from ..preprocess import INPUT_NAMES, normalized_input
+from .contract import CONTRACT
 
 if TYPE_CHECKING:
     import keras
 
-    from ...models.registry import ModelEntry
-    from ..data.types import DataInfo, Splits
+    from ....models.registry import ModelEntry
+    from ...data.types import DataInfo, Splits
 
 FORECAST_FILE = "forecast.csv"
 """Test-segment forecasts against actual values, written by ``report`` (plotted by tracking)."""
@@ -47,9 +48,9 @@ class ForecastingOptions(TaskOptions):
 class Forecasting(Task):
     """A linear head of ``horizon`` units on a sequence backbone; MSE; judged by MASE."""
 
-    name = "forecasting"
+    name = CONTRACT.name
     Options = ForecastingOptions
-    inputs = ("series",)
+    inputs = CONTRACT.inputs
     targets = "values"
     headline = Headline(metric="mase", mode="min")
     metrics: ClassVar[dict[str, str]] = {"mae": "min"}
@@ -69,7 +70,7 @@ class Forecasting(Task):
             inputs, x = normalized_input("series", x_train)
             x = keras.layers.Dense(y_train.shape[1], name="head")(backbone(x))
             return keras.Model(inputs, _scaled("target_scale", y_train)(x), name=entry.name)
-        from ...models.layers import LastStep
+        from ....models.layers import LastStep
 
         index = target_index(info)
         inputs = keras.Input(shape=x_train.shape[1:], name=INPUT_NAMES["series"])
@@ -160,3 +161,6 @@ def forecast_scores(actual: np.ndarray, forecast: np.ndarray, last: np.ndarray) 
     mae = float(np.mean(np.abs(np.asarray(forecast, "float64") - actual)))
     naive = float(np.mean(np.abs(np.asarray(last, "float64")[:, None] - actual)))
     return {"mae": mae, "naive_mae": naive, "mase": mae / naive if naive > 0 else float("inf")}
+
+
+TASK = Forecasting

@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from ...serving.card import Headline, ModelCard
-from .base import Baseline, Task, TaskOptions
+from ....serving.card import Headline, ModelCard
+from ..base import Baseline, Task, TaskOptions
+from .contract import CONTRACT
 
 if TYPE_CHECKING:
     import keras
 
-    from ...models.registry import ModelEntry
-    from ...serving.export.tflite import ExportData
-    from ..data.types import DataInfo, Splits
+    from ....models.registry import ModelEntry
+    from ....serving.export.tflite import ExportData
+    from ...data.types import DataInfo, Splits
 
 MARGIN = 0.05
 """Exact match a candidate must add to the most frequent training target's (5 points):
@@ -44,9 +45,9 @@ class Seq2SeqOptions(TaskOptions):
 class Seq2Seq(Task):
     """Encoder-decoder over characters; judged by exact-match accuracy on the test split."""
 
-    name = "seq2seq"
+    name = CONTRACT.name
     Options = Seq2SeqOptions
-    inputs = ("text",)
+    inputs = CONTRACT.inputs
     targets = "text"
     headline = Headline(metric="exact_match", mode="max")
     metrics: ClassVar[dict[str, str]] = {"accuracy": "max"}
@@ -60,7 +61,7 @@ class Seq2Seq(Task):
 
     def fit_vocabulary(self, x_train: np.ndarray, y_train: np.ndarray) -> None:
         """Vocabulary and lengths from the training split (the only place they come from)."""
-        from ...models.chars import char_vocabulary
+        from ....models.chars import char_vocabulary
 
         self.vocabulary = char_vocabulary([*map(str, x_train), *map(str, y_train)])
         longest = max((len(str(s)) for s in x_train), default=1)
@@ -81,25 +82,25 @@ class Seq2Seq(Task):
     @property
     def tokens(self) -> list[str]:
         """The string of each id (pad, unknown, then the vocabulary)."""
-        from ...models.chars import lookup_table
+        from ....models.chars import lookup_table
 
         return lookup_table(self.vocabulary)
 
     @property
     def start_id(self) -> int:
-        from ...models.chars import START
+        from ....models.chars import START
 
         return self.tokens.index(START)
 
     @property
     def end_id(self) -> int:
-        from ...models.chars import END
+        from ....models.chars import END
 
         return self.tokens.index(END)
 
     def target_ids(self, y: np.ndarray) -> np.ndarray:
         """Targets as ids ``[N, target_length]``: characters, the end token, then pads."""
-        from ...serving.edge.text import encode_texts
+        from ....serving.edge.text import encode_texts
 
         return encode_texts(y, self.tokens, self.target_length, self.end_id)
 
@@ -117,7 +118,7 @@ class Seq2Seq(Task):
     def export_data(self, model: keras.Model, splits: Splits) -> ExportData:
         """Source strings, with the test targets as the ids the model decodes (the parity
         report's exact match compares ids)."""
-        from ...serving.export.tflite import ExportData
+        from ....serving.export.tflite import ExportData
 
         data = ExportData.from_splits(splits)
         return ExportData(data.representative, data.x_test, self.target_ids(splits.y_test))
@@ -132,7 +133,7 @@ class Seq2Seq(Task):
     ) -> keras.Model:
         import keras
 
-        from ...models.chars import TOKENIZER_LAYER, CharTokenizer
+        from ....models.chars import TOKENIZER_LAYER, CharTokenizer
 
         if not self.vocabulary:
             self.fit_vocabulary(x_train, y_train)
@@ -170,7 +171,7 @@ class Seq2Seq(Task):
 
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
         """Greedy decoding of the test split: exact match, a JSON report, an attention map."""
-        from ..tracking import plots
+        from ...tracking import plots
 
         decoded, attention = decode(model, self.target_length, self.start_id, splits.x_test)
         truth = np.asarray([str(t) for t in splits.y_test])
@@ -219,7 +220,7 @@ def decode(
     weights ``[N, steps, source_length]`` (``None`` for a model without attention)."""
     import tensorflow as tf
 
-    from ...models.seq2seq import has_attention, text_decoder
+    from ....models.seq2seq import has_attention, text_decoder
 
     run = text_decoder(model, steps, start_id)
     texts, weights = [], []
@@ -229,3 +230,6 @@ def decode(
         weights.append(out["attention"].numpy())
     decoded = np.asarray([t.decode() for t in np.concatenate(texts)])
     return decoded, np.concatenate(weights) if has_attention(model) else None
+
+
+TASK = Seq2Seq

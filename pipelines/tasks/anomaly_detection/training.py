@@ -18,19 +18,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from ...serving.card import Headline, ModelCard
-from ..errors import ConfigError, DataError
-from .base import Baseline, ReconstructionPairs, Task, TaskOptions
-from .preprocess import normalized_input
+from ....serving.card import Headline, ModelCard
+from ...errors import ConfigError, DataError
+from ..base import Baseline, ReconstructionPairs, Task, TaskOptions
+from ..preprocess import normalized_input
+from .contract import CONTRACT, THRESHOLD_LAYER
 
 if TYPE_CHECKING:
     import keras
 
-    from ...models.registry import ModelEntry
-    from ..data.types import DataInfo, Splits
+    from ....models.registry import ModelEntry
+    from ...data.types import DataInfo, Splits
 
-THRESHOLD_LAYER = "score_threshold"
-"""The layer holding the threshold; `serving.export.signatures_tasks.anomaly_detection` reads it."""
 CHANCE_AUC = 0.5
 """ROC AUC of scores that carry no information (random, or all equal)."""
 MARGIN = 0.05
@@ -62,9 +61,9 @@ class AnomalyOptions(TaskOptions):
 class AnomalyDetection(ReconstructionPairs, Task):
     """An autoencoder reconstructing its input; judged by ROC AUC on the test split."""
 
-    name = "anomaly_detection"
+    name = CONTRACT.name
     Options = AnomalyOptions
-    inputs = ("image", "tabular")
+    inputs = CONTRACT.inputs
     targets = "classes"
     headline = Headline(metric="roc_auc", mode="max")
     metrics: ClassVar[dict[str, str]] = {}
@@ -140,7 +139,7 @@ class AnomalyDetection(ReconstructionPairs, Task):
     ) -> keras.Model:
         import keras
 
-        from ...models.layers import AnomalyThreshold
+        from ....models.layers import AnomalyThreshold
 
         inputs, x = normalized_input(info.inputs, x_train)
         x = backbone(x)
@@ -185,7 +184,7 @@ class AnomalyDetection(ReconstructionPairs, Task):
         """Threshold from validation, then test ROC AUC, a JSON report and the two plots."""
         from sklearn.metrics import roc_auc_score
 
-        from ..tracking import plots
+        from ...tracking import plots
 
         threshold = self.fit_threshold(model, splits.x_val)
         checkpoint = folder.parent / "checkpoints" / "best.keras"
@@ -221,3 +220,6 @@ def reconstruction_errors(model: keras.Model, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype="float32")
     recon = model.predict(x, verbose=0)
     return np.mean(np.square(recon - x).reshape(len(x), -1), axis=1)
+
+
+TASK = AnomalyDetection

@@ -29,16 +29,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from ...serving.card import Headline, ModelCard
-from ..errors import ConfigError
-from .base import Baseline, ReconstructionPairs, Task, TaskOptions
+from ....serving.card import Headline, ModelCard
+from ...errors import ConfigError
+from ..base import Baseline, ReconstructionPairs, Task, TaskOptions
+from .contract import CONTRACT
 
 if TYPE_CHECKING:
     import keras
 
-    from ...models.registry import ModelEntry
-    from ...serving.export.tflite import ExportData
-    from ..data.types import DataInfo, Splits
+    from ....models.registry import ModelEntry
+    from ....serving.export.tflite import ExportData
+    from ...data.types import DataInfo, Splits
 
 VAE_HEADLINE = Headline(metric="reconstruction_loss", mode="min")
 GAN_HEADLINE = Headline(metric="discriminator_loss", mode="max")
@@ -77,9 +78,9 @@ def latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
 class Generation(ReconstructionPairs, Task):
     """A generative model of images; headline on the test split (see the module)."""
 
-    name = "generation"
+    name = CONTRACT.name
     Options = GenerationOptions
-    inputs = ("image",)
+    inputs = CONTRACT.inputs
     targets = "classes"
     headline = VAE_HEADLINE
     metrics: ClassVar[dict[str, str]] = {
@@ -121,7 +122,7 @@ class Generation(ReconstructionPairs, Task):
         """A VAE's parity targets are its test images (the reconstruction loss is measured
         against them); a DCGAN's served inputs are latents, and its parity report has no
         metric (only the outputs' difference from Keras)."""
-        from ...serving.export.tflite import ExportData
+        from ....serving.export.tflite import ExportData
 
         train = self.serving_examples(model, splits.x_train[:REPRESENTATIVE])
         if is_gan(model):  # test latents drawn apart from the warm-up ones
@@ -159,8 +160,8 @@ class Generation(ReconstructionPairs, Task):
     def report(self, model: keras.Model, splits: Splits, folder: Path) -> dict[str, float]:
         """The sample grid (and a VAE's reconstructions), the first-to-last epoch drop of the
         training reconstruction loss (VAE), and a JSON report."""
-        from ..tracking import plots
-        from ..training.callbacks import HISTORY_FILE
+        from ...tracking import plots
+        from ...training.callbacks import HISTORY_FILE
 
         folder.mkdir(parents=True, exist_ok=True)
         z = latents(self.options.samples, int(model.latent_dim), self.options.seed)
@@ -233,3 +234,6 @@ def loss_drop(history_csv: Path, metric: str) -> dict[str, float]:
         f"train_{metric}_last_epoch": last,
         f"train_{metric}_drop": (first - last) / first if first else 0.0,
     }
+
+
+TASK = Generation

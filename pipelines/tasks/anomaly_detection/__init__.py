@@ -1,0 +1,1 @@
+"""Anomaly detection: the training side and the serving contract."""

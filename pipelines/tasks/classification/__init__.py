@@ -1,0 +1,1 @@
+"""Classification: the training side and the serving contract."""

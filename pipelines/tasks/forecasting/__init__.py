@@ -1,0 +1,1 @@
+"""Forecasting: the training side and the serving contract."""

@@ -1,0 +1,1 @@
+"""Generation: the training side and the serving contract."""

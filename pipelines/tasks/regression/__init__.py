@@ -1,0 +1,1 @@
+"""Regression: the training side and the serving contract."""

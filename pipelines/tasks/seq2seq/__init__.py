@@ -1,0 +1,1 @@
+"""Sequence to sequence: the training side and the serving contract."""
