@@ -6,13 +6,10 @@ printed by the edge runtime must match the Keras model and the stored threshold.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from kerasforge.serving.clients.rest_client import RestClient
-from tests.conftest import ROOT, ServerProcess, run_edge
+from tests.e2e import edge_predict, rest_predict, trained_fixture, write_inputs
 
 pytestmark = pytest.mark.heavy
 
@@ -23,17 +20,7 @@ TINY = [
     "export.tflite.variants=[float32]",
 ]
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from kerasforge.pipelines.config.experiment import load_config
-    from kerasforge.pipelines.training.train import train
-
-    out = tmp_path_factory.mktemp("anomaly_e2e")
-    cfg = load_config(
-        ROOT / "configs" / "digits_dense_autoencoder.yaml", [*TINY, f"output_dir={out}"]
-    )
-    return cfg, train(cfg)
+trained = trained_fixture("digits_dense_autoencoder.yaml", TINY)
 
 
 def test_training_reports_roc_auc_and_publishes_the_threshold(trained):
@@ -55,17 +42,13 @@ def test_training_reports_roc_auc_and_publishes_the_threshold(trained):
 
 
 def test_rest_and_edge_answer_scores_and_flags_as_keras(trained, tmp_path):
-    cfg, result = trained
+    _, result = trained
     x = result.splits.x_test[:12].astype("float32")
     reconstruction = result.model.predict(x, verbose=0)
     score = np.mean(np.square(reconstruction - x).reshape(len(x), -1), axis=1)
     flags = (score > result.task.threshold).tolist()
 
-    server = ServerProcess(cfg.output_dir / "models")
-    try:
-        predictions = RestClient(server.url).predict(cfg.export.model_name, x.tolist())
-    finally:
-        server.stop()
+    predictions = rest_predict(trained.models, trained.model_name, x.tolist())
     assert [p["is_anomaly"] for p in predictions] == flags  # JSON true/false, as TF Serving
     assert all(isinstance(p["is_anomaly"], bool) for p in predictions)
     np.testing.assert_allclose([p["anomaly_score"] for p in predictions], score, rtol=1e-5)
@@ -73,12 +56,8 @@ def test_rest_and_edge_answer_scores_and_flags_as_keras(trained, tmp_path):
         [p["reconstruction"] for p in predictions], reconstruction, rtol=1e-5, atol=1e-3
     )
 
-    np.save(tmp_path / "batch.npy", x)
-    edge = run_edge(
-        "predict", str(result.published.path / "model.tflite"), str(tmp_path / "batch.npy")
-    )
-    assert edge.returncode == 0, edge.stderr
-    answer = json.loads(edge.stdout)
+    batch = write_inputs(tmp_path / "batch.npy", x)
+    answer = edge_predict(result.published.path / "model.tflite", batch)
     assert {"anomaly_score", "is_anomaly"} <= set(answer)
     np.testing.assert_allclose(answer["anomaly_score"], score, rtol=1e-4)
     # Flags from the threshold in the .tflite graph (scores may differ in the 5th digit).

@@ -5,13 +5,12 @@ All four must agree on the predicted classes for the same test inputs.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from kerasforge.serving.clients.rest_client import RestClient
-from tests.conftest import ServerProcess, run_cli, run_edge
+from tests.conftest import run_cli
+from tests.e2e import cli_predict, edge_predict, serving, write_inputs
 
 pytestmark = pytest.mark.heavy
 
@@ -19,9 +18,8 @@ pytestmark = pytest.mark.heavy
 @pytest.fixture(scope="module")
 def trained_server(trained):
     cfg, _ = trained
-    proc = ServerProcess(cfg.output_dir / "models")
-    yield proc
-    proc.stop()
+    with serving(cfg.output_dir / "models") as proc:
+        yield proc
 
 
 def test_keras_savedmodel_rest_and_tflite_agree(trained, trained_server, tmp_path):
@@ -41,11 +39,9 @@ def test_keras_savedmodel_rest_and_tflite_agree(trained, trained_server, tmp_pat
     predictions = RestClient(trained_server.url).predict("digits_cnn", x.tolist(), version=version)
     rest_classes = [p["class_ids"] for p in predictions]
 
-    np.save(tmp_path / "batch.npy", x)
     float32 = result.published.path / "tflite" / "float32.tflite"  # the quantized edge model
-    edge = run_edge("predict", str(float32), str(tmp_path / "batch.npy"))  # has its own parity
-    assert edge.returncode == 0, edge.stderr
-    tflite_classes = json.loads(edge.stdout)["class_ids"]
+    batch = write_inputs(tmp_path / "batch.npy", x)
+    tflite_classes = edge_predict(float32, batch)["class_ids"]  # has its own parity
 
     assert saved_classes == keras_classes
     assert rest_classes == keras_classes
@@ -56,24 +52,20 @@ def test_kerasforge_predict_queries_the_server(trained, trained_server, tmp_path
     server = trained_server
     _, result = trained
     x = result.splits.x_test[:5]
-    np.save(tmp_path / "five.npy", x)
-    for path in (tmp_path / "five.npy", result.sample_request):
-        proc = run_cli("predict", "--input", str(path), "--url", server.url, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        predictions = json.loads(proc.stdout)["predictions"]
-        assert len(predictions) in (4, 5)
+    five = write_inputs(tmp_path / "five.npy", x)
+    for path in (five, result.sample_request):
+        predictions = cli_predict("--input", str(path), "--url", server.url, timeout=60)
+        assert len(predictions["predictions"]) in (4, 5)
     version = str(result.published.version)  # another test publishes a second version
-    pinned = run_cli(
-        "predict", "--input", str(tmp_path / "five.npy"), "--url", server.url, "--version", version
-    )
-    classes = [p["class_ids"] for p in json.loads(pinned.stdout)["predictions"]]
+    pinned = cli_predict("--input", str(five), "--url", server.url, "--version", version)
+    classes = [p["class_ids"] for p in pinned["predictions"]]
     assert classes == result.model.predict(x, verbose=0).argmax(-1).tolist()
 
 
 def test_kerasforge_predict_reports_server_errors(trained_server, tmp_path):
     server = trained_server
-    np.save(tmp_path / "wrong.npy", np.zeros((2, 3), "float32"))
-    proc = run_cli("predict", "--input", str(tmp_path / "wrong.npy"), "--url", server.url)
+    wrong = write_inputs(tmp_path / "wrong.npy", np.zeros((2, 3), "float32"))
+    proc = run_cli("predict", "--input", str(wrong), "--url", server.url)
     assert proc.returncode == 2
     assert "expected shape [-1, 8, 8, 1]" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("predict", "--input", str(tmp_path / "missing.json"), "--url", server.url)

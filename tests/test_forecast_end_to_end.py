@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from kerasforge.serving.clients.rest_client import RestClient
-from tests.conftest import ROOT, ServerProcess, run_edge
+from tests.e2e import edge_predict, rest_predict, train_config, write_inputs
 
 pytestmark = pytest.mark.heavy
 
+TINY = [
+    "train.epochs=2",
+    "model.options.units=[4]",
+    "data.series.window=6",
+    "export.tflite.variants=[float32]",
+]
+
 
 def test_train_publish_serve_and_run_on_the_edge(tmp_path):
-    from kerasforge.pipelines.config.experiment import load_config
-    from kerasforge.pipelines.training.train import train
-
-    cfg = load_config(
-        ROOT / "configs" / "sunspots_gru.yaml",
-        [
-            "train.epochs=2",
-            "model.options.units=[4]",
-            "data.series.window=6",
-            "export.tflite.variants=[float32]",
-            f"output_dir={tmp_path}",
-        ],
-    )
-    result = train(cfg)
+    _, result = train_config("sunspots_gru.yaml", TINY, tmp_path)
     assert set(result.test_metrics) >= {"test_mase", "test_naive_mae", "test_mae", "test_loss"}
     assert result.headline[0] == "mase" and result.card.metrics["test_mase"] > 0
     assert (result.run_dir / "tracking" / "forecast.png").is_file()
@@ -36,14 +27,9 @@ def test_train_publish_serve_and_run_on_the_edge(tmp_path):
     x = result.splits.x_test[:4]
     expected = result.model.predict(x, verbose=0)
     assert expected.shape == (4, 3)
-    server = ServerProcess(tmp_path / "models")
-    try:
-        predictions = RestClient(server.url).predict("sunspots_gru", x.tolist())
-    finally:
-        server.stop()
+    predictions = rest_predict(tmp_path / "models", "sunspots_gru", x.tolist())
     np.testing.assert_allclose(np.asarray(predictions), expected, rtol=1e-5, atol=1e-4)
 
-    np.save(tmp_path / "windows.npy", x)
-    edge = run_edge("predict", str(result.published.tflite_path), str(tmp_path / "windows.npy"))
-    assert edge.returncode == 0, edge.stderr
-    np.testing.assert_allclose(json.loads(edge.stdout)["forecast"], expected, atol=1e-3)
+    windows = write_inputs(tmp_path / "windows.npy", x)
+    answer = edge_predict(result.published.tflite_path, windows)
+    np.testing.assert_allclose(answer["forecast"], expected, atol=1e-3)

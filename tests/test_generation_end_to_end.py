@@ -6,13 +6,11 @@ every signature and the edge runtime's images must match the Keras models.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from kerasforge.serving.clients.rest_client import RestClient
-from tests.conftest import ROOT, ServerProcess, run_edge
+from tests.e2e import edge_predict, serving, train_config, write_inputs
 
 pytestmark = pytest.mark.heavy
 
@@ -23,15 +21,11 @@ TINY = {
 
 
 def _train(name: str, out):
-    from kerasforge.pipelines.config.experiment import load_config
-    from kerasforge.pipelines.training.train import train
-
-    overrides = [*TINY[name], "export.tflite.variants=[float32]", f"output_dir={out}"]
+    overrides = [*TINY[name], "export.tflite.variants=[float32]"]
     # one or two epochs do not beat the baseline (tests/pipelines/test_release.py tests
     # the floor); this file tests the serving path of what is published
     overrides.append("tracking.registry.gate.baseline_floor=false")
-    cfg = load_config(ROOT / "configs" / f"digits_{name}.yaml", overrides)
-    return cfg, train(cfg)
+    return train_config(f"digits_{name}.yaml", overrides, out)
 
 
 def test_vae_and_dcgan_train_publish_serve_and_run_on_the_edge(tmp_path):
@@ -45,14 +39,11 @@ def test_vae_and_dcgan_train_publish_serve_and_run_on_the_edge(tmp_path):
 
     x = vae.splits.x_test[:3].astype("float32")
     z = gan.task.serving_examples(gan.model, x)
-    server = ServerProcess(tmp_path / "models")
-    try:
+    with serving(tmp_path / "models") as server:
         client = RestClient(server.url)
         reconstructed = client.predict(vae_cfg.export.model_name, x.tolist())
         sampled = client.predict(vae_cfg.export.model_name, [4, 4], signature_name="sample")
         generated = client.predict(gan_cfg.export.model_name, z.tolist())
-    finally:
-        server.stop()
     # One output: TF Serving's row format answers the bare value per instance.
     np.testing.assert_allclose(reconstructed, vae.model.predict(x, verbose=0), rtol=1e-5, atol=1e-3)
     assert sampled[0] == sampled[1]  # the same seed, the same image
@@ -62,24 +53,12 @@ def test_vae_and_dcgan_train_publish_serve_and_run_on_the_edge(tmp_path):
     )
     np.testing.assert_allclose(generated, gan.model.predict(z, verbose=0), rtol=1e-5, atol=1e-3)
 
-    np.save(tmp_path / "latents.npy", z)
-    edge = run_edge(
-        "predict", str(gan.published.path / "model.tflite"), str(tmp_path / "latents.npy")
-    )
-    assert edge.returncode == 0, edge.stderr
-    np.testing.assert_allclose(
-        json.loads(edge.stdout)["image"], gan.model.predict(z, verbose=0), atol=1e-2
-    )
+    latents = write_inputs(tmp_path / "latents.npy", z)
+    images = edge_predict(gan.published.path / "model.tflite", latents)["image"]
+    np.testing.assert_allclose(images, gan.model.predict(z, verbose=0), atol=1e-2)
     png = tmp_path / "vae.png"
-    np.save(tmp_path / "digits.npy", x)
-    edge = run_edge(
-        "predict",
-        str(vae.published.path / "model.tflite"),
-        str(tmp_path / "digits.npy"),
-        "--output",
-        str(png),
-    )
-    assert edge.returncode == 0, edge.stderr
-    assert json.loads(edge.stdout) == {"model": str(vae.published.path / "model.tflite"),
-                                       "output": str(png), "images": 3}  # fmt: skip
+    digits = write_inputs(tmp_path / "digits.npy", x)
+    answer = edge_predict(vae.published.path / "model.tflite", digits, "--output", str(png))
+    assert answer == {"model": str(vae.published.path / "model.tflite"),
+                      "output": str(png), "images": 3}  # fmt: skip
     assert png.stat().st_size > 0

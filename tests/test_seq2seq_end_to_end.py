@@ -7,12 +7,9 @@ tokenised with the card) must be the ones the Keras model decodes.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from kerasforge.serving.clients.rest_client import RestClient
-from tests.conftest import ROOT, ServerProcess, run_edge
+from tests.e2e import edge_predict, rest_predict, trained_fixture, write_inputs
 
 pytestmark = pytest.mark.heavy
 
@@ -27,17 +24,7 @@ TINY = [
     "tracking.registry.gate.baseline_floor=false",
 ]
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from kerasforge.pipelines.config.experiment import load_config
-    from kerasforge.pipelines.training.train import train
-
-    out = tmp_path_factory.mktemp("seq2seq_e2e")
-    cfg = load_config(
-        ROOT / "configs" / "dates_seq2seq_bahdanau.yaml", [*TINY, f"output_dir={out}"]
-    )
-    return cfg, train(cfg)
+trained = trained_fixture("dates_seq2seq_bahdanau.yaml", TINY)
 
 
 def test_training_reports_exact_match_attention_map_and_signatures(trained):
@@ -55,23 +42,16 @@ def test_training_reports_exact_match_attention_map_and_signatures(trained):
 def test_rest_and_edge_decode_what_keras_decodes(trained, tmp_path):
     from kerasforge.pipelines.tasks.seq2seq.training import decode
 
-    cfg, result = trained
+    _, result = trained
     sources = [str(s) for s in result.splits.x_test[:6]] + ["Wednesday, March 3, 2021"]
     task = result.task
     expected, _ = decode(result.model, task.target_length, task.start_id, sources)
 
-    server = ServerProcess(cfg.output_dir / "models")
-    try:
-        predictions = RestClient(server.url).predict(cfg.export.model_name, sources)
-    finally:
-        server.stop()
+    predictions = rest_predict(trained.models, trained.model_name, sources)
     assert [p["output"] for p in predictions] == expected.tolist()
     assert len(predictions[0]["attention"]) == task.target_length
     assert len(predictions[0]["attention"][0]) == task.source_length
 
-    (tmp_path / "dates.txt").write_text("\n".join(sources) + "\n")
-    edge = run_edge(
-        "predict", str(result.published.path / "model.tflite"), str(tmp_path / "dates.txt")
-    )
-    assert edge.returncode == 0, edge.stderr
-    assert json.loads(edge.stdout)["output"] == expected.tolist()
+    dates = write_inputs(tmp_path / "dates.txt", sources)
+    answer = edge_predict(result.published.path / "model.tflite", dates)
+    assert answer["output"] == expected.tolist()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kerasforge.serving.clients.rest_client import RestClient
-from tests.conftest import ROOT, ServerProcess, run_cli, run_edge
+from tests.e2e import cli_predict, edge_predict, serving, trained_fixture, write_inputs
 
 pytestmark = pytest.mark.heavy
 
@@ -25,15 +25,7 @@ TINY = [
     "data.augmentation.text.synonym_rate=0.1",
 ]
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from kerasforge.pipelines.config.experiment import load_config
-    from kerasforge.pipelines.training.train import train
-
-    out = tmp_path_factory.mktemp("text_e2e")
-    cfg = load_config(ROOT / "configs" / "chase_transformer.yaml", [*TINY, f"output_dir={out}"])
-    return cfg, train(cfg)
+trained = trained_fixture("chase_transformer.yaml", TINY)
 
 
 def test_the_card_describes_text_in_and_the_token_ids_tflite(trained):
@@ -54,38 +46,30 @@ def test_the_card_describes_text_in_and_the_token_ids_tflite(trained):
 
 
 def test_rest_with_strings_and_the_edge_on_a_text_file_answer_as_keras(trained, tmp_path):
-    cfg, result = trained
+    _, result = trained
     texts = [str(t) for t in result.splits.x_test[:10]]
     probabilities = result.model.predict(np.array(texts, dtype=object), verbose=0)
     names = [result.card.class_names[i] for i in probabilities.argmax(-1)]
 
-    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
-    server = ServerProcess(cfg.output_dir / "models")
-    try:
+    text_file = write_inputs(tmp_path / "texts.txt", texts)
+    name = trained.model_name
+    with serving(trained.models) as server:
         client = RestClient(server.url)
-        predictions = client.predict(cfg.export.model_name, texts)
-        name = cfg.export.model_name
+        predictions = client.predict(name, texts)
         classified = client.request(  # TF Serving's Classify API over tf.Examples
             "POST", f"{server.url}/v1/models/{name}:classify",
             {"signature_name": "classify", "examples": [{"text": t} for t in texts]},
         )  # fmt: skip
-        command = run_cli(
-            "predict", "--url", server.url, "--model", name, str(tmp_path / "texts.txt")
-        )
-    finally:
-        server.stop()
+        command = cli_predict("--url", server.url, "--model", name, str(text_file))
     assert [p["classes"] for p in predictions] == names
     scores = [[score for _, score in result] for result in classified["results"]]
     np.testing.assert_allclose(scores, probabilities, atol=1e-5)
     assert all([c for c, _ in r] == result.card.class_names for r in classified["results"])
     np.testing.assert_allclose([p["probabilities"] for p in predictions], probabilities, atol=1e-5)
-    assert command.returncode == 0, command.stderr
-    assert json.loads(command.stdout)["predictions"] == predictions  # `kerasforge predict x.txt`
+    assert command["predictions"] == predictions  # `kerasforge predict x.txt`
 
     float32 = result.published.path / "tflite" / "float32.tflite"  # int8 may be the edge model
-    edge = run_edge("predict", str(float32), str(tmp_path / "texts.txt"))
-    assert edge.returncode == 0, edge.stderr
-    answer = json.loads(edge.stdout)
+    answer = edge_predict(float32, text_file)
     assert answer["class_names"] == names
     np.testing.assert_allclose(answer["probabilities"], probabilities, atol=1e-4)
 
@@ -104,10 +88,7 @@ def test_int8_takes_token_ids_as_integers_and_is_measured_on_the_edge(trained, t
     assert row["metric"] is not None and 0 <= row["agreement"] <= 1 and row["verdict"]
 
     texts = [str(t) for t in result.splits.x_test[:10]]
-    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
-    edge = run_edge("predict", str(result.published.path / "tflite" / "int8.tflite"),
-                    str(tmp_path / "texts.txt"))  # fmt: skip
-    assert edge.returncode == 0, edge.stderr
-    answer = json.loads(edge.stdout)
+    text_file = write_inputs(tmp_path / "texts.txt", texts)
+    answer = edge_predict(result.published.path / "tflite" / "int8.tflite", text_file)
     assert len(answer["class_ids"]) == len(texts)
     np.testing.assert_allclose(np.sum(answer["probabilities"], axis=1), 1.0, atol=0.05)
