@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .lazy import keras, layers
 from .registry import register_model
 
-TASKS = ("anomaly_detection",)
+KIND = "autoencoder"
 
 
 def _check(
@@ -61,7 +61,7 @@ def dense_decoder(
     return layers.Reshape(tuple(int(d) for d in output_shape), name="reconstruction")(x)
 
 
-@register_model(tasks=TASKS, example_input=(8, 8, 1))
+@register_model(kind=KIND, example_input=(8, 8, 1))
 def dense_autoencoder(
     input_shape: tuple[int, ...] = (8, 8, 1),
     latent_dim: int = 16,
@@ -108,7 +108,7 @@ def conv_decoder(
     return layers.Conv2D(channels, 3, padding="same", name="decoder_output")(x)
 
 
-@register_model(tasks=TASKS, example_input=(8, 8, 1))
+@register_model(kind=KIND, example_input=(8, 8, 1))
 def conv_autoencoder(
     input_shape: tuple[int, int, int] = (8, 8, 1),
     latent_dim: int = 16,

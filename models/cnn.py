@@ -76,7 +76,7 @@ def small_cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model(tasks=("classification",), example_input=(8, 8, 1))
+@register_model(kind="classifier", example_input=(8, 8, 1))
 def digits_cnn(
     input_shape: tuple[int, int, int] = (8, 8, 1),
     num_classes: int = 10,
@@ -100,7 +100,7 @@ def lenet_block(
     return pool(2, name=f"{name}_pool")(x)
 
 
-@register_model(tasks=("classification",), example_input=(32, 32, 1))
+@register_model(kind="classifier", example_input=(32, 32, 1))
 def lenet5(
     input_shape: tuple[int, int, int] = (32, 32, 1),
     num_classes: int = 10,
@@ -148,7 +148,7 @@ def alexnet_conv(
 
 
 @register_model(
-    tasks=("classification",),
+    kind="classifier",
     example_input=(227, 227, 3),
     tiny={"input_shape": (67, 67, 3), "filters": (4, 8, 8, 8, 8), "dense_units": 16},
 )

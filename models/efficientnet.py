@@ -92,7 +92,7 @@ def efficientnet(
 def _variant(variant: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an EfficientNet variant at its own resolution, with the shared tiny options."""
     size = SCALING[variant][2]
-    return register_model(tasks=("classification",), example_input=(size, size, 3), tiny=TINY)
+    return register_model(kind="classifier", example_input=(size, size, 3), tiny=TINY)
 
 
 # Every variant: input_shape (one image), num_classes, input_size (resize inside

@@ -17,7 +17,7 @@ from .generative_blocks import check_generative
 from .lazy import keras, layers
 from .registry import register_model
 
-TASKS = ("generation",)
+KIND = "generative"
 
 
 def dcgan_generator(
@@ -56,7 +56,7 @@ def dcgan_discriminator(
     return keras.Model(inputs, layers.Dense(1, name="discriminator_logit")(x), name="discriminator")
 
 
-@register_model(tasks=TASKS, example_input=(8, 8, 1), tiny={"latent_dim": 4, "filters": (8,)})
+@register_model(kind=KIND, example_input=(8, 8, 1), tiny={"latent_dim": 4, "filters": (8,)})
 def dcgan(
     input_shape: tuple[int, int, int] = (8, 8, 1),
     latent_dim: int = 16,

@@ -60,7 +60,7 @@ def _check(input_shape: Sequence[int], depth: int, width: int, dropout: float, l
         raise ValueError("; ".join(problems))
 
 
-@register_model(tasks=("classification", "regression"), example_input=(10,))
+@register_model(kind="dense", example_input=(10,))
 def mlp(
     input_shape: tuple[int] = (10,),
     depth: int = 2,

@@ -18,7 +18,7 @@ from .registry import register_model
 
 Cell = Literal["simple_rnn", "lstm", "gru"]
 _LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-TASKS = ("forecasting", "classification")
+KIND = "recurrent"
 EXAMPLE_INPUT = (24, 1)
 """A window of 24 steps of one series."""
 TINY = {"input_shape": (6, 2), "units": (4, 3)}
@@ -93,7 +93,7 @@ def _recurrent(
     return keras.Model(inputs, x, name=cell)
 
 
-@register_model(tasks=TASKS, example_input=EXAMPLE_INPUT, tiny=TINY)
+@register_model(kind=KIND, example_input=EXAMPLE_INPUT, tiny=TINY)
 def simple_rnn(
     input_shape: tuple[int, int] = EXAMPLE_INPUT,
     units: tuple[int, ...] = (32,),
@@ -113,7 +113,7 @@ def simple_rnn(
     return _recurrent("simple_rnn", input_shape, units, bidirectional, dropout, recurrent_dropout)
 
 
-@register_model(tasks=TASKS, example_input=EXAMPLE_INPUT, tiny=TINY)
+@register_model(kind=KIND, example_input=EXAMPLE_INPUT, tiny=TINY)
 def lstm(
     input_shape: tuple[int, int] = EXAMPLE_INPUT,
     units: tuple[int, ...] = (32,),
@@ -133,7 +133,7 @@ def lstm(
     return _recurrent("lstm", input_shape, units, bidirectional, dropout, recurrent_dropout)
 
 
-@register_model(tasks=TASKS, example_input=EXAMPLE_INPUT, tiny=TINY)
+@register_model(kind=KIND, example_input=EXAMPLE_INPUT, tiny=TINY)
 def gru(
     input_shape: tuple[int, int] = EXAMPLE_INPUT,
     units: tuple[int, ...] = (32,),

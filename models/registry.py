@@ -1,7 +1,8 @@
 """Model registry: every builder is registered under a lowercase name.
 
 Builders are plain functions that take explicit keyword arguments and return a
-``keras.Model``. Each declares the tasks it serves and an example input (the
+``keras.Model``. Each declares its kind (:data:`KINDS`: what it builds, which
+the tasks read to say which models may serve them) and an example input (the
 shape of one example at its default size). A builder that takes
 ``num_classes`` ends in its own classifier head; one that does not is a
 backbone, and the task adds the head. Configs name models by registry key,
@@ -19,7 +20,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,6 +29,17 @@ Builder = TypeVar("Builder", bound=Callable[..., Any])
 # Arguments a builder receives from the data, not from the config.
 DATA_ARGUMENTS = ("input_shape", "num_classes")
 
+KINDS = {
+    "classifier": "ends in its own classifier head (images, text)",
+    "dense": "a dense backbone over feature vectors; the task adds the head",
+    "recurrent": "a recurrent backbone over sequences; the task adds the head",
+    "autoencoder": "reconstructs its input",
+    "generative": "a VAE or a GAN (its own train_step)",
+    "encoder_decoder": "an encoder-decoder over token ids",
+}
+"""What a builder builds. Each task's serving contract lists the kinds that may serve it
+(``pipelines/tasks/<task>/contract.py``, ``backbones``); models name no task."""
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -35,7 +47,7 @@ class ModelEntry:
 
     name: str
     builder: Callable[..., Any]
-    tasks: tuple[str, ...]
+    kind: str
     example_input: tuple[int, ...]
     input_dtype: str
     description: str
@@ -69,7 +81,7 @@ class UnknownModelError(KeyError):
 
 def register_model(
     *,
-    tasks: tuple[str, ...],
+    kind: str,
     example_input: tuple[int, ...],
     input_dtype: str = "float32",
     tiny: dict[str, Any] | None = None,
@@ -78,7 +90,7 @@ def register_model(
     """Register the decorated builder under its function name; a duplicate name is an error.
 
     Args:
-        tasks: the tasks it serves (``classification``, ``regression``, ...).
+        kind: what it builds, one of :data:`KINDS`.
         example_input: one example's shape at the builder's default size.
         input_dtype: the dtype of that input.
         tiny: builder arguments that make a tiny instance of the same layout
@@ -87,6 +99,9 @@ def register_model(
         callbacks: ``callbacks(**model_options) -> list`` of Keras callbacks the
             trainer adds to ``fit`` (e.g. a schedule that unfreezes layers).
     """
+
+    if kind not in KINDS:
+        raise ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)}")
 
     def register(fn: Builder) -> Builder:
         name = fn.__name__.lower()
@@ -100,7 +115,7 @@ def register_model(
         _REGISTRY[name] = ModelEntry(
             name,
             fn,
-            tuple(tasks),
+            kind,
             tuple(example_input),
             input_dtype,
             doc[0] if doc else "",
@@ -112,12 +127,13 @@ def register_model(
     return register
 
 
-def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
-    """Registered model names matching a shell-style ``pattern`` (and serving ``task``), sorted."""
+def list_models(pattern: str = "*", kinds: Collection[str] | None = None) -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (and of one of ``kinds``),
+    sorted."""
     return sorted(
         name
         for name, entry in _REGISTRY.items()
-        if fnmatch.fnmatchcase(name, pattern.lower()) and (task is None or task in entry.tasks)
+        if fnmatch.fnmatchcase(name, pattern.lower()) and (kinds is None or entry.kind in kinds)
     )
 
 

@@ -104,7 +104,7 @@ def resnet(
 # width; stages double it), input_size (resize inside the model; null = none).
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=IMAGENET_TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=IMAGENET_TINY)
 def resnet18(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -116,7 +116,7 @@ def resnet18(
     return resnet("basic", (2, 2, 2, 2), "imagenet", "resnet18", *args)
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=IMAGENET_TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=IMAGENET_TINY)
 def resnet34(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -128,7 +128,7 @@ def resnet34(
     return resnet("basic", (3, 4, 6, 3), "imagenet", "resnet34", *args)
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=IMAGENET_TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=IMAGENET_TINY)
 def resnet50(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -140,7 +140,7 @@ def resnet50(
     return resnet("bottleneck", (3, 4, 6, 3), "imagenet", "resnet50", *args)
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=IMAGENET_TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=IMAGENET_TINY)
 def resnet101(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -152,7 +152,7 @@ def resnet101(
     return resnet("bottleneck", (3, 4, 23, 3), "imagenet", "resnet101", *args)
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=IMAGENET_TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=IMAGENET_TINY)
 def resnet152(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -164,7 +164,7 @@ def resnet152(
     return resnet("bottleneck", (3, 8, 36, 3), "imagenet", "resnet152", *args)
 
 
-@register_model(tasks=("classification",), example_input=(32, 32, 3), tiny=CIFAR_TINY)
+@register_model(kind="classifier", example_input=(32, 32, 3), tiny=CIFAR_TINY)
 def resnet20(
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
@@ -176,7 +176,7 @@ def resnet20(
     return resnet("basic", (3, 3, 3), "cifar", "resnet20", *args)
 
 
-@register_model(tasks=("classification",), example_input=(32, 32, 3), tiny=CIFAR_TINY)
+@register_model(kind="classifier", example_input=(32, 32, 3), tiny=CIFAR_TINY)
 def resnet32(
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
@@ -188,7 +188,7 @@ def resnet32(
     return resnet("basic", (5, 5, 5), "cifar", "resnet32", *args)
 
 
-@register_model(tasks=("classification",), example_input=(32, 32, 3), tiny=CIFAR_TINY)
+@register_model(kind="classifier", example_input=(32, 32, 3), tiny=CIFAR_TINY)
 def resnet44(
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
@@ -200,7 +200,7 @@ def resnet44(
     return resnet("basic", (7, 7, 7), "cifar", "resnet44", *args)
 
 
-@register_model(tasks=("classification",), example_input=(32, 32, 3), tiny=CIFAR_TINY)
+@register_model(kind="classifier", example_input=(32, 32, 3), tiny=CIFAR_TINY)
 def resnet56(
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,

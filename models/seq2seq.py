@@ -27,7 +27,7 @@ from .lazy import keras, layers
 from .registry import register_model
 
 AttentionKind = Literal["bahdanau", "luong", "none"]
-TASKS = ("seq2seq",)
+KIND = "encoder_decoder"
 EXAMPLE_INPUT = (32,)
 """A source of 32 character ids."""
 TINY = {"input_shape": (7,), "embedding_dim": 4, "units": 6}
@@ -193,7 +193,7 @@ def _has_layer(model: keras.Model, name: str) -> bool:
     return any(layer.name == name for layer in model.layers)
 
 
-@register_model(tasks=TASKS, example_input=EXAMPLE_INPUT, input_dtype="int32", tiny=TINY)
+@register_model(kind=KIND, example_input=EXAMPLE_INPUT, input_dtype="int32", tiny=TINY)
 def seq2seq_bahdanau(
     input_shape: Sequence[int] = EXAMPLE_INPUT,
     num_classes: int = 40,
@@ -204,7 +204,7 @@ def seq2seq_bahdanau(
     return _seq2seq("seq2seq_bahdanau", "bahdanau", input_shape, num_classes, embedding_dim, units)
 
 
-@register_model(tasks=TASKS, example_input=EXAMPLE_INPUT, input_dtype="int32", tiny=TINY)
+@register_model(kind=KIND, example_input=EXAMPLE_INPUT, input_dtype="int32", tiny=TINY)
 def seq2seq_luong(
     input_shape: Sequence[int] = EXAMPLE_INPUT,
     num_classes: int = 40,
@@ -215,7 +215,7 @@ def seq2seq_luong(
     return _seq2seq("seq2seq_luong", "luong", input_shape, num_classes, embedding_dim, units)
 
 
-@register_model(tasks=TASKS, example_input=EXAMPLE_INPUT, input_dtype="int32", tiny=TINY)
+@register_model(kind=KIND, example_input=EXAMPLE_INPUT, input_dtype="int32", tiny=TINY)
 def seq2seq_plain(
     input_shape: Sequence[int] = EXAMPLE_INPUT,
     num_classes: int = 40,

@@ -86,7 +86,7 @@ def transfer_callbacks(
 
 
 @register_model(
-    tasks=("classification",),
+    kind="classifier",
     example_input=(224, 224, 3),
     # VGG16: no batch norm, so a random backbone still passes gradients to its top block
     tiny={

@@ -37,7 +37,7 @@ def _check(num_classes: int, vocab_size: int, sequence_length: int, embed_dim: i
 
 
 @register_model(
-    tasks=("classification",),
+    kind="classifier",
     example_input=(),
     input_dtype="string",
     tiny={"vocab_size": 50, "sequence_length": 8, "embed_dim": 8, "num_heads": 2, "ff_dim": 16},

@@ -15,7 +15,7 @@ from .generative_blocks import check_generative
 from .lazy import keras, layers
 from .registry import register_model
 
-TASKS = ("generation",)
+KIND = "generative"
 
 
 def vae_encoder(input_shape: Sequence[int], widths: Sequence[int], latent_dim: int) -> keras.Model:
@@ -42,7 +42,7 @@ def vae_decoder(latent_dim: int, widths: Sequence[int], output_shape: Sequence[i
     return keras.Model(z, x, name="decoder")
 
 
-@register_model(tasks=TASKS, example_input=(8, 8, 1), tiny={"latent_dim": 2, "widths": (8,)})
+@register_model(kind=KIND, example_input=(8, 8, 1), tiny={"latent_dim": 2, "widths": (8,)})
 def vae(
     input_shape: tuple[int, int, int] = (8, 8, 1),
     latent_dim: int = 8,

@@ -80,7 +80,7 @@ def vgg(
 # dense layers), dropout (after each), input_size (resize inside the model; null = none).
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=TINY)
 def vgg11(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -95,7 +95,7 @@ def vgg11(
     return vgg((1, 1, 2, 2, 2), "vgg11", *args)
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=TINY)
 def vgg13(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -110,7 +110,7 @@ def vgg13(
     return vgg((2, 2, 2, 2, 2), "vgg13", *args)
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=TINY)
 def vgg16(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -125,7 +125,7 @@ def vgg16(
     return vgg((2, 2, 3, 3, 3), "vgg16", *args)
 
 
-@register_model(tasks=("classification",), example_input=(224, 224, 3), tiny=TINY)
+@register_model(kind="classifier", example_input=(224, 224, 3), tiny=TINY)
 def vgg19(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,

@@ -122,6 +122,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Print each model matching ``args.pattern``: tasks, description, parameter count, options."""
     with quiet_native_logs():
         from .. import models
+        from .config.options import model_tasks
 
     names = models.list_models(args.pattern)
     if names:
@@ -131,7 +132,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         options = ", ".join(f"{k}={p.default!r}" for k, p in models.builder_options(name).items())
         params = models.parameter_count(name)  # shapes only: no weight is allocated
         size = "x".join(map(str, entry.example_input))
-        print(f"{name:16s} [{', '.join(entry.tasks)}] {entry.description}")
+        print(f"{name:16s} [{', '.join(model_tasks(name))}] {entry.description}")
         print(f"{'':16s} parameters: {params:,} at input {size}")
         print(f"{'':16s} options: {options}")
     return 0

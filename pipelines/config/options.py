@@ -17,17 +17,21 @@ from ..errors import clipped, shown
 
 
 def model_names(task: str | None = None) -> list[str]:
-    """Registered model names (serving ``task`` when given); imports no Keras."""
+    """Registered model names (of a kind that may serve ``task`` when given); imports no
+    Keras."""
     from ... import models
+    from ..tasks import contract
 
-    return models.list_models(task=task)
+    return models.list_models(kinds=contract(task).backbones if task else None)
 
 
 def model_tasks(name: str) -> tuple[str, ...]:
-    """The tasks registered model ``name`` serves."""
+    """The tasks registered model ``name`` serves: those whose contract lists its kind."""
     from ... import models
+    from ..tasks import contract, task_names
 
-    return models.get_entry(name).tasks
+    kind = models.get_entry(name).kind
+    return tuple(task for task in task_names() if kind in contract(task).backbones)
 
 
 def check_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class Contract:
         name: the task's name (its package's, and the card's ``task``).
         inputs: the input kinds it accepts (``image``, ``tabular``, ``sequence``, ``series``,
             ``text``).
+        backbones: the model kinds that may serve it (``models.registry.KINDS``).
         main_output: the output parity compares with Keras (max abs diff).
         endpoints: ``(model, card) -> {signature name: Endpoint}``, the SavedModel's
             signatures; imports TensorFlow when called.
@@ -74,6 +75,7 @@ class Contract:
 
     name: str
     inputs: tuple[str, ...]
+    backbones: tuple[str, ...]
     main_output: str
     endpoints: Callable[[Any, ModelCard], dict[str, Endpoint]]
     score: Callable[[np.ndarray, dict[str, np.ndarray], float], float | None]

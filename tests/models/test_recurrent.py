@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from kerasforge import models
+from kerasforge.pipelines.config.options import model_names
 
 NAMES = ["simple_rnn", "lstm", "gru"]
 
 
 def test_recurrent_family_is_registered_for_forecasting_and_classification():
-    assert set(NAMES) <= set(models.list_models(task="forecasting"))
-    assert set(NAMES) <= set(models.list_models(task="classification"))
+    assert set(NAMES) <= set(model_names("forecasting"))
+    assert set(NAMES) <= set(model_names("classification"))
     for name in NAMES:
         entry = models.get_entry(name)
         assert not entry.has_head, "a backbone: the task adds the head"

@@ -11,6 +11,7 @@ import pytest
 
 from kerasforge import models
 from kerasforge.models.registry import UnknownModelError
+from kerasforge.pipelines.config.options import model_names, model_tasks
 from kerasforge.pipelines.data.types import DataInfo, Splits
 from kerasforge.pipelines.tasks import get_task, task_names
 from tests.conftest import ROOT
@@ -22,8 +23,9 @@ def test_list_models_is_sorted_and_filters_by_pattern_and_task():
     assert names == sorted(names)
     assert models.list_models("digits*") == ["digits_cnn"]
     assert models.list_models("no_such_*") == []
-    assert "digits_cnn" not in models.list_models(task="regression")
-    assert "mlp" in models.list_models(task="regression")
+    assert "digits_cnn" not in model_names("regression")
+    assert "mlp" in model_names("regression")
+    assert models.list_models(kinds=("dense",)) == ["mlp"]
 
 
 def test_unknown_name_suggests_close_matches():
@@ -38,14 +40,17 @@ def test_duplicate_name_is_an_error():
         return None
 
     with pytest.raises(ValueError, match="already registered"):
-        models.register_model(tasks=("classification",), example_input=(8, 8, 1))(digits_cnn)
+        models.register_model(kind="classifier", example_input=(8, 8, 1))(digits_cnn)
+    with pytest.raises(ValueError, match="model kind 'classifire' is not one of classifier"):
+        models.register_model(kind="classifire", example_input=(8, 8, 1))
 
 
-def test_entries_declare_tasks_example_input_and_data_arguments():
+def test_entries_declare_kind_example_input_and_data_arguments():
     cnn, mlp = models.get_entry("digits_cnn"), models.get_entry("mlp")
-    assert cnn.tasks == ("classification",) and cnn.example_input == (8, 8, 1)
+    assert cnn.kind == "classifier" and cnn.example_input == (8, 8, 1)
+    assert model_tasks("digits_cnn") == ("classification",)
     assert cnn.has_head and cnn.data_arguments() == ("input_shape", "num_classes")
-    assert set(mlp.tasks) == {"classification", "regression"}
+    assert model_tasks("mlp") == ("classification", "regression")
     assert not mlp.has_head and mlp.data_arguments() == ("input_shape",), "no num_classes"
     options = models.builder_options("digits_cnn")
     assert {"filters", "dense_units", "dropout"} <= set(options)
@@ -122,7 +127,7 @@ def tiny_model(name: str, task_name: str):
     return task.assemble(backbone, entry, info, x, y), task, info, x, y
 
 
-CASES = [(n, t) for n in models.list_models() for t in models.get_entry(n).tasks]
+CASES = [(n, t) for n in models.list_models() for t in model_tasks(n)]
 DEEPER_VARIANTS = {
     **{n: "resnet18" for n in ("resnet34",)},
     **{n: "resnet50" for n in ("resnet101", "resnet152")},
@@ -157,7 +162,7 @@ def test_each_deeper_variant_names_a_fully_checked_member_of_its_family():
         entry, shallow = models.get_entry(name), models.get_entry(representative)
         assert representative not in DEEPER_VARIANTS, representative
         assert entry.builder.__module__ == shallow.builder.__module__, (name, representative)
-        assert entry.tasks == shallow.tasks and entry.tiny == shallow.tiny, name
+        assert entry.kind == shallow.kind and entry.tiny == shallow.tiny, name
 
 
 @pytest.mark.parametrize(

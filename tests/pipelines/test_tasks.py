@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from kerasforge.models.registry import KINDS
 from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.config.options import model_names
 from kerasforge.pipelines.data.pipeline import load_source, split
 from kerasforge.pipelines.errors import ConfigError, DataError
 from kerasforge.pipelines.tasks import UnknownTask, contract, get_task, task_class, task_names
@@ -139,6 +141,8 @@ def test_every_registered_task_has_every_part():
         assert cls.headline.mode in {"max", "min"}
         assert served.inputs and set(served.inputs) <= set(get_args(InputKind)), name
         assert served.main_output, name
+        assert served.backbones and set(served.backbones) <= set(KINDS), name
+        assert model_names(name), f"no registered model may serve {name}"
         assert served.labels in {"class_names", "target_names"}, name
         for part in (served.endpoints, served.score, served.edge_answer, served.score_scale):
             assert callable(part), (name, part)

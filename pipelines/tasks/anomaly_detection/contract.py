@@ -70,6 +70,7 @@ def edge_answer(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[
 CONTRACT = Contract(
     name="anomaly_detection",
     inputs=("image", "tabular"),
+    backbones=("autoencoder",),
     main_output="anomaly_score",
     endpoints=endpoints,
     score=score,

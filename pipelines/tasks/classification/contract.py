@@ -99,6 +99,7 @@ def edge_answer(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[
 CONTRACT = Contract(
     name="classification",
     inputs=("image", "tabular", "sequence", "text"),
+    backbones=("classifier", "dense", "recurrent"),
     main_output="probabilities",
     endpoints=endpoints,
     score=score,

@@ -57,6 +57,7 @@ def edge_answer(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[
 CONTRACT = Contract(
     name="forecasting",
     inputs=("series",),
+    backbones=("recurrent",),
     main_output="forecast",
     endpoints=endpoints,
     score=score,

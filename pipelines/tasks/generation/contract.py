@@ -104,6 +104,7 @@ def edge_answer(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[
 CONTRACT = Contract(
     name="generation",
     inputs=("image",),
+    backbones=("generative",),
     main_output="image",
     endpoints=endpoints,
     score=score,

@@ -64,6 +64,7 @@ def edge_answer(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[
 CONTRACT = Contract(
     name="regression",
     inputs=("tabular",),
+    backbones=("dense",),
     main_output="values",
     endpoints=endpoints,
     score=score,

@@ -84,6 +84,7 @@ def edge_answer(outputs: dict[str, np.ndarray], card: ModelCard | None) -> dict[
 CONTRACT = Contract(
     name="seq2seq",
     inputs=("text",),
+    backbones=("encoder_decoder",),
     main_output="probabilities",
     endpoints=endpoints,
     score=score,
