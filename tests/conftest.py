@@ -30,6 +30,15 @@ DEFAULT_CONFIG = ROOT / "configs" / "digits_cnn.yaml"
 TINY = ["model.options.filters=[4]", "model.options.dense_units=8"]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with heavy cases run first. ``make test`` hands whole modules to its workers
+    (``--dist loadscope``) in collection order; a heavy module collected last keeps one
+    worker busy for minutes while the other has nothing left to do. The order within a
+    module, and among the light ones, stays as collected."""
+    heavy = {item.module.__name__ for item in items if item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: item.module.__name__ not in heavy)
+
+
 def dev_tool(name: str) -> str:
     """Path of a dev-extra command (``ruff``, ``uv``): beside this Python, else on PATH."""
     import shutil
