@@ -22,7 +22,7 @@ TINY = {
 
 def _train(name: str, out):
     overrides = [*TINY[name], "export.tflite.variants=[float32]"]
-    # one or two epochs do not beat the baseline (tests/pipelines/test_release.py tests
+    # one or two epochs do not beat the baseline (tests/pipelines/tracking/test_release.py tests
     # the floor); this file tests the serving path of what is published
     overrides.append("tracking.registry.gate.baseline_floor=false")
     return train_config(f"digits_{name}.yaml", overrides, out)

@@ -19,7 +19,7 @@ TINY = [
     "model.options.embedding_dim=8",
     "model.options.units=16",
     "export.tflite.variants=[float32]",
-    # one epoch does not beat the baseline (tests/pipelines/test_release.py tests the
+    # one epoch does not beat the baseline (tests/pipelines/tracking/test_release.py tests the
     # floor); this file tests the serving path of what is published
     "tracking.registry.gate.baseline_floor=false",
 ]

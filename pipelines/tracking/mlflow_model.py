@@ -14,7 +14,7 @@ The workaround here is the smallest one that keeps MLflow's own code path:
 :data:`KERAS_FLAVOR` is a flavor object that creates the folder, then calls
 ``mlflow.keras.save_model`` unchanged, and it is passed to ``Model.log`` as
 the flavor -- exactly what ``mlflow.keras.log_model`` does with the module.
-``tests/pipelines/test_tracking_model.py`` keeps a test on the upstream bug,
+``tests/pipelines/tracking/test_units.py`` keeps a test on the upstream bug,
 so the workaround can go once MLflow fixes it.
 """
 

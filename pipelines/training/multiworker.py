@@ -20,7 +20,7 @@ batch across workers (``Attempt to convert a value (PerReplica...)``), and its
 metric reduction asks for a mean over axis 0 of scalars (``Invalid reduction
 dimension 0 for input with 0 dimensions``). :func:`install_keras_fixes` replaces
 those two steps for this strategy only; every other strategy runs Keras's own
-code. ``tests/pipelines/test_multiworker.py`` notices when Keras fixes it.
+code. ``tests/pipelines/training/test_multiworker.py`` notices when Keras fixes it.
 """
 
 from __future__ import annotations

@@ -274,7 +274,7 @@ def _check_seq2seq_exports(model, task, info, x, folder) -> None:
     from kerasforge.serving.edge.runtime import EdgeModel
     from kerasforge.serving.export.publish import write_saved_model
     from kerasforge.serving.export.tflite import convert
-    from tests.pipelines.test_seq2seq import python_greedy
+    from tests.pipelines.tasks.test_seq2seq import python_greedy
 
     card = task.card(model.name, info)
     write_saved_model(model, folder / "saved", card)

@@ -73,7 +73,7 @@ def grpc_concurrently(port: int, x: np.ndarray, clients: int) -> list[str]:
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from tests.serving.test_grpc_api import predict_request
+    from tests.serving.server.test_grpc_api import predict_request
 
     codes: list[str] = []
     start = threading.Barrier(clients)

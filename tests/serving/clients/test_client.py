@@ -17,7 +17,7 @@ from kerasforge.serving.server.model_config import All, ModelEntry
 from kerasforge.serving.server.store import ModelStore
 from tests.conftest import ROOT, publish_untrained, run_cli
 from tests.serving.example_model import save_example_model
-from tests.serving.test_server_hardening import build_tiny_module
+from tests.serving.server.test_hardening import build_tiny_module
 
 
 @pytest.fixture(scope="module")

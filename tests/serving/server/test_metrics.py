@@ -16,7 +16,7 @@ from kerasforge.serving.errors import ServingError
 from kerasforge.serving.server.metrics import read_monitoring_config
 from tests.conftest import ServerProcess
 from tests.serving.example_model import save_example_model
-from tests.serving.test_grpc_api import predict_request
+from tests.serving.server.test_grpc_api import predict_request
 
 PATH = "/monitoring/prometheus/metrics"
 

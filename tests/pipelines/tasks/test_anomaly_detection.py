@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,8 +15,8 @@ from kerasforge.pipelines.tasks import get_task
 from kerasforge.pipelines.tasks.anomaly_detection.contract import THRESHOLD_LAYER, roc_auc
 from kerasforge.pipelines.tasks.anomaly_detection.training import reconstruction_errors
 from kerasforge.pipelines.training.train import build_task_model, load_splits
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DENSE = ROOT / "configs" / "digits_dense_autoencoder.yaml"
 CONV = ROOT / "configs" / "digits_conv_autoencoder.yaml"
 SMALL = ["model.options.widths=[8]", "model.options.latent_dim=2"]

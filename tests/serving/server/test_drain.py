@@ -12,7 +12,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerProcess
-from tests.serving.test_batching import PATH, predicts
+from tests.serving.server.test_batching import PATH, predicts
 
 CLIENTS = 4
 
