@@ -13,7 +13,7 @@ from kerasforge import models
 from kerasforge.models.registry import UnknownModelError
 from kerasforge.pipelines.config.options import model_names, model_tasks
 from kerasforge.pipelines.data.types import DataInfo, Splits
-from kerasforge.pipelines.tasks import get_task, task_names
+from kerasforge.pipelines.tasks import contract, get_task, task_names
 from tests.conftest import ROOT
 
 
@@ -225,14 +225,12 @@ def check_model(name: str, task_name: str, tmp_path) -> None:
         assert not np.array_equal(old, var.numpy()), f"{var.path} did not change after one step"
 
 
-MAIN_OUTPUT = {
-    "classification": "probabilities",
-    "regression": "values",
-    "forecasting": "forecast",
-    "anomaly_detection": "reconstruction",
-    "generation": "image",
+MAIN_OUTPUT = {name: contract(name).main_output for name in task_names()} | {
+    "anomaly_detection": "reconstruction"
 }
-"""The served output compared with the Keras model's output, per task."""
+"""The served output compared with the Keras model's own output: the task's main output, but
+for anomaly detection, whose main output (``anomaly_score``) is computed from the model's
+reconstruction."""
 
 
 def _check_exports(model, task, info, x, expected, folder) -> None:

@@ -89,7 +89,8 @@ def test_the_training_summary_says_whether_and_by_how_much_the_baseline_was_beat
 def test_a_model_at_chance_is_never_crowned_champion(tmp_path, capsys):
     """configs/digits_transfer_feature_extraction.yaml (a frozen random VGG16) learns
     nothing; the baseline floor refuses it with one clear line, and nothing is served.
-    Two of its eight epochs: a random backbone that is frozen learns no more in eight."""
+    Trained as configured: with fewer epochs the head over its random features lands
+    elsewhere (two epochs gave 0.32), so the figure users get is the one tested."""
     from mlflow.tracking import MlflowClient
 
     from kerasforge.pipelines.config.experiment import load_config
@@ -97,8 +98,7 @@ def test_a_model_at_chance_is_never_crowned_champion(tmp_path, capsys):
     from tests.conftest import ROOT
 
     config = ROOT / "configs" / "digits_transfer_feature_extraction.yaml"
-    overrides = ["train.epochs=2", "export.tflite=false", f"output_dir={tmp_path}"]
-    cfg = load_config(config, overrides)  # otherwise as configured
+    cfg = load_config(config, ["export.tflite=false", f"output_dir={tmp_path}"])  # as configured
     result = train(cfg)
     out = capsys.readouterr().out
     assert result.headline[1] < 0.2037, "a random frozen backbone stays near chance"
