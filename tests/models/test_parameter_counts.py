@@ -25,6 +25,7 @@ def test_canonical_parameter_counts(name, kwargs, expected, tolerance):
     assert models.parameter_count(name, **kwargs) == pytest.approx(expected, rel=tolerance)
 
 
+@pytest.mark.heavy
 def test_variants_scale_as_published():
     counts = [models.parameter_count(f"efficientnet_b{i}") for i in range(8)]
     assert counts == sorted(counts) and counts[7] == 66_658_687  # Keras' EfficientNetB7

@@ -68,6 +68,7 @@ def test_bad_arguments_name_the_received_value(kwargs, message):
         models.build_model("lstm", **kwargs)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NAMES)
 def test_keras_file_round_trip_with_dropout_gives_identical_outputs(name, tmp_path):
     model = models.build_model(

@@ -165,6 +165,7 @@ def test_each_deeper_variant_names_a_fully_checked_member_of_its_family():
         assert entry.kind == shallow.kind and entry.tiny == shallow.tiny, name
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("name", "task_name"), DEEPER_CASES, ids=[f"{n}-{t}" for n, t in DEEPER_CASES]
 )
@@ -187,6 +188,7 @@ IMAGE_CASES = [case for case in FULL_CASES if _image_classifier(*case)]
 OTHER_CASES = [case for case in FULL_CASES if case not in IMAGE_CASES]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("name", "task_name"), OTHER_CASES, ids=[f"{n}-{t}" for n, t in OTHER_CASES]
 )

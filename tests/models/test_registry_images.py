@@ -5,6 +5,8 @@ import pytest
 
 from tests.models.test_registry import FULL_CASES, IMAGE_CASES, check_model
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 
 def test_the_two_modules_check_every_full_case_once():
     from tests.models.test_registry import OTHER_CASES

@@ -100,6 +100,7 @@ def test_gradual_unfreezing_during_fit(tmp_path):
     ), "the unfrozen top block trained"
 
 
+@pytest.mark.heavy
 def test_kerasforge_backbone_writes_the_weights_a_new_transfer_model_starts_from(tmp_path):
     """Pretrain, save the backbone, transfer: the new model's backbone holds exactly the
     trained checkpoint's backbone weights (its head is new)."""
@@ -123,6 +124,7 @@ def test_kerasforge_backbone_writes_the_weights_a_new_transfer_model_starts_from
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("args", "message"),
     [

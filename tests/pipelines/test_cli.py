@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kerasforge.cli.main import build_parser
 from tests.conftest import run_cli, run_cli_probe
 
@@ -12,6 +14,7 @@ def test_help_lists_every_subcommand():
         assert command in text
 
 
+@pytest.mark.heavy
 def test_models_lists_the_registry():
     proc = run_cli("models", "[dm][il]*", timeout=120)  # digits_cnn, mlp
     assert proc.returncode == 0, proc.stderr
@@ -22,6 +25,7 @@ def test_models_lists_the_registry():
     assert proc.stderr.strip() == "", "native start-up chatter must stay hidden"
 
 
+@pytest.mark.heavy
 def test_models_filters_by_pattern_with_descriptions_and_parameter_counts():
     proc = run_cli("models", "resnet5*", timeout=120)
     assert proc.returncode == 0, proc.stderr

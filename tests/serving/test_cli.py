@@ -45,6 +45,7 @@ def test_predict_with_a_bad_url_fails_clearly(tmp_path, capsys):
     assert "bad server URL" in capsys.readouterr().err
 
 
+@pytest.mark.heavy
 def test_export_republishes_a_checkpoint(published, tmp_path):
     checkpoint = published.run_dir / "checkpoints" / "best.keras"
     proc = run_cli(
@@ -81,6 +82,7 @@ def test_export_names_the_model_from_its_run_or_asks_for_a_name(tmp_path):
     assert proc.returncode == 2 and "pass --name NAME" in proc.stderr, proc.stderr
 
 
+@pytest.mark.heavy
 def test_export_of_a_file_that_is_no_model_fails_clearly(tmp_path):
     bogus = tmp_path / "best.keras"
     bogus.write_text("not a model")
@@ -93,6 +95,7 @@ def test_export_of_a_file_that_is_no_model_fails_clearly(tmp_path):
     assert not (tmp_path / "repo" / "digits_cnn" / "1").exists()
 
 
+@pytest.mark.heavy
 def test_serve_on_an_empty_repository_fails_clearly(tmp_path):
     proc = run_cli(
         "serve", "--repository", str(tmp_path), "--rest-port", "0", "--port", "0", timeout=120
@@ -117,6 +120,7 @@ def start_serve_probe(repository) -> tuple[subprocess.Popen, str]:
     raise AssertionError(f"serve did not start: {proc.communicate()[1]}")
 
 
+@pytest.mark.heavy
 def test_serve_and_predict_load_only_what_they_need(published, tmp_path):
     """serve answers without training code or MLflow; predict loads no TensorFlow."""
     server, url = start_serve_probe(published.published.path.parents[1])

@@ -112,6 +112,7 @@ def test_misspelt_key_in_a_file_is_rejected(tmp_path):
         load_config(path)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("override", "key"),
     [

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kerasforge.pipelines.data.example_data import EXAMPLE_NAMES, ensure_example, is_example
 from tests.conftest import ROOT
 
@@ -19,6 +21,7 @@ def digest(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.heavy
 def test_two_processes_write_the_examples_once_and_whole(tmp_path):
     """As two test workers do on a fresh clone; a third run finds them and writes nothing."""
     folder = tmp_path / "a" / "configs" / "data"

@@ -102,6 +102,7 @@ def test_classification_report_writes_confusion_matrix_and_per_class_scores(publ
     assert "macro avg" in report and 0.0 <= extra["test_macro_f1"] <= 1.0
 
 
+@pytest.mark.heavy
 def test_regression_model_answers_in_target_units_and_reports_a_baseline(tmp_path):
     tiny = publish_untrained(DIABETES, ["model.options.width=4"], tmp_path)
     predictions = tiny.model.predict(tiny.splits.x_test, verbose=0)

@@ -82,6 +82,7 @@ def test_training_pairs_teacher_force_the_shifted_target():
     assert (target[:, -1] == task.end_id).all(), "every ISO date is 10 characters + end"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["seq2seq_bahdanau", "seq2seq_luong", "seq2seq_plain"])
 def test_greedy_decoding_in_the_graph_equals_the_python_loop(name):
     from kerasforge.pipelines.tasks.seq2seq.training import decode

@@ -11,6 +11,7 @@ from kerasforge.pipelines.training.strategy import check_mixed_precision, make_s
 from tests.conftest import run_cli
 
 
+@pytest.mark.heavy
 def test_mixed_precision_on_a_cpu_machine_is_refused_with_the_reason(tmp_path):
     proc = run_cli(
         "train", "--set", "train.scale.mixed_precision=mixed_float16", f"output_dir={tmp_path}"

@@ -19,6 +19,8 @@ from tests.conftest import ROOT, publish_untrained, run_cli
 from tests.serving.example_model import save_example_model
 from tests.serving.server.test_hardening import build_tiny_module
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 
 @pytest.fixture(scope="module")
 def clients(published, tmp_path_factory):

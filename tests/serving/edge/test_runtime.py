@@ -94,6 +94,7 @@ def test_prediction_loads_no_tensorflow(published, tmp_path):
     assert "NO_TF_OK" in proc.stdout
 
 
+@pytest.mark.heavy
 def test_regression_answers_values_in_the_target_units(tmp_path):
     from tests.conftest import publish_untrained
 

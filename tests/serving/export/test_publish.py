@@ -18,6 +18,7 @@ def tiny(published):
     return published.model, published.published.card
 
 
+@pytest.mark.heavy
 def test_publish_writes_tf_serving_layout_with_versions_counting_up(tiny, tmp_path):
     model, card = tiny
     first = export.publish(model, tmp_path, "digits", card=card)
@@ -70,6 +71,7 @@ def test_saved_model_signature_matches_keras(tiny, tmp_path):
     assert out["classes"].numpy().tolist() == [str(i).encode() for i in expected.argmax(-1)]
 
 
+@pytest.mark.heavy
 def test_regression_exports_values_in_target_units(tmp_path):
     import tensorflow as tf
 

@@ -10,6 +10,8 @@ from kerasforge.serving.export import publish as export
 from kerasforge.serving.export.tflite import ExportData, TFLiteOptions
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 CONFIG = ROOT / "configs" / "digits_conv_autoencoder.yaml"
 
 

@@ -17,6 +17,8 @@ from kerasforge.serving.card import read_card
 from kerasforge.serving.clients.rest_client import RestClient
 from tests.conftest import ROOT, ServerProcess, publish_untrained, run_edge
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 WINDOW, HORIZON = 8, 2
 TINY_CO2 = [
     "model.options.units=[4]",

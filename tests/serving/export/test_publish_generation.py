@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import ROOT, run_edge
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 TINY = {
     "vae": ["model.options.widths=[8]", "model.options.latent_dim=2"],
     "dcgan": ["model.options.filters=[4]", "model.options.latent_dim=3"],

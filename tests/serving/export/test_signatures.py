@@ -21,6 +21,8 @@ from kerasforge.serving.export.input_forms import request_inputs
 from kerasforge.serving.export.signatures import feature_keys
 from tests.conftest import ROOT, ServerProcess, publish_untrained
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 TOLERANCE = 1e-5
 DT_FLOAT, DT_STRING, DT_INT64 = 1, 7, 9
 

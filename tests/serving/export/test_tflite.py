@@ -125,6 +125,7 @@ def test_budget_rejects_variants_that_lose_too_much():
     assert nothing.edge_model is None and nothing.rows[1].verdict.startswith("rejected")
 
 
+@pytest.mark.heavy
 def test_int8_without_enough_training_examples_is_refused_and_reported(published, tmp_path):
     from kerasforge.serving.export import publish as export
 
@@ -170,6 +171,7 @@ def test_every_version_with_data_has_tf_serving_warmup_records(version, publishe
         assert all(v.shape[0] == 1 for v in outputs.values())
 
 
+@pytest.mark.heavy
 def test_the_gate_refuses_an_export_that_differs_and_publishes_nothing(
     published, tmp_path, monkeypatch
 ):

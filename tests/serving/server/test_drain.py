@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 import numpy as np
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerProcess
@@ -26,6 +27,7 @@ def queue_depth(url: str) -> float:
     raise AssertionError("no queue depth metric")
 
 
+@pytest.mark.heavy
 def test_sigterm_lets_slow_requests_in_flight_finish_then_exits_0(published, tmp_path):
     shutil.copytree(published.published.path, tmp_path / "digits_cnn" / "1")
     # Requests wait up to 5 s in the batching queue for a full batch: slow, in flight.

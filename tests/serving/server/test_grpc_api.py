@@ -13,6 +13,8 @@ from kerasforge.serving.server.grpc_api import fill_tensor_proto, read_tensor_pr
 from kerasforge.serving.server.store import ModelStore
 from tests.serving.example_model import save_example_model
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 
 @pytest.fixture(scope="module")
 def channel(published, tmp_path_factory):

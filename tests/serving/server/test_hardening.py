@@ -23,6 +23,8 @@ from kerasforge.serving.server.embedded import ListenLimits
 from kerasforge.serving.server.rest_api import Limits
 from kerasforge.serving.server.store import ModelStore
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 PIXELS = np.zeros((1, 8, 8, 1), dtype=np.float32).tolist()
 PREDICT = "/v1/models/digits_cnn:predict"
 

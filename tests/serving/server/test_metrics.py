@@ -18,6 +18,8 @@ from tests.conftest import ServerProcess
 from tests.serving.example_model import save_example_model
 from tests.serving.server.test_grpc_api import predict_request
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 PATH = "/monitoring/prometheus/metrics"
 
 

@@ -21,6 +21,8 @@ import pytest
 from tests.conftest import ServerProcess, run_cli
 from tests.serving.example_model import save_example_model
 
+pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
+
 CONFIG = """
 model_config_list {{
   config {{

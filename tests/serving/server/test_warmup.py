@@ -38,6 +38,7 @@ def wait_for_line(proc: ServerProcess, needle: str, timeout: float = 120) -> str
     raise AssertionError(f"the server never logged {needle!r}")
 
 
+@pytest.mark.heavy
 def test_a_published_version_is_warmed_before_it_serves_and_a_corrupt_one_never_serves(repo):
     records = len(read_warmup(repo / "digits_cnn" / "1"))
     assert records > 0, "publish writes warm-up records"
