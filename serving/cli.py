@@ -108,8 +108,8 @@ def request_limits(args: argparse.Namespace) -> Any:
 
 
 def warmup_options(args: argparse.Namespace) -> Any:
-    """The warm-up flags as :class:`kerasforge.serving.export.warmup.WarmupOptions`."""
-    from .export.warmup import WarmupOptions
+    """The warm-up flags as :class:`kerasforge.serving.server.warmup.WarmupOptions`."""
+    from .server.warmup import WarmupOptions
 
     return WarmupOptions(args.enable_model_warmup, args.num_request_iterations_for_warmup)
 

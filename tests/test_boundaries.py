@@ -86,8 +86,7 @@ def test_models_import_neither_pipelines_nor_serving(path):
 
 # what serving may import of pipelines/: the registry of tasks, which hands out their contracts
 TASK_REGISTRY = "pipelines.tasks"
-CONTRACTS = py_files("pipelines/tasks")
-CONTRACTS = [path for path in CONTRACTS if path.name == "contract.py"]
+CONTRACTS = [path for path in py_files("pipelines/tasks") if path.name == "contract.py"]
 
 
 @pytest.mark.parametrize("path", py_files("serving"), ids=lambda p: str(p.relative_to(ROOT)))

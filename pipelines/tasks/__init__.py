@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -86,9 +87,16 @@ class Contract:
     score_scale: Callable[[ModelCard, np.ndarray, np.ndarray], float] = unit_scale
 
 
+@functools.cache
+def _found() -> tuple[str, ...]:
+    """The packages under ``pipelines/tasks/``, read from disk once per process (the edge
+    runtime looks its task's contract up for every answer)."""
+    return tuple(sorted(found.name for found in pkgutil.iter_modules(__path__) if found.ispkg))
+
+
 def task_names() -> list[str]:
     """Registered task names, sorted: the packages under ``pipelines/tasks/``."""
-    return sorted(found.name for found in pkgutil.iter_modules(__path__) if found.ispkg)
+    return list(_found())
 
 
 def _package(name: str, part: str) -> Any:

@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,14 +51,6 @@ class WarmupRequest(NamedTuple):
 
 MAX_REPLAYED = 1000
 """Most records a version may hold; more fail its load, as in TF Serving."""
-
-
-@dataclass(frozen=True)
-class WarmupOptions:
-    """TF Serving's ``--enable_model_warmup`` and ``--num_request_iterations_for_warmup``."""
-
-    enabled: bool = True
-    iterations: int = 1
 
 
 def write_warmup(

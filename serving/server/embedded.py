@@ -25,12 +25,12 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ServingError
-from ..export.warmup import WarmupOptions
 from .batching import Batcher, BatchingOptions
 from .metrics import Metrics
 from .model_config import ModelEntry
 from .rest_api import Limits, RestApi
 from .store import ModelStore
+from .warmup import WarmupOptions
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,9 @@ from typing import Any
 from .. import repository
 from ..errors import ServingError
 from ..export.tf_serving_config import released_entries
-from ..export.warmup import WarmupOptions
 from .loaded import LoadedModel, load_version, signature_defs
 from .model_config import Latest, ModelEntry, VersionPolicy
-from .warmup import warm_up
+from .warmup import WarmupOptions, warm_up
 
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
 

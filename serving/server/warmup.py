@@ -4,13 +4,22 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ServingError
-from ..export.warmup import WARMUP_FILE, WarmupOptions, read_logs
+from ..export.warmup import WARMUP_FILE, read_logs
 from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WarmupOptions:
+    """TF Serving's ``--enable_model_warmup`` and ``--num_request_iterations_for_warmup``."""
+
+    enabled: bool = True
+    iterations: int = 1
 
 
 def warm_up(model: Any, options: WarmupOptions) -> int:

@@ -9,8 +9,9 @@ import urllib.request
 
 import pytest
 
-from kerasforge.serving.export.warmup import WARMUP_FILE, WarmupOptions, read_warmup
+from kerasforge.serving.export.warmup import WARMUP_FILE, read_warmup
 from kerasforge.serving.server.store import ModelStore
+from kerasforge.serving.server.warmup import WarmupOptions
 from tests.conftest import ServerProcess
 
 
