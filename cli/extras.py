@@ -47,6 +47,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
         "keras",
         "tensorflow_serving",
         "grpc",
+        "grpc_health",
         "aiohttp",
         "orjson",
         "prometheus_client",

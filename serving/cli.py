@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cli.console import UsageError, start_tensorflow
 from . import wire
-from .serve_flags import DEFAULT_REPOSITORY, add_serve
+from .serve_flags import DEFAULT_REPOSITORY, add_serve, ignored_flags_given
 
 if TYPE_CHECKING:
     from .server.embedded import ServerOptions
@@ -101,10 +101,14 @@ def thread_counts() -> str:
 
 
 def request_limits(args: argparse.Namespace) -> Any:
-    """The REST bounds, with ``--rest_api_num_threads`` threads (0: 4 per CPU)."""
+    """The REST bounds: ``--rest_api_num_threads`` threads (0: 4 per CPU) and
+    ``--rest_api_timeout_in_ms``."""
     from .server.rest_api import Limits
 
-    return Limits(workers=args.rest_api_num_threads) if args.rest_api_num_threads else Limits()
+    timeout = {"call_timeout_s": args.rest_api_timeout_in_ms / 1000}
+    if args.rest_api_num_threads:
+        return Limits(workers=args.rest_api_num_threads, **timeout)
+    return Limits(**timeout)
 
 
 def warmup_options(args: argparse.Namespace) -> Any:
@@ -154,6 +158,18 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         warmup=warmup_options(args),
         batching=batching,
         grpc_threads=args.grpc_max_threads,
+        grpc_socket_path=args.grpc_socket_path,
+        grpc_channel_arguments=args.grpc_channel_arguments,
+        grpc_healthcheck=args.enable_grpc_healthcheck_service,
+        grpc_ssl_config=args.ssl_config_file,
+        tensor_content=args.enable_serialization_as_tensor_content,
+        method_name_check=args.enable_signature_method_name_check,
+        config_reload=args.enable_model_config_reload,
+        max_input_elements=args.max_input_elements,
+        cors=args.rest_api_enable_cors_support,
+        saved_model_tags=args.saved_model_tags,
+        max_load_retries=args.max_num_load_retries,
+        load_retry_interval_s=max(args.load_retry_interval_micros, 0) / 1e6,
     )
 
 
@@ -198,17 +214,58 @@ def open_store(args: argparse.Namespace) -> Any:
     )
 
 
+def versions() -> str:
+    """``serve --version``: TF Serving's two lines (``main.cc``), naming what answers here."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"TensorFlow ModelServer: kerasforge {of('kerasforge')} "
+        f"(TF Serving API {of('tensorflow-serving-api')})\n"
+        f"TensorFlow Library: {of('tensorflow')}"
+    )
+
+
+def check_grpc_flags(args: argparse.Namespace) -> None:
+    """gRPC credentials this server can honour.
+
+    Raises:
+        UsageError: ALTS asked for (not available), or with ``--ssl_config_file`` (TF
+            Serving refuses that pair too).
+    """
+    if args.use_alts_credentials and args.ssl_config_file is not None:
+        raise UsageError(
+            "Either use_alts_credentials must be false or ssl_config_file must be empty."
+        )
+    if args.use_alts_credentials:
+        raise UsageError(
+            "--use_alts_credentials: ALTS needs Google Cloud's handshaker service, which this "
+            "server has no client for; use --ssl_config_file for TLS, or drop the flag"
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or Ctrl-C; print the gRPC and REST addresses first."""
     import logging
     import signal
     import threading
 
+    if args.show_version:
+        print(versions())
+        return 0
     check_model_source(args)
+    check_grpc_flags(args)
     start_tensorflow(*tensorflow_threads(args))
     from .server import embedded as server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for line in ignored_flags_given(args):
+        logging.getLogger("kerasforge.serve").warning(line)
     options = server_options(args)
     store = open_store(args)
     if store is None:

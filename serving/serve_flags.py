@@ -9,6 +9,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from .server.limits import DEFAULT_MAX_INPUT_ELEMENTS
+
 DEFAULT_REPOSITORY = "artifacts/models"
 
 
@@ -17,7 +19,23 @@ def add_serve(
 ) -> None:
     """``serve``: TF Serving's flags, group by group (the order of ``serve --help``)."""
     serve = sub.add_parser("serve", help="serve a model repository over TF Serving's REST API")
-    for add_flags in (_model_source_flags, _address_flags, _feature_flags, _thread_flags):
+    serve.add_argument(
+        "--version",
+        dest="show_version",
+        action="store_true",
+        help="print the versions of kerasforge, TensorFlow and TF Serving's API, then exit",
+    )
+    for add_flags in (
+        _model_source_flags,
+        _loading_flags,
+        _address_flags,
+        _rest_flags,
+        _grpc_flags,
+        _feature_flags,
+        _safety_flags,
+        _thread_flags,
+        _ignored_flags,
+    ):
         add_flags(serve)
     serve.set_defaults(func=handler)
 
@@ -63,6 +81,28 @@ def _model_source_flags(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _loading_flags(serve: argparse.ArgumentParser) -> None:
+    """How a version is loaded: its MetaGraph's tags, and retries after a failed load."""
+    serve.add_argument(
+        "--saved_model_tags",
+        type=_tags,
+        default=("serve",),
+        help="comma-separated tags of the MetaGraph to load from each SavedModel (default serve)",
+    )
+    serve.add_argument(
+        "--max_num_load_retries",
+        type=_count,
+        default=5,
+        help="times a version that failed to load is tried again before it is given up (0: once)",
+    )
+    serve.add_argument(
+        "--load_retry_interval_micros",
+        type=int,
+        default=60_000_000,
+        help="microseconds between load retries (negative: no wait)",
+    )
+
+
 def _address_flags(serve: argparse.ArgumentParser) -> None:
     """Where to listen, and how often to look for new versions."""
     serve.add_argument(
@@ -81,6 +121,113 @@ def _address_flags(serve: argparse.ArgumentParser) -> None:
         default=1.0,
         help="new-version poll period in seconds (0: no polling)",
     )
+
+
+def _rest_flags(serve: argparse.ArgumentParser) -> None:
+    """The REST listener: CORS and the time one call may take."""
+    _bool_flag(
+        serve,
+        "--rest_api_enable_cors_support",
+        "answer CORS preflight requests and allow any origin",
+    )
+    serve.add_argument(
+        "--rest_api_timeout_in_ms",
+        type=_positive_int,
+        default=30_000,
+        help="milliseconds one REST call may take, its body included",
+    )
+
+
+def _grpc_flags(serve: argparse.ArgumentParser) -> None:
+    """The gRPC listener: a UNIX socket, channel arguments, TLS, health service, wire form."""
+    serve.add_argument(
+        "--grpc_socket_path",
+        default=None,
+        help="also serve gRPC on this UNIX socket (relative or absolute path)",
+    )
+    serve.add_argument(
+        "--grpc_channel_arguments",
+        type=_channel_arguments,
+        default=(),
+        help="gRPC server arguments as key=value,key=value (whole numbers pass as ints)",
+    )
+    _path_flag(
+        serve,
+        "--ssl_config_file",
+        "TF Serving SSLConfig (text proto): the gRPC port's key, certificate and client CA",
+    )
+    _bool_flag(serve, "--use_alts_credentials", "ALTS credentials for gRPC (not available here)")
+    _bool_flag(
+        serve,
+        "--enable_grpc_healthcheck_service",
+        "serve grpc.health.v1.Health (ModelService and PredictionService SERVING)",
+    )
+    _bool_flag(
+        serve,
+        "--enable_serialization_as_tensor_content",
+        "gRPC answers carry tensor_content instead of typed fields (float_val, ...)",
+    )
+    _bool_flag(
+        serve,
+        "--enable_signature_method_name_check",
+        "Classify/Regress/MultiInference need the classify/regress method names",
+    )
+
+
+def _safety_flags(serve: argparse.ArgumentParser) -> None:
+    """Bounds beyond TF Serving's flags: what a client may make the server do."""
+    _bool_flag(
+        serve,
+        "--enable_model_config_reload",
+        "let gRPC HandleReloadConfigRequest change the served models (base paths under "
+        "those configured at start only)",
+    )
+    serve.add_argument(
+        "--max_input_elements",
+        type=_positive_int,
+        default=DEFAULT_MAX_INPUT_ELEMENTS,
+        help=f"elements one request input may hold (default {DEFAULT_MAX_INPUT_ELEMENTS})",
+    )
+
+
+IGNORED_FLAGS: dict[str, str] = {
+    "--flush_filesystem_caches": "each version's files are read once, when it loads",
+    "--per_process_gpu_memory_fraction": "TensorFlow takes GPU memory as it needs it",
+    "--xla_cpu_compilation_enabled": "signatures run as exported, without XLA's JIT",
+    "--xla_gpu_compilation_enabled": "signatures run as exported, without XLA's JIT",
+    "--remove_unused_fields_from_bundle_metagraph": "only the loaded signatures are kept",
+    "--prefer_tflite_model": "the SavedModel is served; the .tflite files serve the edge runtime",
+    "--num_tflite_pools": "the SavedModel is served, not model.tflite",
+    "--num_tflite_interpreters_per_pool": "the SavedModel is served, not model.tflite",
+    "--enable_profiler": "no profiler service on the gRPC port",
+    "--thread_pool_factory_config_file": "request threads are set by --rest_api_num_threads "
+    "and --grpc_max_threads",
+    "--mixed_precision": "signatures run in the precision they were exported in",
+    "--skip_initialize_tpu": "no TPU is used",
+    "--num_load_threads": "versions load one at a time",
+    "--num_unload_threads": "versions unload one at a time",
+    "--tensorflow_session_config_file": "TensorFlow's threads come from the "
+    "--tensorflow_*_parallelism flags",
+    "--platform_config_file": "every model is served on the tensorflow platform",
+    "--enable_per_model_batching_parameters": "--batching_parameters_file applies to every model",
+}
+"""TF Serving flags that have no meaning here: accepted, and logged once as ignored, with why."""
+
+
+def _ignored_flags(serve: argparse.ArgumentParser) -> None:
+    """TF Serving's flags that change nothing here (:data:`IGNORED_FLAGS`), taking any value."""
+    group = serve.add_argument_group("accepted for TF Serving compatibility and ignored")
+    for flag, why in IGNORED_FLAGS.items():
+        group.add_argument(flag, nargs="?", const="true", default=None, help=f"ignored: {why}")
+
+
+def ignored_flags_given(args: argparse.Namespace) -> list[str]:
+    """One log line per :data:`IGNORED_FLAGS` flag given on the command line."""
+    return [
+        f"{flag}={getattr(args, flag[2:])} is ignored: {why}"
+        for flag, why in IGNORED_FLAGS.items()
+        if getattr(args, flag[2:]) is not None
+    ]
 
 
 def _feature_flags(serve: argparse.ArgumentParser) -> None:
@@ -162,3 +309,31 @@ def _positive_int(text: str) -> int:
 def _count(text: str) -> int:
     """A thread count: a whole number, 0 meaning automatic."""
     return _whole_number(text, 0)
+
+
+def _tags(text: str) -> tuple[str, ...]:
+    """``--saved_model_tags``: comma-separated MetaGraph tags, at least one."""
+    tags = tuple(sorted({tag.strip() for tag in text.split(",") if tag.strip()}))
+    if not tags:
+        raise argparse.ArgumentTypeError(
+            f"expected tags such as serve or serve,gpu; received {text!r}"
+        )
+    return tags
+
+
+def _channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``--grpc_channel_arguments``: ``key=value`` pairs; a whole number value is an int, as
+    TF Serving passes it (``server.cc``, ``parseGrpcChannelArgs``)."""
+    pairs: list[tuple[str, int | str]] = []
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected key=value pairs such as grpc.max_connection_age_ms=60000; "
+                f"received {item!r}"
+            )
+        try:
+            pairs.append((key.strip(), int(value)))
+        except ValueError:
+            pairs.append((key.strip(), value))
+    return tuple(pairs)

@@ -42,6 +42,7 @@ IMPORT_NAMES = {
     "keras": "keras",
     "tensorflow-serving-api": "tensorflow_serving",
     "grpcio": "grpc",
+    "grpcio-health-checking": "grpc_health",
     "aiohttp": "aiohttp",
     "orjson": "orjson",
     "prometheus-client": "prometheus_client",

@@ -20,17 +20,21 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..errors import ServingError
 from .batching import Batcher, BatchingOptions
+from .limits import DEFAULT_MAX_INPUT_ELEMENTS
 from .metrics import Metrics
 from .model_config import ModelEntry
 from .rest_api import Limits, RestApi
 from .store import ModelStore
 from .warmup import WarmupOptions
+
+if TYPE_CHECKING:
+    from . import grpc_api
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,22 @@ class ServerOptions:
         batching: batch concurrent predict calls (TF Serving's ``--enable_batching``).
         grpc_threads: threads answering gRPC calls (TF Serving's ``--grpc_max_threads``;
             0: its default, 4 per CPU).
+        grpc_socket_path: also serve gRPC on this UNIX socket (``--grpc_socket_path``).
+        grpc_channel_arguments: gRPC server arguments (``--grpc_channel_arguments``).
+        grpc_healthcheck: serve ``grpc.health.v1.Health``
+            (``--enable_grpc_healthcheck_service``).
+        grpc_ssl_config: TF Serving ``SSLConfig`` text proto (``--ssl_config_file``).
+        tensor_content: gRPC answers in ``tensor_content``, not typed fields
+            (``--enable_serialization_as_tensor_content``).
+        method_name_check: Classify/Regress/MultiInference need those method names
+            (``--enable_signature_method_name_check``).
+        config_reload: accept gRPC ``HandleReloadConfigRequest``
+            (``--enable_model_config_reload``).
+        max_input_elements: elements one request input may hold (``--max_input_elements``).
+        cors: CORS headers and preflight answers (``--rest_api_enable_cors_support``).
+        saved_model_tags: the MetaGraph to load (``--saved_model_tags``).
+        max_load_retries: tries after a failed load (``--max_num_load_retries``).
+        load_retry_interval_s: seconds between them (``--load_retry_interval_micros``).
     """
 
     host: str = "127.0.0.1"
@@ -86,6 +106,35 @@ class ServerOptions:
     warmup: WarmupOptions | None = None
     batching: BatchingOptions | None = None
     grpc_threads: int = 0
+    grpc_socket_path: str | None = None
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()
+    grpc_healthcheck: bool = False
+    grpc_ssl_config: Path | None = None
+    tensor_content: bool = False
+    method_name_check: bool = False
+    config_reload: bool = False
+    max_input_elements: int = DEFAULT_MAX_INPUT_ELEMENTS
+    cors: bool = False
+    saved_model_tags: tuple[str, ...] = ("serve",)
+    max_load_retries: int = 5
+    load_retry_interval_s: float = 60.0
+
+    def grpc_options(self) -> grpc_api.GrpcOptions:
+        """The gRPC server's share of these options (``grpc_port`` must be set)."""
+        from . import grpc_api
+
+        return grpc_api.GrpcOptions(
+            host=self.host,
+            port=self.grpc_port or 0,
+            workers=self.grpc_threads,
+            socket_path=self.grpc_socket_path,
+            channel_arguments=self.grpc_channel_arguments,
+            healthcheck=self.grpc_healthcheck,
+            ssl_config=self.grpc_ssl_config,
+            tensor_content=self.tensor_content,
+            config_reload=self.config_reload,
+            max_input_elements=self.max_input_elements,
+        )
 
 
 class _Refuse(asyncio.Protocol):
@@ -259,12 +308,14 @@ def start_store(store: ModelStore, options: ServerOptions | None = None) -> Rest
     if options.grpc_port is not None:
         from . import grpc_api
 
-        threads = grpc_api.request_threads(options.grpc_threads, grpc_api.MAX_INFLIGHT, batcher)
+        grpc_options = options.grpc_options()
         try:
             server.grpc_server, server.grpc_port = grpc_api.serve(
-                store, options.host, options.grpc_port, threads, metrics=metrics, batcher=batcher
+                store, grpc_options, metrics=metrics, batcher=batcher
             )
-            server.grpc_threads = threads
+            server.grpc_threads = grpc_api.request_threads(
+                grpc_options.workers, grpc_options.max_inflight, batcher
+            )
         except ServingError:
             server.shutdown()
             raise

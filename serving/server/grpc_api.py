@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -39,6 +41,7 @@ from tensorflow_serving.apis import (
 from ..errors import ServingError, tf_error_message
 from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
 from . import batching, examples, model_config, predict
+from .limits import DEFAULT_MAX_INPUT_ELEMENTS
 from .metrics import Metrics
 from .store import LoadedModel, ModelStore, signature_defs
 from .workers import LifoThreadPool, default_threads
@@ -319,42 +322,102 @@ def request_threads(workers: int, max_inflight: int, batcher: batching.Batcher |
     return max_inflight if batcher else workers or default_threads()
 
 
+@dataclass(frozen=True, kw_only=True)
+class GrpcOptions:
+    """How the gRPC server listens and answers (TF Serving's gRPC flags).
+
+    Attributes:
+        host: address to bind.
+        port: TCP port (0: any free one).
+        workers: threads answering calls (``--grpc_max_threads``; 0: 4 per CPU).
+        max_inflight: calls admitted at once; beyond, RESOURCE_EXHAUSTED.
+        socket_path: also listen on this UNIX socket (``--grpc_socket_path``).
+        channel_arguments: gRPC server arguments (``--grpc_channel_arguments``); they
+            override this server's own (a 64 MiB receive limit).
+        healthcheck: serve ``grpc.health.v1.Health`` (``--enable_grpc_healthcheck_service``).
+        ssl_config: TF Serving ``SSLConfig`` text proto for the listeners (``--ssl_config_file``).
+        tensor_content: answer with ``tensor_content`` instead of typed fields
+            (``--enable_serialization_as_tensor_content``).
+        config_reload: accept ``HandleReloadConfigRequest`` (``--enable_model_config_reload``).
+        max_input_elements: elements one request input may hold (``--max_input_elements``).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8500
+    workers: int = 0
+    max_inflight: int = MAX_INFLIGHT
+    socket_path: str | None = None
+    channel_arguments: tuple[tuple[str, int | str], ...] = ()
+    healthcheck: bool = False
+    ssl_config: Path | None = None
+    tensor_content: bool = False
+    config_reload: bool = False
+    max_input_elements: int = DEFAULT_MAX_INPUT_ELEMENTS
+
+
+HEALTH_SERVICES = ("ModelService", "PredictionService")
+"""The service names TF Serving marks SERVING in its health service (``server.cc``)."""
+
+
 def serve(
     store: ModelStore,
-    host: str = "127.0.0.1",
-    port: int = 8500,
-    workers: int = 0,
-    max_inflight: int = MAX_INFLIGHT,
+    options: GrpcOptions | None = None,
     metrics: Metrics | None = None,
     batcher: batching.Batcher | None = None,
 ) -> tuple[grpc.Server, int]:
-    """Start the gRPC server on ``host:port`` (0: any free port); returns it and its port.
+    """Start the gRPC server as ``options`` say; returns it and its TCP port.
 
-    ``workers`` threads answer calls (TF Serving's ``--grpc_max_threads``; 0: its default,
-    4 per CPU). With a ``batcher``, Predict calls are batched and every admitted call gets
-    a thread.
+    With a ``batcher``, Predict calls are batched and every admitted call gets a thread.
 
     Raises:
-        ServingError: the port cannot be bound (HTTP 503).
+        ServingError: the port or socket cannot be bound (HTTP 503).
     """
+    options = options or GrpcOptions()
+    arguments = {"grpc.max_receive_message_length": 64 * 1024 * 1024}
+    arguments.update(options.channel_arguments)
+    threads = request_threads(options.workers, options.max_inflight, batcher)
     server = grpc.server(
-        LifoThreadPool(request_threads(workers, max_inflight, batcher), thread_name_prefix="grpc"),
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
-        maximum_concurrent_rpcs=max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
+        LifoThreadPool(threads, thread_name_prefix="grpc"),
+        options=list(arguments.items()),
+        maximum_concurrent_rpcs=options.max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(store, metrics, batcher), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
+    if options.healthcheck:
+        _add_health(server)
+    bound = _listen(server, f"{options.host}:{options.port}", "--port")
+    if options.socket_path:
+        _listen(server, f"unix:{options.socket_path}", "--grpc_socket_path")
+    server.start()
+    return server, bound
+
+
+def _listen(server: grpc.Server, address: str, flag: str) -> int:
+    """Bind ``address``; the bound port (or 1 for a UNIX socket).
+
+    Raises:
+        ServingError: it cannot be bound (HTTP 503).
+    """
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        bound = server.add_insecure_port(address)
     except RuntimeError:
         bound = 0
     if not bound:
         raise ServingError(
-            f"cannot listen for gRPC on {host}:{port}; another server may hold the port: "
-            "choose another with --port",
+            f"cannot listen for gRPC on {address}; another server may hold it, or its folder "
+            f"is missing: choose another with {flag}",
             status=503,
         )
-    server.start()
-    return server, bound
+    return bound
+
+
+def _add_health(server: grpc.Server) -> None:
+    """``grpc.health.v1.Health``: the server and TF Serving's two services SERVING."""
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    servicer = health.HealthServicer()
+    for service in ("", *HEALTH_SERVICES):
+        servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)

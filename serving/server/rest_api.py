@@ -59,12 +59,15 @@ class Limits:
         workers: threads running model calls (TF Serving's ``--rest_api_num_threads``;
             default 4 per CPU, as its default).
         body_timeout_s: seconds to receive a body once its headers arrived; else 408.
+        call_timeout_s: seconds one call may take, its body included
+            (TF Serving's ``--rest_api_timeout_in_ms``).
     """
 
     max_body_bytes: int = 32 * 1024 * 1024
     max_inflight: int = 64
     workers: int = field(default_factory=default_threads)
     body_timeout_s: float = 30.0
+    call_timeout_s: float = 30.0
 
 
 class RestApi:

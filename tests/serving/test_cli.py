@@ -183,7 +183,8 @@ def test_request_threads_default_to_tf_serving_s_four_per_cpu():
 
     cpus = len(os.sched_getaffinity(0))
     assert default_threads() == 4 * cpus
-    assert request_limits(Namespace(rest_api_num_threads=0)).workers == 4 * cpus
-    assert request_limits(Namespace(rest_api_num_threads=3)).workers == 3
+    flags = {"rest_api_timeout_in_ms": 30_000}
+    assert request_limits(Namespace(rest_api_num_threads=0, **flags)).workers == 4 * cpus
+    assert request_limits(Namespace(rest_api_num_threads=3, **flags)).workers == 3
     assert request_threads(0, 64, None) == 4 * cpus
     assert request_threads(5, 64, None) == 5

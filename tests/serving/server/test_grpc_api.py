@@ -23,7 +23,7 @@ def channel(published, tmp_path_factory):
     save_example_model(root / "ex" / "1")
     store = ModelStore(root)
     store.refresh()
-    server, port = grpc_api.serve(store, "127.0.0.1", 0)
+    server, port = grpc_api.serve(store, grpc_api.GrpcOptions(port=0))
     with grpc.insecure_channel(f"127.0.0.1:{port}") as chan:
         yield chan, store
     server.stop(grace=2).wait()
