@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CARD_FILE = "kerasforge.json"
 CARD_FORMAT = 1
+PIXELS_SIGNATURE = "serving_pixels"
+"""The raw pixel tensor's signature where ``serving_default`` takes encoded images."""
 """Bumped when a card written by this version cannot be read by an older one.
 
 Adding facts an older reader keeps as unknown keys (as ``method_name`` and
@@ -125,6 +127,10 @@ class ModelCard(_Part):
     """TFLite variants and the edge model: ``variants`` (name -> ``TFLiteVariantInfo``'s
     fields; read typed through ``tflite_variants``), ``edge_model`` (the variant copied to
     ``model.tflite``), ``edge_reason`` (why that one) and ``budget_points``."""
+    image_input: str = "pixels"
+    """What ``serving_default`` of an image model takes (``export.image_input``): ``pixels``
+    (the raw tensor; encoded images go to ``serving_bytes``) or ``encoded`` (image bytes; the
+    raw tensor is ``serving_pixels``). Read by the export, so a republish keeps it."""
     class_names: list[str] = Field(default_factory=list)
     target_names: list[str] = Field(default_factory=list)
     preprocessing: dict[str, Any] = Field(default_factory=dict)
@@ -144,6 +150,11 @@ class ModelCard(_Part):
                 f"{', '.join(self.signatures) or 'none'}"
             )
         return self.signatures[name]
+
+    def raw_signature(self) -> SignatureInfo:
+        """The signature over the raw input tensor: ``serving_pixels`` where
+        ``serving_default`` takes encoded images, else ``serving_default``."""
+        return self.signatures.get(PIXELS_SIGNATURE) or self.signature()
 
     def tflite_variants(self) -> dict[str, TFLiteVariantInfo]:
         """The ``tflite`` section's variants, validated (empty when the card has none).

@@ -34,7 +34,7 @@ from ..data.pipeline import get_source
 from ..errors import ConfigError, clipped, shown
 from . import limits
 from .data import DataConfig, FeatureSpec, FileConfig, SeriesConfig
-from .export import ExportConfig
+from .export import ExportConfig, image_input_problem
 from .files import apply_overrides, read_yaml
 from .model import ModelConfig, TaskConfig
 from .options import model_names, model_tasks
@@ -125,6 +125,9 @@ class ExperimentConfig(Strict):
                 f"{source.targets} as targets; task {task.name!r} needs "
                 f"{' or '.join(task.inputs)} inputs with {task.targets}"
             )
+        problem = image_input_problem(self.export.image_input, task.name, source.inputs)
+        if problem:
+            raise complete(problem)
         if task.targets == "text" and self.data.augmentation.text.enabled:
             raise complete(
                 f"data.augmentation.text: task {task.name!r} pairs each source text with its "

@@ -1,7 +1,7 @@
 """The ``export`` section of an experiment config.
 
-The name models are published under (TF Serving's repository layout) and the
-TFLite variants converted beside them.
+The name models are published under (TF Serving's repository layout), what the
+default signature of an image model takes, and the TFLite variants converted beside them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pydantic import Field, field_validator
 from .rules import Name, Strict, complete
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
+ENCODED_IMAGE_TASKS = ("classification",)
+"""Tasks whose serving contract offers encoded images (``SignatureInputs.predict_endpoints``)."""
 
 
 class TFLiteConfig(Strict):
@@ -41,9 +43,26 @@ class ExportConfig(Strict):
 
     enabled: bool = True
     model_name: Name = "digits_cnn"
+    image_input: Literal["pixels", "encoded"] = "pixels"
+    """What ``serving_default`` of an image model takes. ``pixels``: the raw pixel tensor
+    (encoded images go to ``serving_bytes``). ``encoded``: a batch of JPEG/PNG/GIF/BMP bytes,
+    decoded, converted and resized in the graph, as TF Serving's image clients send them
+    (``{"b64": ...}``); the pixel tensor moves to ``serving_pixels`` and ``serving_bytes``
+    stays. Both forms are exported either way; this picks the default."""
     tflite: TFLiteConfig = Field(default_factory=TFLiteConfig)
 
     @field_validator("tflite", mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"enabled": value} if isinstance(value, bool) else value
+
+
+def image_input_problem(image_input: str, task: str, inputs: str) -> str | None:
+    """Why ``export.image_input`` does not fit a ``task`` over ``inputs`` data, else ``None``."""
+    if image_input == "pixels" or (task in ENCODED_IMAGE_TASKS and inputs == "image"):
+        return None
+    return (
+        f"export.image_input: {image_input!r} makes serving_default take encoded images, "
+        f"which only image {' or '.join(ENCODED_IMAGE_TASKS)} models export; received task "
+        f"{task!r} over {inputs} inputs: set export.image_input: pixels"
+    )

@@ -236,6 +236,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
                 "experiment": cfg.name,
                 "run_id": tracker.run_id,
                 "model_name": cfg.export.model_name,
+                "image_input": cfg.export.image_input,
             }
         )
         write_card(run_dir, card)

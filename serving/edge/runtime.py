@@ -115,7 +115,7 @@ class EdgeModel:
     def value_range(self) -> tuple[float, float]:
         """The raw input's range from the card (``(0.0, 1.0)`` when unknown)."""
         try:
-            found = self.card.signature().input().value_range if self.card else None
+            found = self.card.raw_signature().input().value_range if self.card else None
         except (CardError, KeyError):
             found = None
         return found or (0.0, 1.0)

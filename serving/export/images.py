@@ -31,6 +31,10 @@ LUMA = (19595, 38470, 7471)
 """Pillow's RGB -> L weights, in 1/65536."""
 PNG_MAGIC = (0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A)
 HEADER_BYTES = 32
+UNKNOWN_FORMAT = (
+    "unsupported image format: send JPEG, PNG, GIF or BMP bytes (the image file as it is, "
+    "base64 in a b64 object over REST); received bytes that are none of these"
+)
 
 
 def declared_pixels(encoded: Any) -> tuple[Any, Any]:
@@ -80,19 +84,23 @@ def declared_pixels(encoded: Any) -> tuple[Any, Any]:
 
 
 def checked(encoded: Any) -> list[Any]:
-    """Assertions that ``encoded`` is a JPEG/PNG/GIF/BMP within ``MAX_IMAGE_PIXELS``."""
+    """Assertions that ``encoded`` is a JPEG/PNG/GIF/BMP within ``MAX_IMAGE_PIXELS``.
+
+    ``tf.debugging.Assert`` over message strings: the error reads ``assertion failed:
+    [<message>]``, with none of the tensors that ``assert_equal`` would list.
+    """
     import tensorflow as tf
 
     known, pixels = declared_pixels(encoded)
     return [
-        tf.debugging.assert_equal(
-            known, True, message="unsupported image format: send JPEG, PNG, GIF or BMP bytes"
-        ),
-        tf.debugging.assert_less_equal(
-            pixels,
-            tf.constant(MAX_IMAGE_PIXELS, tf.int64),
-            message=f"image too large: its header declares more than {MAX_IMAGE_PIXELS} pixels "
-            "(width x height); resize it before sending",
+        tf.debugging.Assert(known, [UNKNOWN_FORMAT]),
+        tf.debugging.Assert(
+            pixels <= MAX_IMAGE_PIXELS,
+            [
+                f"image too large: its header declares more than {MAX_IMAGE_PIXELS} pixels "
+                "(width x height); resize it before sending; it declares",
+                pixels,
+            ],
         ),
     ]
 

@@ -4,7 +4,9 @@ Classifiers and regressors get, besides ``serving_default`` over the raw input t
 
 - image models: ``serving_bytes`` over encoded images (``image_bytes``,
   ``{"b64": ...}`` over REST), decoded, converted and resized in the graph
-  (``serving.export.images``);
+  (``serving.export.images``). With ``export.image_input: encoded`` (the card's
+  ``image_input``) ``serving_default`` takes those encoded images too, as TF Serving's
+  image clients send them, and the raw pixel tensor moves to ``serving_pixels``;
 - tabular models: ``serving_features``, one ``[N]`` float input per column,
   named by the data's feature names (``signatures.feature_keys``);
 - TF Serving's Classify / Regress APIs: ``classify`` (method
@@ -27,15 +29,19 @@ from typing import Any
 import numpy as np
 
 from ..card import ExampleFeature, ModelCard, SignatureInfo
+from ..errors import ServingError
 from ..wire import CLASSIFY_METHOD
 from .images import bytes_endpoint, encode_png
 from .signatures import (
     BYTES_SIGNATURE,
     CLASSIFY_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    ENCODED_IMAGES,
     EXAMPLES_INPUT,
     FEATURES_SIGNATURE,
     IMAGE_BYTES_INPUT,
     IMAGE_EXAMPLE_KEY,
+    PIXELS_SIGNATURE,
     REGRESS_SIGNATURE,
     TEXT_EXAMPLE_KEY,
     Endpoint,
@@ -63,6 +69,27 @@ class SignatureInputs:
             k: self.card.data[k] for k in ("value_range", "feature_names") if self.card.data.get(k)
         }
         return Endpoint(head, [self.spec], input_facts=(facts,), description="the raw input")
+
+    def predict_endpoints(self, head: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
+        """``serving_default`` and every other form of the raw input, each answering as ``head``.
+
+        As :meth:`raw_endpoint` and :meth:`other_endpoints`, unless the card's ``image_input``
+        is ``encoded``: then ``serving_default`` is the ``serving_bytes`` endpoint (both
+        names stay, the answer is the same) and the raw tensor is ``serving_pixels``.
+
+        Raises:
+            ServingError: ``encoded`` for a model that takes no image of known size.
+        """
+        raw, others = self.raw_endpoint(head), self.other_endpoints(head)
+        if self.card.image_input != ENCODED_IMAGES:
+            return {DEFAULT_SIGNATURE: raw, **others}
+        if BYTES_SIGNATURE not in others:
+            raise ServingError(
+                f"export.image_input: 'encoded' needs an image model taking [height, width, "
+                f"1 or 3] pixels of known size; this {self.kind} model takes {self.shape}: "
+                "set export.image_input: pixels (or image_input on the run's model card)"
+            )
+        return {DEFAULT_SIGNATURE: others[BYTES_SIGNATURE], PIXELS_SIGNATURE: raw, **others}
 
     def other_endpoints(self, head: Callable[[Any], dict[str, Any]]) -> dict[str, Endpoint]:
         """``serving_bytes`` (images) or ``serving_features`` (tabular) answering as ``head``."""

@@ -53,6 +53,8 @@ from .parity import (
 )
 from .signatures import (
     DEFAULT_SIGNATURE,
+    ENCODED_IMAGES,
+    PIXELS_SIGNATURE,
     Endpoint,
     write_method_names,
 )
@@ -86,6 +88,11 @@ def write_saved_model(model: Any, path: str | Path, card: ModelCard) -> dict[str
     archive.track(model)
     described = {}
     found = endpoints(card, model)
+    if card.image_input == ENCODED_IMAGES and PIXELS_SIGNATURE not in found:
+        raise ServingError(
+            f"export.image_input: 'encoded' is not offered by task {card.task!r} (its "
+            "serving_default takes the raw input); set export.image_input: pixels"
+        )
     for name, endpoint in found.items():
         traced = archive.add_endpoint(
             name=name, fn=endpoint.fn, input_signature=endpoint.input_signature
@@ -160,12 +167,18 @@ def parity_report(
     options: TFLiteOptions,
     data: ExportData,
 ) -> ParityReport:
-    """Keras vs the SavedModel vs each TFLite variant on the test split (``export.parity``)."""
+    """Keras vs the SavedModel vs each TFLite variant on the test split (``export.parity``).
+
+    Compared over the raw input's signature (``serving_pixels`` where ``serving_default``
+    takes encoded images), the one the TFLite variants convert.
+    """
     import tensorflow as tf
 
     text = np.asarray(data.x_test).dtype.kind in "OSU"
     x, y = np.asarray(data.x_test, dtype=object if text else "float32"), np.asarray(data.y_test)
-    endpoint = endpoints(card, model)[DEFAULT_SIGNATURE]
+    found = endpoints(card, model)
+    raw = PIXELS_SIGNATURE if PIXELS_SIGNATURE in found else DEFAULT_SIGNATURE
+    endpoint = found[raw]
     reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
     headline = card.headline or Headline(metric="metric", mode="max")
     scale = contract_for(card.task).score_scale(card, x, y)
@@ -176,7 +189,7 @@ def parity_report(
         score(card.task, y, reference, scale),
         len(x),
     )
-    signature = tf.saved_model.load(str(saved_model_dir)).signatures[DEFAULT_SIGNATURE]
+    signature = tf.saved_model.load(str(saved_model_dir)).signatures[raw]
     input_name = endpoint.input_signature[0].name
 
     def served(batch: np.ndarray) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..card import PIXELS_SIGNATURE as PIXELS_SIGNATURE  # named by the card (no TensorFlow)
 from ..card import ExampleFeature
 from ..wire import PREDICT_METHOD
 
@@ -28,6 +29,9 @@ REGRESS_SIGNATURE = "regress"
 EXAMPLES_INPUT = "inputs"
 """The serialized tf.Example input of classify/regress (TF Serving's ``kClassifyInputs``)."""
 IMAGE_BYTES_INPUT = "image_bytes"
+ENCODED_IMAGES = "encoded"
+"""``export.image_input`` (the card's ``image_input``) that makes ``serving_default`` take
+encoded images."""
 IMAGE_EXAMPLE_KEY = "pixels"
 """tf.Example key of an image: its raw pixels, ``[height, width, channels]`` flattened row-major."""
 TEXT_EXAMPLE_KEY = "text"

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..card import ModelCard
 from .contracts import contract_for
-from .signatures import DEFAULT_SIGNATURE
+from .signatures import DEFAULT_SIGNATURE, PIXELS_SIGNATURE
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 """All variants, largest first."""
@@ -167,7 +167,10 @@ def numeric_default(saved_model_dir: Path) -> tuple[Any, Any]:
     loaded = tf.saved_model.load(str(saved_model_dir))
     # A model over strings (a text classifier, sequence to sequence) exports a token-ids twin
     # of serving_default (its string ops would need SELECT_TF_OPS): TFLite converts that one.
-    key = TOKENS_SIGNATURE if TOKENS_SIGNATURE in loaded.signatures else DEFAULT_SIGNATURE
+    # An image model whose serving_default takes encoded images keeps its pixel tensor as
+    # serving_pixels (decoding would need SELECT_TF_OPS; the edge decodes with Pillow).
+    twins = (TOKENS_SIGNATURE, PIXELS_SIGNATURE)
+    key = next((k for k in twins if k in loaded.signatures), DEFAULT_SIGNATURE)
     signature = loaded.signatures[key]
     ((name, spec),) = signature.structured_input_signature[1].items()
     numeric = sorted(k for k, v in signature.structured_outputs.items() if v.dtype != tf.string)

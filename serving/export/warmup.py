@@ -32,7 +32,7 @@ from ..card import SignatureInfo
 from ..errors import ServingError
 from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
 from .input_forms import request_inputs
-from .signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT
+from .signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, PIXELS_SIGNATURE
 from .text import TOKENS_SIGNATURE
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -72,7 +72,8 @@ def write_warmup(
         raise ValueError("warm-up records need at least one real example; received none")
     path = saved_model_dir / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    value_range = signatures[DEFAULT_SIGNATURE].input().value_range
+    raw = signatures.get(PIXELS_SIGNATURE) or signatures[DEFAULT_SIGNATURE]
+    value_range = raw.input().value_range  # encoded images: the range of their pixels
     order = sorted(signatures, key=lambda n: (n != DEFAULT_SIGNATURE, n))
     with tf.io.TFRecordWriter(str(path)) as writer:
         for name in order:

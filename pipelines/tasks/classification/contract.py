@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 def endpoints(model: Any, card: ModelCard) -> dict[str, Endpoint]:
     """``serving_default``: raw input -> ``class_ids`` (int64), ``probabilities``, ``classes``.
 
+    An image model's ``serving_default`` takes encoded images instead where the card's
+    ``image_input`` says ``encoded`` (``SignatureInputs.predict_endpoints``).
+
     ``classes`` is the class name of ``class_ids``; ``classify`` answers every
     class name with its score, as TF Serving's Classify API expects.
     """
@@ -58,8 +61,7 @@ def endpoints(model: Any, card: ModelCard) -> dict[str, Endpoint]:
             **inputs.examples_endpoint(classify, CLASSIFY_METHOD),
         }
     return {
-        DEFAULT_SIGNATURE: inputs.raw_endpoint(predict),
-        **inputs.other_endpoints(predict),
+        **inputs.predict_endpoints(predict),
         **inputs.examples_endpoint(classify, CLASSIFY_METHOD),
     }
 
