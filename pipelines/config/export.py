@@ -13,8 +13,6 @@ from pydantic import Field, field_validator
 from .rules import Name, Strict, complete
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
-ENCODED_IMAGE_TASKS = ("classification",)
-"""Tasks whose serving contract offers encoded images (``SignatureInputs.predict_endpoints``)."""
 
 
 class TFLiteConfig(Strict):
@@ -58,11 +56,15 @@ class ExportConfig(Strict):
 
 
 def image_input_problem(image_input: str, task: str, inputs: str) -> str | None:
-    """Why ``export.image_input`` does not fit a ``task`` over ``inputs`` data, else ``None``."""
-    if image_input == "pixels" or (task in ENCODED_IMAGE_TASKS and inputs == "image"):
+    """Why ``export.image_input`` does not fit a ``task`` over ``inputs`` data, else ``None``
+    (the tasks whose contract says ``encoded_images`` take it, over image inputs)."""
+    from ..tasks import contract, task_names
+
+    offering = [name for name in task_names() if contract(name).encoded_images]
+    if image_input == "pixels" or (task in offering and inputs == "image"):
         return None
     return (
         f"export.image_input: {image_input!r} makes serving_default take encoded images, "
-        f"which only image {' or '.join(ENCODED_IMAGE_TASKS)} models export; received task "
+        f"which only image {' or '.join(offering)} models export; received task "
         f"{task!r} over {inputs} inputs: set export.image_input: pixels"
     )

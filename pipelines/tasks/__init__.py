@@ -72,6 +72,9 @@ class Contract:
         postprocessing: what a client does with the outputs, in the sidecar (``None``: nothing).
         score_scale: ``(card, x, y) -> scale`` passed to ``score`` (forecasting: the naive
             forecast's error, for MASE); 1 by default.
+        encoded_images: its image models' ``serving_default`` can take encoded images
+            (``export.image_input: encoded``; the endpoints use
+            ``SignatureInputs.predict_endpoints``).
     """
 
     name: str
@@ -85,6 +88,7 @@ class Contract:
     card_data: tuple[str, ...] = ()
     postprocessing: str | None = None
     score_scale: Callable[[ModelCard, np.ndarray, np.ndarray], float] = unit_scale
+    encoded_images: bool = False
 
 
 @functools.cache

@@ -108,4 +108,5 @@ CONTRACT = Contract(
     edge_answer=edge_answer,
     labels="class_names",
     postprocessing="class_ids index labels",
+    encoded_images=True,
 )
