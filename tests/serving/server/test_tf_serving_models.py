@@ -137,3 +137,122 @@ def test_each_version_of_a_two_version_model_answers(served):
         assert curl(rest, '{"instances": [1.0]}') == (200, {"predictions": [expected]})
     _, body = curl(f"{url}/v1/models/{TWO_VERSIONS}")
     assert [v["version"] for v in body["model_version_status"]] == ["2", "1"]
+
+
+def examples_request(kind: str, model: str, signature: str, xs: list[float]):
+    """A ClassificationRequest or RegressionRequest of one tf.Example per ``x``."""
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
+
+    if kind == "classify":
+        request = classification_pb2.ClassificationRequest()
+    else:
+        request = regression_pb2.RegressionRequest()
+    request.model_spec.name, request.model_spec.signature_name = model, signature
+    for x in xs:
+        request.input.example_list.examples.add().features.feature["x"].float_list.value.append(x)
+    return request
+
+
+@pytest.mark.parametrize("model", [TF1, TF2])
+@pytest.mark.parametrize(
+    ("kind", "signature", "offset"),
+    [
+        ("regress", "regress_x_to_y", 2.0),
+        ("regress", "regress_x_to_y2", 3.0),
+        ("classify", "classify_x_to_y", 2.0),
+    ],
+)
+def test_grpc_classify_and_regress_run_tf1_and_tf2_signatures(
+    served, model, kind, signature, offset
+):
+    # servables/tensorflow/classifier.cc, regressor.cc: the method name is checked only with
+    # --enable_signature_method_name_check (off), so the TF2 model's predict-method signatures
+    # serve Classify and Regress; testdata/saved_model_half_plus_two.py gives y = 0.5 x + offset
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    _, channel, _ = served
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = examples_request(kind, model, signature, [1.0, 4.0])
+    if kind == "regress":
+        values = [r.value for r in stub.Regress(request, timeout=30).result.regressions]
+    else:
+        rows = stub.Classify(request, timeout=30).result.classifications
+        values = [c.score for row in rows for c in row.classes]
+    assert values == [0.5 + offset, 2.0 + offset]
+
+
+@pytest.mark.parametrize("model", [TF1, TF2])
+def test_a_signature_of_float_inputs_refuses_examples_with_invalid_argument(served, model):
+    # util.cc PerformOneShotTensorComputation feeds the serialized examples as a string tensor;
+    # regress_x2_to_y3 takes floats, so Session::Run refuses the feed (INVALID_ARGUMENT)
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    url, channel, _ = served
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Regress(examples_request("regress", model, "regress_x2_to_y3", [1.0]), timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "string" in info.value.details()
+    body = '{"signature_name": "regress_x2_to_y3", "examples": [{"x": 1.0}]}'
+    status, answer = curl(f"{url}/v1/models/{model}:regress", body)
+    assert status == 400 and "string" in answer["error"]
+
+
+def test_the_method_name_check_is_there_when_asked_for(served):
+    # classifier.cc PreProcessClassification with --enable_signature_method_name_check
+    from kerasforge.serving.errors import ServingError
+    from kerasforge.serving.server import examples
+    from kerasforge.serving.wire import CLASSIFY_METHOD, REGRESS_METHOD
+
+    _, _, store = served
+    request = examples_request("classify", TF2, "classify_x_to_y", [1.0])
+    model = store.get(TF2)
+    with pytest.raises(ServingError, match="classification signature method_name to be"):
+        examples.run(model, "classify_x_to_y", CLASSIFY_METHOD, request.input, check_method=True)
+    tf1 = store.get(TF1)  # SavedModelBuilder wrote the regress method: it passes the check
+    _, outputs = examples.run(
+        tf1, "regress_x_to_y", REGRESS_METHOD, request.input, check_method=True
+    )
+    assert outputs["outputs"].tolist() == [[2.5]]
+
+
+def test_metadata_of_a_tf1_model_is_its_signature_defs(served):
+    # model_servers/get_model_metadata_impl.cc: the SignatureDefs of the loaded MetaGraphDef
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        prediction_service_pb2_grpc,
+    )
+
+    url, channel, _ = served
+    status, body = curl(f"{url}/v1/models/{THREE}/metadata")
+    defs = body["metadata"]["signature_def"]["signature_def"]
+    assert status == 200 and sorted(defs) == ["serving_default", "tensorflow/serving/regress"]
+    assert defs["serving_default"]["inputs"]["x"]["name"] == "x:0"
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = TF1
+    request.metadata_field.append("signature_def")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    response = stub.GetModelMetadata(request, timeout=30)
+    unpacked = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(unpacked)
+    assert sorted(unpacked.signature_def) == sorted(
+        [
+            "serving_default",
+            "regress_x_to_y",
+            "regress_x_to_y2",
+            "regress_x2_to_y3",
+            "classify_x_to_y",
+        ]
+    )
+    assert response.model_spec.version.value == 1
+
+
+def test_saved_model_tags_pick_the_meta_graph(served):
+    # model_servers/main.cc --saved_model_tags: a comma-separated tag set, default "serve"
+    from kerasforge.serving.server.loaded import load_version
+
+    _, _, store = served
+    path = store.get(TF1).path
+    assert load_version(TF1, 1, path, tags=" serve, ").tags == ("serve",)
+    with pytest.raises(RuntimeError, match="no MetaGraphDef with tags 'gpu,serve'"):
+        load_version(TF1, 1, path, tags="serve,gpu")
