@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import numpy as np
+from google.protobuf import text_format
 from tensorflow.core.example import feature_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
@@ -25,7 +26,9 @@ from . import batching, json_tensor, predict
 from .batching import Batcher
 from .loaded import LoadedModel, signature_defs
 from .metrics import Call
+from .session_model import SessionSignature
 
+INPUTS = "inputs"  # the one input of a classify or regress signature (TF Serving's kClassifyInputs)
 METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}  # REST verb -> method_name
 
 
@@ -36,9 +39,14 @@ def run(
     request_input: Any,
     batcher: Batcher | None = None,
     call: Call | None = None,
+    check_method: bool = False,
 ) -> tuple[str, dict[str, np.ndarray]]:
-    """Run a classify or regress signature on the request's examples.
+    """Run a signature on the request's examples, as a classify or regress ``method``.
 
+    The signature is held to what TF Serving's classifier and regressor need of it
+    (:func:`check_signature`); its ``method_name`` only with ``check_method``
+    (TF Serving's ``--enable_signature_method_name_check``, off by default: a
+    ``tf.saved_model.save`` signature is always ``tensorflow/serving/predict``).
     With ``batcher`` (and the ``call`` being tracked, whose signature names the
     queue), the serialized examples are batched with concurrent requests.
 
@@ -46,29 +54,61 @@ def run(
         The signature's name and its outputs by name.
 
     Raises:
-        ServingError: no such signature, a signature of another method, or no examples.
+        ServingError: no such signature, one that does not fit ``method``, or no examples.
     """
     name = signature_name or "serving_default"
     signature = model.signature(name)
     if call is not None:
         call.signature = name
-    found = signature_defs(model.path)[name].method_name
-    if found != method:
-        raise ServingError(
-            f"Expected {method.rsplit('/', 1)[1]} signature method_name to be {method}. "
-            f"Was: {found}"
-        )
+    check_signature(signature_defs(model.path, model.tags)[name], method, check_method)
+    spec = predict.input_specs(signature)[INPUTS]
+    if spec.dtype.name != "string" and not isinstance(signature, SessionSignature):
+        # a function refuses it before its graph runs: TF's words, as a session gives them
+        raise ServingError(f"Expects arg[0] to be {spec.dtype.name} but string is provided")
     serialized = tf_example.serialize(request_input)
-    (input_name,) = predict.input_specs(signature)
     import tensorflow as tf
 
     try:
-        arrays = {input_name: serialized}
+        arrays = {INPUTS: serialized}
         if call is None:
             return name, predict.run(signature, arrays)
         return name, batching.run(batcher, call, signature, arrays)
     except tf.errors.InvalidArgumentError as exc:  # examples the signature cannot parse
         raise ServingError(tf_error_message(exc.message)) from None
+
+
+def check_signature(signature_def: Any, method: str, check_method: bool = False) -> None:
+    """Refuse a SignatureDef that ``method`` cannot run, as TF Serving's
+    ``PreProcessClassification`` / ``PreProcessRegression`` (``classifier.cc``,
+    ``regressor.cc``): one input ``inputs``; ``classes`` and/or ``scores`` (classify,
+    one or two outputs) or ``outputs`` (regress, one output).
+
+    Raises:
+        ServingError: TF Serving's message (HTTP 400, gRPC INVALID_ARGUMENT).
+    """
+    kind = "classification" if method == CLASSIFY_METHOD else "regression"
+    if check_method and signature_def.method_name != method:
+        raise ServingError(
+            f"Expected {kind} signature method_name to be {method}. "
+            f"Was: {signature_def.method_name}"
+        )
+    inputs, outputs = signature_def.inputs, signature_def.outputs
+    if len(inputs) != 1:
+        raise ServingError("Expected one input Tensor.")
+    if method == CLASSIFY_METHOD and len(outputs) not in (1, 2):
+        raise ServingError(f"Expected one or two output Tensors, found {len(outputs)}")
+    if method == REGRESS_METHOD and len(outputs) != 1:
+        raise ServingError("Expected one output Tensor.")
+    text = text_format.MessageToString(signature_def, as_one_line=True)
+    if INPUTS not in inputs:
+        raise ServingError(f"No {kind} inputs found in SignatureDef: {text}")
+    if method == REGRESS_METHOD and "outputs" not in outputs:
+        raise ServingError(f"No regression outputs found in SignatureDef: {text}")
+    if method == CLASSIFY_METHOD and not {"classes", "scores"} & set(outputs):
+        raise ServingError(
+            'Expected classification signature outputs to contain at least one of "classes" '
+            f'or "scores". Signature was: {text}'
+        )
 
 
 def input_from_json(body: dict[str, Any]) -> Any:

@@ -6,12 +6,15 @@ signature is loaded, and one per input (:func:`_host_tensor`):
 - **Flat call.** ``ConcreteFunction.__call__`` binds the keyword arguments to the
   function's type and casts each against its ``TensorSpec`` on every call: for
   the default CNN at batch 1 that is about 0.17 ms of a 0.6 ms call. The request
-  path has already checked names, dtypes and shapes (``predict.check_shape``,
-  the wire decoders), so the tensors go straight to the function's flat entry
-  (``_call_flat``, in the order of its parameters, which is the order of its
-  graph inputs). This entry is TensorFlow's own, not public API: where it is
-  missing, a parameter is not one tensor, or a tensor does not match its spec
-  exactly, the public call runs instead and its checks answer.
+  path has already checked names and dtypes (the wire decoders), so the tensors
+  go straight to the function's flat entry (``_call_flat``, in the order of its
+  parameters, which is the order of its graph inputs). Shapes are left to the
+  graph, as TF Serving's ``Session::Run`` leaves them: a tensor whose shape does
+  not match its spec goes to the flat entry too, and the graph's ops accept it
+  or refuse it with their own ``InvalidArgumentError``. This entry is
+  TensorFlow's own, not public API: where it is missing, a parameter is not one
+  tensor, or a tensor's dtype differs from its spec, the public call runs
+  instead and its checks answer.
 - **Captures resolved once.** A loaded signature's flat entry looks up its
   captured inputs (the variables' handles: 26 for the default CNN) on every
   call, asking each whether it is a distributed variable through a failed
@@ -39,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from .session_model import SessionSignature
+
 log = logging.getLogger(__name__)
 
 INLINE_EXECUTOR = "SINGLE_THREADED_EXECUTOR"
@@ -50,7 +55,8 @@ _CONTROL_FLOW = frozenset(
 
 
 FlatInput = tuple[str, np.dtype | None, tuple[int | None, ...]]
-"""An input of the flat call: name, NumPy dtype (``None``: strings), shape (``None``: any)."""
+"""An input of the flat call: name, NumPy dtype (``None``: strings), declared shape (``None``:
+any dimension; not enforced)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ def call(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """
     import tensorflow as tf
 
+    if isinstance(signature, SessionSignature):  # a TF1 graph: TF Serving's Session::Run
+        return signature.run(arrays)
     how = plan(signature)
     if not how.inline:
         return _apply(signature, how, arrays)
@@ -151,13 +159,13 @@ def _eager_tensor_type() -> Any:
 
 
 def _fits(array: Any, dtype: np.dtype | None, shape: tuple[int | None, ...]) -> bool:
-    """Whether ``array`` is exactly what the input takes (``dtype`` ``None``: strings)."""
-    if not isinstance(array, np.ndarray) or array.ndim != len(shape):
+    """Whether ``array`` has the dtype the input takes (``dtype`` ``None``: strings).
+
+    ``shape`` is not checked: the graph decides, as TF Serving's ``Session::Run``.
+    """
+    if not isinstance(array, np.ndarray):
         return False
-    same_type = array.dtype.kind in "OSU" if dtype is None else array.dtype == dtype
-    if not same_type:
-        return False
-    return all(want is None or want == got for want, got in zip(shape, array.shape, strict=True))
+    return array.dtype.kind in "OSU" if dtype is None else array.dtype == dtype
 
 
 def _concrete_call_flat() -> Any:

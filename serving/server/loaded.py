@@ -1,4 +1,11 @@
-"""One loaded SavedModel version: its signatures, ``SignatureDef``s and warm-up state."""
+"""One loaded SavedModel version: its signatures, ``SignatureDef``s and warm-up state.
+
+A SavedModel with an object graph (``tf.saved_model.save``, Keras) loads through
+``tf.saved_model.load`` and serves its concrete functions; one without
+(``SavedModelBuilder``, TF1 estimators) loads into a session, as TF Serving loads
+every model, and serves a :class:`~.session_model.SessionSignature` per signature. Both behind
+:class:`LoadedModel`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ServingError
+from .session_model import DEFAULT_TAGS, is_tf1, load_session, meta_graph, parse_tags
 
 
 @dataclass
@@ -21,6 +29,7 @@ class LoadedModel:
     # Signatures hold only weak references to the loaded object's variables: keep it alive.
     owner: Any = field(default=None, repr=False)
     warmup_requests: int = 0  # warm-up records replayed before it served
+    tags: tuple[str, ...] = ("serve",)  # the MetaGraphDef's tag set (--saved_model_tags)
 
     def signature(self, name: str | None) -> Any:
         """The concrete function of signature ``name`` (``serving_default`` when ``None``).
@@ -38,27 +47,49 @@ class LoadedModel:
 
 
 @functools.lru_cache(maxsize=64)
-def signature_defs(path: Path) -> dict[str, Any]:
-    """The ``SignatureDef`` protos of the SavedModel at ``path`` (its ``saved_model.pb``)."""
+def _saved_model(path: Path) -> Any:
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    return dict(proto.meta_graphs[0].signature_def)
+    return proto
 
 
-def load_version(name: str, version: int, path: Path) -> LoadedModel:
+def signature_defs(path: Path, tags: str | tuple[str, ...] = DEFAULT_TAGS) -> dict[str, Any]:
+    """The ``SignatureDef`` protos of the SavedModel at ``path`` (its ``saved_model.pb``),
+    from the MetaGraphDef tagged ``tags`` (else the first, as before tags were chosen)."""
+    proto = _saved_model(path)
+    try:
+        graph = meta_graph(proto, parse_tags(tags))
+    except RuntimeError:
+        graph = proto.meta_graphs[0]
+    return dict(graph.signature_def)
+
+
+def load_version(
+    name: str, version: int, path: Path, tags: str | tuple[str, ...] = DEFAULT_TAGS
+) -> LoadedModel:
     """Load one SavedModel version directory.
 
     Args:
         name: the model's name in the repository.
-        version: the version number (the directory's name).
-        path: the version directory holding ``saved_model.pb``.
+        version: the version number (parsed from the directory's name).
+        path: the version directory holding ``saved_model.pb`` (``00000123/`` as named).
+        tags: the MetaGraphDef's tag set, comma-separated (TF Serving's
+            ``--saved_model_tags``, default ``"serve"``).
 
     Returns:
         The loaded version with its signatures.
+
+    Raises:
+        RuntimeError: no MetaGraphDef has exactly ``tags``.
     """
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(path))
-    return LoadedModel(name, version, path, dict(loaded.signatures), owner=loaded)
+    tag_set = parse_tags(tags)
+    _saved_model.cache_clear()  # the files may have changed since (a version retried)
+    if is_tf1(meta_graph(_saved_model(path), tag_set)):
+        session, signatures = load_session(path, tag_set)
+        return LoadedModel(name, version, path, dict(signatures), owner=session, tags=tag_set)
+    loaded = tf.saved_model.load(str(path), tags=list(tag_set))
+    return LoadedModel(name, version, path, dict(loaded.signatures), owner=loaded, tags=tag_set)

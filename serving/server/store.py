@@ -41,6 +41,7 @@ from ..errors import ServingError
 from ..export.tf_serving_config import released_entries
 from .loaded import LoadedModel, load_version, signature_defs
 from .model_config import Latest, ModelEntry, VersionPolicy
+from .session_model import DEFAULT_TAGS
 from .warmup import WarmupOptions, warm_up
 
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
@@ -81,6 +82,8 @@ class ModelStore:
             ``--allow_version_labels_for_unavailable_models``.
         warmup: replay each version's warm-up records before it serves (TF Serving's
             ``--enable_model_warmup``, on by default); a failing replay fails the load.
+        saved_model_tags: the MetaGraphDef to load, a comma-separated tag set (TF
+            Serving's ``--saved_model_tags``, default ``"serve"``).
 
     Example:
         >>> store = ModelStore("artifacts/models", policies={"digits_cnn": Latest(2)})
@@ -95,12 +98,16 @@ class ModelStore:
         default_policy: VersionPolicy | None = None,
         allow_unavailable_labels: bool = False,
         warmup: WarmupOptions | None = None,
+        saved_model_tags: str = DEFAULT_TAGS,
     ) -> None:
         self.root = Path(repository_root) if repository_root is not None else None
         self.policies = dict(policies or {})
         self.default_policy = default_policy or Latest()
         self.allow_unavailable_labels = allow_unavailable_labels
         self.warmup = warmup or WarmupOptions()
+        self.saved_model_tags = saved_model_tags
+        # Model folders whose stale ``.staging-*`` folders were removed (once, on first sight).
+        self._cleaned: set[Path] = set()
         # Config mode: the configured models by name (None: every model under ``root``).
         self._entries: dict[str, ModelEntry] | None = None
         # Each model's version dict is replaced whole, never mutated, so a reader may keep it.
@@ -110,7 +117,7 @@ class ModelStore:
         self._released: dict[str, ModelEntry] = {}
         # Versions that failed to load -> their files' fingerprint: retried once the files
         # change (a version copied non-atomically, `cp -r`, completes later), as TF Serving retries.
-        self._broken: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._broken: dict[tuple[str, Path], tuple[Any, ...]] = {}
         self._lock = threading.Lock()  # guards _models and _labels; never held while loading
         self._refresh_lock = threading.Lock()  # one refresh or configure at a time
         self._stop = threading.Event()
@@ -225,16 +232,18 @@ class ModelStore:
         policy is asked again only after a failure, and the loop ends within as
         many rounds as there are versions on disk.
         """
-        on_disk = repository.versions(entry.base_path)
+        name = entry.name
+        self._clean_once(entry.base_path)
+        on_disk = repository.version_dirs(entry.base_path)
         fresh: dict[int, LoadedModel] = {}
         while True:
-            available = [v for v in on_disk if not self._still_broken(entry, v)]
+            available = [v for v, path in on_disk.items() if not self._still_broken(name, path)]
             wanted = set(entry.policy.select(available)) & set(available)
             missing = sorted(wanted - current.keys() - fresh.keys(), reverse=True)
             if not missing:
                 break
             for version in missing:
-                model = self._try_load(entry, version)
+                model = self._try_load(name, version, on_disk[version])
                 if model is not None:
                     fresh[version] = model
         serving = {
@@ -242,21 +251,27 @@ class ModelStore:
         }
         return serving, [fresh[v] for v in serving if v in fresh]
 
-    def _still_broken(self, entry: ModelEntry, version: int) -> bool:
-        """True for a version that failed to load and whose files have not changed since."""
-        seen = self._broken.get((entry.name, version))
+    def _clean_once(self, model_dir: Path) -> None:
+        """Remove the ``.staging-*`` folders a killed publish left in ``model_dir``, once
+        they are older than the grace period, the first time the store reads it."""
+        if model_dir not in self._cleaned:
+            self._cleaned.add(model_dir)
+            repository.clean_stale_staging(model_dir)
+
+    def _still_broken(self, name: str, path: Path) -> bool:
+        """True for a version folder that failed to load and whose files have not changed."""
+        seen = self._broken.get((name, path))
         if seen is None:
             return False
-        if seen == _fingerprint(entry.base_path / str(version)):
+        if seen == _fingerprint(path):
             return True
-        del self._broken[(entry.name, version)]  # its files changed: try it again
+        del self._broken[(name, path)]  # its files changed: try it again
         return False
 
-    def _try_load(self, entry: ModelEntry, version: int) -> LoadedModel | None:
-        name, path = entry.name, entry.base_path / str(version)
+    def _try_load(self, name: str, version: int, path: Path) -> LoadedModel | None:
         fingerprint = _fingerprint(path)
         try:
-            model = load_version(name, version, path)
+            model = load_version(name, version, path, self.saved_model_tags)
             warm_up(model, self.warmup)
         except Exception as exc:  # a broken version must not take the server down
             log.error(
@@ -265,9 +280,9 @@ class ModelStore:
                 version,
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
-            self._broken[(name, version)] = fingerprint
+            self._broken[(name, path)] = fingerprint
             return None
-        self._broken.pop((name, version), None)
+        self._broken.pop((name, path), None)
         return model
 
     def label_version(self, name: str, label: str) -> int:

@@ -109,9 +109,9 @@ def test_latest_one_unloads_the_old_version_only_after_the_new_one_loads(
     served_while_loading = []
     real_load = storelib.load_version
 
-    def load(name: str, version: int, path: Path) -> storelib.LoadedModel:
+    def load(name: str, version: int, path: Path, tags: str) -> storelib.LoadedModel:
         served_while_loading.append(list(store.versions(name)))
-        return real_load(name, version, path)
+        return real_load(name, version, path, tags)
 
     monkeypatch.setattr(storelib, "load_version", load)
     add_version(published, repo, 2)
@@ -133,9 +133,9 @@ def test_a_corrupt_newer_version_is_skipped_and_the_old_one_keeps_serving(
     attempts = []
     real_load = storelib.load_version
 
-    def load(name: str, version: int, path: Path) -> storelib.LoadedModel:
+    def load(name: str, version: int, path: Path, tags: str) -> storelib.LoadedModel:
         attempts.append(version)
-        return real_load(name, version, path)
+        return real_load(name, version, path, tags)
 
     monkeypatch.setattr(storelib, "load_version", load)
     assert store.refresh() == []
