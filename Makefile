@@ -68,9 +68,10 @@ test: $(STAMP) ## run the whole test suite, heavy end-to-end cases included (TES
 test-fast: $(STAMP) ## run the suite without the heavy (end-to-end) cases
 	$(PYTEST) -m "not heavy" $(PYTEST_ARGS)
 
-serve: $(STAMP) ## serve REPOSITORY on $(HOST):$(REST_PORT): TF Serving in Docker if `docker info` works, else embedded
+serve: $(STAMP) ## serve REPOSITORY with MODEL_CONFIG on $(HOST):$(REST_PORT): TF Serving in Docker if `docker info` works, else embedded
 	@REPOSITORY=$(REPOSITORY) HOST=$(HOST) REST_PORT=$(REST_PORT) GRPC_PORT=$(GRPC_PORT) \
-		MODEL_CONFIG=$(MODEL_CONFIG) KERASFORGE=$(BIN)/kerasforge bash docker/serve.sh
+		MODEL_CONFIG=$(MODEL_CONFIG) MONITORING_CONFIG=$(MONITORING_CONFIG) \
+		KERASFORGE=$(BIN)/kerasforge bash docker/serve.sh
 
 predict: $(STAMP) ## query the running server with artifacts/sample_request.json (INPUT=file.npy|json)
 	$(BIN)/kerasforge predict --model $(MODEL) --url http://$(HOST):$(REST_PORT) \

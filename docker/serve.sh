@@ -4,7 +4,13 @@
 # which speaks the same REST API on the same port. Prints which it chose.
 #   docker/serve.sh [--dry-run]    (--dry-run: print the command, run nothing)
 # Settings come from the environment (the Makefile passes its variables).
+# Both engines read the same MODEL_CONFIG (models, version policies, labels) and
+# MONITORING_CONFIG (Prometheus path), with the same flags as the image's
+# ENTRYPOINT; the embedded server gets MODEL_CONFIG with the container's
+# /models paths rewritten to REPOSITORY, generated under SERVE_DIR (written
+# even with --dry-run, so that the command it prints can be run).
 set -euo pipefail
+shopt -u patsub_replacement 2>/dev/null || true  # bash 5.2: an "&" in a path stays an "&"
 cd "$(dirname "$0")/.."
 
 REPOSITORY="${REPOSITORY:-artifacts/models}"
@@ -12,6 +18,9 @@ HOST="${HOST:-127.0.0.1}"
 REST_PORT="${REST_PORT:-8501}"
 GRPC_PORT="${GRPC_PORT:-8500}"
 MODEL_CONFIG="${MODEL_CONFIG:-docker/serving/models.config}"
+MONITORING_CONFIG="${MONITORING_CONFIG:-docker/serving/monitoring.config}"
+BATCHING_PARAMETERS="${BATCHING_PARAMETERS:-docker/serving/batching_parameters.txt}"
+SERVE_DIR="${SERVE_DIR:-artifacts/serve}"
 SERVING_IMAGE="${SERVING_IMAGE:-kerasforge-serving:0.1.0}"
 KERASFORGE="${KERASFORGE:-.venv/bin/kerasforge}"
 DOCKER="${DOCKER:-docker}"
@@ -27,25 +36,64 @@ run() {
   fi
 }
 
+# The last command replaces this shell, so that stopping `make serve` stops the server.
+launch() {
+  if [ "${1:-}" = "--dry-run" ]; then
+    run "$@"
+  else
+    shift
+    exec "$@"
+  fi
+}
+
+absolute() {
+  echo "$(cd "$(dirname "$1")" && pwd)/${1##*/}"
+}
+
+# MODEL_CONFIG as the embedded server must read it: base_path "/models/<name>" (where
+# the container mounts the repository) becomes "<repository>/<name>".
+local_model_config() {
+  local repository="$1" target="$2" line
+  mkdir -p "$(dirname "$target")"
+  while IFS= read -r line || [ -n "$line" ]; do
+    line="${line//\"\/models\//\"$repository/}"
+    printf '%s\n' "${line//\"\/models\"/\"$repository\"}"
+  done <"$MODEL_CONFIG" >"$target"
+}
+
 mode="${1:-}"
 if [ ! -d "$REPOSITORY" ]; then
   echo "make serve: no model repository at $REPOSITORY; run 'make train' first (or set REPOSITORY=...)" >&2
   exit 1
 fi
+for file in "$MODEL_CONFIG" "$MONITORING_CONFIG" "$BATCHING_PARAMETERS"; do
+  if [ ! -f "$file" ]; then
+    echo "make serve: no file at $file; point MODEL_CONFIG, MONITORING_CONFIG or BATCHING_PARAMETERS at one" >&2
+    exit 1
+  fi
+done
+repository="$(cd "$REPOSITORY" && pwd)"
 if command -v "$DOCKER" >/dev/null 2>&1 && "$DOCKER" info >/dev/null 2>&1; then
   echo "make serve: Docker engine found -> TF Serving ($SERVING_IMAGE) over $REPOSITORY with $MODEL_CONFIG"
-  repository="$(cd "$REPOSITORY" && pwd)"
-  config="$(cd "$(dirname "$MODEL_CONFIG")" && pwd)/${MODEL_CONFIG##*/}"
+  config="$(absolute "$MODEL_CONFIG")"
+  monitoring="$(absolute "$MONITORING_CONFIG")"
   [ "$mode" = "--dry-run" ] || mkdir -p artifacts/models  # baked into the image; the mount replaces it
   run "$mode" "$DOCKER" build --quiet --file docker/serving/Dockerfile --tag "$SERVING_IMAGE" .
-  run "$mode" "$DOCKER" run --rm --init --read-only --tmpfs /tmp \
+  launch "$mode" "$DOCKER" run --rm --init --read-only --tmpfs /tmp \
     --security-opt no-new-privileges:true \
     --publish "$HOST:$GRPC_PORT:8500" --publish "$HOST:$REST_PORT:8501" \
     --mount "type=bind,source=$repository,target=/models,readonly" \
     --mount "type=bind,source=$config,target=/config/models.config,readonly" \
+    --mount "type=bind,source=$monitoring,target=/config/monitoring.config,readonly" \
     "$SERVING_IMAGE"
 else
-  echo "make serve: no Docker engine ('$DOCKER info' failed) -> embedded server (kerasforge serve) over $REPOSITORY"
-  run "$mode" "$KERASFORGE" serve --repository "$REPOSITORY" --host "$HOST" --rest-port "$REST_PORT" \
-    --port "$GRPC_PORT"
+  config="$SERVE_DIR/models.config"
+  echo "make serve: no Docker engine ('$DOCKER info' failed) -> embedded server (kerasforge serve) over $REPOSITORY with $MODEL_CONFIG (as $config)"
+  local_model_config "$repository" "$config"
+  # The flags of docker/serving/Dockerfile's ENTRYPOINT, with local paths.
+  launch "$mode" "$KERASFORGE" serve --model_config_file "$config" \
+    --model_config_file_poll_wait_seconds 30 --allow_version_labels_for_unavailable_models true \
+    --file_system_poll_wait_seconds 2 --enable_batching true \
+    --batching_parameters_file "$BATCHING_PARAMETERS" --monitoring_config_file "$MONITORING_CONFIG" \
+    --enable_model_warmup true --host "$HOST" --rest-port "$REST_PORT" --port "$GRPC_PORT"
 fi

@@ -164,6 +164,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def _run_examples(self, request: Any, method: str) -> tuple[LoadedModel, str, dict]:
         api = "classify" if method == CLASSIFY_METHOD else "regress"
         with self.metrics.track("grpc", api, "") as call:
+            call.multi_inference = isinstance(request, _Sub)  # TF Serving's families skip it
             signature = request.model_spec.signature_name
             model = resolve(self.store, request.model_spec)
             call.model, call.version = model.name, model.version

@@ -7,7 +7,9 @@ REST or gRPC, goes through :meth:`Metrics.track`, which counts it by model,
 version, signature, API and protocol with its outcome (``OK`` or the gRPC code
 name TF Serving would answer, the same vocabulary for both protocols), and
 observes its latency and batch size; ``queue_depth`` is the number of requests
-admitted and not yet answered.
+admitted and not yet answered. TF Serving's own families
+(``:tensorflow:serving:request_count``, ...) are filled from the same calls and
+served after ours (:mod:`.tf_serving_metrics`).
 
 Example:
     >>> metrics = Metrics()
@@ -29,6 +31,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..errors import ServingError
+from .tf_serving_metrics import TfServingMetrics
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -62,6 +65,7 @@ class Call:
     version: int | None = None
     signature: str = ""
     batch_size: int | None = None
+    multi_inference: bool = False  # one task of a gRPC MultiInference
 
 
 def status_name(exc: BaseException | None) -> str:
@@ -106,6 +110,7 @@ class Metrics:
             "Model calls admitted and not yet answered.",
             registry=self.registry,
         )
+        self.tf_serving = TfServingMetrics()
         self._children: dict[tuple, tuple[Any, Any, Any]] = {}
 
     @contextmanager
@@ -125,6 +130,7 @@ class Metrics:
             self._record(call, status_name(failure), time.perf_counter() - start)
 
     def _record(self, call: Call, status: str, seconds: float) -> None:
+        self.tf_serving.record(call, status, seconds)
         key = (call.model, call.version, call.signature, call.api, call.protocol, status)
         children = self._children.get(key)
         if children is None:  # prometheus_client's labels() checks and locks on every call
@@ -146,8 +152,8 @@ class Metrics:
         return requests, self.latency.labels(*labels), self.batch_size.labels(*labels)
 
     def exposition(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric: ours, then TF Serving's."""
+        return generate_latest(self.registry) + self.tf_serving.exposition().encode()
 
 
 def read_monitoring_config(path: Path) -> str | None:

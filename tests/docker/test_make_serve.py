@@ -2,21 +2,31 @@
 
 docker/serve.sh --dry-run prints the command it would run. The Docker engine is
 absent here, so its side is exercised with a `docker` that answers `info`
-successfully; nothing is built or started.
+successfully; nothing is built or started. The embedded side also runs for real:
+the shipped models.config (labels) and monitoring.config, served by `kerasforge serve`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT
 from tests.docker.conftest import DOCKER, SERVING
 
 
-def dry_run(tmp_path, repository, docker_exit: int | None) -> subprocess.CompletedProcess:
+def dry_run(
+    tmp_path, repository, docker_exit: int | None, **settings: str
+) -> subprocess.CompletedProcess:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for tool in ("bash", "dirname", "printf", "mkdir"):
@@ -29,7 +39,13 @@ def dry_run(tmp_path, repository, docker_exit: int | None) -> subprocess.Complet
         docker = bin_dir / "docker"
         docker.write_text(f"#!/bin/sh\nexit {docker_exit}\n")
         docker.chmod(0o755)
-    env = {"PATH": str(bin_dir), "REPOSITORY": str(repository), "HOME": str(tmp_path)}
+    env = {
+        "PATH": str(bin_dir),
+        "REPOSITORY": str(repository),
+        "HOME": str(tmp_path),
+        "SERVE_DIR": str(tmp_path / "serve"),
+        **settings,
+    }
     return subprocess.run(
         [str(bin_dir / "bash"), str(DOCKER / "serve.sh"), "--dry-run"],
         env=env,
@@ -41,13 +57,21 @@ def dry_run(tmp_path, repository, docker_exit: int | None) -> subprocess.Complet
 
 
 def test_without_a_docker_engine_it_runs_the_embedded_server(tmp_path):
+    # The flags of docker/serving/Dockerfile's ENTRYPOINT (TF Serving's main.cc names).
     for docker_exit in (None, 1):  # no docker command; a docker whose engine is down
         proc = dry_run(tmp_path, tmp_path, docker_exit)
         assert proc.returncode == 0, proc.stderr
         assert "-> embedded server (kerasforge serve)" in proc.stdout
-        assert f"serve --repository {tmp_path} --host 127.0.0.1 --rest-port 8501 --port 8500" in (
-            proc.stdout
-        )
+        config = tmp_path / "serve" / "models.config"
+        assert f"serve --model_config_file {config} " in proc.stdout
+        assert "--monitoring_config_file docker/serving/monitoring.config" in proc.stdout
+        assert "--batching_parameters_file docker/serving/batching_parameters.txt" in proc.stdout
+        assert "--host 127.0.0.1 --rest-port 8501 --port 8500" in proc.stdout
+        assert "--repository" not in proc.stdout
+        base_paths = re.findall(r'base_path: "([^"]*)"', config.read_text())
+        assert base_paths == [f"{tmp_path}/digits_cnn"]  # was /models/digits_cnn
+    proc = dry_run(tmp_path, tmp_path, None, HOST="0.0.0.0")
+    assert "--host 0.0.0.0 " in proc.stdout
 
 
 def test_with_a_docker_engine_it_runs_tf_serving_over_the_same_repository(tmp_path):
@@ -59,6 +83,8 @@ def test_with_a_docker_engine_it_runs_tf_serving_over_the_same_repository(tmp_pa
     assert "--publish 127.0.0.1:8501:8501" in proc.stdout
     assert "--publish 127.0.0.1:8500:8500" in proc.stdout
     assert f"source={SERVING / 'models.config'},target=/config/models.config" in proc.stdout
+    monitoring = SERVING / "monitoring.config"
+    assert f"source={monitoring},target=/config/monitoring.config" in proc.stdout
 
 
 def test_a_missing_repository_is_one_clear_line(tmp_path):
@@ -101,3 +127,62 @@ def test_make_help_lists_every_target():
     documented = set(re.findall(r"^([a-z][\w-]*):.*## ", makefile, re.MULTILINE))
     assert {"serve", "stack-up", "stack-train", "stack-down"} <= documented
     assert targets == documented, f"targets without a ## description: {targets - documented}"
+
+
+def wait_for_url(log: Path, proc: subprocess.Popen, timeout: float = 120) -> str:
+    """The REST address the server prints once it listens (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = re.search(r"listening on (http://[\d.]+:\d+)", log.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError("docker/serve.sh's embedded server did not start:\n" + log.read_text())
+
+
+@pytest.mark.heavy
+def test_the_embedded_fallback_serves_the_shipped_configs(published, tmp_path):
+    # Expectations: docker/serving/models.config (label "stable" -> version 1), and
+    # docker/serving/monitoring.config's path, as TF Serving serves them (its
+    # http_rest_api_handler.cc label route; util/prometheus_exporter.cc families).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # an engine that is down
+    (bin_dir / "docker").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "REPOSITORY": str(published.cfg.output_dir / "models"),
+        "REST_PORT": "0",
+        "GRPC_PORT": "0",
+        "SERVE_DIR": str(tmp_path / "serve"),
+        "KERASFORGE": str(Path(sys.executable).parent / "kerasforge"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["bash", str(DOCKER / "serve.sh")], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        url = wait_for_url(log, proc)
+        assert url.startswith("http://127.0.0.1:")  # HOST unset: loopback only
+        rows = published.splits.x_test[:2].tolist()
+        req = urllib.request.Request(
+            f"{url}/v1/models/digits_cnn/labels/stable:predict",
+            data=json.dumps({"instances": rows}).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            assert len(json.loads(resp.read())["predictions"]) == 2
+        with urllib.request.urlopen(f"{url}/monitoring/prometheus/metrics", timeout=30) as resp:
+            text = resp.read().decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        counts = families[":tensorflow:serving:request_count"].samples
+        assert [(s.labels, s.value) for s in counts] == [
+            ({"model_name": "digits_cnn", "status": "OK"}, 1.0)
+        ]
+        assert "kerasforge_requests" in families
+    finally:
+        proc.terminate()  # serve.sh exec'd the server: this pid is kerasforge itself
+        proc.wait(timeout=30)

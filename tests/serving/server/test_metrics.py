@@ -146,3 +146,62 @@ def test_a_bad_monitoring_config_says_what_is_expected(tmp_path, text, message):
         path.write_text(text)
     with pytest.raises(ServingError, match=message):
         read_monitoring_config(path)
+
+
+def tf_counts(url: str) -> tuple[dict, dict]:
+    """``:tensorflow:serving:request_count`` by (model_name, status) and request_latency's
+    ``_count`` by (model_name, API, entrypoint), scraped over HTTP."""
+    families = scrape(url)
+    counts = {
+        (s.labels["model_name"], s.labels["status"]): s.value
+        for s in families[":tensorflow:serving:request_count"]
+    }
+    latency = {
+        (s.labels["model_name"], s.labels["API"], s.labels["entrypoint"]): s.value
+        for s in families[":tensorflow:serving:request_latency"]
+        if s.name.endswith("_count")
+    }
+    return counts, latency
+
+
+def test_tf_serving_families_move_with_real_rest_and_grpc_calls(monitored, published):
+    # Names and labels: TF Serving servables/tensorflow/util.cc (request_count: model_name,
+    # status; request_latency: model_name, API, entrypoint); who records them:
+    # model_servers/http_server.cc ProcessRequest (REST, API = the URL's verb, successes
+    # only for latency) and prediction_service_impl.cc (GRPC, "Predict"/"Classify"; not
+    # MultiInference).
+    from tensorflow_serving.apis import inference_pb2, prediction_service_pb2_grpc
+
+    from tests.serving.server.test_grpc_api import example_input
+
+    url = monitored.url
+    before_counts, before_latency = tf_counts(url)
+    x = published.splits.x_test[:2].astype(np.float32)
+    assert post(f"{url}/v1/models/digits_cnn:predict", {"instances": x.tolist()}) == 200
+    assert post(f"{url}/v1/models/digits_cnn:predict", {"instances": [[1, 2]]}) == 400
+    examples = {"examples": [{"x": [1.0, 2.0]}]}
+    assert post(f"{url}/v1/models/ex:classify", examples) == 200
+    with grpc.insecure_channel(f"127.0.0.1:{monitored.grpc_port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        stub.Predict(predict_request("digits_cnn", x[:1]), timeout=30)
+        multi = inference_pb2.MultiInferenceRequest()
+        task = multi.tasks.add()
+        task.model_spec.name, task.method_name = "ex", "tensorflow/serving/classify"
+        example_input(multi, [[1.0, 1.0]])
+        stub.MultiInference(multi, timeout=30)
+    counts, latency = tf_counts(url)
+
+    def moved(after: dict, before: dict) -> dict:
+        return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+    assert moved(counts, before_counts) == {
+        ("digits_cnn", "OK"): 2,
+        ("digits_cnn", "INVALID_ARGUMENT"): 1,
+        ("ex", "OK"): 1,
+    }
+    assert moved(latency, before_latency) == {
+        ("digits_cnn", "predict", "REST"): 1,
+        ("digits_cnn", "Predict", "GRPC"): 1,
+        ("ex", "classify", "REST"): 1,
+    }
+    assert "kerasforge_requests" in scrape(url)  # ours are still there, beside them
