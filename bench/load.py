@@ -74,18 +74,27 @@ def running() -> Iterator[dict[str, tuple[subprocess.Popen, int]]]:
             proc.wait(timeout=60)
 
 
-def one_round(target: Target, clients: int, per_client: int) -> float:
-    """Seconds for ``clients`` keep-alive clients to send ``per_client`` requests each."""
+def one_round(
+    target: Target, clients: int, per_client: int, latencies: list[float] | None = None
+) -> float:
+    """Seconds for ``clients`` keep-alive clients to send ``per_client`` requests each.
+
+    Each request's round trip, in seconds, is appended to ``latencies`` when given.
+    """
     start = threading.Barrier(clients + 1)
     failures: list[int] = []
+    record = latencies.append if latencies is not None else None
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=120)
         start.wait()
         for _ in range(per_client):
+            sent = time.perf_counter()
             conn.request("POST", target.path, body=target.body, headers=dict(target.headers))
             response = conn.getresponse()
             response.read()
+            if record is not None:
+                record(time.perf_counter() - sent)
             if response.status != 200:
                 failures.append(response.status)
         conn.close()
@@ -104,16 +113,26 @@ def one_round(target: Target, clients: int, per_client: int) -> float:
 
 
 def measure(
-    targets: dict[str, Target], clients: int, per_client: int, rounds: int, time_limit_s: float
+    targets: dict[str, Target],
+    clients: int,
+    per_client: int,
+    rounds: int,
+    time_limit_s: float,
+    latencies: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per round of each target, rounds alternating; the warm-up round dropped."""
+    """Seconds per round of each target, rounds alternating; the warm-up round dropped.
+
+    With ``latencies`` (``{target name: []}``), each measured request's round trip is
+    appended to its target's list.
+    """
     for target in targets.values():
         one_round(target, clients, per_client)
     seconds: dict[str, list[float]] = {name: [] for name in targets}
     deadline = time.monotonic() + time_limit_s
     for _ in range(rounds):
         for name, target in targets.items():
-            seconds[name].append(one_round(target, clients, per_client))
+            kept = latencies[name] if latencies is not None else None
+            seconds[name].append(one_round(target, clients, per_client, kept))
         if time.monotonic() > deadline:
             break
     return seconds
