@@ -9,13 +9,15 @@ of each is dropped, and the whole measurement stops at a time limit.
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,8 +72,26 @@ def running() -> Iterator[dict[str, tuple[subprocess.Popen, int]]]:
         yield servers
     finally:
         for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Stop a server; one started in a session of its own (a peer and its worker processes)
+    is stopped with its whole process group, killed if it outlives ``timeout_s``."""
+    try:
+        leads = os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        leads = False
+    send = (lambda sig: os.killpg(proc.pid, sig)) if leads else proc.send_signal
+    send(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait(timeout=timeout_s)
+    if leads:
+        with suppress(ProcessLookupError):  # workers the leader left behind
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def one_round(

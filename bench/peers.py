@@ -1,7 +1,7 @@
 """The peer model servers of ``bench_peers.py``: each in its own venv, installed on first use.
 
 Every peer (KServe's Python ModelServer, BentoML, LitServe) gets a venv under
-``bench/.peers/<name>/`` (git-ignored) with no system site-packages, holding the
+``.bench-peers/<name>/`` (git-ignored) with no system site-packages, holding the
 peer's package and the same TensorFlow version as the project's venv: one
 resolver run per peer, so the peer's pins and TensorFlow's agree (a ``.pth``
 onto the project's site-packages would mix two dependency sets). The server
@@ -22,8 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from load import stop
+
 BENCH = Path(__file__).resolve().parent
-CACHE = BENCH / ".peers"
+# outside bench/: the boundary tests read every .py file under bench/
+CACHE = BENCH.parent / ".bench-peers"
 SCRIPTS = BENCH / "peer_servers"
 INSTALL_TIMEOUT_S = 1800.0
 START_TIMEOUT_S = 240.0
@@ -63,7 +66,7 @@ def tensorflow_requirement() -> str:
 def ensure_installed(peer: Peer) -> str:
     """Install ``peer`` into its venv unless done; ``""`` when ready, else why it is not.
 
-    The install log is kept at ``bench/.peers/<name>.log``; a failed install is
+    The install log is kept at ``.bench-peers/<name>.log``; a failed install is
     retried on the next run (its venv is removed).
     """
     folder, stamp = CACHE / peer.name, CACHE / peer.name / ".installed"
@@ -126,10 +129,14 @@ def start(peer: Peer, saved_model: Path, log: Path) -> tuple[subprocess.Popen, i
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     env.pop("PYTHONPATH", None)
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=SCRIPTS)
+        # a session of its own: its workers are stopped with it (load.stop)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=SCRIPTS, start_new_session=True
+        )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            stop(proc)
             raise RuntimeError(f"{peer.name} exited {proc.returncode}: see {log}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -139,5 +146,5 @@ def start(peer: Peer, saved_model: Path, log: Path) -> tuple[subprocess.Popen, i
         except OSError:
             pass
         time.sleep(1)
-    proc.terminate()
+    stop(proc)
     raise RuntimeError(f"{peer.name} did not answer {peer.ready_path} in {START_TIMEOUT_S:.0f} s")

@@ -1,6 +1,6 @@
 """What every peer server does with the model: load the SavedModel, call ``serving_default``.
 
-Runs inside a peer's venv (``bench/.peers/<name>/``): TensorFlow and NumPy only,
+Runs inside a peer's venv (``.bench-peers/<name>/``): TensorFlow and NumPy only,
 nothing from kerasforge, so each peer serves the model as its own users would.
 """
 
