@@ -3,7 +3,9 @@
 As KServe's custom-model docs write one: ``load`` is called from ``__init__``,
 ``predict`` takes the v1 body ``{"instances": [...]}`` and answers
 ``{"predictions": [...]}`` at ``/v1/models/<name>:predict``; ``ModelServer`` with
-its defaults (one worker process) apart from the port, on loopback, no gRPC.
+its defaults (one worker process, latency logging on) apart from the port, no
+gRPC. Its REST server binds 0.0.0.0 with no option to change it
+(kserve/protocol/rest/server.py); the benchmark sends traffic to 127.0.0.1 only.
 """
 
 from __future__ import annotations
