@@ -9,13 +9,15 @@ of each is dropped, and the whole measurement stops at a time limit.
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,22 +72,49 @@ def running() -> Iterator[dict[str, tuple[subprocess.Popen, int]]]:
         yield servers
     finally:
         for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop(proc)
 
 
-def one_round(target: Target, clients: int, per_client: int) -> float:
-    """Seconds for ``clients`` keep-alive clients to send ``per_client`` requests each."""
+def stop(proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Stop a server; one started in a session of its own (a peer and its worker processes)
+    is stopped with its whole process group, killed if it outlives ``timeout_s``."""
+    try:
+        leads = os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        leads = False
+    send = (lambda sig: os.killpg(proc.pid, sig)) if leads else proc.send_signal
+    send(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait(timeout=timeout_s)
+    if leads:
+        with suppress(ProcessLookupError):  # workers the leader left behind
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def one_round(
+    target: Target, clients: int, per_client: int, latencies: list[float] | None = None
+) -> float:
+    """Seconds for ``clients`` keep-alive clients to send ``per_client`` requests each.
+
+    Each request's round trip, in seconds, is appended to ``latencies`` when given.
+    """
     start = threading.Barrier(clients + 1)
     failures: list[int] = []
+    record = latencies.append if latencies is not None else None
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=120)
         start.wait()
         for _ in range(per_client):
+            sent = time.perf_counter()
             conn.request("POST", target.path, body=target.body, headers=dict(target.headers))
             response = conn.getresponse()
             response.read()
+            if record is not None:
+                record(time.perf_counter() - sent)
             if response.status != 200:
                 failures.append(response.status)
         conn.close()
@@ -104,16 +133,26 @@ def one_round(target: Target, clients: int, per_client: int) -> float:
 
 
 def measure(
-    targets: dict[str, Target], clients: int, per_client: int, rounds: int, time_limit_s: float
+    targets: dict[str, Target],
+    clients: int,
+    per_client: int,
+    rounds: int,
+    time_limit_s: float,
+    latencies: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per round of each target, rounds alternating; the warm-up round dropped."""
+    """Seconds per round of each target, rounds alternating; the warm-up round dropped.
+
+    With ``latencies`` (``{target name: []}``), each measured request's round trip is
+    appended to its target's list.
+    """
     for target in targets.values():
         one_round(target, clients, per_client)
     seconds: dict[str, list[float]] = {name: [] for name in targets}
     deadline = time.monotonic() + time_limit_s
     for _ in range(rounds):
         for name, target in targets.items():
-            seconds[name].append(one_round(target, clients, per_client))
+            kept = latencies[name] if latencies is not None else None
+            seconds[name].append(one_round(target, clients, per_client, kept))
         if time.monotonic() > deadline:
             break
     return seconds

@@ -8,6 +8,7 @@ calls it after a full run, so the table always comes from one ``make bench``.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,35 @@ def rows(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def server_rows(name: str, servers: dict[str, dict[str, Any]]) -> list[str]:
+    """A figure's side-by-side servers: requests/s and p99 at each concurrency, or why skipped.
+
+    ``servers`` maps a server to ``{"workers", "c<N>_requests_per_s", "c<N>_p99_ms", ...}``
+    or ``{"workers", "skipped": why}``.
+    """
+    found = {
+        int(m.group(1))
+        for row in servers.values()
+        for key in row
+        if (m := re.fullmatch(r"c(\d+)_requests_per_s", key))
+    }
+    levels = sorted(found)
+    head = ["server", "workers"]
+    for n in levels:
+        head += [f"req/s at {n} clients", f"p99 ms at {n}"]
+    lines = [f"`{name}`, side by side:", "", f"| {' | '.join(head)} |"]
+    lines.append("| --- | --- |" + " ---: | ---: |" * len(levels))
+    for server, row in servers.items():
+        cells = [f"{server}", str(row.get("workers", ""))]
+        if "skipped" in row:
+            cells += [f"skipped: {row['skipped']}"] + [""] * (2 * len(levels) - 1)
+        else:
+            for n in levels:
+                cells += [f"{row[f'c{n}_requests_per_s']:g}", f"{row[f'c{n}_p99_ms']:g}"]
+        lines.append(f"| {' | '.join(cells)} |")
+    return lines
+
+
 def render(readme: str, results: dict[str, Any]) -> str:
     """``readme`` with the table between the markers replaced.
 
@@ -44,7 +74,11 @@ def render(readme: str, results: dict[str, Any]) -> str:
     cpus, platform = machine.get("cpus", "?"), machine.get("platform", "?")
     load = machine.get("load_average_1m_at_end", "?")
     note = f"Measured by `make bench` on {cpus} CPUs ({platform}; load average {load} at the end)."
-    body = "\n".join([note, "", *rows(results)])
+    sections = [note, "", *rows(results)]
+    for name, fig in sorted(results.items()):
+        if isinstance(fig, dict) and isinstance(fig.get("servers"), dict):
+            sections += ["", *server_rows(name, fig["servers"])]
+    body = "\n".join(sections)
     return f"{head}{START}\n{body}\n{END}{tail}"
 
 

@@ -44,3 +44,15 @@ def test_render_replaces_only_the_marked_section():
 def test_the_readme_has_the_markers():
     text = (ROOT / "README.md").read_text()
     assert text.index("<!-- bench:start -->") < text.index("<!-- bench:end -->")
+
+
+def test_a_figure_with_servers_gets_their_side_by_side_rows():
+    servers = {
+        "ours": {"workers": "1", "c8_requests_per_s": 1000.0, "c8_p99_ms": 9.5},
+        "peer": {"workers": "2", "skipped": "pip failed"},
+    }
+    results = {**RESULTS, "d_vs": {"value": 2, "goal": ">= 2", "met": True, "servers": servers}}
+    out = _table().render("<!-- bench:start -->\n<!-- bench:end -->\n", results)
+    assert "| server | workers | req/s at 8 clients | p99 ms at 8 |" in out
+    assert "| ours | 1 | 1000 | 9.5 |" in out
+    assert "| peer | 2 | skipped: pip failed |  |" in out
