@@ -304,15 +304,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from .clients.rest_client import RestClient
 
         client = RestClient(args.url, timeout=args.timeout)
+    signature = args.signature or request.signature_name
+    if signature is None and request.instances and isinstance(request.instances[0], list):
+        signature = pixels_signature(client.metadata(args.model, args.version, args.label))
     predictions = client.predict(
         args.model,
         request.instances,
         version=args.version,
-        signature_name=args.signature or request.signature_name,
+        signature_name=signature,
         label=args.label,
     )
     print(json.dumps({wire.PREDICTIONS: predictions}))
     return 0
+
+
+def pixels_signature(metadata: dict[str, Any]) -> str | None:
+    """Where arrays go: ``serving_pixels`` when the model's ``serving_default`` takes encoded
+    images (``export.image_input: encoded``), else ``None`` (the default signature)."""
+    from .card import PIXELS_SIGNATURE
+
+    defs = metadata.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
+    default = defs.get("serving_default", {}).get("inputs", {})
+    takes_bytes = bool(default) and all(i.get("dtype") == "DT_STRING" for i in default.values())
+    return PIXELS_SIGNATURE if takes_bytes and PIXELS_SIGNATURE in defs else None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -232,3 +232,18 @@ def test_bytes_that_are_no_image_get_one_clear_400(server):
     ) in answer["error"]
     status, answer = post(f"{server.url}/v1/models/gray:predict", {"instances": [[1.0]]})
     assert status == 400 and "Traceback" not in answer["error"], answer
+
+
+def test_kerasforge_predict_sends_arrays_to_the_pixel_signature(server, tmp_path, capsys):
+    # `kerasforge predict batch.npy` against an encoded-default model: the arrays go to
+    # serving_pixels (read from the model's metadata), not to the bytes-taking default.
+    from kerasforge.cli.main import main
+
+    pixels = [smooth_image(8, 8, 1).astype(np.float32)]
+    np.save(tmp_path / "batch.npy", np.stack(pixels))
+    assert (
+        main(["predict", str(tmp_path / "batch.npy"), "--model", "gray", "--url", server.url]) == 0
+    )
+    answer = json.loads(capsys.readouterr().out)
+    probabilities = np.array([row["probabilities"] for row in answer["predictions"]])
+    np.testing.assert_allclose(probabilities, pixel_answer(server, "gray", pixels), atol=1e-6)
