@@ -198,7 +198,7 @@ def check_model_source(args: argparse.Namespace) -> None:
         raise UsageError("--model_name needs --model_base_path (the folder of its versions)")
 
 
-def open_store(args: argparse.Namespace) -> Any:
+def open_store(args: argparse.Namespace, options: ServerOptions) -> Any:
     """The configured store (config file or single model), or ``None`` for repository mode."""
     from .server import embedded as server
     from .server import model_config
@@ -210,7 +210,10 @@ def open_store(args: argparse.Namespace) -> Any:
     else:
         return None
     return server.configured_store(
-        models, args.allow_version_labels_for_unavailable_models, warmup_options(args)
+        models,
+        args.allow_version_labels_for_unavailable_models,
+        warmup_options(args),
+        options,
     )
 
 
@@ -267,7 +270,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for line in ignored_flags_given(args):
         logging.getLogger("kerasforge.serve").warning(line)
     options = server_options(args)
-    store = open_store(args)
+    store = open_store(args, options)
     if store is None:
         rest, store = server.start(args.repository or DEFAULT_REPOSITORY, options)
     else:

@@ -119,6 +119,13 @@ class ServerOptions:
     max_load_retries: int = 5
     load_retry_interval_s: float = 60.0
 
+    def load_options(self) -> dict[str, Any]:
+        """The store's share of these options: the tags to load and the load retries."""
+        return {
+            "saved_model_tags": ",".join(self.saved_model_tags),
+            "retries": (self.max_load_retries, self.load_retry_interval_s),
+        }
+
     def grpc_options(self) -> grpc_api.GrpcOptions:
         """The gRPC server's share of these options (``grpc_port`` must be set)."""
         from . import grpc_api
@@ -258,7 +265,7 @@ def start(
         ServingError: the repository holds no published model, or the port is taken.
     """
     options = options or ServerOptions()
-    store = ModelStore(repository, warmup=options.warmup)
+    store = ModelStore(repository, warmup=options.warmup, **options.load_options())
     if not store.refresh():
         raise ServingError(
             f"no model to serve in {str(repository)!r}: expected <repository>/<name>/<version>/"
@@ -272,6 +279,7 @@ def configured_store(
     models: list[ModelEntry],
     allow_unavailable_labels: bool = False,
     warmup: WarmupOptions | None = None,
+    options: ServerOptions | None = None,
 ) -> ModelStore:
     """A store serving exactly ``models`` (TF Serving's ``--model_config_file`` or
     ``--model_name``/``--model_base_path``), their versions loaded.
@@ -279,7 +287,11 @@ def configured_store(
     Raises:
         ServingError: a label names a version that did not load (TF Serving's message).
     """
-    store = ModelStore(allow_unavailable_labels=allow_unavailable_labels, warmup=warmup)
+    store = ModelStore(
+        allow_unavailable_labels=allow_unavailable_labels,
+        warmup=warmup,
+        **(options or ServerOptions()).load_options(),
+    )
     try:
         store.configure(models)
     except ServingError as exc:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class ModelStore:
         allow_unavailable_labels: bool = False,
         warmup: WarmupOptions | None = None,
         saved_model_tags: str = DEFAULT_TAGS,
+        retries: tuple[int, float] = (5, 60.0),
     ) -> None:
         self.root = Path(repository_root) if repository_root is not None else None
         self.policies = dict(policies or {})
@@ -106,6 +108,8 @@ class ModelStore:
         self.allow_unavailable_labels = allow_unavailable_labels
         self.warmup = warmup or WarmupOptions()
         self.saved_model_tags = saved_model_tags
+        # TF Serving's --max_num_load_retries and --load_retry_interval_micros (in seconds).
+        self.max_retries, self.retry_interval_s = retries
         # Model folders whose stale ``.staging-*`` folders were removed (once, on first sight).
         self._cleaned: set[Path] = set()
         # Config mode: the configured models by name (None: every model under ``root``).
@@ -115,9 +119,10 @@ class ModelStore:
         self._labels: dict[str, dict[str, int]] = {}
         # Repository mode: the entries of ``<root>/models.config``, read at each refresh.
         self._released: dict[str, ModelEntry] = {}
-        # Versions that failed to load -> their files' fingerprint: retried once the files
-        # change (a version copied non-atomically, `cp -r`, completes later), as TF Serving retries.
-        self._broken: dict[tuple[str, Path], tuple[Any, ...]] = {}
+        # Versions that failed to load -> (their files' fingerprint, tries, when): retried once
+        # the files change (a version copied non-atomically, `cp -r`, completes later), and
+        # up to ``max_retries`` times ``retry_interval_s`` apart, as TF Serving retries.
+        self._broken: dict[tuple[str, Path], tuple[tuple[Any, ...], int, float]] = {}
         self._lock = threading.Lock()  # guards _models and _labels; never held while loading
         self._refresh_lock = threading.Lock()  # one refresh or configure at a time
         self._stop = threading.Event()
@@ -259,28 +264,33 @@ class ModelStore:
             repository.clean_stale_staging(model_dir)
 
     def _still_broken(self, name: str, path: Path) -> bool:
-        """True for a version folder that failed to load and whose files have not changed."""
-        seen = self._broken.get((name, path))
-        if seen is None:
+        """True for a version folder that failed to load, whose files have not changed, and
+        whose retries are spent or not due yet."""
+        failure = self._broken.get((name, path))
+        if failure is None:
             return False
-        if seen == _fingerprint(path):
-            return True
-        del self._broken[(name, path)]  # its files changed: try it again
-        return False
+        seen, tries, when = failure
+        if seen != _fingerprint(path):
+            del self._broken[(name, path)]  # its files changed: a fresh start
+            return False
+        return tries > self.max_retries or time.monotonic() - when < self.retry_interval_s
 
     def _try_load(self, name: str, version: int, path: Path) -> LoadedModel | None:
         fingerprint = _fingerprint(path)
+        tries = self._broken.get((name, path), ((), 0, 0.0))[1] + 1
         try:
             model = load_version(name, version, path, self.saved_model_tags)
             warm_up(model, self.warmup)
         except Exception as exc:  # a broken version must not take the server down
             log.error(
-                "could not load %s version %d (retried when its files change): %s",
+                "could not load %s version %d (try %d of %d; retried when its files change): %s",
                 name,
                 version,
+                tries,
+                self.max_retries + 1,
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
-            self._broken[(name, path)] = fingerprint
+            self._broken[(name, path)] = (fingerprint, tries, time.monotonic())
             return None
         self._broken.pop((name, path), None)
         return model

@@ -144,6 +144,36 @@ def test_a_corrupt_newer_version_is_skipped_and_the_old_one_keeps_serving(
     assert list(store.versions("m")) == [1] and answers(store.get("m"))
 
 
+@pytest.mark.parametrize(("retries", "tries"), [((2, 0.0), 3), ((0, 0.0), 1), ((5, 3600.0), 1)])
+def test_a_failed_load_is_retried_as_tf_serving_s_flags_say(
+    published, tmp_path, monkeypatch, retries, tries
+):
+    # main.cc --max_num_load_retries ("If set to 0, a load is attempted only once") and
+    # --load_retry_interval_micros: retries even when the files did not change.
+    repo = make_repo(published, tmp_path, [1])
+    add_corrupt_version(repo, 2)
+    attempts = []
+    real_load = storelib.load_version
+
+    def load(name: str, version: int, path: Path, tags: str) -> storelib.LoadedModel:
+        attempts.append(version)
+        return real_load(name, version, path, tags)
+
+    monkeypatch.setattr(storelib, "load_version", load)
+    store = ModelStore(repo, retries=retries)
+    for _ in range(5):
+        store.refresh()
+    assert attempts.count(2) == tries
+    assert list(store.versions("m")) == [1]
+
+
+def test_server_options_name_the_store_s_tags_and_retries():
+    options = serverlib.ServerOptions(
+        saved_model_tags=("gpu", "serve"), max_load_retries=1, load_retry_interval_s=0.5
+    )
+    assert options.load_options() == {"saved_model_tags": "gpu,serve", "retries": (1, 0.5)}
+
+
 def test_a_corrupt_version_at_start_makes_the_policy_fall_back(published, tmp_path):
     repo = make_repo(published, tmp_path, [1, 2])
     add_corrupt_version(repo, 3)
