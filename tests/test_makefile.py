@@ -59,3 +59,12 @@ def test_stack_down_without_the_compose_plugin_explains_itself(tmp_path):
     makefile = (ROOT / "Makefile").read_text()
     recipes = re.findall(r"^(stack-up|stack-down):.*\n\t\$\(stack_preflight\)$", makefile, re.M)
     assert sorted(recipes) == ["stack-down", "stack-up"]
+
+
+def test_the_readme_s_target_list_names_every_target():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w-]*):.*## ", makefile, re.MULTILINE)) - {"help"}
+    readme = (ROOT / "README.md").read_text()
+    listed = re.search(r"^- \*\*All targets\*\*: `make help` —(.*?)^- ", readme, re.M | re.S)
+    assert listed, "README.md's 'All targets' entry"
+    assert set(re.findall(r"`([a-z][\w-]*)`", listed.group(1))) == targets
