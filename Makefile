@@ -30,10 +30,16 @@ STAMP := $(VENV)/.installed
 .PHONY: example-data
 .PHONY: tune test-deps transfer-comparison
 
-TRIALS ?= 10
+# `make tune` searches the shipped space unless CONFIG is given on the command line;
+# TRIALS=n overrides the config's tune.trials.
+TUNE_CONFIG ?= $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/digits_cnn_tune.yaml)
+TRIALS ?=
 
 help: ## list every target with its one-line description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {name[++n] = $$1; text[n] = $$2; \
+		if (length($$1) > width) width = length($$1)} \
+		END {for (i = 1; i <= n; i++) printf "  \033[36m%-" width "s\033[0m  %s\n", name[i], text[i]}' \
+		$(MAKEFILE_LIST)
 	@echo "  variables: CONFIG=$(CONFIG) SET=\"a.b=1 c.d=x\" REPOSITORY=$(REPOSITORY) MODEL=$(MODEL)"
 
 $(STAMP): pyproject.toml
@@ -53,8 +59,8 @@ install: $(STAMP) ## create .venv and install kerasforge with its dev extra (oth
 train: $(STAMP) ## train the default experiment (CONFIG=..., SET="train.epochs=3 ...") and publish it
 	$(BIN)/kerasforge train --config $(CONFIG) $(SET_ARGS)
 
-tune: $(STAMP) ## search CONFIG's tune.space with Optuna (TRIALS=n); writes the best config as YAML
-	$(BIN)/kerasforge tune --config $(CONFIG) --trials $(TRIALS) $(SET_ARGS)
+tune: $(STAMP) ## Optuna search over configs/digits_cnn_tune.yaml (CONFIG=..., TRIALS=n); prints the best trial
+	$(BIN)/kerasforge tune --config $(TUNE_CONFIG) $(if $(strip $(TRIALS)),--trials $(TRIALS)) $(SET_ARGS)
 
 test-deps: ## system packages the tests use: PostgreSQL for the tracking server test (root, Debian)
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL present"; \
@@ -92,9 +98,16 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 bench: $(STAMP) ## every benchmark (bench/bench_*.py) -> bench/results/latest.json (ONLY=name for one)
 	$(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
 
+# What the compose targets need, checked first so that each missing piece is one line
+# naming the target and the fix, not Docker's own "unknown flag: --file".
+define stack_preflight
+	@docker info >/dev/null 2>&1 || { echo "$@: no Docker engine ('docker info' failed); 'make serve' runs the embedded server instead"; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "$@: the Docker Compose plugin is missing ('docker compose version' failed): install it (Debian/Ubuntu: apt-get install docker-compose-plugin)"; exit 1; }
+	@test -f docker/.env || { echo "$@: docker/.env is missing: cp docker/.env.example docker/.env and set its passwords"; exit 1; }
+endef
+
 stack-up: $(STAMP) ## start the compose stack (TF Serving, MLflow on PostgreSQL + MinIO); needs docker/.env
-	@test -f docker/.env || { echo "stack-up: docker/.env is missing: cp docker/.env.example docker/.env and set its passwords"; exit 1; }
-	@docker info >/dev/null 2>&1 || { echo "stack-up: no Docker engine ('docker info' failed); 'make serve' runs the embedded server instead"; exit 1; }
+	$(stack_preflight)
 	$(BIN)/python docker/check_repository.py --config docker/serving/models.config --repository artifacts/models
 	$(COMPOSE) up --detach --build --wait
 	@echo "TF Serving: http://127.0.0.1:$(REST_PORT) (gRPC 127.0.0.1:$(GRPC_PORT)); MLflow: http://127.0.0.1:$(MLFLOW_PORT)"
@@ -106,6 +119,7 @@ stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG
 		--config /opt/kerasforge/$(CONFIG) $(SET_ARGS)
 
 stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
+	$(stack_preflight)
 	$(COMPOSE) --profile train down
 
 TRANSFER_DIR := artifacts/transfer

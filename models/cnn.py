@@ -84,7 +84,7 @@ def digits_cnn(
     dense_units: int = 64,
     dropout: float = 0.25,
 ) -> keras.Model:
-    """A two-stage CNN sized for 8x8 digit images (about 60k parameters)."""
+    """A two-stage CNN sized for 8x8 digit images."""
     return small_cnn(input_shape, num_classes, filters, dense_units, dropout, name="digits_cnn")
 
 
@@ -108,7 +108,7 @@ def lenet5(
     pooling: Literal["average", "max"] = "average",
     input_size: int | None = 32,
 ) -> keras.Model:
-    """LeNet-5 as LeCun et al. 1998 drew it: C1-S2-C3-S4-C5-F6-output (61,706 params at 32x32x1).
+    """LeNet-5 as LeCun et al. 1998 drew it: C1-S2-C3-S4-C5-F6-output.
 
     C3 is fully connected to S2 (the paper's partial table is a hardware-era
     economy), S2/S4 are plain pooling and the output is softmax rather than

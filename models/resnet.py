@@ -111,7 +111,10 @@ def resnet18(
     base_filters: int = 64,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-18 v1: basic blocks [2, 2, 2, 2], ImageNet layout (11.7M params)."""
+    """ResNet-18 v1: basic blocks [2, 2, 2, 2], ImageNet layout.
+
+    The paper's model has 11.7M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("basic", (2, 2, 2, 2), "imagenet", "resnet18", *args)
 
@@ -123,7 +126,10 @@ def resnet34(
     base_filters: int = 64,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-34 v1: basic blocks [3, 4, 6, 3], ImageNet layout (21.8M params)."""
+    """ResNet-34 v1: basic blocks [3, 4, 6, 3], ImageNet layout.
+
+    The paper's model has 21.8M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("basic", (3, 4, 6, 3), "imagenet", "resnet34", *args)
 
@@ -135,7 +141,10 @@ def resnet50(
     base_filters: int = 64,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-50 v1: bottleneck blocks [3, 4, 6, 3], ImageNet layout (25.6M params)."""
+    """ResNet-50 v1: bottleneck blocks [3, 4, 6, 3], ImageNet layout.
+
+    The paper's model has 25.6M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("bottleneck", (3, 4, 6, 3), "imagenet", "resnet50", *args)
 
@@ -147,7 +156,10 @@ def resnet101(
     base_filters: int = 64,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-101 v1: bottleneck blocks [3, 4, 23, 3], ImageNet layout (44.7M params)."""
+    """ResNet-101 v1: bottleneck blocks [3, 4, 23, 3], ImageNet layout.
+
+    The paper's model has 44.7M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("bottleneck", (3, 4, 23, 3), "imagenet", "resnet101", *args)
 
@@ -159,7 +171,10 @@ def resnet152(
     base_filters: int = 64,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-152 v1: bottleneck blocks [3, 8, 36, 3], ImageNet layout (60.4M params)."""
+    """ResNet-152 v1: bottleneck blocks [3, 8, 36, 3], ImageNet layout.
+
+    The paper's model has 60.4M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("bottleneck", (3, 8, 36, 3), "imagenet", "resnet152", *args)
 
@@ -171,7 +186,10 @@ def resnet20(
     base_filters: int = 16,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-20 v1: basic blocks [3, 3, 3], CIFAR layout (0.27M params)."""
+    """ResNet-20 v1: basic blocks [3, 3, 3], CIFAR layout.
+
+    The paper's model has 0.27M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("basic", (3, 3, 3), "cifar", "resnet20", *args)
 
@@ -183,7 +201,10 @@ def resnet32(
     base_filters: int = 16,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-32 v1: basic blocks [5, 5, 5], CIFAR layout (0.47M params)."""
+    """ResNet-32 v1: basic blocks [5, 5, 5], CIFAR layout.
+
+    The paper's model has 0.47M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("basic", (5, 5, 5), "cifar", "resnet32", *args)
 
@@ -195,7 +216,10 @@ def resnet44(
     base_filters: int = 16,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-44 v1: basic blocks [7, 7, 7], CIFAR layout (0.66M params)."""
+    """ResNet-44 v1: basic blocks [7, 7, 7], CIFAR layout.
+
+    The paper's model has 0.66M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("basic", (7, 7, 7), "cifar", "resnet44", *args)
 
@@ -207,6 +231,9 @@ def resnet56(
     base_filters: int = 16,
     input_size: int | None = None,
 ) -> keras.Model:
-    """ResNet-56 v1: basic blocks [9, 9, 9], CIFAR layout (0.86M params)."""
+    """ResNet-56 v1: basic blocks [9, 9, 9], CIFAR layout.
+
+    The paper's model has 0.86M parameters; `kerasforge models` prints this build's count.
+    """
     args = (input_shape, num_classes, base_filters, input_size)
     return resnet("basic", (9, 9, 9), "cifar", "resnet56", *args)

@@ -37,6 +37,10 @@ from .types import (
 if TYPE_CHECKING:
     import tensorflow as tf
 
+MIN_PER_CLASS = 2
+"""Examples of a class a stratified split needs in what it splits (scikit-learn's rule)."""
+MAX_RARE_SHOWN = 5
+
 
 def source_names() -> list[str]:
     """Registered data source names, sorted."""
@@ -93,11 +97,18 @@ def keep_classes(data: Dataset, names: Sequence[str]) -> Dataset:
 
 
 def split(data: Dataset, validation_fraction: float, test_fraction: float, seed: int) -> Splits:
-    """Seeded train/validation/test split, stratified when the targets are classes."""
+    """Seeded train/validation/test split, stratified when the targets are classes.
+
+    Raises:
+        DataError: a class too rare to stratify (named by its label, with its count),
+            or too few examples for the fractions asked.
+    """
     from sklearn.model_selection import train_test_split
 
     stratified = data.info.targets == "classes"
     try:
+        if stratified:
+            _check_rare_classes(data.y, data.y, data.info.class_names)
         x_rest, x_test, y_rest, y_test = train_test_split(
             data.x,
             data.y,
@@ -105,6 +116,8 @@ def split(data: Dataset, validation_fraction: float, test_fraction: float, seed:
             random_state=seed,
             stratify=data.y if stratified else None,
         )
+        if stratified:
+            _check_rare_classes(y_rest, data.y, data.info.class_names)
         x_train, x_val, y_train, y_val = train_test_split(
             x_rest,
             y_rest,
@@ -121,6 +134,40 @@ def split(data: Dataset, validation_fraction: float, test_fraction: float, seed:
         ) from None
     sizes = {"train": len(y_train), "validation": len(y_val), "test": len(y_test)}
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, data.info, sizes)
+
+
+def _check_rare_classes(part: np.ndarray, whole: np.ndarray, names: Sequence[str]) -> None:
+    """Raise :class:`DataError` naming the labels that ``part`` holds fewer than
+    :data:`MIN_PER_CLASS` times (a stratified split of ``part`` cannot place them), with
+    how often each appears in ``whole`` (the source) and how to fix it.
+
+    scikit-learn's own message names a class id (``[2]``), not the label a user wrote.
+    """
+    ids, counts = np.unique(part, return_counts=True)
+    rare = {int(i): int(n) for i, n in zip(ids, counts, strict=True) if n < MIN_PER_CLASS}
+    if not rare:
+        return
+    label = dict(enumerate(names)) | {i: str(i) for i in rare if i >= len(names)}
+    found = []
+    for i, left in list(rare.items())[:MAX_RARE_SHOWN]:
+        total = int((whole == i).sum())
+        after = "" if left == total else f" ({left} left after the test split)"
+        found.append(f"label {label[i]!r} appears {_times(total)}{after}")
+    others = [label[i] for i in np.unique(whole) if int(i) not in rare]
+    keep = f"data.classes=[{','.join(others)}]" if len(others) <= 12 else "data.classes=[...]"
+    fixes = "remove those rows" + (
+        f", or keep only the other classes with --set {keep}" if len(others) >= 2 else ""
+    )
+    raise DataError(
+        f"{'; '.join(found)}{'; ...' if len(rare) > MAX_RARE_SHOWN else ''} in "
+        f"{len(whole)} examples: a stratified split needs at least {MIN_PER_CLASS} examples "
+        "of every class (3 or more to reach train, validation and test). Add examples of "
+        f"{', '.join(repr(label[i]) for i in list(rare)[:MAX_RARE_SHOWN])}, {fixes}"
+    )
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
 def to_dataset(

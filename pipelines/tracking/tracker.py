@@ -22,6 +22,7 @@ from typing import Any
 import keras
 
 from ..config.tracking import RegistryConfig
+from ..training.schedules import trained_rate
 from . import plots
 from .fallback import Journal
 from .signals import SignalCheck
@@ -43,10 +44,8 @@ class MlflowMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         metrics = {k: float(v) for k, v in (logs or {}).items()}
         metrics["epoch_time_s"] = time.perf_counter() - self._started
-        if "learning_rate" not in metrics and self.model is not None:
-            rate = getattr(self.model.optimizer, "learning_rate", None)
-            if rate is not None:
-                metrics["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+        if "learning_rate" not in metrics and getattr(self.model, "optimizer", None) is not None:
+            metrics["learning_rate"] = trained_rate(self.model.optimizer)
         self.tracker.log_metrics(metrics, step=epoch, background=True)
 
 

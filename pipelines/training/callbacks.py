@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from ..errors import KerasforgeError
+from .schedules import trained_rate
 
 if TYPE_CHECKING:
     from ..config.experiment import ExperimentConfig
@@ -27,13 +28,16 @@ class TrainingDiverged(KerasforgeError):
 
 
 class LearningRateLogger(keras.callbacks.Callback):
-    """Put the optimizer's current learning rate (schedule included) in every epoch's logs."""
+    """Put the learning rate the epoch trained with in every epoch's logs.
+
+    That is the rate of the epoch's last optimizer step (see
+    :func:`~.schedules.trained_rate`), not ``optimizer.learning_rate``, which at
+    the end of an epoch already reads the next epoch's first step.
+    """
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
-            logs["learning_rate"] = float(
-                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-            )
+            logs["learning_rate"] = trained_rate(self.model.optimizer)
 
 
 class NanGuard(keras.callbacks.Callback):

@@ -115,6 +115,24 @@ def learning_rate_at(value: Any, step: int) -> float:
     return float(value)
 
 
+def trained_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The learning rate of ``optimizer``'s last step: what the epoch just ended trained with.
+
+    ``optimizer.learning_rate`` evaluates a schedule at ``optimizer.iterations``,
+    the step about to run: read at the end of an epoch it is the next epoch's
+    rate (a step decay shows one epoch early, a cosine's last epoch shows its
+    end value). A plain rate (a variable, which ReduceLROnPlateau lowers
+    between epochs) is the one the epoch used.
+    """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # mixed precision
+    # Keras keeps the schedule itself here; the public property only gives its value now.
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        last_step = max(int(ops.convert_to_numpy(optimizer.iterations)) - 1, 0)
+        return learning_rate_at(schedule, last_step)
+    return float(ops.convert_to_numpy(optimizer.learning_rate))
+
+
 def steps_for(examples: int, batch_size: int) -> int:
     """Optimizer steps in one epoch of ``examples``."""
     return max(1, math.ceil(examples / batch_size))

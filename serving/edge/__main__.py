@@ -5,7 +5,9 @@
 ``--output PATH`` it writes the answered images side by side into a PNG instead,
 and for a generator ``--seed S --count N`` draws N latent vectors with NumPy
 instead of reading an input file; ``bench`` prints single-example
-latency percentiles. Neither imports TensorFlow. Bad input: one line on
+latency percentiles. A .npy batch over ``--max-input-mb`` (default
+``inputs.MAX_INPUT_MB``) is refused before it is read. Neither imports
+TensorFlow. Bad input: one line on
 stderr, exit 2.
 """
 
@@ -19,6 +21,7 @@ import time
 import numpy as np
 
 from .formats import write_png
+from .inputs import MAX_INPUT_MB
 from .runtime import EdgeError, EdgeModel
 
 
@@ -41,6 +44,16 @@ def _runs(text: str) -> int:
     return value
 
 
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in MB; received {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive size in MB; received {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kerasforge-edge", description="TFLite inference without TensorFlow."
@@ -59,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     pred.add_argument("--count", type=_runs, default=1, help="latent vectors --seed draws")
     pred.add_argument("--output", default=None, help="write the answered images to this PNG")
+    pred.add_argument(
+        "--max-input-mb",
+        type=_megabytes,
+        default=MAX_INPUT_MB,
+        help=f"largest .npy batch read, in MB of array data (default {MAX_INPUT_MB})",
+    )
     bench = sub.add_parser("bench", help="single-example latency p50/p90/p99")
     bench.add_argument("model", help="path to a .tflite file")
     bench.add_argument("--runs", type=_runs, default=200, help="timed runs (default 200)")
@@ -89,7 +108,7 @@ def _batch(model: EdgeModel, args: argparse.Namespace) -> np.ndarray:
     if args.seed is None:
         if args.input is None:
             raise EdgeError("predict needs an INPUT file (or --seed for a generator)")
-        return model.load_input(args.input)
+        return model.load_input(args.input, args.max_input_mb)
     if args.input is not None or model.input_name != "latent":
         raise EdgeError(
             f"--seed draws latent vectors for a generator (input 'latent'); this model takes "

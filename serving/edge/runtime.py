@@ -27,7 +27,7 @@ from .compat import (
     unsupported_op_error,
 )
 from .formats import format_outputs, task_contract
-from .inputs import EdgeError, chunks, load_image, load_npy
+from .inputs import MAX_INPUT_MB, EdgeError, chunks, load_image, load_npy
 from .text import load_text, tokenizer_for
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
@@ -120,13 +120,14 @@ class EdgeModel:
             found = None
         return found or (0.0, 1.0)
 
-    def load_input(self, path: str | Path) -> np.ndarray:
-        """A batch from a ``.npy`` file (memory-mapped) or an image file (see ``inputs``)."""
+    def load_input(self, path: str | Path, max_mb: float = MAX_INPUT_MB) -> np.ndarray:
+        """A batch from a ``.npy`` file (memory-mapped, at most ``max_mb`` MB) or an image
+        file (see ``inputs``)."""
         path = Path(path)
         if not path.is_file():
             raise EdgeError(f"input file {str(path)!r} not found; pass an image or a .npy file")
         if path.suffix.lower() == ".npy":
-            return load_npy(path, self.input_shape[1:])
+            return load_npy(path, self.input_shape[1:], max_mb)
         if path.suffix.lower() == ".txt" and self.takes_text:  # one text per line
             return load_text(path)
         if path.suffix.lower() in IMAGE_SUFFIXES:

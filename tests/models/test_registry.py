@@ -309,3 +309,14 @@ def _auto_named(layer) -> bool:
     """True when a layer kept Keras' generated name (``conv2d``, ``dense_3``, ...)."""
     snake = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", type(layer).__name__).lower()
     return re.fullmatch(rf"{snake}(_\d+)?", layer.name) is not None
+
+
+def test_no_description_states_a_parameter_count():
+    # `kerasforge models` prints each description above the counted parameters
+    # (pipelines/cli.py:cmd_models); a figure in the text ("about 60k") contradicted
+    # the count on the next line (82,666 for digits_cnn).
+    count = re.compile(r"\d[\d,.]*\s*[kKM]?\s*(param|weight)", re.IGNORECASE)
+    stated = {
+        n: d for n in models.list_models() if count.search(d := models.get_entry(n).description)
+    }
+    assert not stated, f"descriptions state parameter counts: {stated}"

@@ -76,6 +76,7 @@ def numpy_arrays(file: FileConfig) -> Dataset:
         raise DataError(f"data file {path}: features must be numbers; received dtype {x.dtype}")
     if len(x) != len(labels):
         raise DataError(f"data file {path}: {len(x)} feature rows but {len(labels)} labels")
+    _check_whole_numbers(path, labels)
     x = x.reshape(len(x), -1).astype("float32")
     classes, y = _class_ids([_label_text(v) for v in labels])
     names = tuple(f"f{i}" for i in range(x.shape[1]))
@@ -161,6 +162,24 @@ def _numbers(path: Path, name: str, values: list[str], policy: str) -> np.ndarra
     if policy == "mean" and np.isnan(out).any():
         out[np.isnan(out)] = np.nanmean(out) if not np.isnan(out).all() else 0.0
     return out
+
+
+def _check_whole_numbers(path: Path, labels: np.ndarray) -> None:
+    """Refuse numeric class labels that are not whole numbers (``1.5``, NaN): each would
+    silently become a class of its own."""
+    if not np.issubdtype(labels.dtype, np.floating):
+        return
+    bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+    if not len(bad):
+        return
+    where = "its last column" if path.suffix == ".npy" else "its label array"
+    raise DataError(
+        f"data file {path}: class labels must be whole numbers; {where} holds "
+        f"{float(labels[bad[0]])} at row {bad[0] + 1} ({len(bad)} such value"
+        f"{'s' if len(bad) > 1 else ''} in {len(labels)}). Numbers that measure something "
+        "are not classes: map them to class numbers (0, 1, 2, ...) or names, or round them, "
+        "and save the file again"
+    )
 
 
 def _label_text(value: object) -> str:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kerasforge.pipelines.data import pipeline as data
+from kerasforge.pipelines.data.types import DataInfo
 from kerasforge.pipelines.errors import DataError
 
 
@@ -65,9 +66,14 @@ def test_split_is_deterministic_stratified_and_disjoint(digits):
 
 
 def test_split_that_starves_a_class_is_a_clear_error(digits):
-    tiny = data.Dataset(digits.x[:12], digits.y[:12], digits.info)
-    with pytest.raises(DataError, match=r"cannot split 12 examples.*every class"):
+    # 3 of each digit, but a test split of 5 examples cannot hold all 10 classes.
+    tiny = data.Dataset(digits.x[:30], digits.y[:30], digits.info)
+    with pytest.raises(DataError, match=r"cannot split 30 examples.*every class"):
         data.split(tiny, 0.15, 0.15, seed=0)
+    # Fewer than 2 of a digit: its label is named (scikit-learn's message names an id).
+    rare = data.Dataset(digits.x[:12], digits.y[:12], digits.info)
+    with pytest.raises(DataError, match=r"^label '2' appears once; label '3' appears once"):
+        data.split(rare, 0.15, 0.15, seed=0)
 
 
 def test_unknown_source():
@@ -102,3 +108,12 @@ def test_keep_classes_names_the_classes_it_does_not_know(digits):
         data.keep_classes(digits, ["5", "x"])
     with pytest.raises(DataError, match="values targets, not classes"):
         data.keep_classes(data.load_source("diabetes"), ["5", "6"])
+
+
+def test_a_class_the_test_split_leaves_alone_is_named_by_its_label():
+    info = DataInfo("colors", "tabular", "classes", ("red", "blue", "purple"))
+    y = np.array([0] * 20 + [1] * 20 + [2] * 2)
+    colors = data.Dataset(np.zeros((len(y), 2), "float32"), y, info)
+    # Half to test: one 'purple' goes there, one is left for train and validation.
+    with pytest.raises(DataError, match=r"'purple' appears twice \(1 left after the test split\)"):
+        data.split(colors, 0.15, 0.5, seed=0)

@@ -68,3 +68,29 @@ def test_trials_nest_under_a_parent_and_the_best_config_runs(tmp_path):
         == best_run.data.params["model.options.dense_units"]
     )
     assert not written.tune.space
+
+
+TUNE_CONFIG = DEFAULT_CONFIG.with_name("digits_cnn_tune.yaml")  # what `make tune` searches
+
+
+def test_the_shipped_tune_config_declares_a_small_space_of_real_keys():
+    from kerasforge.pipelines.tracking.tune import _override
+
+    cfg = load_config(TUNE_CONFIG)
+    assert cfg.tune.space and cfg.tune.trials <= 5, "`make tune` stays a few minutes long"
+    # Each bound and choice of the space is a value the config accepts at its key.
+    for key, spec in cfg.tune.space.items():
+        for value in spec.choices or [spec.low, spec.high]:
+            load_config(TUNE_CONFIG, [_override(key, value)])
+
+
+@pytest.mark.heavy
+def test_the_shipped_tune_config_runs_a_trial_and_names_the_best(tmp_path):
+    from kerasforge.pipelines.tracking.tune import tune
+
+    overrides = ["model.options.filters=[4]", "train.epochs=1", f"output_dir={tmp_path}"]
+    best = tune(TUNE_CONFIG, overrides, trials=1)
+    assert best["best_trial"] == 0 and best["metric"] == "val_accuracy"
+    assert 0.0 <= best["best_value"] <= 1.0
+    written = load_config(best["config"])
+    assert list(written.model.options["filters"]) == [4] and not written.tune.space

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -16,6 +17,21 @@ from tests.conftest import run_edge
 def _pickled(d):
     np.save(d / "x.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     return d / "x.npy"
+
+
+def _random_bytes(d):
+    (d / "x.npy").write_bytes(np.random.default_rng(0).bytes(4096))
+    return d / "x.npy"
+
+
+def _a_pickle(d):
+    (d / "x.npy").write_bytes(pickle.dumps([[1.0, 2.0]], protocol=4))
+    return d / "x.npy"
+
+
+def _an_npz(d):
+    np.savez(d / "x.npz", x=np.zeros((2, 8, 8, 1), "float32"))
+    return (d / "x.npz").rename(d / "x.npy")
 
 
 def _strings(d):
@@ -62,6 +78,11 @@ def _big(d):
     ("make", "message"),
     [
         (_pickled, "pickled Python objects"),
+        # numpy.lib.format: a .npy starts with its magic string; np.load calls anything
+        # else "pickled data", so the runtime reads the first bytes itself.
+        (_random_bytes, "is not a .npy file: it is corrupt or another format (it starts b'"),
+        (_a_pickle, "is not a .npy file: it is a Python pickle, which is never loaded"),
+        (_an_npz, "is not a .npy file: it is a zip archive (an .npz holds several arrays)"),
         (_strings, "expected numbers (float or int); received dtype 'str"),
         (_truncated, "is truncated"),
         (_empty, "holds no examples"),
@@ -102,6 +123,30 @@ def test_huge_batches_run_in_chunks_from_a_memory_map(published, tmp_path, monke
     assert seen == [4] * 8 + [3]
     assert chunked["class_ids"] == whole["class_ids"]
     np.testing.assert_allclose(chunked["probabilities"], whole["probabilities"], atol=1e-6)
+
+
+def test_a_batch_over_the_size_limit_is_refused_before_it_is_read(published, tmp_path):
+    # A sparse file: its header says 300,000 digits (77 MB), no page of it is written.
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", "w+", "float32", (300_000, 8, 8, 1))
+    del big
+    proc = run_edge("predict", str(published.published.tflite_path), str(tmp_path / "big.npy"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        f"holds 77 MB (300,000 rows of float32); the edge runtime reads at most "
+        f"{inputs.MAX_INPUT_MB} MB per call" in proc.stderr
+    )
+    assert "--max-input-mb 77" in proc.stderr, "the message says how to raise the limit"
+    # The flag raises (or lowers) the limit; what it lets through is answered.
+    x = published.splits.x_test[:5].astype("float32")
+    np.save(tmp_path / "small.npy", x)
+    small = [str(published.published.tflite_path), str(tmp_path / "small.npy")]
+    proc = run_edge("predict", *small, "--max-input-mb", "0.001")
+    assert proc.returncode == 2 and "reads at most 0.001 MB" in proc.stderr
+    proc = run_edge("predict", *small, "--max-input-mb", "0.01")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["class_ids"]) == 5
+    proc = run_edge("predict", *small, "--max-input-mb", "nan")
+    assert proc.returncode == 2 and "--max-input-mb: expected a positive size" in proc.stderr
 
 
 def test_bench_prints_latency_percentiles(published):

@@ -128,3 +128,31 @@ def test_data_checks_errors_and_warnings(caplog):
         (finding,) = validate(skewed)
     assert finding.level == "warning" and "imbalanced (40 vs 1" in finding.message
     assert "imbalanced" in caplog.text
+
+
+def test_a_label_seen_once_is_named_with_its_count_and_the_fix(tmp_path):
+    from kerasforge.pipelines.data.pipeline import keep_classes, split
+
+    rows = [f"{i},{i % 7},{'red' if i % 2 else 'blue'}" for i in range(30)] + ["5,5,purple"]
+    path = write(tmp_path / "colors.csv", "a,b,label\n" + "\n".join(rows) + "\n")
+    data = load_source("csv_table", file_cfg("csv_table", path).data.file)
+    # scikit-learn's own message names the class id ([1]); ours names the label as written.
+    with pytest.raises(DataError) as caught:
+        split(data, 0.15, 0.15, seed=0)
+    message = str(caught.value)
+    assert "label 'purple' appears once in 31 examples" in message
+    assert "at least 2 examples of every class" in message and "[1]" not in message
+    # The fix the message offers is a valid override that makes the split work.
+    fix = message.split("--set ")[-1]
+    kept = keep_classes(data, file_cfg("csv_table", path, fix).data.classes)
+    assert sum(split(kept, 0.15, 0.15, seed=0).sizes.values()) == 30
+
+
+def test_a_npy_label_that_is_not_a_whole_number_is_refused(tmp_path):
+    x = np.arange(8, dtype="float64").reshape(4, 2)
+    np.save(tmp_path / "m.npy", np.column_stack([x, [0.0, 1.5, 1.0, 0.0]]))
+    with pytest.raises(DataError, match=r"whole numbers; its last column holds 1\.5 at row 2"):
+        load_source("numpy_arrays", file_cfg("numpy_arrays", tmp_path / "m.npy").data.file)
+    np.savez(tmp_path / "d.npz", x=x, label=np.array([0.0, 1.0, np.nan, 1.0]))
+    with pytest.raises(DataError, match=r"its label array holds nan at row 3"):
+        load_source("numpy_arrays", file_cfg("numpy_arrays", tmp_path / "d.npz").data.file)
