@@ -4,8 +4,9 @@ As KServe's custom-model docs write one: ``load`` is called from ``__init__``,
 ``predict`` takes the v1 body ``{"instances": [...]}`` and answers
 ``{"predictions": [...]}`` at ``/v1/models/<name>:predict``; ``ModelServer`` with
 its defaults (one worker process, latency logging on) apart from the port, no
-gRPC. Its REST server binds 0.0.0.0 with no option to change it
-(kserve/protocol/rest/server.py); the benchmark sends traffic to 127.0.0.1 only.
+gRPC. Its REST server builds its ``uvicorn.Config`` with ``host="0.0.0.0"`` and no option
+to change it (kserve/protocol/rest/server.py); :class:`LoopbackConfig` binds it to
+127.0.0.1 instead, as every server of this project listens, which changes nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import argparse
 from typing import Any
 
 import kserve
+import uvicorn
 from savedmodel import Signature
+
+
+class LoopbackConfig(uvicorn.Config):
+    """``uvicorn.Config`` bound to 127.0.0.1 whatever host its caller names."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["host"] = "127.0.0.1"
+        super().__init__(*args, **kwargs)
 
 
 class DigitsModel(kserve.Model):
@@ -38,5 +48,6 @@ if __name__ == "__main__":
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--port", type=int, required=True)
     args, _ = parser.parse_known_args()
+    uvicorn.Config = LoopbackConfig  # read by kserve's RESTServer when it starts
     server = kserve.ModelServer(http_port=args.port, enable_grpc=False)
     server.start([DigitsModel("digits_cnn", args.model_dir)])
