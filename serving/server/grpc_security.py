@@ -60,9 +60,12 @@ def server_credentials(path: Path) -> grpc.ServerCredentials:
 
 
 def start_up_roots(store: ModelStore) -> tuple[Path, ...]:
-    """The folders reloads may name: the repository root and the base paths served now."""
-    roots = [store.root] if store.root is not None else []
-    roots += [store.entry(name).base_path for name in store.model_names()]
+    """The folders reloads may name: the repository root, else (a store built from a
+    config) the base paths of the models it serves now."""
+    if store.root is not None:
+        roots = [store.root]
+    else:
+        roots = [store.entry(name).base_path for name in store.model_names()]
     return tuple(dict.fromkeys(paths.resolved(r) for r in roots))
 
 

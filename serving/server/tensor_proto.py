@@ -55,6 +55,16 @@ _FIELDS: dict[int, tuple[str, Any]] = {
 _NUMPY = {enum: tf.dtypes.as_dtype(enum).as_numpy_dtype for enum in _FIELDS}
 _NUMPY[_T.DT_STRING] = object
 _ENUMS = {np.dtype(t).str: e for e, t in _NUMPY.items() if e != _T.DT_STRING}
+# Fixed-width typed fields (and bools, one byte each), written as one packed field of raw
+# little-endian bytes: the same wire bytes as extend(), hundreds of times faster for large
+# outputs. The values are the field numbers in tensor.proto.
+_PACKED = {
+    _T.DT_FLOAT: 5,
+    _T.DT_DOUBLE: 6,
+    _T.DT_COMPLEX64: 9,
+    _T.DT_BOOL: 11,
+    _T.DT_COMPLEX128: 12,
+}
 _BITS = (_T.DT_HALF, _T.DT_BFLOAT16)
 _COMPLEX = (_T.DT_COMPLEX64, _T.DT_COMPLEX128)
 
@@ -80,9 +90,21 @@ def fill_tensor_proto(proto: Any, array: np.ndarray, tensor_content: bool = Fals
         )
     elif tensor_content:
         proto.tensor_content = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
+    elif dtype in _PACKED and array.size:
+        raw = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
+        proto.MergeFromString(bytes([_PACKED[dtype] << 3 | 2]) + _varint(len(raw)) + raw)
     elif array.size:
         field, kind = _FIELDS[dtype]
         getattr(proto, field).extend(_as_field_values(array, dtype, kind).tolist())
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _dtype_enum(array: np.ndarray) -> int:
