@@ -15,17 +15,12 @@ concurrent calls.
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
-import tensorflow as tf
-from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -38,123 +33,96 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from ..errors import ServingError, tf_error_message
+from ..errors import ServingError
 from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
-from . import batching, examples, model_config, predict
+from . import batching, examples, predict
+from .grpc_security import ReloadGate, server_credentials, start_up_roots
+from .grpc_status import fill_spec, guard, resolve
 from .limits import DEFAULT_MAX_INPUT_ELEMENTS
 from .metrics import Metrics
 from .store import LoadedModel, ModelStore, signature_defs
+from .tensor_proto import decode_inputs, fill_tensor_proto, read_tensor_proto
 from .workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLASSIFY_METHOD", "REGRESS_METHOD", "serve", "signature_defs"]
-_CODES = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    404: grpc.StatusCode.NOT_FOUND,
-    412: grpc.StatusCode.FAILED_PRECONDITION,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
-
-
-def resolve(store: ModelStore, spec: Any) -> LoadedModel:
-    """The loaded model a ``ModelSpec`` names (version, label or latest)."""
-    if not spec.name:
-        raise ServingError("ModelSpec has no name specified.")
-    choice = spec.WhichOneof("version_choice")
-    version = spec.version.value if choice == "version" else None
-    label = spec.version_label if choice == "version_label" else None
-    return store.get(spec.name, version, label)
-
-
-def _abort(context: grpc.ServicerContext, exc: ServingError) -> None:
-    context.abort(_CODES.get(exc.status, grpc.StatusCode.INTERNAL), str(exc))
-
-
-def _fill_spec(out: Any, model: LoadedModel, signature: str) -> None:
-    out.name = model.name
-    out.version.value = model.version
-    out.signature_name = signature
-
-
-def _guard(method: Any) -> Any:
-    """Turn ServingError into the matching gRPC status; keep other failures as INTERNAL."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except ServingError as exc:
-            _abort(context, exc)
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, tf_error_message(str(exc)))
-
-    return wrapper
+__all__ = [
+    "CLASSIFY_METHOD",
+    "REGRESS_METHOD",
+    "fill_tensor_proto",
+    "read_tensor_proto",
+    "serve",
+    "signature_defs",
+]
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict, Classify, Regress, MultiInference and GetModelMetadata over ``store``."""
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata over ``store``.
+
+    Args:
+        store: the loaded models.
+        metrics: where calls are counted.
+        batcher: batches Predict calls when given.
+        options: ``tensor_content`` and ``max_input_elements`` are read here.
+    """
 
     def __init__(
         self,
         store: ModelStore,
         metrics: Metrics | None = None,
         batcher: batching.Batcher | None = None,
+        options: GrpcOptions | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
         self.batcher = batcher
+        self.options = options or GrpcOptions()
 
-    @_guard
+    @guard
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
         name = request.model_spec.signature_name or "serving_default"
         with self.metrics.track("grpc", "predict", "") as call:
             model = resolve(self.store, request.model_spec)
             call.model, call.version = model.name, model.version
-            signature = model.signature(name)
+            signature = _predict_signature(model, name)
             call.signature = name
+            wanted = _output_filter(list(request.output_filter), signature)
             specs = predict.input_specs(signature)
-            arrays = decode_inputs(dict(request.inputs), specs)
+            arrays = decode_inputs(dict(request.inputs), specs, self.options.max_input_elements)
             outputs = batching.run(self.batcher, call, signature, arrays)
-        if request.output_filter:
-            unknown = sorted(set(request.output_filter) - set(outputs))
-            if unknown:
-                raise ServingError(f"output tensor alias not found in signature: {unknown[0]}")
-            outputs = {k: outputs[k] for k in request.output_filter}
         response = predict_pb2.PredictResponse()
-        _fill_spec(response.model_spec, model, name)
-        for key, value in outputs.items():
-            fill_tensor_proto(response.outputs[key], value)
+        fill_spec(response.model_spec, model, name)
+        for key in wanted or outputs:
+            fill_tensor_proto(response.outputs[key], outputs[key], self.options.tensor_content)
         return response
 
-    @_guard
+    @guard
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         response = classification_pb2.ClassificationResponse()
         model, name, outputs = self._run_examples(request, CLASSIFY_METHOD)
-        _fill_spec(response.model_spec, model, name)
+        fill_spec(response.model_spec, model, name)
         response.result.CopyFrom(examples.classification_result(outputs))
         return response
 
-    @_guard
+    @guard
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
         response = regression_pb2.RegressionResponse()
         model, name, outputs = self._run_examples(request, REGRESS_METHOD)
-        _fill_spec(response.model_spec, model, name)
+        fill_spec(response.model_spec, model, name)
         response.result.CopyFrom(examples.regression_result(outputs))
         return response
 
-    @_guard
+    @guard
     def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
         response = inference_pb2.MultiInferenceResponse()
         if not request.tasks:
             raise ServingError("MultiInferenceRequest must have at least one task")
+        _check_tasks(request.tasks, self.store)
         for task in request.tasks:
-            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
-                raise ServingError(f"Unsupported signature method_name: {task.method_name}")
             sub = _Sub(task.model_spec, request.input)
             model, name, outputs = self._run_examples(sub, task.method_name)
             result = response.results.add()
-            _fill_spec(result.model_spec, model, name)
+            fill_spec(result.model_spec, model, name)
             if task.method_name == CLASSIFY_METHOD:
                 result.classification_result.CopyFrom(examples.classification_result(outputs))
             else:
@@ -173,7 +141,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
         return model, name, outputs
 
-    @_guard
+    @guard
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
         if list(request.metadata_field) != ["signature_def"]:
             raise ServingError(
@@ -182,12 +150,71 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
         model = resolve(self.store, request.model_spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
-        _fill_spec(response.model_spec, model, "")
+        fill_spec(response.model_spec, model, "")
         defs = get_model_metadata_pb2.SignatureDefMap()
         for key, value in signature_defs(model.path).items():
             defs.signature_def[key].CopyFrom(value)
         response.metadata["signature_def"].Pack(defs)
         return response
+
+
+def _predict_signature(model: LoadedModel, name: str) -> Any:
+    """Signature ``name`` of ``model``; FAILED_PRECONDITION when it has none, as
+    ``predict_util.cc`` (``RunPredict``) answers."""
+    if name not in model.signatures:
+        raise ServingError(
+            f'Serving signature key "{name}" not found. This model has: '
+            f"{', '.join(sorted(model.signatures))}; set model_spec.signature_name to one",
+            status=412,
+        )
+    return model.signature(name)
+
+
+def _output_filter(aliases: list[str], signature: Any) -> list[str]:
+    """``output_filter`` checked as ``predict_util.cc`` (``PreProcessPrediction``) does."""
+    known = sorted(signature.structured_outputs)
+    seen: set[str] = set()
+    for alias in aliases:
+        if alias not in known:
+            raise ServingError(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                f"in the set {{{','.join(known)}}}."
+            )
+        if alias in seen:
+            raise ServingError(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return aliases
+
+
+def _check_tasks(tasks: Any, store: ModelStore) -> None:
+    """A MultiInference's tasks checked as ``multi_inference.cc`` (``Infer``) checks them:
+    one model, each signature once and in the model, classify or regress only."""
+    names = {task.model_spec.name for task in tasks}
+    if "" in names:
+        raise ServingError("Found ModelSpec with an empty model name.")
+    if len(names) > 1:
+        raise ServingError(
+            "All ModelSpecs in a MultiInferenceRequest must access the same model name. "
+            f"Received: {', '.join(sorted(names))}"
+        )
+    model = resolve(store, tasks[0].model_spec)
+    seen: set[str] = set()
+    for task in tasks:
+        signature = task.model_spec.signature_name or "serving_default"
+        if signature in seen:
+            raise ServingError(f"Duplicate evaluation of signature: {signature}")
+        seen.add(signature)
+        if signature not in model.signatures:
+            raise ServingError(
+                f"Requested signature not found in model graph: {signature}. This model has: "
+                f"{', '.join(sorted(model.signatures))}"
+            )
+        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+            raise ServingError(
+                f"Unsupported signature method_name: {task.method_name}; a MultiInference "
+                f"task is {CLASSIFY_METHOD} or {REGRESS_METHOD} (send Predict separately)",
+                status=501,
+            )
 
 
 class _Sub:
@@ -200,19 +227,21 @@ class _Sub:
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest over ``store``."""
 
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(self, store: ModelStore, reload: ReloadGate | None = None) -> None:
         self.store = store
+        self.reload = reload or ReloadGate(False, ())
 
+    @guard
     def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            spec = request.model_spec
-            models = (
-                [resolve(self.store, spec)]
-                if spec.HasField("version") or spec.HasField("version_label")
-                else self.store.statuses(spec.name)
-            )
-        except ServingError as exc:
-            _abort(context, exc)
+        spec = request.model_spec
+        if not request.HasField("model_spec") or not spec.name:
+            # get_model_status_impl.cc (GetModelStatus): no ModelSpec is INVALID_ARGUMENT
+            raise ServingError("Missing ModelSpec: set model_spec.name to the model to report on")
+        models = (
+            [resolve(self.store, spec)]
+            if spec.HasField("version") or spec.HasField("version_label")
+            else self.store.statuses(spec.name)
+        )
         response = get_model_status_pb2.GetModelStatusResponse()
         for model in models:
             status = response.model_version_status.add()
@@ -221,96 +250,14 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             status.status.SetInParent()  # error_code OK, as TF Serving sends it
         return response
 
-    @_guard
+    @guard
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
-        if request.config.WhichOneof("config") != "model_config_list":
-            raise ServingError(
-                "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
-                "ModelConfigList is currently supported"
-            )
         try:
-            self.store.configure(model_config.entries_from_proto(request.config))
+            self.store.configure(self.reload.entries(request.config))
         except ServingError as exc:
             log.error("ReloadConfig failed: %s", exc)
             raise
         return model_management_pb2.ReloadConfigResponse()
-
-
-def fill_tensor_proto(proto: Any, array: np.ndarray) -> None:
-    """Write ``array`` into a TensorProto as ``tf.make_tensor_proto`` would (raw
-    ``tensor_content`` for numbers, ``string_val`` for strings), without its per-call
-    checks: a tenth of the time for a response's small outputs."""
-    dtype = types_pb2.DT_STRING if array.dtype == object else _PROTO_DTYPES.get(array.dtype.str)
-    if dtype is None:  # bool, complex, big-endian...: TensorFlow's own encoder
-        proto.CopyFrom(tf.make_tensor_proto(array))
-        return
-    proto.dtype = dtype
-    for size in array.shape:
-        proto.tensor_shape.dim.add().size = size
-    if dtype == types_pb2.DT_STRING:
-        proto.string_val.extend(
-            v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1)
-        )
-    else:
-        proto.tensor_content = np.ascontiguousarray(array).tobytes()
-
-
-_PROTO_DTYPES = {
-    np.dtype(name).str: tf.dtypes.as_dtype(name).as_datatype_enum
-    for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8")
-}
-
-
-_NUMPY_DTYPES = {enum: np.dtype(name) for name, enum in _PROTO_DTYPES.items()}
-
-
-def read_tensor_proto(proto: Any) -> np.ndarray:
-    """``tf.make_ndarray(proto)``: a TensorProto with raw ``tensor_content`` (what gRPC
-    clients send, ``tf.make_tensor_proto`` writes them) is read straight from its bytes;
-    any other form (``float_val`` lists, strings, scalars repeated to fill a shape) goes
-    to TensorFlow's own decoder.
-
-    Raises:
-        ValueError: the content does not fill the declared shape.
-    """
-    dtype = _NUMPY_DTYPES.get(proto.dtype)
-    if dtype is None or not proto.tensor_content or proto.tensor_shape.unknown_rank:
-        return tf.make_ndarray(proto)
-    shape = [d.size for d in proto.tensor_shape.dim]
-    values = np.frombuffer(proto.tensor_content, dtype=dtype)
-    if values.size != math.prod(shape):
-        raise ValueError(
-            f"tensor_content holds {values.size} {dtype.name} values; shape {shape} needs "
-            f"{math.prod(shape)}"
-        )
-    return values.reshape(shape)
-
-
-def decode_inputs(inputs: dict[str, Any], specs: dict[str, Any]) -> dict[str, np.ndarray]:
-    """``PredictRequest.inputs`` as arrays checked against the signature (TF Serving's words)."""
-    for key in inputs:
-        if key not in specs:
-            raise ServingError(
-                f"input tensor alias not found in signature: {key}. Inputs expected to be in "
-                f"the set {{{','.join(sorted(specs))}}}."
-            )
-    missing = sorted(set(specs) - set(inputs))
-    if missing:
-        raise ServingError(
-            f"Request inputs do not match required inputs for model. Missing: {missing}"
-        )
-    arrays = {}
-    for key, proto in inputs.items():
-        want = specs[key].dtype
-        if proto.dtype != want.as_datatype_enum:
-            raise ServingError(
-                f"Expects arg[{key}] to be {want.name} but "
-                f"{tf.dtypes.as_dtype(proto.dtype).name} is provided"
-            )
-        array = read_tensor_proto(proto)
-        predict.check_shape(key, array, specs[key])
-        arrays[key] = array
-    return arrays
 
 
 MAX_INFLIGHT = 64
@@ -339,8 +286,11 @@ class GrpcOptions:
         ssl_config: TF Serving ``SSLConfig`` text proto for the listeners (``--ssl_config_file``).
         tensor_content: answer with ``tensor_content`` instead of typed fields
             (``--enable_serialization_as_tensor_content``).
-        config_reload: accept ``HandleReloadConfigRequest`` (``--enable_model_config_reload``).
+        config_reload: accept ``HandleReloadConfigRequest`` (``--enable_model_config_reload``);
+            off, it answers UNIMPLEMENTED.
         max_input_elements: elements one request input may hold (``--max_input_elements``).
+        reload_roots: the folders a reload's base paths must lie under; empty: the
+            repository root and the base paths the store serves when :func:`serve` starts.
     """
 
     host: str = "127.0.0.1"
@@ -354,6 +304,7 @@ class GrpcOptions:
     tensor_content: bool = False
     config_reload: bool = False
     max_input_elements: int = DEFAULT_MAX_INPUT_ELEMENTS
+    reload_roots: tuple[Path, ...] = ()
 
 
 HEALTH_SERVICES = ("ModelService", "PredictionService")
@@ -371,9 +322,12 @@ def serve(
     With a ``batcher``, Predict calls are batched and every admitted call gets a thread.
 
     Raises:
-        ServingError: the port or socket cannot be bound (HTTP 503).
+        ServingError: the port or socket cannot be bound (HTTP 503), or the
+            ``--ssl_config_file`` is unreadable or incomplete.
     """
     options = options or GrpcOptions()
+    credentials = server_credentials(options.ssl_config) if options.ssl_config else None
+    roots = options.reload_roots or start_up_roots(store)
     arguments = {"grpc.max_receive_message_length": 64 * 1024 * 1024}
     arguments.update(options.channel_arguments)
     threads = request_threads(options.workers, options.max_inflight, batcher)
@@ -383,26 +337,34 @@ def serve(
         maximum_concurrent_rpcs=options.max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(store, metrics, batcher), server
+        PredictionService(store, metrics, batcher, options), server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(store, ReloadGate(options.config_reload, roots)), server
+    )
     if options.healthcheck:
         _add_health(server)
-    bound = _listen(server, f"{options.host}:{options.port}", "--port")
+    bound = _listen(server, f"{options.host}:{options.port}", "--port", credentials)
     if options.socket_path:
-        _listen(server, f"unix:{options.socket_path}", "--grpc_socket_path")
+        _listen(server, f"unix:{options.socket_path}", "--grpc_socket_path", credentials)
     server.start()
     return server, bound
 
 
-def _listen(server: grpc.Server, address: str, flag: str) -> int:
-    """Bind ``address``; the bound port (or 1 for a UNIX socket).
+def _listen(
+    server: grpc.Server, address: str, flag: str, credentials: grpc.ServerCredentials | None
+) -> int:
+    """Bind ``address`` (with TLS when ``credentials`` are given, as TF Serving binds both
+    its listeners); the bound port (or 1 for a UNIX socket).
 
     Raises:
         ServingError: it cannot be bound (HTTP 503).
     """
     try:
-        bound = server.add_insecure_port(address)
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
     except RuntimeError:
         bound = 0
     if not bound:

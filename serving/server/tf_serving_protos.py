@@ -3,8 +3,9 @@
 ``tensorflow_model_server`` reads ``--monitoring_config_file`` as a
 ``tensorflow.serving.MonitoringConfig`` (``config/monitoring_config.proto``) and
 ``--batching_parameters_file`` as a ``tensorflow.serving.BatchingParameters``
-(``servables/tensorflow/session_bundle_config.proto``); the Python wheel has
-neither module. This one builds the two messages from their descriptors (same
+(``servables/tensorflow/session_bundle_config.proto``) and ``--ssl_config_file``
+as a ``tensorflow.serving.SSLConfig`` (``config/ssl_config.proto``); the Python
+wheel has none of these modules. This one builds the messages from their descriptors (same
 package, names, field numbers and types), so text protos written for TF
 Serving parse here unchanged and anything else is refused as TF Serving would.
 """
@@ -39,6 +40,12 @@ _MESSAGES = {
         ("thread_pool_name", 5, _F.TYPE_MESSAGE, ".google.protobuf.StringValue"),
         ("allowed_batch_sizes", 6, _F.TYPE_INT64, None),
         ("pad_variable_length_inputs", 7, _F.TYPE_BOOL, None),
+    ],
+    "SSLConfig": [
+        ("server_key", 1, _F.TYPE_STRING, None),
+        ("server_cert", 2, _F.TYPE_STRING, None),
+        ("custom_ca", 3, _F.TYPE_STRING, None),
+        ("client_verify", 4, _F.TYPE_BOOL, None),
     ],
 }
 _REPEATED = {"allowed_batch_sizes"}

@@ -7,9 +7,9 @@ import shutil
 import grpc
 import numpy as np
 import pytest
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 from kerasforge.serving.server import grpc_api, predict
-from kerasforge.serving.server.grpc_api import fill_tensor_proto, read_tensor_proto
 from kerasforge.serving.server.store import ModelStore
 from tests.serving.example_model import save_example_model
 
@@ -27,6 +27,14 @@ def channel(published, tmp_path_factory):
     with grpc.insecure_channel(f"127.0.0.1:{port}") as chan:
         yield chan, store
     server.stop(grace=2).wait()
+
+
+ZERO_FILLED = tensor_pb2.TensorProto(
+    dtype=types_pb2.DT_FLOAT,
+    tensor_shape=tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in (1000000, 8, 8, 1)]
+    ),
+)
 
 
 def predict_request(name: str, array: np.ndarray, version: int | None = None):
@@ -61,7 +69,17 @@ def test_predict_agrees_with_the_in_process_signature(channel, published):
     [
         (lambda r: setattr(r.model_spec, "name", "nope"), "NOT_FOUND", "Servable not found"),
         (lambda r: r.model_spec.version.__setattr__("value", 9), "NOT_FOUND", "Specific"),
-        (lambda r: setattr(r.model_spec, "signature_name", "x"), "INVALID_ARGUMENT", "not found"),
+        # predict_util.cc (RunPredict): an unknown signature key is FAILED_PRECONDITION.
+        (
+            lambda r: setattr(r.model_spec, "signature_name", "x"),
+            "FAILED_PRECONDITION",
+            'Serving signature key "x" not found.',
+        ),
+        # predict_util.cc (PreProcessPrediction): unknown and repeated output_filter aliases.
+        (lambda r: r.output_filter.append("nope"), "INVALID_ARGUMENT", "alias not found"),
+        (lambda r: r.output_filter.extend(["probabilities"] * 2), "INVALID_ARGUMENT", "duplicate"),
+        # tensor.cc (FromProto) + our bound: the shape with no values.
+        (lambda r: r.inputs["pixels"].CopyFrom(ZERO_FILLED), "INVALID_ARGUMENT", "parsing error"),
         (lambda r: r.inputs["extra"].CopyFrom(r.inputs["pixels"]), "INVALID_ARGUMENT", "alias"),
         (lambda r: r.inputs.pop("pixels"), "INVALID_ARGUMENT", "Missing"),
     ],
@@ -205,44 +223,107 @@ def test_start_serves_rest_and_grpc_over_one_store_and_stops_both(published, tmp
         model_service_pb2_grpc.ModelServiceStub(chan).GetModelStatus(request, timeout=2)
 
 
+def test_stock_clients_read_float_val_as_tf_serving_writes_it(channel, published):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    chan, store = channel
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(chan)
+    x = published.splits.x_test[:1].astype(np.float32)
+    expected = predict.run(store.get("digits_cnn").signature(None), {"pixels": x})
+    # example/mnist_client.py: result_future.result().outputs['scores'].float_val
+    future = stub.Predict.future(predict_request("digits_cnn", x), 30)
+    scores = np.array(future.result().outputs["probabilities"].float_val)
+    np.testing.assert_allclose(scores, expected["probabilities"].reshape(-1), rtol=1e-6)
+    # example/resnet_client_grpc.py: np.argmax(result.outputs[...].float_val)
+    result = stub.Predict(predict_request("digits_cnn", x), 10.0)
+    assert np.argmax(result.outputs["probabilities"].float_val) == expected["class_ids"][0]
+    assert list(result.outputs["class_ids"].int64_val) == expected["class_ids"].tolist()
+    assert list(result.outputs["classes"].string_val) == expected["classes"].tolist()
+    assert not result.outputs["probabilities"].tensor_content
+
+
+def test_tensor_content_and_the_element_limit_follow_the_options(channel, published):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    _, store = channel
+    options = grpc_api.GrpcOptions(port=0, tensor_content=True, max_input_elements=100)
+    server, port = grpc_api.serve(store, options)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as chan:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(chan)
+            x = published.splits.x_test[:1].astype(np.float32)
+            out = stub.Predict(predict_request("digits_cnn", x), timeout=30).outputs
+            # server.cc: --enable_serialization_as_tensor_content -> AsProtoTensorContent
+            assert out["probabilities"].tensor_content and not out["probabilities"].float_val
+            assert tf.make_ndarray(out["probabilities"]).shape == (1, 10)
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Predict(predict_request("digits_cnn", np.zeros((2, 8, 8, 1), "f4")))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "holds 128 elements; at most 100" in info.value.details()
+            assert "--max_input_elements" in info.value.details()
+    finally:
+        server.stop(grace=2).wait()
+
+
+def multi_inference(tasks):
+    from tensorflow_serving.apis import inference_pb2
+
+    request = inference_pb2.MultiInferenceRequest()
+    for name, signature, method in tasks:
+        task = request.tasks.add(method_name=method)
+        task.model_spec.name, task.model_spec.signature_name = name, signature
+    example_input(request, [[1.0, 1.0]])
+    return request
+
+
 @pytest.mark.parametrize(
-    "array",
+    ("tasks", "code", "message"),
     [
-        np.arange(12, dtype="float32").reshape(3, 4) / 7,
-        np.array([1.5], dtype="float64"),
-        np.array([[3], [-4]], dtype="int64"),
-        np.arange(6, dtype="uint8").reshape(1, 2, 3),
-        np.array([-1, 2], dtype="int8"),
-        np.array([0.5, 2], dtype="float16"),
-        np.array([True, False]),
-        np.array([b"a", b"\xff\x00", "text"], dtype=object),
-        np.zeros((0, 3), dtype="float32"),
-        np.float32(2.5).reshape(()),
+        # multi_inference.cc (Infer) and multi_inference_test.cc's expected substrings.
+        (
+            [("ex", "regress", grpc_api.REGRESS_METHOD)] * 2,
+            "INVALID_ARGUMENT",
+            "Duplicate evaluation of signature: regress",
+        ),
+        (
+            [("ex", "", grpc_api.CLASSIFY_METHOD), ("digits_cnn", "", grpc_api.CLASSIFY_METHOD)],
+            "INVALID_ARGUMENT",
+            "must access the same model name",
+        ),
+        (
+            [("ex", "predict", "tensorflow/serving/predict")],
+            "UNIMPLEMENTED",
+            "Unsupported signature method_name: tensorflow/serving/predict",
+        ),
+        (
+            [("", "regress", grpc_api.REGRESS_METHOD)],
+            "INVALID_ARGUMENT",
+            "Found ModelSpec with an empty model name.",
+        ),
+        (
+            [("ex", "nope", grpc_api.REGRESS_METHOD)],
+            "INVALID_ARGUMENT",
+            "Requested signature not found in model graph: nope",
+        ),
     ],
 )
-def test_output_tensors_decode_as_tensorflow_writes_them(array):
-    import tensorflow as tf
-    from tensorflow.core.framework import tensor_pb2
+def test_multi_inference_refuses_as_tf_serving(channel, tasks, code, message):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    proto = tensor_pb2.TensorProto()
-    fill_tensor_proto(proto, array)
-    expected = tf.make_ndarray(tf.make_tensor_proto(array))
-    got = tf.make_ndarray(proto)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    assert got.tolist() == expected.tolist()
-    read = read_tensor_proto(tf.make_tensor_proto(array))  # the request side
-    assert read.dtype == expected.dtype and read.shape == expected.shape
-    assert read.tolist() == expected.tolist()
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel[0])
+    with pytest.raises(grpc.RpcError) as info:
+        stub.MultiInference(multi_inference(tasks), timeout=30)
+    assert info.value.code() == getattr(grpc.StatusCode, code)
+    assert message in info.value.details()
 
 
-def test_input_tensors_in_value_lists_and_short_content_are_read_or_refused():
-    import tensorflow as tf
-    from tensorflow.core.framework import tensor_pb2
+def test_get_model_status_without_a_model_spec_is_invalid_argument(channel):
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-    listed = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[1.5, 2.5])
-    listed.tensor_shape.dim.add().size = 2
-    assert read_tensor_proto(listed).tolist() == [1.5, 2.5]
-    short = tf.make_tensor_proto(np.zeros((2, 3), "float32"))
-    short.tensor_content = short.tensor_content[:-4]
-    with pytest.raises(ValueError, match="holds 5 float32 values; shape \\[2, 3\\] needs 6"):
-        read_tensor_proto(short)
+    stub = model_service_pb2_grpc.ModelServiceStub(channel[0])
+    # get_model_status_impl.cc (GetModelStatus): InvalidArgument("Missing ModelSpec").
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(), timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Missing ModelSpec" in info.value.details()

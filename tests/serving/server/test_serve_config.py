@@ -66,7 +66,12 @@ def repository(published, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(repository):
-    proc = ServerProcess(None, "--model_config_file", str(repository / "models.config"))
+    proc = ServerProcess(
+        None,
+        "--model_config_file",
+        str(repository / "models.config"),
+        "--enable_model_config_reload",  # its tests reload over gRPC
+    )
     yield proc
     proc.stop()
 
