@@ -141,6 +141,7 @@ class ServerOptions:
             tensor_content=self.tensor_content,
             config_reload=self.config_reload,
             max_input_elements=self.max_input_elements,
+            method_name_check=self.method_name_check,
         )
 
 

@@ -137,7 +137,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             model = resolve(self.store, request.model_spec)
             call.model, call.version = model.name, model.version
             name, outputs = examples.run(
-                model, signature, method, request.input, self.batcher, call
+                model,
+                signature,
+                method,
+                request.input,
+                self.batcher,
+                call,
+                check_method=self.options.method_name_check,
             )
         return model, name, outputs
 
@@ -152,7 +158,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         fill_spec(response.model_spec, model, "")
         defs = get_model_metadata_pb2.SignatureDefMap()
-        for key, value in signature_defs(model.path).items():
+        for key, value in signature_defs(model.path, model.tags).items():
             defs.signature_def[key].CopyFrom(value)
         response.metadata["signature_def"].Pack(defs)
         return response
@@ -289,6 +295,8 @@ class GrpcOptions:
         config_reload: accept ``HandleReloadConfigRequest`` (``--enable_model_config_reload``);
             off, it answers UNIMPLEMENTED.
         max_input_elements: elements one request input may hold (``--max_input_elements``).
+        method_name_check: Classify, Regress and MultiInference need those method names
+            (``--enable_signature_method_name_check``).
         reload_roots: the folders a reload's base paths must lie under; empty: the
             repository root and the base paths the store serves when :func:`serve` starts.
     """
@@ -304,6 +312,7 @@ class GrpcOptions:
     tensor_content: bool = False
     config_reload: bool = False
     max_input_elements: int = DEFAULT_MAX_INPUT_ELEMENTS
+    method_name_check: bool = False
     reload_roots: tuple[Path, ...] = ()
 
 

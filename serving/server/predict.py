@@ -120,17 +120,6 @@ def _convert(name: str, value: Any, spec: Any) -> np.ndarray:
         raise ServingError(f"input {name!r}: {exc}") from None
 
 
-def check_shape(name: str, array: np.ndarray, spec: Any) -> None:
-    """Refuse nothing: the signature's graph accepts or refuses a shape (see :func:`run`).
-
-    TF Serving feeds a request's tensors to ``Session::Run``, which does not hold
-    them to the SignatureDef's static shape (its docker quickstart posts
-    ``[1.0, 2.0, 5.0]`` to an input of shape ``[-1, 1]`` and gets three
-    predictions). Kept for the decoders that still call it; a call may be dropped.
-    """
-    del name, array, spec
-
-
 def shape_hint(signature: Any, arrays: dict[str, np.ndarray]) -> str:
     """What the signature declares for the inputs whose shape it does not declare (or "")."""
     specs = input_specs(signature)

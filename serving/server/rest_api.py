@@ -336,7 +336,7 @@ def metadata_body(model: Any) -> dict[str, Any]:
         key: json_format.MessageToDict(
             value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )
-        for key, value in signature_defs(model.path).items()
+        for key, value in signature_defs(model.path, model.tags).items()
     }
     return {
         "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},

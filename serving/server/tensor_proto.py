@@ -27,7 +27,6 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
 from ..errors import ServingError
-from . import predict
 from .limits import DEFAULT_MAX_INPUT_ELEMENTS, MAX_FILLED_ELEMENTS
 
 _T = types_pb2
@@ -280,8 +279,5 @@ def decode_inputs(
             raise ServingError(
                 f"Expects arg[{key}] to be {want.name} but {_dtype_name(proto.dtype)} is provided"
             )
-        shape = bounded_shape(proto, key, max_elements)
-        # the declared shape first, on a view that allocates nothing
-        predict.check_shape(key, np.broadcast_to(np.zeros((), np.int8), shape), specs[key])
-        arrays[key] = _read(proto, key, shape)
+        arrays[key] = _read(proto, key, bounded_shape(proto, key, max_elements))
     return arrays

@@ -216,6 +216,27 @@ def test_the_method_name_check_is_there_when_asked_for(served):
     assert outputs["outputs"].tolist() == [[2.5]]
 
 
+def test_the_method_name_flag_reaches_grpc_classify(served):
+    # main.cc --enable_signature_method_name_check: the flag, not the library call, over gRPC
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    _, _, store = served
+    options = embedded.ServerOptions(
+        rest_port=0, grpc_port=0, poll_seconds=0, method_name_check=True
+    )
+    server = embedded.start_store(store, options)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = examples_request("classify", TF2, "classify_x_to_y", [1.0])
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Classify(request, timeout=30)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "classification signature method_name to be" in info.value.details()
+    finally:
+        server.shutdown()
+
+
 def test_metadata_of_a_tf1_model_is_its_signature_defs(served):
     # model_servers/get_model_metadata_impl.cc: the SignatureDefs of the loaded MetaGraphDef
     from tensorflow_serving.apis import (
