@@ -18,6 +18,7 @@ import asyncio
 import logging
 import socket
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from aiohttp import web
 
 from ..errors import ServingError
 from .batching import Batcher, BatchingOptions
+from .http_errors import ClientHandler
 from .limits import DEFAULT_MAX_INPUT_ELEMENTS
 from .metrics import Metrics
 from .model_config import ModelEntry
@@ -45,6 +47,10 @@ BUSY = (
 )
 
 
+DRAIN_GRACE_S = 10.0
+"""Seconds shutdown waits for the requests under way (as the gRPC server's grace)."""
+
+
 @dataclass(frozen=True)
 class ListenLimits:
     """Bounds of the listening socket.
@@ -53,10 +59,13 @@ class ListenLimits:
         backlog: connections the kernel queues before ``accept``.
         max_connections: open connections; more are answered 503 and closed.
         idle_timeout_s: seconds a connection may send nothing (or half a request header).
+        max_connections_per_client: open connections from one client address; more are
+            answered 503 and closed (others still connect).
     """
 
     backlog: int = 1024
     max_connections: int = 1024
+    max_connections_per_client: int = 256
     idle_timeout_s: float = 15.0
 
 
@@ -174,7 +183,8 @@ class RestServer:
         return self.server_address[1]
 
     def shutdown(self) -> None:
-        """Stop listening, let in-flight requests finish (up to 10 s), then stop the loop."""
+        """Stop listening, let in-flight requests finish (up to ``DRAIN_GRACE_S``), then stop
+        the loop. A keep-alive connection closes after answering its request under way."""
         if self.grpc_server is not None:
             self.grpc_server.stop(grace=10).wait()  # in-flight calls finish first
             self.grpc_server = None
@@ -190,8 +200,16 @@ class RestServer:
 
     async def _close(self) -> None:
         self.listener.close()
+        server = self.runner.server
+        if server is not None:  # requests under way finish, each connection then closes
+            for connection in server.connections:
+                if isinstance(connection, ClientHandler):
+                    connection.drain()
+            deadline = self.loop.time() + DRAIN_GRACE_S
+            while server.connections and self.loop.time() < deadline:
+                await asyncio.sleep(0.02)
         await self.runner.shutdown()
-        await self.runner.cleanup()
+        await self.runner.cleanup()  # what is left after the grace period is cut
 
 
 def serve_store(
@@ -225,19 +243,21 @@ def serve_store(
             "`make serve`?) may hold the port: stop it or choose another with --rest-port",
             status=503,
         ) from None
-    api = RestApi(store, options.limits, metrics, options.metrics_path, batcher)
+    api = RestApi(store, options.limits, metrics, options.metrics_path, batcher, options.cors)
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(
-        api.app(), access_log=None, keepalive_timeout=listen.idle_timeout_s, handle_signals=False
-    )
+    handler_args: dict[str, Any] = {"access_log": None, "keepalive_timeout": listen.idle_timeout_s}
+    runner = web.AppRunner(api.app(), handle_signals=False, **handler_args)
     loop.run_until_complete(runner.setup())
     handler = runner.server
     assert handler is not None
+    open_per_client: Counter[str] = Counter()
 
     def factory() -> asyncio.Protocol:
         if len(handler.connections) >= listen.max_connections:
             return _Refuse()
-        return handler()
+        return ClientHandler(
+            handler, open_per_client, listen.max_connections_per_client, loop=loop, **handler_args
+        )
 
     listener = loop.run_until_complete(
         loop.create_server(factory, sock=sock, backlog=listen.backlog)

@@ -2,9 +2,12 @@
 
 Parsing accepts what RapidJSON with ``kParseNanAndInfFlag`` accepts (the
 ``NaN``/``Infinity`` literals included) and nothing more; each value must have
-the signature's dtype exactly: no ``null``, no ``true`` for a number, no ``1.5``
+the signature's dtype: no ``null``, no ``true`` for a number, no ``1.5``
 for an integer, integers within the dtype's range, strings (or ``{"b64": ...}``)
-only for string inputs. Lists must be dense: every value at the tensor's rank.
+only for string inputs. Any number is taken for a float input, rounded to it
+(``1435774380`` and ``1435774380.0`` alike; beyond float32's range it is an
+infinity), as ``AddValueToTensor`` does since TF Serving dropped its
+precision check. Lists must be dense: every value at the tensor's rank.
 Error messages follow TF Serving's wording.
 
 Responses: ``predictions`` (row format) or ``outputs`` (columnar); float32
@@ -31,7 +34,7 @@ from .. import wire
 from ..errors import ServingError
 
 MAX_DEPTH = 64  # deeper JSON is refused before any recursion (TF Serving's RapidJSON recurses)
-_FLOAT_INT_LIMIT = {"float32": (1 << 24) - 1, "float64": (1 << 53) - 1}
+FLOAT_TYPES = ("float32", "float64")  # float16: not converted, as TF Serving
 # TensorFlow's DataTypeString names, as TF Serving's messages print them.
 TF_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
 _INT_RANGE = {
@@ -71,8 +74,14 @@ def _loads_with_nan(raw: bytes) -> Any:
             raise ValueError(f"Number too big to be stored in double: {text[:40]}")
         return value
 
+    def big_int(text: str) -> int:  # past 64 bits RapidJSON reads an integer as a double
+        value = int(text)
+        if len(text) > 300:
+            big_float(text)
+        return value
+
     try:
-        return json.loads(raw, parse_float=big_float)
+        return json.loads(raw, parse_float=big_float, parse_int=big_int)
     except (ValueError, RecursionError) as exc:
         raise ServingError(f"JSON Parse error: {exc}") from None
 
@@ -160,7 +169,8 @@ def to_array(value: Any, dtype: str) -> np.ndarray:
         array = np.empty(len(converted), dtype=object)
         array[:] = converted
     else:
-        array = np.array(converted, dtype=dtype)
+        with np.errstate(over="ignore"):  # past float32's range: an infinity, as TF Serving
+            array = np.array(converted, dtype=dtype)
     return array.reshape(shape)
 
 
@@ -181,17 +191,18 @@ def _numeric(leaves: list[Any], dtype: str) -> np.ndarray | None:
     string among numbers, a value out of range): they then produce TF Serving's message.
     """
     kinds = set(map(type, leaves))
+    if dtype in FLOAT_TYPES and kinds <= {int, float}:
+        try:
+            with np.errstate(over="ignore"):  # past float32's range: an infinity
+                return np.array(leaves, dtype=np.float64).astype(dtype)
+        except OverflowError:  # an integer past float64: the per-value check says so
+            return None
     if len(kinds) != 1:
         return None
     (kind,) = kinds
     if dtype == "bool":
         return np.array(leaves, dtype=bool) if kind is bool else None
     try:
-        if dtype in _FLOAT_INT_LIMIT and kind in (int, float):
-            array = np.array(leaves, dtype=np.float64)
-            bound = _FLOAT_INT_LIMIT[dtype] if kind is int else float(np.finfo(dtype).max)
-            finite = np.abs(array[np.isfinite(array)])
-            return array.astype(dtype) if not finite.size or finite.max() <= bound else None
         if dtype in _INT_RANGE and kind is int:
             array = np.array(leaves, dtype=np.int64)
             low, high = _INT_RANGE[dtype]
@@ -231,26 +242,20 @@ def _collect(value: Any, shape: list[int], level: int, out: list[Any]) -> None:
 
 
 def _checker(dtype: str) -> Any:
-    if dtype in _FLOAT_INT_LIMIT:
-        limit = _FLOAT_INT_LIMIT[dtype]
-        top = float(np.finfo(dtype).max)
-        target = TF_TYPE_NAMES[dtype]
+    if dtype in FLOAT_TYPES:
 
         def check_float(v: Any) -> float:
             kind = type(v)
-            if kind is float:
-                if math.isfinite(v) and abs(v) > top:
-                    raise ServingError(
-                        f"Cannot convert JSON value: {v!r} to {target} without loss of precision."
-                    )
-                return v
             if kind is int:
-                if abs(v) > limit:
+                try:
+                    float(v)
+                except OverflowError:
                     raise ServingError(
-                        f"Cannot convert JSON value: {v} to {target} without loss of precision."
-                    )
-                return v
-            raise type_error(v, dtype)
+                        f"Number too big to be stored in double: {str(v)[:40]}..."
+                    ) from None
+            elif kind is not float:
+                raise type_error(v, dtype)
+            return v
 
         return check_float
     if dtype in _INT_RANGE:

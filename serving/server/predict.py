@@ -195,19 +195,32 @@ def format_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[st
 
     Values stay NumPy (``json_tensor.dumps`` writes them); string outputs become
     text or ``{"b64": ...}``.
+
+    Raises:
+        ServingError: row format over an output with no batch dimension (a scalar), or
+            over outputs of different batch sizes (HTTP 400, TF Serving's
+            ``MakeRowFormatJsonFromTensors`` messages).
     """
     encoded = {k: json_tensor.encode_output(k, v) for k, v in outputs.items()}
     if not row_format:
         if len(encoded) == 1:
             return {wire.OUTPUTS: next(iter(encoded.values()))}
         return {wire.OUTPUTS: encoded}
+    batch = None
+    for name in sorted(outputs):  # TF Serving checks every output, one alone included
+        if np.ndim(outputs[name]) == 0:
+            raise ServingError(
+                f"Tensor name: {name} has no shape information: a scalar output has no "
+                "row per instance; send the request in the columnar format ('inputs')"
+            )
+        rows = np.shape(outputs[name])[0]
+        if batch is not None and rows != batch:
+            raise ServingError(
+                f"Tensor name: {name} has inconsistent batch size: {rows} expecting: {batch}; "
+                "send the request in the columnar format ('inputs')"
+            )
+        batch = rows
     if len(encoded) == 1:
         return {wire.PREDICTIONS: next(iter(encoded.values()))}
-    rows = {len(v) for v in encoded.values()}
-    if len(rows) != 1:
-        raise ServingError(
-            "Tensor name: outputs have different batch sizes "
-            f"({ {k: len(v) for k, v in encoded.items()} }); use the columnar 'inputs' format",
-        )
     names = sorted(encoded)
-    return {wire.PREDICTIONS: [{k: encoded[k][i] for k in names} for i in range(rows.pop())]}
+    return {wire.PREDICTIONS: [{k: encoded[k][i] for k in names} for i in range(batch or 0)]}

@@ -7,11 +7,15 @@ and ``:regress`` (tf.Example JSON, :mod:`kerasforge.serving.server.examples`),
 TF Serving, ``GET /healthz`` (alive), ``GET /readyz`` (every model loaded and
 warmed up, with the warm-up requests each version replayed; else 503) and the
 Prometheus metrics at the ``--monitoring_config_file`` path. Every answer is
-JSON but the metrics; errors are ``{"error": "..."}`` with 400 (bad request),
-404 (no such model, version or route), 405 (a method the route does not take),
-408 (body too slow), 413 (body over the limit), 429 (all prediction slots busy)
-or 503; a 500 means a bug here, never a client's mistake. Model calls run in a
-bounded thread pool, off the event loop.
+JSON but the metrics; errors are ``{"error": "..."}`` with 400 (bad request, or a
+method or path under ``/v1/`` that TF Serving calls malformed:
+:mod:`kerasforge.serving.server.rest_routes`), 404 (no such model or version, or
+a path outside ``/v1/``), 408 (body too slow), 413 (body over the limit), 429
+(all model slots busy, or too many bodies arriving from one address), 503, 504
+(the call outlived ``--rest_api_timeout_in_ms``) or 505; a 500 means a bug here,
+never a client's mistake. With CORS enabled every ``/v1/`` answer carries TF
+Serving's CORS headers; ``OPTIONS`` preflights are answered either way. Model
+calls run in a bounded thread pool, off the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,23 +31,13 @@ from aiohttp import web
 
 from ..errors import ServingError
 from ..export.signatures import DEFAULT_SIGNATURE
-from . import batching, json_tensor, predict
+from . import batching, http_errors, json_tensor, predict, rest_routes
 from .metrics import CONTENT_TYPE, Call, Metrics
 from .store import LoadedModel, ModelStore, signature_defs
 from .workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
 
-# A version is 1 to 19 ASCII digits (an int64, as TF Serving parses it). Matched without
-# regard to case, as TF Serving's `(?i)` route regexes: `/V1/Models/x:PREDICT` predicts;
-# model names and labels keep their case.
-ROUTE = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>[0-9]{1,19})|/labels/(?P<label>[^/:]+))?"
-    r"(?P<metadata>/metadata)?(?::(?P<verb>[a-z]+))?/?$",
-    re.IGNORECASE | re.ASCII,
-)
-VERBS = ("predict", "classify", "regress")
 INLINE_DECODE_BYTES = 16 * 1024
 """With batching, predict bodies up to this size are decoded on the event loop (well under
 a millisecond) and await their batch there; larger ones are decoded on a pool thread."""
@@ -55,16 +49,23 @@ class Limits:
 
     Attributes:
         max_body_bytes: largest request body; larger gets 413.
-        max_inflight: requests in the model pool or waiting for it; more get 429.
+        max_inflight: requests in the model pool or waiting for it; more get 429. A request
+            counts once its body is read: a slow body holds no model slot.
+        max_bodies_per_client: bodies one client address may be sending at once (each
+            arriving after its headers); more from that address get 429.
+        max_bodies_reading: bodies being received from all clients at once; more get 503.
         workers: threads running model calls (TF Serving's ``--rest_api_num_threads``;
             default 4 per CPU, as its default).
         body_timeout_s: seconds to receive a body once its headers arrived; else 408.
-        call_timeout_s: seconds one call may take, its body included
-            (TF Serving's ``--rest_api_timeout_in_ms``).
+        call_timeout_s: seconds a model call (decode, run, answer) may take, else 504, as
+            TF Serving's ``--rest_api_timeout_in_ms``; 0: no bound. The abandoned call
+            keeps its model slot until its thread returns.
     """
 
     max_body_bytes: int = 32 * 1024 * 1024
     max_inflight: int = 64
+    max_bodies_per_client: int = 16
+    max_bodies_reading: int = 256
     workers: int = field(default_factory=default_threads)
     body_timeout_s: float = 30.0
     call_timeout_s: float = 30.0
@@ -80,16 +81,19 @@ class RestApi:
         metrics: Metrics | None = None,
         metrics_path: str | None = None,
         batcher: batching.Batcher | None = None,
+        cors: bool = False,
     ) -> None:
         self.store = store
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self.metrics_path = metrics_path
         self.batcher = batcher
+        self.cors = cors
         # Batched calls wait in their thread for the batch: every admitted request needs one.
         workers = self.limits.max_inflight if batcher else self.limits.workers
         self.pool = LifoThreadPool(workers, thread_name_prefix="predict")
         self.inflight = 0
+        self.reading: Counter[str] = Counter()  # bodies being received, per client address
 
     def app(self) -> web.Application:
         """The aiohttp application: one catch-all route so every answer is JSON."""
@@ -98,13 +102,22 @@ class RestApi:
         return app
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        """Route one request; every outcome is a JSON answer."""
+        """Route one request; every outcome is a JSON answer (CORS headers added if asked)."""
+        response = await self._answer(request)
+        if self.cors and rest_routes.API_PREFIX.fullmatch(request.path):
+            # http_server.cc: on every /v1/ answer, errors included
+            response.headers.update(rest_routes.CORS_HEADERS)
+        return response
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             return await self._route(request)
         except ServingError as exc:
             return error(exc.status, str(exc))
         except web.HTTPException as exc:
             return error(exc.status, exc.reason)
+        except http_errors.BODY_ERRORS as exc:  # a body aiohttp could not decode
+            return http_errors.body_error(request, exc)
         except ConnectionResetError:  # the client hung up: one line, no traceback
             log.info("client %s went away: %s %s", request.remote, request.method, request.path)
             return error(400, "connection closed by the client")
@@ -113,40 +126,29 @@ class RestApi:
             return error(500, f"{type(exc).__name__}: {exc}")
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
+        unsupported = http_errors.version_error(request)
+        if unsupported is not None:
+            return unsupported
         if request.path in ("/healthz", "/readyz") and request.method == "GET":
             return self._health(request.path == "/readyz")
         if request.path == self.metrics_path and request.method == "GET":
             return web.Response(
                 body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE}
             )
-        match = ROUTE.match(request.path)
-        if not match:
-            raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
-        name, label = match["name"], match["label"]
-        verb = match["verb"].lower() if match["verb"] else None
-        version = int(match["version"]) if match["version"] else None
-        if match["metadata"] and verb is None:
-            allowed = "GET"
-            if request.method == "GET":
-                return reply(metadata_body(self.store.get(name, version, label)))
-        elif match["metadata"]:
-            raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
-        elif verb is None:
-            allowed = "GET"
-            if request.method == "GET":
-                return reply(status_body(self.store, name, version, label))
-        elif verb in VERBS:
-            allowed = "POST"
-            if request.method == "POST":
-                return await self._predict(request, self.store.get(name, version, label), verb)
-        else:
-            raise ServingError(f"Malformed request: {request.method} {request.path}", status=404)
-        return web.Response(
-            status=405,
-            body=json_tensor.dumps({"error": f"{request.method} not allowed; use {allowed}"}),
-            content_type="application/json",
-            headers={"Allow": allowed},
-        )
+        path = request.rel_url.raw_path
+        if not rest_routes.API_PREFIX.fullmatch(path):  # TF Serving's handler never sees it
+            raise ServingError(
+                f"no such route: {request.method} {path}; {rest_routes.USAGE}", status=404
+            )
+        if request.method == "OPTIONS":
+            return rest_routes.preflight(request)
+        route = rest_routes.parse(request.method, path)
+        if route.verb == "status":
+            return reply(status_body(self.store, route.name, route.version, route.label))
+        model = self.store.get(route.name, route.version, route.label)
+        if route.verb == "metadata":
+            return reply(metadata_body(model))
+        return await self._predict(request, model, route.verb)
 
     def _health(self, ready_check: bool) -> web.Response:
         """``/healthz``: the process answers; ``/readyz``: every model on disk has a version."""
@@ -165,24 +167,66 @@ class RestApi:
 
     async def _predict(self, request: web.Request, model: LoadedModel, verb: str) -> web.Response:
         """Run ``verb`` on ``model`` (resolved first: a 404 before reading an unused body)."""
-        if self.inflight >= self.limits.max_inflight:  # bounds bodies held in memory too
+        raw = await self._client_body(request)
+        if self.inflight >= self.limits.max_inflight:
             raise ServingError(
                 f"server busy: {self.inflight} requests in flight (limit "
                 f"{self.limits.max_inflight}); retry with backoff",
                 status=429,
             )
         self.inflight += 1
-        try:
-            with self.metrics.track("rest", verb, model.name) as call:
-                call.version = model.version
-                raw = await self._body(request)
-                if verb == "predict" and self.batcher and len(raw) <= INLINE_DECODE_BYTES:
-                    payload = await self._predict_batched(model, raw, call)
-                else:
-                    payload = await self._in_pool(verb, model, raw, call)
-        finally:
-            self.inflight -= 1
+        with self.metrics.track("rest", verb, model.name) as call:
+            call.version = model.version
+            # The call runs to its end even past the timeout (a thread cannot be stopped):
+            # it keeps its model slot until then, so abandoned calls cannot pile up.
+            task = asyncio.ensure_future(self._call(verb, model, raw, call))
+            task.add_done_callback(self._call_done)
+            timeout = self.limits.call_timeout_s
+            try:
+                payload = await asyncio.wait_for(asyncio.shield(task), timeout or None)
+            except TimeoutError:
+                raise ServingError(
+                    f"the model call took longer than the REST timeout of {timeout * 1000:g} "
+                    "ms (--rest_api_timeout_in_ms): send fewer instances per request, or "
+                    "raise the timeout",
+                    status=504,
+                ) from None
         return web.Response(body=payload, content_type="application/json")
+
+    def _call_done(self, task: asyncio.Future[bytes]) -> None:
+        self.inflight -= 1
+        if not task.cancelled():
+            task.exception()  # retrieved: a timed-out call's error is not logged as lost
+
+    async def _call(self, verb: str, model: LoadedModel, raw: bytes, call: Call) -> bytes:
+        if verb == "predict" and self.batcher and len(raw) <= INLINE_DECODE_BYTES:
+            return await self._predict_batched(model, raw, call)
+        return await self._in_pool(verb, model, raw, call)
+
+    async def _client_body(self, request: web.Request) -> bytes:
+        """The body, bounding the bodies still arriving per client address and in all."""
+        if request.content.is_eof():  # all of it came with the headers: nothing to wait for
+            return await self._body(request)
+        client = request.remote or ""
+        if self.reading[client] >= self.limits.max_bodies_per_client:
+            raise ServingError(
+                f"too many request bodies arriving from {client} at once (limit "
+                f"{self.limits.max_bodies_per_client}); finish sending them, then retry",
+                status=429,
+            )
+        if self.reading.total() >= self.limits.max_bodies_reading:
+            raise ServingError(
+                f"server busy receiving {self.limits.max_bodies_reading} request bodies; "
+                "retry with backoff",
+                status=503,
+            )
+        self.reading[client] += 1
+        try:
+            return await self._body(request)
+        finally:
+            self.reading[client] -= 1
+            if not self.reading[client]:
+                del self.reading[client]
 
     async def _in_pool(self, verb: str, model: LoadedModel, raw: bytes, call: Call) -> bytes:
         """The whole request (decode, call, answer) on a pool thread."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import shutil
 import signal
 import threading
@@ -13,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerProcess
+from tests.serving.example_model import save_example_model
 from tests.serving.server.test_batching import PATH, predicts
 
 CLIENTS = 4
@@ -62,3 +65,51 @@ def test_sigterm_lets_slow_requests_in_flight_finish_then_exits_0(published, tmp
         proc.stop()
     assert [status for status, _ in results] == [200] * CLIENTS
     assert all(len(body["predictions"]) == 1 for _, body in results)
+
+
+@pytest.mark.heavy
+def test_sigterm_answers_requests_in_flight_on_keep_alive_connections(tmp_path):
+    # TF Serving's libevent server answers the request it is handling before it closes a
+    # connection (util/net_http/server/internal/evhttp_server.cc Terminate waits for the
+    # handlers in flight); each keep-alive connection here has served a request first.
+    save_example_model(tmp_path / "ex" / "1")
+    (tmp_path / "batching.config").write_text(
+        "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n"
+    )
+    (tmp_path / "monitoring.config").write_text("prometheus_config { enable: true }\n")
+    proc = ServerProcess(
+        tmp_path,
+        "--enable_batching",
+        "--batching_parameters_file",
+        str(tmp_path / "batching.config"),
+        "--monitoring_config_file",
+        str(tmp_path / "monitoring.config"),
+    )
+    host, port = proc.url.removeprefix("http://").split(":")
+    connections = [http.client.HTTPConnection(host, int(port), timeout=60) for _ in range(8)]
+    results: list = []
+
+    def send(conn: http.client.HTTPConnection) -> None:
+        body = json.dumps({"signature_name": "predict", "instances": [[1.0, 2.0]]})
+        conn.request("POST", "/v1/models/ex:predict", body)
+        resp = conn.getresponse()
+        results.append((resp.status, resp.getheader("Connection"), json.loads(resp.read())))
+
+    try:
+        for conn in connections:  # each connection is kept alive after its first answer
+            conn.request("GET", "/v1/models/ex")
+            assert conn.getresponse().read() and not conn.sock._closed
+        clients = [threading.Thread(target=send, args=(conn,)) for conn in connections]
+        for client in clients:
+            client.start()
+        deadline = time.monotonic() + 60
+        while queue_depth(proc.url) < len(connections) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert queue_depth(proc.url) == len(connections), "all in flight before SIGTERM"
+        proc.proc.send_signal(signal.SIGTERM)
+        for client in clients:
+            client.join(timeout=120)
+        assert proc.proc.wait(timeout=120) == 0
+    finally:
+        proc.stop()
+    assert results == [(200, "close", {"predictions": [[1.0, 2.0]]})] * len(connections)

@@ -109,7 +109,8 @@ def test_model_status(live):
             400,
             "not found in signature def",
         ),
-        ("/v1/models/digits_cnn:frobnicate", {"instances": [1]}, 404, "Malformed request"),
+        # http_rest_api_handler.cc ProcessRequest: an unknown verb is InvalidArgument (400).
+        ("/v1/models/digits_cnn:frobnicate", {"instances": [1]}, 400, "Malformed request"),
     ],
 )
 def test_errors_use_tf_serving_error_shape(live, path, body, code, message):
@@ -122,8 +123,11 @@ def test_errors_use_tf_serving_error_shape(live, path, body, code, message):
 def test_routes_match_without_regard_to_case_as_tf_serving(live, published):
     url, _, _ = live
     x = published.splits.x_test[:1].tolist()
-    status, reply = post(url + "/V1/Models/digits_cnn:PREDICT", {"instances": x})
+    status, reply = post(url + "/V1/Models/digits_cnn:predict", {"instances": x})
     assert status == 200 and len(reply["predictions"]) == 1
+    # The (?i) regex matches ":PREDICT", but ProcessRequest compares the verb as written.
+    status, reply = post(url + "/v1/models/digits_cnn:PREDICT", {"instances": x})
+    assert status == 400 and "Malformed request" in reply["error"]
     status, reply = post(url + "/v1/MODELS/Digits_CNN:predict", {"instances": x})
     assert status == 404 and "Digits_CNN" in reply["error"]  # names keep their case
 

@@ -194,21 +194,20 @@ def test_an_oversized_chunked_body_is_a_413_and_the_server_answers_on(live):
     assert post(live, PREDICT, {"instances": PIXELS})[0] == 200
 
 
-def test_requests_beyond_the_inflight_limit_get_429(live):
-    waiting = [connect(live) for _ in range(4)]  # each holds a slot while its body trickles
+def test_trickling_bodies_hold_no_model_slot(live):
+    # As many trickling bodies as model slots (max_inflight=4): a request counts against
+    # the in-flight limit only once its body is read (the 429 itself: test_slow_clients.py).
+    waiting = [connect(live) for _ in range(4)]
     try:
         for sock in waiting:
             sock.sendall(
-                f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n".encode()
+                f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{{".encode()
             )
         time.sleep(0.2)
-        status, reply = post(live, PREDICT, {"instances": PIXELS})
-        assert status == 429 and "busy" in reply["error"]
+        assert post(live, PREDICT, {"instances": PIXELS})[0] == 200
     finally:
         for sock in waiting:
             sock.close()
-    time.sleep(1.5)  # the held slots time out
-    assert post(live, PREDICT, {"instances": PIXELS})[0] == 200
 
 
 def test_connections_beyond_the_cap_get_503(live):
@@ -228,11 +227,13 @@ def test_connections_beyond_the_cap_get_503(live):
 @pytest.mark.parametrize(
     ("method", "path", "code"),
     [
-        ("HEAD", "/v1/models/digits_cnn", 405),
-        ("PUT", PREDICT, 405),
-        ("DELETE", "/v1/models/digits_cnn", 405),
-        ("DELETE", "/elsewhere", 404),
-        ("GET", PREDICT, 405),
+        # http_rest_api_handler.cc ProcessRequest: only POST of a verb path and GET of a
+        # status path are served; any other method under /v1/ is "Malformed request" (400).
+        ("HEAD", "/v1/models/digits_cnn", 400),
+        ("PUT", PREDICT, 400),
+        ("DELETE", "/v1/models/digits_cnn", 400),
+        ("DELETE", "/elsewhere", 404),  # http_server.cc: outside /v1/ the handler never sees it
+        ("GET", PREDICT, 400),
     ],
 )
 def test_other_methods_get_json_errors(live, method, path, code):
@@ -253,7 +254,6 @@ def test_other_methods_get_json_errors(live, method, path, code):
         (PREDICT, b'{"instances": [1e400]}', "Number too big"),
         (PREDICT, {"instances": [[[[None] * 1] * 8] * 8]}, "Type: Null"),
         (PREDICT, {"instances": [[[[True] * 1] * 8] * 8]}, "Type: True"),
-        (PREDICT, {"instances": [[[[2**40] * 1] * 8] * 8]}, "without loss of precision"),
         (PREDICT, {"instances": [{"pixels": PIXELS[0], "extra": 1}]}, "named input: extra"),
         (PREDICT, {"instances": [[[1.0] * 1] * 8, [[1.0]]]}, "unexpected size"),
         ("/v1/models/tiny:predict", {"instances": [1.5]}, "Type: Number"),
@@ -276,8 +276,10 @@ def test_client_mistakes_are_400s_in_tf_servings_words(live, path, body, message
     assert message.lower() in reply["error"].lower()
 
 
-def test_a_5000_digit_version_is_a_404(live):
-    assert post(live, f"/v1/models/digits_cnn/versions/{'9' * 5000}:predict", {})[0] == 404
+def test_a_5000_digit_version_is_a_400(live):
+    # http_rest_api_util.cc ParseModelInfo: a version that is no int64 fails to convert.
+    status, reply = post(live, f"/v1/models/digits_cnn/versions/{'9' * 5000}:predict", {})
+    assert status == 400 and "Failed to convert version" in reply["error"]
 
 
 def test_nan_and_infinity_literals_are_accepted(live):
@@ -337,7 +339,7 @@ def test_metadata_is_the_signature_defs_as_tf_serving_writes_them(live):
     text = defs["echo"]["inputs"]["text"]
     assert text["dtype"] == "DT_STRING" and text["tensor_shape"]["dim"][0]["size"] == "-1"
     assert defs["serving_default"]["method_name"] == "tensorflow/serving/predict"
-    assert post(live, "/v1/models/tiny/metadata", {})[0] == 405
+    assert post(live, "/v1/models/tiny/metadata", {})[0] == 400  # Malformed request, as TF
 
 
 def test_health_and_readiness(live):
