@@ -243,7 +243,15 @@ def serve_store(
             "`make serve`?) may hold the port: stop it or choose another with --rest-port",
             status=503,
         ) from None
-    api = RestApi(store, options.limits, metrics, options.metrics_path, batcher, options.cors)
+    api = RestApi(
+        store,
+        options.limits,
+        metrics,
+        options.metrics_path,
+        batcher,
+        options.cors,
+        options.method_name_check,
+    )
     loop = asyncio.new_event_loop()
     handler_args: dict[str, Any] = {"access_log": None, "keepalive_timeout": listen.idle_timeout_s}
     runner = web.AppRunner(api.app(), handle_signals=False, **handler_args)

@@ -82,13 +82,14 @@ class RestApi:
         metrics_path: str | None = None,
         batcher: batching.Batcher | None = None,
         cors: bool = False,
+        check_method: bool = False,
     ) -> None:
         self.store = store
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self.metrics_path = metrics_path
         self.batcher = batcher
-        self.cors = cors
+        self.cors, self.check_method = cors, check_method  # the two flags' switches
         # Batched calls wait in their thread for the batch: every admitted request needs one.
         workers = self.limits.max_inflight if batcher else self.limits.workers
         self.pool = LifoThreadPool(workers, thread_name_prefix="predict")
@@ -233,7 +234,9 @@ class RestApi:
         if verb == "predict":
             run = functools.partial(predict_json, batcher=self.batcher)
         else:
-            run = functools.partial(examples_json, verb, batcher=self.batcher)
+            run = functools.partial(
+                examples_json, verb, batcher=self.batcher, check_method=self.check_method
+            )
         return await asyncio.get_running_loop().run_in_executor(self.pool, run, model, raw, call)
 
     async def _predict_batched(self, model: LoadedModel, raw: bytes, call: Call) -> bytes:
@@ -318,6 +321,7 @@ def examples_json(
     raw: bytes,
     call: Call | None = None,
     batcher: batching.Batcher | None = None,
+    check_method: bool = False,
 ) -> bytes:
     """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes.
 
@@ -330,7 +334,7 @@ def examples_json(
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
     request_input = examples.input_from_json(body)
-    _, outputs = examples.run(model, name, method, request_input, batcher, call)
+    _, outputs = examples.run(model, name, method, request_input, batcher, call, check_method)
     return examples.results_json(method, outputs)
 
 

@@ -216,8 +216,8 @@ def test_the_method_name_check_is_there_when_asked_for(served):
     assert outputs["outputs"].tolist() == [[2.5]]
 
 
-def test_the_method_name_flag_reaches_grpc_classify(served):
-    # main.cc --enable_signature_method_name_check: the flag, not the library call, over gRPC
+def test_the_method_name_flag_reaches_grpc_and_rest_classify(served):
+    # main.cc --enable_signature_method_name_check: the flag, not the library call, over both
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     _, _, store = served
@@ -233,6 +233,11 @@ def test_the_method_name_flag_reaches_grpc_classify(served):
                 stub.Classify(request, timeout=30)
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "classification signature method_name to be" in info.value.details()
+        url = f"http://127.0.0.1:{server.server_port}/v1/models/{TF2}:classify"
+        status, answer = curl(
+            url, '{"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}]}'
+        )
+        assert status == 400 and "classification signature method_name to be" in answer["error"]
     finally:
         server.shutdown()
 
