@@ -18,14 +18,19 @@ COMPOSE := docker compose --file docker/compose.yml --env-file docker/.env
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist): the suite waits on subprocesses, servers and
 # single-threaded TensorFlow start-ups half the time, so two workers use two cores
-# better than one. Tests of one module stay together (their module fixtures build once).
+# better than one. Tests of one module stay together (their module fixtures build once),
+# handed out in collection order (tests/conftest.py puts the heavy modules first; xdist's
+# default reorders by test count, which left a heavy module to run alone at the end).
+# tests/timings.py records a whole-suite run's time in bench/results/test_times.json.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+	-p tests.timings
+RECORD = $(if $(strip $(PYTEST_ARGS)),,KERASFORGE_TEST_RECORD=$@)
 
 SET_ARGS := $(if $(strip $(SET)),--set $(SET))
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train test test-fast serve predict mlflow-ui lint format bench clean
+.PHONY: help install train test test-fast test-timings serve predict mlflow-ui lint format bench clean
 .PHONY: stack-up stack-train stack-down
 .PHONY: example-data
 .PHONY: tune test-deps transfer-comparison
@@ -69,10 +74,15 @@ test-deps: ## system packages the tests use: PostgreSQL for the tracking server 
 	else echo "PostgreSQL missing: the PostgreSQL tracking test will skip (apt-get install postgresql)"; fi
 
 test: $(STAMP) ## run the whole test suite, heavy end-to-end cases included (TEST_WORKERS=2)
-	$(PYTEST) $(PYTEST_ARGS)
+	$(RECORD) $(PYTEST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## run the suite without the heavy (end-to-end) cases
-	$(PYTEST) -m "not heavy" $(PYTEST_ARGS)
+	$(RECORD) $(PYTEST) -m "not heavy" $(PYTEST_ARGS)
+
+test-timings: $(STAMP) ## run test-fast then test (on a quiet machine) and rewrite the README's test-time line
+	$(MAKE) --no-print-directory test-fast PYTEST_ARGS=
+	$(MAKE) --no-print-directory test PYTEST_ARGS=
+	$(BIN)/python -m tests.timings
 
 serve: $(STAMP) ## serve REPOSITORY with MODEL_CONFIG on $(HOST):$(REST_PORT): TF Serving in Docker if `docker info` works, else embedded
 	@REPOSITORY=$(REPOSITORY) HOST=$(HOST) REST_PORT=$(REST_PORT) GRPC_PORT=$(GRPC_PORT) \

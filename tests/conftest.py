@@ -31,12 +31,22 @@ TINY = ["model.options.filters=[4]", "model.options.dense_units=8"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Modules with heavy cases run first. ``make test`` hands whole modules to its workers
-    (``--dist loadscope``) in collection order; a heavy module collected last keeps one
-    worker busy for minutes while the other has nothing left to do. The order within a
-    module, and among the light ones, stays as collected."""
+    """Modules with heavy cases run first, the slowest of them first. ``make test`` hands
+    whole modules to its workers (``--dist loadscope --no-loadscope-reorder``) in collection
+    order; a long module handed out last keeps one worker busy for minutes while the other
+    has nothing left to do. "Slowest" is what the last recorded ``make test`` measured
+    (``tests/timings.py``); without a record the heavy modules keep their collected order,
+    as do the tests within a module and the light modules."""
+    from tests.timings import module_seconds
+
     heavy = {item.module.__name__ for item in items if item.get_closest_marker("heavy")}
-    items.sort(key=lambda item: item.module.__name__ not in heavy)
+    seconds = module_seconds()
+
+    def key(item: pytest.Item) -> tuple[bool, float]:
+        is_heavy = item.module.__name__ in heavy
+        return not is_heavy, -seconds.get(item.nodeid.split("::")[0], 0.0) if is_heavy else 0.0
+
+    items.sort(key=key)
 
 
 def dev_tool(name: str) -> str:
