@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,22 +31,28 @@ def queue_depth(url: str) -> float:
     raise AssertionError("no queue depth metric")
 
 
+def batching_server(repository: Path, timeout_micros: int) -> ServerProcess:
+    """``kerasforge serve`` over ``repository`` whose predicts wait up to ``timeout_micros``
+    in the batching queue (in flight, for the test to catch), with metrics on."""
+    (repository / "batching.config").write_text(
+        f"max_batch_size {{ value: 64 }}\nbatch_timeout_micros {{ value: {timeout_micros} }}\n"
+    )
+    (repository / "monitoring.config").write_text("prometheus_config { enable: true }\n")
+    return ServerProcess(
+        repository,
+        "--enable_batching",
+        "--batching_parameters_file",
+        str(repository / "batching.config"),
+        "--monitoring_config_file",
+        str(repository / "monitoring.config"),
+    )
+
+
 @pytest.mark.heavy
 def test_sigterm_lets_slow_requests_in_flight_finish_then_exits_0(published, tmp_path):
     shutil.copytree(published.published.path, tmp_path / "digits_cnn" / "1")
     # Requests wait up to 5 s in the batching queue for a full batch: slow, in flight.
-    (tmp_path / "batching.config").write_text(
-        "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 5000000 }\n"
-    )
-    (tmp_path / "monitoring.config").write_text("prometheus_config { enable: true }\n")
-    proc = ServerProcess(
-        tmp_path,
-        "--enable_batching",
-        "--batching_parameters_file",
-        str(tmp_path / "batching.config"),
-        "--monitoring_config_file",
-        str(tmp_path / "monitoring.config"),
-    )
+    proc = batching_server(tmp_path, timeout_micros=5_000_000)
     x = published.splits.x_test[:1].astype(np.float32)
     results: list = []
     send = lambda: results.append(predicts(proc.url, x))  # noqa: E731
@@ -73,18 +80,7 @@ def test_sigterm_answers_requests_in_flight_on_keep_alive_connections(tmp_path):
     # connection (util/net_http/server/internal/evhttp_server.cc Terminate waits for the
     # handlers in flight); each keep-alive connection here has served a request first.
     save_example_model(tmp_path / "ex" / "1")
-    (tmp_path / "batching.config").write_text(
-        "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n"
-    )
-    (tmp_path / "monitoring.config").write_text("prometheus_config { enable: true }\n")
-    proc = ServerProcess(
-        tmp_path,
-        "--enable_batching",
-        "--batching_parameters_file",
-        str(tmp_path / "batching.config"),
-        "--monitoring_config_file",
-        str(tmp_path / "monitoring.config"),
-    )
+    proc = batching_server(tmp_path, timeout_micros=3_000_000)
     host, port = proc.url.removeprefix("http://").split(":")
     connections = [http.client.HTTPConnection(host, int(port), timeout=60) for _ in range(8)]
     results: list = []

@@ -123,14 +123,9 @@ def test_latest_one_unloads_the_old_version_only_after_the_new_one_loads(
     assert in_flight.version == 1 and answers(in_flight)  # a running request finishes on it
 
 
-def test_a_corrupt_newer_version_is_skipped_and_the_old_one_keeps_serving(
-    published, tmp_path, monkeypatch
-):
-    repo = make_repo(published, tmp_path, [1])
-    store = ModelStore(repo)
-    store.refresh()
-    add_corrupt_version(repo, 2)
-    attempts = []
+def count_loads(monkeypatch) -> list[int]:
+    """The versions the store tries to load, in order (the real loader still runs)."""
+    attempts: list[int] = []
     real_load = storelib.load_version
 
     def load(name: str, version: int, path: Path, tags: str) -> storelib.LoadedModel:
@@ -138,6 +133,17 @@ def test_a_corrupt_newer_version_is_skipped_and_the_old_one_keeps_serving(
         return real_load(name, version, path, tags)
 
     monkeypatch.setattr(storelib, "load_version", load)
+    return attempts
+
+
+def test_a_corrupt_newer_version_is_skipped_and_the_old_one_keeps_serving(
+    published, tmp_path, monkeypatch
+):
+    repo = make_repo(published, tmp_path, [1])
+    store = ModelStore(repo)
+    store.refresh()
+    add_corrupt_version(repo, 2)
+    attempts = count_loads(monkeypatch)
     assert store.refresh() == []
     assert store.refresh() == []
     assert attempts == [2]  # remembered as broken: not retried every poll
@@ -152,14 +158,7 @@ def test_a_failed_load_is_retried_as_tf_serving_s_flags_say(
     # --load_retry_interval_micros: retries even when the files did not change.
     repo = make_repo(published, tmp_path, [1])
     add_corrupt_version(repo, 2)
-    attempts = []
-    real_load = storelib.load_version
-
-    def load(name: str, version: int, path: Path, tags: str) -> storelib.LoadedModel:
-        attempts.append(version)
-        return real_load(name, version, path, tags)
-
-    monkeypatch.setattr(storelib, "load_version", load)
+    attempts = count_loads(monkeypatch)
     store = ModelStore(repo, retries=retries)
     for _ in range(5):
         store.refresh()
