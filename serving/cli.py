@@ -105,10 +105,8 @@ def request_limits(args: argparse.Namespace) -> Any:
     ``--rest_api_timeout_in_ms``."""
     from .server.rest_api import Limits
 
-    timeout = {"call_timeout_s": args.rest_api_timeout_in_ms / 1000}
-    if args.rest_api_num_threads:
-        return Limits(workers=args.rest_api_num_threads, **timeout)
-    return Limits(**timeout)
+    threads = {"workers": args.rest_api_num_threads} if args.rest_api_num_threads else {}
+    return Limits(call_timeout_s=args.rest_api_timeout_in_ms / 1000, **threads)
 
 
 def warmup_options(args: argparse.Namespace) -> Any:
@@ -294,7 +292,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Send ``args.inputs`` to a running server and print its predictions as JSON."""
-    from .clients.request_inputs import read_inputs
+    from .clients.request_inputs import pixels_signature, read_inputs
 
     paths = [*args.inputs, *args.input] or [Path("artifacts/sample_request.json")]
     request = read_inputs(paths)
@@ -319,17 +317,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     print(json.dumps({wire.PREDICTIONS: predictions}))
     return 0
-
-
-def pixels_signature(metadata: dict[str, Any]) -> str | None:
-    """Where arrays go: ``serving_pixels`` when the model's ``serving_default`` takes encoded
-    images (``export.image_input: encoded``), else ``None`` (the default signature)."""
-    from .card import PIXELS_SIGNATURE
-
-    defs = metadata.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
-    default = defs.get("serving_default", {}).get("inputs", {})
-    takes_bytes = bool(default) and all(i.get("dtype") == "DT_STRING" for i in default.values())
-    return PIXELS_SIGNATURE if takes_bytes and PIXELS_SIGNATURE in defs else None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -179,3 +179,14 @@ def _text(path: Path) -> RequestInputs:
     if not texts:
         raise UsageError(f"{str(path)!r} holds no text: expected one text per line")
     return RequestInputs(texts)
+
+
+def pixels_signature(metadata: dict[str, Any]) -> str | None:
+    """Where arrays go: ``serving_pixels`` when the model's ``serving_default`` takes encoded
+    images (``export.image_input: encoded``), else ``None`` (the default signature)."""
+    from ..card import PIXELS_SIGNATURE  # the card's name for it (imports pydantic: only here)
+
+    defs = metadata.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
+    default = defs.get("serving_default", {}).get("inputs", {})
+    takes_bytes = bool(default) and all(i.get("dtype") == "DT_STRING" for i in default.values())
+    return PIXELS_SIGNATURE if takes_bytes and PIXELS_SIGNATURE in defs else None

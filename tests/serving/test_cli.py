@@ -188,17 +188,3 @@ def test_request_threads_default_to_tf_serving_s_four_per_cpu():
     assert request_limits(Namespace(rest_api_num_threads=3, **flags)).workers == 3
     assert request_threads(0, 64, None) == 4 * cpus
     assert request_threads(5, 64, None) == 5
-
-
-def test_arrays_go_to_serving_pixels_only_where_the_default_takes_bytes():
-    from kerasforge.serving.cli import pixels_signature
-
-    def metadata(default_dtype: str, *others: str) -> dict:
-        defs = {"serving_default": {"inputs": {"x": {"dtype": default_dtype}}}}
-        defs.update({name: {"inputs": {"x": {"dtype": "DT_FLOAT"}}} for name in others})
-        return {"metadata": {"signature_def": {"signature_def": defs}}}
-
-    assert pixels_signature(metadata("DT_STRING", "serving_pixels")) == "serving_pixels"
-    assert pixels_signature(metadata("DT_FLOAT", "serving_pixels")) is None
-    assert pixels_signature(metadata("DT_STRING")) is None  # nowhere else to send arrays
-    assert pixels_signature({}) is None

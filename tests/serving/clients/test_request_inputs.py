@@ -72,3 +72,17 @@ def test_a_missing_file_or_no_file_is_named(tmp_path):
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     with pytest.raises(UsageError, match="is not UTF-8 text"):
         read_inputs([tmp_path / "latin1.txt"])
+
+
+def test_arrays_go_to_serving_pixels_only_where_the_default_takes_bytes():
+    from kerasforge.serving.clients.request_inputs import pixels_signature
+
+    def metadata(default_dtype: str, *others: str) -> dict:
+        defs = {"serving_default": {"inputs": {"x": {"dtype": default_dtype}}}}
+        defs.update({name: {"inputs": {"x": {"dtype": "DT_FLOAT"}}} for name in others})
+        return {"metadata": {"signature_def": {"signature_def": defs}}}
+
+    assert pixels_signature(metadata("DT_STRING", "serving_pixels")) == "serving_pixels"
+    assert pixels_signature(metadata("DT_FLOAT", "serving_pixels")) is None
+    assert pixels_signature(metadata("DT_STRING")) is None  # nowhere else to send arrays
+    assert pixels_signature({}) is None
