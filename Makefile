@@ -33,7 +33,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install train test test-fast test-timings serve predict mlflow-ui lint format bench clean
 .PHONY: stack-up stack-train stack-down
 .PHONY: example-data
-.PHONY: tune test-deps transfer-comparison
+.PHONY: tune test-deps transfer-comparison docs-figures
 
 # `make tune` searches the shipped space unless CONFIG is given on the command line;
 # TRIALS=n overrides the config's tune.trials.
@@ -107,6 +107,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## every benchmark (bench/bench_*.py) -> bench/results/latest.json (ONLY=name for one)
 	$(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
+
+docs-figures: $(STAMP) ## train the configs the docs quote, record docs/figures.json, rewrite the figures (ONLY=job)
+	$(BIN)/python bench/figures.py $(foreach m,$(ONLY),--only $(m))
 
 # What the compose targets need, checked first so that each missing piece is one line
 # naming the target and the fix, not Docker's own "unknown flag: --file".

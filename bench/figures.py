@@ -1,0 +1,185 @@
+"""The measured figures of README.md and docs/: run, record, render.
+
+``make docs-figures`` (``ONLY=job`` for one) trains each job's config in a
+scratch folder exactly as a user's ``kerasforge train`` would, and records what
+the run measured in ``docs/figures.json``: the model card's test metrics, the
+edge model's size, the epochs run, the wall time, the lines the run printed,
+and the machine state beside them (platform, CPUs, load average before and
+after, commit, date). That file is the one record the docs are rendered from;
+it is committed, so a clean clone checks its docs against it
+(``tests/bench/test_figures.py``). Then every figure in README.md and docs/*.md
+is rewritten from it:
+
+- inline, ``<!-- figure:JOB.KEY -->value<!-- /figure -->`` (an HTML comment is
+  invisible in rendered Markdown);
+- a quoted block of the run's output, ``<!-- output:JOB -->`` + an indented
+  block + ``<!-- /output -->``: the lines the run printed that the job quotes,
+  as printed.
+
+A figure typed by hand has no span, and the test finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = ROOT / "docs" / "figures.json"
+DOCUMENTS = ("README.md", "docs/*.md")
+FIGURE = re.compile(r"<!-- figure:(?P<key>[\w.]+) -->(?P<value>.*?)<!-- /figure -->")
+OUTPUT = re.compile(
+    r"(?P<open><!-- output:(?P<job>\w+) -->\n)(?P<body>.*?)(?P<close><!-- /output -->)", re.S
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One measured run: a config, its overrides, the printed lines the docs quote."""
+
+    config: str
+    overrides: tuple[str, ...] = ()
+    quote: tuple[str, ...] = ()
+    """Regular expressions: a printed line matching one is kept for the docs."""
+
+
+JOBS = {
+    "digits_cnn": Job(
+        "configs/digits_cnn.yaml",
+        quote=(r"^test accuracy:", r"^baseline:", r"^release gate", r"^published:"),
+    ),
+    "diabetes_mlp": Job("configs/diabetes_mlp.yaml", quote=(r"^test r2:", r"^baseline:")),
+}
+
+
+def machine_state() -> dict[str, Any]:
+    """What the machine was doing: platform, CPUs, 1-minute load average, commit, date."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
+        "commit": commit or "unknown",
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def measure(name: str, job: Job) -> dict[str, Any]:
+    """Train ``job`` in a scratch folder; what it measured, with the machine state."""
+    with tempfile.TemporaryDirectory(prefix=f"figures-{name}-") as scratch:
+        command = [sys.executable, "-m", "kerasforge.cli.main", "train", "--config", job.config]
+        command += ["--set", *job.overrides, f"output_dir={scratch}"]
+        before = machine_state()
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"{name}: training failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        card_path = next(Path(scratch, "models").glob("*/*/kerasforge.json"))
+        card = json.loads(card_path.read_text())
+        edge = card_path.parent / "model.tflite"
+        edge_bytes = edge.stat().st_size if edge.is_file() else None
+    quoted = [
+        line for line in done.stdout.splitlines() if any(re.search(q, line) for q in job.quote)
+    ]
+    return {
+        "config": job.config,
+        "overrides": list(job.overrides),
+        "seconds": round(seconds, 1),
+        "metrics": card["metrics"],
+        "edge_model": (card.get("tflite") or {}).get("edge_model"),
+        "edge_model_bytes": edge_bytes,
+        "output": list(dict.fromkeys(quoted)),  # a line printed twice is quoted once
+        "machine": {**before, "load_average_after": round(os.getloadavg()[0], 2)},
+    }
+
+
+def duration(seconds: float) -> str:
+    """``"54 s"``, ``"3 min 8 s"``."""
+    whole = round(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
+
+
+def value(record: dict[str, Any], key: str) -> str:
+    """The text of figure ``JOB.KEY``; raises ``KeyError`` naming what is missing.
+
+    Keys: ``time`` (wall time), ``edge_model_kb``, ``machine`` (one phrase), and
+    any model-card metric (``test_accuracy``), written with four decimals.
+    """
+    job, _, field = key.partition(".")
+    if job not in record:
+        raise KeyError(f"figure {key!r}: no job {job!r} in {RECORD.name}; run make docs-figures")
+    run = record[job]
+    if field == "time":
+        return duration(run["seconds"])
+    if field == "edge_model_kb":
+        return f"{round(run['edge_model_bytes'] / 1000)} KB"
+    if field == "machine":
+        m = run["machine"]
+        return (
+            f"{m['cpus']} CPUs, load average {m['load_average']} to {m['load_average_after']}, "
+            f"commit {m['commit']}, {m['date']}"
+        )
+    if field in run["metrics"]:
+        return f"{run['metrics'][field]:.4f}"
+    raise KeyError(f"figure {key!r}: {job} recorded no {field!r}")
+
+
+def render(text: str, record: dict[str, Any]) -> str:
+    """``text`` with every figure span and output block rewritten from ``record``."""
+
+    def figure(match: re.Match[str]) -> str:
+        key = match["key"]
+        return f"<!-- figure:{key} -->{value(record, key)}<!-- /figure -->"
+
+    def output(match: re.Match[str]) -> str:
+        job = match["job"]
+        if job not in record:
+            raise KeyError(f"output block {job!r}: no job {job!r} in {RECORD.name}")
+        body = "".join(f"    {line}\n" for line in record[job]["output"])
+        return f"{match['open']}\n{body}\n{match['close']}"
+
+    return OUTPUT.sub(output, FIGURE.sub(figure, text))
+
+
+def documents() -> list[Path]:
+    """README.md and every docs/*.md."""
+    return [path for pattern in DOCUMENTS for path in sorted(ROOT.glob(pattern))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", default=[], choices=sorted(JOBS))
+    parser.add_argument("--render-only", action="store_true", help="rewrite the docs, run nothing")
+    args = parser.parse_args(argv)
+    record = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
+    if not args.render_only:
+        for name in args.only or sorted(JOBS):
+            print(f"{name}: training {JOBS[name].config} ...", flush=True)
+            record[name] = measure(name, JOBS[name])
+            print(f"{name}: {duration(record[name]['seconds'])}", flush=True)
+        RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    for path in documents():
+        text = path.read_text()
+        rendered = render(text, record)
+        if rendered != text:
+            path.write_text(rendered)
+            print(f"rewrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

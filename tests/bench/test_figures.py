@@ -1,0 +1,97 @@
+"""README.md and docs/*.md show measured figures only as rendered from ``docs/figures.json``."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _figures():
+    spec = importlib.util.spec_from_file_location("figures", ROOT / "bench" / "figures.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("figures", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+figures = _figures()
+RECORD = {
+    "job": {
+        "seconds": 188.4,
+        "metrics": {"test_accuracy": 0.98518, "test_mae": 40.068},
+        "edge_model_bytes": 95048,
+        "output": ["test accuracy: 0.9852", "published: job version 1 (stable)"],
+        "machine": {
+            "cpus": 2,
+            "load_average": 1.5,
+            "load_average_after": 2.25,
+            "commit": "abc1234",
+            "date": "2026-12-07",
+        },
+    }
+}
+
+# What a measured figure looks like in prose: a metric's value, a wall time, a file size.
+MEASURED = [
+    re.compile(r"\b(accuracy|r2|mae|mase|roc auc|exact match|loss)\b:? \d\.\d{2,}", re.I),
+    re.compile(r"\b\d+ min \d+ s\b"),
+    re.compile(r"\b(in|took|takes) (about )?\d+(\.\d+)? (s|min|seconds|minutes)\b"),
+    re.compile(r"\b\d+(\.\d+)? ?(KB|MB)\b"),
+]
+# Rendered elsewhere from their own records (bench/table.py, tests/timings.py).
+GENERATED = re.compile(r"<!-- (bench|test-times):start -->.*?<!-- \1:end -->", re.S)
+
+
+def test_figure_spans_and_output_blocks_render_from_the_record():
+    text = (
+        "took <!-- figure:job.time -->?<!-- /figure --> on "
+        "<!-- figure:job.machine -->?<!-- /figure -->; edge "
+        "<!-- figure:job.edge_model_kb -->?<!-- /figure -->, "
+        "accuracy <!-- figure:job.test_accuracy -->?<!-- /figure -->\n"
+        "<!-- output:job -->\nstale line\n<!-- /output -->\n"
+    )
+    assert figures.render(text, RECORD) == (
+        "took <!-- figure:job.time -->3 min 8 s<!-- /figure --> on "
+        "<!-- figure:job.machine -->2 CPUs, load average 1.5 to 2.25, commit abc1234, "
+        "2026-12-07<!-- /figure -->; edge <!-- figure:job.edge_model_kb -->95 KB<!-- /figure -->, "
+        "accuracy <!-- figure:job.test_accuracy -->0.9852<!-- /figure -->\n"
+        "<!-- output:job -->\n\n    test accuracy: 0.9852\n"
+        "    published: job version 1 (stable)\n\n<!-- /output -->\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["other.time", "job.test_r2"], ids=["unknown job", "unrecorded metric"]
+)
+def test_a_figure_the_record_lacks_is_named(key):
+    with pytest.raises(KeyError, match=key.replace(".", r"\.")):
+        figures.render(f"<!-- figure:{key} -->1<!-- /figure -->", RECORD)
+
+
+def test_every_document_is_as_the_record_renders_it():
+    record = figures.json.loads(figures.RECORD.read_text())
+    stale = [
+        str(path.relative_to(ROOT))
+        for path in figures.documents()
+        if figures.render(path.read_text(), record) != path.read_text()
+    ]
+    assert not stale, f"run `make docs-figures` (or --render-only): {stale} differ from the record"
+
+
+def _typed_by_hand(text: str) -> list[str]:
+    text = figures.OUTPUT.sub("", figures.FIGURE.sub("", GENERATED.sub("", text)))
+    return [m.group(0) for pattern in MEASURED for m in pattern.finditer(text)]
+
+
+def test_the_readme_has_no_figure_typed_by_hand():
+    assert _typed_by_hand((ROOT / "README.md").read_text()) == []
+
+
+def test_the_check_finds_a_figure_typed_by_hand():
+    found = _typed_by_hand("test accuracy: 0.9852 in 3 min 8 s; the edge model is 95 KB")
+    assert {"accuracy: 0.9852", "3 min 8 s", "95 KB"} <= set(found)
