@@ -304,8 +304,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .clients.request_inputs import pixels_signature, predict_target, read_inputs
 
     target = predict_target(args.model, [*args.inputs, *args.input])
-    print(target.note, file=sys.stderr, flush=True)  # stdout stays the JSON answer
     request = read_inputs(target.paths)
+    print(target.note, file=sys.stderr, flush=True)  # stdout stays the JSON answer
     if args.grpc:
         start_tensorflow()
         from .clients.grpc_client import GrpcClient

@@ -15,7 +15,8 @@ from tests.conftest import CLI, ROOT, TINY, ServerProcess
 
 pytestmark = pytest.mark.heavy
 
-# Short runs; the floor is off so that two epochs of the regression model are served too.
+# Short runs; the baseline floor is off so that two epochs of regression are served too
+# (the headline is then the test metric alone).
 FAST = ["train.epochs=2", "tracking.registry.gate.baseline_floor=false"]
 
 
@@ -61,7 +62,7 @@ def test_train_ends_with_a_summary_of_at_most_twelve_lines(two_runs):
     _, digits, _ = two_runs
     lines = summary_lines(digits.stdout)
     assert len(lines) <= MAX_LINES, lines
-    prefixes = ["result: accuracy ", "epochs: ", "time: ", "model: digits_cnn version 1 ",
+    prefixes = ["result: test accuracy ", "epochs: ", "time: ", "model: digits_cnn version 1 ",
                 "release gate: passed", "card: artifacts/models/digits_cnn/1/kerasforge.json",
                 "run folder: artifacts/runs/", "plots: artifacts/runs/", "mlflow: run ",
                 "sample request: artifacts/samples/digits_cnn.json",
