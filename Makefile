@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 CONFIG ?= configs/digits_cnn.yaml
 SET ?=
 REPOSITORY ?= artifacts/models
-MODEL ?= digits_cnn
+MODEL ?=
 HOST ?= 127.0.0.1
 REST_PORT ?= 8501
 MLFLOW_PORT ?= 5000
 GRPC_PORT ?= 8500
-MODEL_CONFIG ?= docker/serving/models.config
+MODEL_CONFIG ?=
 COMPOSE := docker compose --file docker/compose.yml --env-file docker/.env
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist): the suite waits on subprocesses, servers and
@@ -45,7 +45,7 @@ help: ## list every target with its one-line description
 		if (length($$1) > width) width = length($$1)} \
 		END {for (i = 1; i <= n; i++) printf "  \033[36m%-" width "s\033[0m  %s\n", name[i], text[i]}' \
 		$(MAKEFILE_LIST)
-	@echo "  variables: CONFIG=$(CONFIG) SET=\"a.b=1 c.d=x\" REPOSITORY=$(REPOSITORY) MODEL=$(MODEL)"
+	@echo "  variables: CONFIG=$(CONFIG) SET=\"a.b=1 c.d=x\" REPOSITORY=$(REPOSITORY) MODEL=$(or $(MODEL),<trained last>)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -84,14 +84,14 @@ test-timings: $(STAMP) ## run test-fast then test (on a quiet machine) and rewri
 	$(MAKE) --no-print-directory test PYTEST_ARGS=
 	$(BIN)/python -m tests.timings
 
-serve: $(STAMP) ## serve REPOSITORY with MODEL_CONFIG on $(HOST):$(REST_PORT): TF Serving in Docker if `docker info` works, else embedded
+serve: $(STAMP) ## serve REPOSITORY (its models.config, or MODEL_CONFIG) on $(HOST):$(REST_PORT): TF Serving in Docker if `docker info` works, else embedded
 	@REPOSITORY=$(REPOSITORY) HOST=$(HOST) REST_PORT=$(REST_PORT) GRPC_PORT=$(GRPC_PORT) \
 		MODEL_CONFIG=$(MODEL_CONFIG) MONITORING_CONFIG=$(MONITORING_CONFIG) \
 		KERASFORGE=$(BIN)/kerasforge bash docker/serve.sh
 
-predict: $(STAMP) ## query the running server with artifacts/sample_request.json (INPUT=file.npy|json)
-	$(BIN)/kerasforge predict --model $(MODEL) --url http://$(HOST):$(REST_PORT) \
-		--input $(or $(INPUT),artifacts/sample_request.json)
+predict: $(STAMP) ## query the running server: the model trained last, with its sample (MODEL=, INPUT=)
+	$(BIN)/kerasforge predict $(if $(MODEL),--model $(MODEL)) --url http://$(HOST):$(REST_PORT) \
+		$(if $(INPUT),--input $(INPUT))
 
 mlflow-ui: $(STAMP) ## browse the local MLflow store at http://127.0.0.1:$(MLFLOW_PORT)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/artifacts/mlflow.db \

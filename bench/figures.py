@@ -54,12 +54,20 @@ class Job:
     """Regular expressions: a printed line matching one is kept for the docs."""
 
 
+SUMMARY = (r"^(result|epochs|time|model|release gate|card|run folder|plots|mlflow):",
+           r"^(sample request|next):")  # fmt: skip
+"""The end-of-run summary's lines (pipelines/training/summary.py)."""
 JOBS = {
     "digits_cnn": Job(
         "configs/digits_cnn.yaml",
-        quote=(r"^test accuracy:", r"^baseline:", r"^release gate", r"^published:"),
+        quote=(
+            r"^test accuracy:",
+            r"^export: (SavedModel|TFLite)",
+            r"^release gate passed",
+            *SUMMARY,
+        ),
     ),
-    "diabetes_mlp": Job("configs/diabetes_mlp.yaml", quote=(r"^test r2:", r"^baseline:")),
+    "diabetes_mlp": Job("configs/diabetes_mlp.yaml", quote=(r"^test r2:", r"^result:")),
 }
 
 
@@ -80,15 +88,19 @@ def machine_state() -> dict[str, Any]:
 def measure(name: str, job: Job) -> dict[str, Any]:
     """Train ``job`` in a scratch folder; what it measured, with the machine state."""
     with tempfile.TemporaryDirectory(prefix=f"figures-{name}-") as scratch:
-        command = [sys.executable, "-m", "kerasforge.cli.main", "train", "--config", job.config]
-        command += ["--set", *job.overrides, f"output_dir={scratch}"]
+        # Run from a scratch folder as a user runs from the checkout: the printed paths
+        # read artifacts/..., as they would for the user.
+        config = str(ROOT / job.config)
+        command = [sys.executable, "-m", "kerasforge.cli.main", "train", "--config", config]
+        command += ["--set", *job.overrides, "output_dir=artifacts"]
+        env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
         before = machine_state()
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"{name}: training failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        card_path = next(Path(scratch, "models").glob("*/*/kerasforge.json"))
+        card_path = next(Path(scratch, "artifacts", "models").glob("*/*/kerasforge.json"))
         card = json.loads(card_path.read_text())
         edge = card_path.parent / "model.tflite"
         edge_bytes = edge.stat().st_size if edge.is_file() else None

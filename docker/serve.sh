@@ -17,7 +17,15 @@ REPOSITORY="${REPOSITORY:-artifacts/models}"
 HOST="${HOST:-127.0.0.1}"
 REST_PORT="${REST_PORT:-8501}"
 GRPC_PORT="${GRPC_PORT:-8500}"
-MODEL_CONFIG="${MODEL_CONFIG:-docker/serving/models.config}"
+# Without MODEL_CONFIG: the repository's own models.config (every published model and
+# its labels, as the release last wrote them), else the shipped one (digits_cnn, stable).
+if [ -z "${MODEL_CONFIG:-}" ]; then
+  if [ -f "$REPOSITORY/models.config" ]; then
+    MODEL_CONFIG="$REPOSITORY/models.config"
+  else
+    MODEL_CONFIG="docker/serving/models.config"
+  fi
+fi
 MONITORING_CONFIG="${MONITORING_CONFIG:-docker/serving/monitoring.config}"
 BATCHING_PARAMETERS="${BATCHING_PARAMETERS:-docker/serving/batching_parameters.txt}"
 SERVE_DIR="${SERVE_DIR:-artifacts/serve}"
@@ -61,6 +69,17 @@ local_model_config() {
   done <"$MODEL_CONFIG" >"$target"
 }
 
+# MODEL_CONFIG as TF Serving in the container must read it: base paths under the host's
+# repository become /models/<name>, where the container mounts it.
+container_model_config() {
+  local repository="$1" target="$2" line
+  mkdir -p "$(dirname "$target")"
+  while IFS= read -r line || [ -n "$line" ]; do
+    line="${line//\""$repository"\//\"\/models\/}"  # quoted: a * or ? in the path is literal
+    printf '%s\n' "${line//\""$repository"\"/\"\/models\"}"
+  done <"$MODEL_CONFIG" >"$target"
+}
+
 mode="${1:-}"
 if [ ! -d "$REPOSITORY" ]; then
   echo "make serve: no model repository at $REPOSITORY; run 'make train' first (or set REPOSITORY=...)" >&2
@@ -75,7 +94,8 @@ done
 repository="$(cd "$REPOSITORY" && pwd)"
 if command -v "$DOCKER" >/dev/null 2>&1 && "$DOCKER" info >/dev/null 2>&1; then
   echo "make serve: Docker engine found -> TF Serving ($SERVING_IMAGE) over $REPOSITORY with $MODEL_CONFIG"
-  config="$(absolute "$MODEL_CONFIG")"
+  config="$(absolute "$SERVE_DIR")/container.models.config"
+  container_model_config "$repository" "$config"
   monitoring="$(absolute "$MONITORING_CONFIG")"
   [ "$mode" = "--dry-run" ] || mkdir -p artifacts/models  # baked into the image; the mount replaces it
   run "$mode" "$DOCKER" build --quiet --file docker/serving/Dockerfile --tag "$SERVING_IMAGE" .

@@ -8,12 +8,8 @@ needs when it runs.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from ..cli.console import quiet_native_logs, start_tensorflow
-
-if TYPE_CHECKING:
-    from .training.train import TrainResult
 
 DEFAULT_CONFIG = "configs/digits_cnn.yaml"
 
@@ -56,10 +52,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         make_strategy("multi_worker")
     devices = start_tensorflow()
+    from .training.summary import from_result, render
     from .training.train import train
 
     print(f"experiment {cfg.name}: model {cfg.model.name} on {', '.join(devices)}", flush=True)
-    print("\n".join(f"{k}: {v}" for k, v in summary(train(cfg)).items()))
+    print("\n".join(render(from_result(train(cfg)))), flush=True)
     return 0
 
 
@@ -88,34 +85,6 @@ def cmd_backbone(args: argparse.Namespace) -> int:
         f"model of the same backbone and input_size with model.options.weights={out}"
     )
     return 0
-
-
-def summary(result: TrainResult) -> dict[str, object]:
-    """The lines ``kerasforge train`` prints about a finished run."""
-    lines: dict[str, object] = {  # training printed the headline `test <metric>:` line
-        "epochs": result.epochs_run,
-        "run_dir": str(result.run_dir),
-        "mlflow_run_id": result.run_id,
-        "sample_request": str(result.sample_request),
-    }
-    if result.gate is not None:
-        from .tracking.release import baseline_line
-
-        line = baseline_line(result.gate, result.test_metrics[f"test_{result.gate.metric}"])
-        lines["baseline"] = line.removeprefix("baseline: ")
-    if result.published and result.outcome:
-        if result.outcome.served:
-            label = ", ".join(
-                k for k, v in result.outcome.labels.items() if v == result.published.version
-            )
-            lines["published"] = (
-                f"{result.published.name} version {result.published.version} ({label})"
-            )
-        else:
-            lines["published"] = f"not served: {result.outcome.note}"
-        lines["saved_model"] = str(result.published.path)
-        lines["tflite"] = str(result.published.tflite_path)
-    return lines
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -40,10 +40,17 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "kerasforge.serving.clients.request_inputs) to a running server and print its predictions.",
     )
     pred.add_argument(
-        "inputs", nargs="*", type=Path, help="input files (default: artifacts/sample_request.json)"
+        "inputs",
+        nargs="*",
+        type=Path,
+        help="input files (default: the model's artifacts/samples/<model>.json)",
     )
     pred.add_argument("--input", type=Path, action="append", default=[], help="an input file")
-    pred.add_argument("--model", default="digits_cnn", help="model name")
+    pred.add_argument(
+        "--model",
+        default=None,
+        help="model name (default: the model trained last, else digits_cnn)",
+    )
     choice = pred.add_mutually_exclusive_group()
     choice.add_argument("--version", type=int, default=None, help="model version (default: latest)")
     choice.add_argument("--label", default=None, help="version label, e.g. stable or canary")
@@ -292,10 +299,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Send ``args.inputs`` to a running server and print its predictions as JSON."""
-    from .clients.request_inputs import pixels_signature, read_inputs
+    import sys
 
-    paths = [*args.inputs, *args.input] or [Path("artifacts/sample_request.json")]
-    request = read_inputs(paths)
+    from .clients.request_inputs import pixels_signature, predict_target, read_inputs
+
+    target = predict_target(args.model, [*args.inputs, *args.input])
+    request = read_inputs(target.paths)
+    print(target.note, file=sys.stderr, flush=True)  # stdout stays the JSON answer
     if args.grpc:
         start_tensorflow()
         from .clients.grpc_client import GrpcClient
@@ -307,9 +317,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         client = RestClient(args.url, timeout=args.timeout)
     signature = args.signature or request.signature_name
     if signature is None and request.instances and isinstance(request.instances[0], list):
-        signature = pixels_signature(client.metadata(args.model, args.version, args.label))
+        signature = pixels_signature(client.metadata(target.model, args.version, args.label))
     predictions = client.predict(
-        args.model,
+        target.model,
         request.instances,
         version=args.version,
         signature_name=signature,

@@ -54,10 +54,14 @@ def test_kerasforge_predict_queries_the_server(trained, trained_server, tmp_path
     x = result.splits.x_test[:5]
     five = write_inputs(tmp_path / "five.npy", x)
     for path in (five, result.sample_request):
-        predictions = cli_predict("--input", str(path), "--url", server.url, timeout=60)
+        predictions = cli_predict(
+            "--input", str(path), "--url", server.url, "--model", "digits_cnn", timeout=60
+        )
         assert len(predictions["predictions"]) in (4, 5)
     version = str(result.published.version)  # another test publishes a second version
-    pinned = cli_predict("--input", str(five), "--url", server.url, "--version", version)
+    pinned = cli_predict(
+        "--input", str(five), "--url", server.url, "--version", version, "--model", "digits_cnn"
+    )
     classes = [p["class_ids"] for p in pinned["predictions"]]
     assert classes == result.model.predict(x, verbose=0).argmax(-1).tolist()
 
@@ -65,7 +69,7 @@ def test_kerasforge_predict_queries_the_server(trained, trained_server, tmp_path
 def test_kerasforge_predict_reports_server_errors(trained_server, tmp_path):
     server = trained_server
     wrong = write_inputs(tmp_path / "wrong.npy", np.zeros((2, 3), "float32"))
-    proc = run_cli("predict", "--input", str(wrong), "--url", server.url)
+    proc = run_cli("predict", "--input", str(wrong), "--url", server.url, "--model", "digits_cnn")
     assert proc.returncode == 2
     assert "expected shape [-1, 8, 8, 1]" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("predict", "--input", str(tmp_path / "missing.json"), "--url", server.url)

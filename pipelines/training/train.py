@@ -7,10 +7,9 @@ it directly. Everything specific to the kind of problem comes from the task
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import keras
 
 from ... import models
 from ...serving.card import ModelCard, write_card
+from ...serving.clients.request_inputs import write_last_trained, write_sample_request
 from ..augment.images import augment_dataset, model_augmentation
 from ..config.experiment import ExperimentConfig
 from ..config.limits import build_within_limit
@@ -44,6 +44,7 @@ from .optimizers import OPTIMIZER_CLASSES, build_optimizer
 from .regularize import add_l2, smoothed
 from .schedules import steps_for
 from .strategy import configure_runtime
+from .summary import StageClock, Stopping
 
 if TYPE_CHECKING:
     from ...serving.export.publish import Published
@@ -69,6 +70,12 @@ class TrainResult:
     """What the gate and the release made of the export (None without an export)."""
     gate: GateSpec | None = None
     """The release gate's rules for this run, with the task's baseline."""
+    stopping: Stopping | None = None
+    """Why the epochs ended and whose weights were kept."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per stage (``summary.STAGES``; ``export`` includes TFLite)."""
+    total_seconds: float = 0.0
+    tracking_uri: str = ""
 
     @property
     def headline(self) -> tuple[str, float]:
@@ -191,10 +198,12 @@ def train(cfg: ExperimentConfig) -> TrainResult:
     Returns:
         The trained model, its test metrics, the run folder and the publish result.
     """
+    clock = StageClock()
     strategy = configure_runtime(cfg)
     cfg = for_this_worker(cfg)
     task = get_task(cfg.task.name, cfg.task.options)
-    splits = load_splits(cfg, task)
+    with clock.stage("data"):
+        splits = load_splits(cfg, task)
     folder = resume.resume_folder(cfg)
     state = resume.load_state(folder) if cfg.train.control.resume else None
     steps = steps_for(splits.sizes["train"], cfg.data.batch_size)
@@ -205,27 +214,35 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         compile_model(cfg, task, model, steps)
         state = state or resume.ResumeState(run_dir=str(_new_run_dir(cfg.output_dir)))
         resumed = resume.restore_model(model, folder, state)
+    resumed_from = state.epochs_done if resumed else None
+    if resumed:
+        print(
+            f"resuming {state.run_dir} from epoch {resumed_from} of {cfg.train.epochs}", flush=True
+        )
     run_dir = Path(state.run_dir)
     resume.trim_history(run_dir / HISTORY_FILE, state.epochs_done)
     config_file = run_dir / "config.yaml"
     config_file.write_text(cfg.to_yaml())
-    datasets = _datasets(cfg, task, splits, state.epochs_done)
+    with clock.stage("data"):
+        datasets = _datasets(cfg, task, splits, state.epochs_done)
 
     with tracked_run(cfg, config_file, splits=splits, resume_run_id=state.mlflow_run_id) as tracker:
         state.mlflow_run_id = tracker.run_id
         resume.save_state(folder, state)
         callbacks = make_callbacks(cfg, task, run_dir, tracker, resumed=resumed)
-        history = _fit(
-            cfg,
-            model,
-            datasets,
-            [*callbacks, resume.ResumeCheckpoint(folder, state, callbacks, tracker.wait_sent)],
-            state.epochs_done,
-            task.fit_arguments(splits),
-        )
+        with clock.stage("training"):
+            history = _fit(
+                cfg,
+                model,
+                datasets,
+                [*callbacks, resume.ResumeCheckpoint(folder, state, callbacks, tracker.wait_sent)],
+                state.epochs_done,
+                task.fit_arguments(splits),
+            )
         _check_finite(callbacks, run_dir, cfg)
-        test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
-        spec = publishing.gate_spec(cfg, task, model, splits)
+        with clock.stage("evaluation"):
+            test_metrics = _evaluate(model, task, splits, datasets["test"], run_dir, tracker)
+            spec = publishing.gate_spec(cfg, task, model, splits)
         print(baseline_line(spec, test_metrics[f"test_{spec.metric}"]), flush=True)
         test_metrics.update(spec.metrics())
         tracker.log_metrics(spec.metrics())
@@ -240,20 +257,24 @@ def train(cfg: ExperimentConfig) -> TrainResult:
             }
         )
         write_card(run_dir, card)
-        exported = (
-            publishing.export(cfg, model, card, tracker, task.export_data(model, splits), run_dir)
-            if cfg.export.enabled
-            else None
-        )
-        example = task.serving_examples(model, splits.x_test[:4])
-        logged = task.predict_examples(model, splits.x_test[:4], splits.y_test[:4])
-        tracker.finish(model, history.history, run_dir, logged)
-        published, outcome = (
-            publishing.release(cfg, tracker, spec, test_metrics, exported)
-            if exported
-            else (None, None)
-        )
-        sample = _write_sample_request(cfg.output_dir, example)
+        with clock.stage("export"):
+            exported = (
+                publishing.export(
+                    cfg, model, card, tracker, task.export_data(model, splits), run_dir
+                )
+                if cfg.export.enabled
+                else None
+            )
+        with clock.stage("publish"):  # the MLflow Model, the gate and the release
+            example = task.serving_examples(model, splits.x_test[:4])
+            logged = task.predict_examples(model, splits.x_test[:4], splits.y_test[:4])
+            tracker.finish(model, history.history, run_dir, logged)
+            published, outcome = (
+                publishing.release(cfg, tracker, spec, test_metrics, exported)
+                if exported
+                else (None, None)
+            )
+        sample = _record_for_predict(cfg, example, published, outcome)
     resume.finish(folder)
 
     return TrainResult(
@@ -269,7 +290,29 @@ def train(cfg: ExperimentConfig) -> TrainResult:
         sample_request=sample,
         outcome=outcome,
         gate=spec,
+        stopping=Stopping.of(
+            next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)),
+            cfg.train,
+            epochs_run=state.epochs_done,
+            resumed_from=resumed_from,
+        ),
+        seconds=dict(clock.seconds),
+        total_seconds=clock.total(),
+        tracking_uri=tracker.uri,
     )
+
+
+def _record_for_predict(
+    cfg: ExperimentConfig, examples: Any, published: Published | None, outcome: Any
+) -> Path:
+    """What ``kerasforge predict`` asks by default: the model's sample request and, once it
+    is exported, the record of the model trained last."""
+    sample = write_sample_request(cfg.output_dir, cfg.export.model_name, examples.tolist())
+    if published is not None:
+        served = outcome is not None and outcome.served
+        version = published.version if served else None
+        write_last_trained(cfg.output_dir, cfg.export.model_name, version, sample, cfg.name)
+    return sample
 
 
 def _fit(
@@ -375,10 +418,3 @@ def _new_run_dir(output_dir: Path) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"could not create a new run folder under {output_dir / 'runs'}")
-
-
-def _write_sample_request(output_dir: Path, examples: Any) -> Path:
-    """A TF Serving REST request body of test-split inputs, for curl and `make predict`."""
-    path = output_dir / "sample_request.json"
-    path.write_text(json.dumps({"instances": examples.tolist()}))
-    return path

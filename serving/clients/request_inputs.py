@@ -15,6 +15,10 @@ Every file of one request is of one kind:
   takes strings and tokenises them in the graph.
 
 A request's signature is the one its inputs call for unless ``--signature`` says otherwise.
+
+Without ``--model`` or input files, ``predict`` asks the model trained last
+(``artifacts/last_trained.json``, written by ``kerasforge train``) with its sample
+request (``artifacts/samples/<model>.json``): :func:`predict_target`.
 """
 
 from __future__ import annotations
@@ -190,3 +194,109 @@ def pixels_signature(metadata: dict[str, Any]) -> str | None:
     default = defs.get("serving_default", {}).get("inputs", {})
     takes_bytes = bool(default) and all(i.get("dtype") == "DT_STRING" for i in default.values())
     return PIXELS_SIGNATURE if takes_bytes and PIXELS_SIGNATURE in defs else None
+
+
+# What training leaves for `kerasforge predict` (one writer, one reader: here).
+ARTIFACTS = Path("artifacts")
+"""Where ``kerasforge train`` writes by default (``output_dir``), relative to the working folder."""
+LAST_TRAINED_FILE = "last_trained.json"
+SAMPLES_FOLDER = "samples"
+FALLBACK_MODEL = "digits_cnn"  # the default config's model, when nothing was trained here
+
+
+@dataclass(frozen=True)
+class PredictTarget:
+    """Which model ``predict`` asks, with which files, and the line that says so."""
+
+    model: str
+    paths: list[Path]
+    note: str
+
+
+def sample_request_path(artifacts: Path, model: str) -> Path:
+    """``<artifacts>/samples/<model>.json``: a REST request body of the model's test inputs."""
+    return artifacts / SAMPLES_FOLDER / f"{model}.json"
+
+
+def write_sample_request(artifacts: Path, model: str, instances: list[Any]) -> Path:
+    """Write the model's sample request (curl's ``-d @file``, ``make predict``); its path."""
+    path = sample_request_path(artifacts, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({wire.INSTANCES: instances}))
+    return path
+
+
+def write_last_trained(
+    artifacts: Path, model: str, version: int | None, sample: Path, experiment: str
+) -> Path:
+    """Record the model trained last in ``<artifacts>/last_trained.json`` (atomically): its
+    name, the version it serves (``None``: the gate kept it out), the repository and its
+    sample request. Returns the file's path."""
+    record = {
+        "model": model,
+        "version": version,
+        "repository": str(artifacts / "models"),
+        "sample_request": str(sample),
+        "experiment": experiment,
+    }
+    path = artifacts / LAST_TRAINED_FILE
+    staging = path.with_name(f".{LAST_TRAINED_FILE}.tmp")
+    staging.write_text(json.dumps(record, indent=2) + "\n")
+    staging.replace(path)
+    return path
+
+
+def read_last_trained(artifacts: Path) -> dict[str, Any] | None:
+    """The record of the model trained last, ``None`` when nothing was trained here.
+
+    Raises:
+        UsageError: the file is there but names no model (written by hand, or cut short).
+    """
+    path = artifacts / LAST_TRAINED_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("model"), str):
+        raise UsageError(
+            f"{str(path)!r}: expected a JSON object naming the model trained last "
+            '({"model": ...}); train again to rewrite it, or pass --model NAME'
+        )
+    return record
+
+
+def predict_target(
+    model: str | None, paths: list[Path], artifacts: Path = ARTIFACTS
+) -> PredictTarget:
+    """``--model`` (else the model trained last, else ``digits_cnn``) and the input files
+    (else that model's sample request).
+
+    Raises:
+        UsageError: no input files and no sample request for the model.
+    """
+    last = read_last_trained(artifacts)
+    if model is not None:
+        why = "--model"
+    elif last is not None:
+        model = last["model"]
+        version = last.get("version")
+        why = f"trained last, version {version}" if version else "trained last"
+    else:
+        model, why = FALLBACK_MODEL, f"the default; no {artifacts / LAST_TRAINED_FILE} yet"
+    if not paths:
+        recorded = last.get("sample_request") if last and last["model"] == model else None
+        sample = Path(recorded) if isinstance(recorded, str) else None
+        if sample is None or not sample.is_file():
+            sample = sample_request_path(artifacts, model)
+        if not sample.is_file():
+            raise UsageError(
+                f"no input files and no sample request for {model} at {str(sample)!r}: train "
+                f"it first (make train CONFIG=configs/<its config>.yaml) or pass input files"
+            )
+        paths = [sample]
+    shown = ", ".join(map(str, paths[:3])) + (
+        f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    )
+    return PredictTarget(model, paths, f"predict: asking {model} ({why}) with {shown}")

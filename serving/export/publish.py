@@ -21,7 +21,8 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ from .signatures import (
 )
 from .text import with_tokenizer
 from .tf_serving_config import write_configs
-from .tflite import ExportData, TFLiteOptions, Variant, convert_variants
+from .tflite import ExportData, TFLiteOptions, Variant, convert_variants, file_size
 from .warmup import write_warmup
 
 
@@ -74,6 +75,22 @@ class Published:
     tflite_path: Path | None
     card: ModelCard
     parity: ParityReport | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per step: ``SavedModel``, ``gate`` (warm-up and replay), ``TFLite``
+    (the variants and the parity report)."""
+
+
+Progress = Callable[[str], None]
+"""Where a publish reports each step as it finishes (one line each)."""
+
+
+def print_progress(line: str) -> None:
+    """The default :data:`Progress`: the line on standard output, at once."""
+    print(line, flush=True)
+
+
+def quiet(line: str) -> None:
+    """A :data:`Progress` that reports nothing."""
 
 
 def write_saved_model(model: Any, path: str | Path, card: ModelCard) -> dict[str, SignatureInfo]:
@@ -129,19 +146,32 @@ def describe(endpoint: Endpoint, concrete: Any) -> SignatureInfo:
 
 
 def write_tflite(
-    model: Any, staging: Path, card: ModelCard, options: TFLiteOptions, data: ExportData | None
+    model: Any,
+    staging: Path,
+    card: ModelCard,
+    options: TFLiteOptions,
+    data: ExportData | None,
+    progress: Progress = quiet,
 ) -> tuple[Path | None, dict[str, Any], ParityReport | None]:
-    """Convert the variants, measure parity, publish the edge model as ``model.tflite``.
+    """Convert the variants, measure parity, publish the edge model as ``model.tflite``;
+    each variant and the parity report are reported to ``progress`` as they finish.
 
     Returns:
         The edge model's path (``None`` when no variant qualifies), the card's
         ``tflite`` section, and the parity report (``None`` without test data).
     """
-    variants = convert_variants(staging, staging / "tflite", options.variants, data, card)
+    variants = convert_variants(
+        staging, staging / "tflite", options.variants, data, card, progress=progress
+    )
+    begun = time.monotonic()
     report = parity_report(model, staging, card, variants, options, data) if data else None
     if report is not None:
         report.write(staging)
         edge = report.edge_model
+        progress(
+            f"export: parity report on {report.examples} test examples: edge model {edge} "
+            f"({time.monotonic() - begun:.1f} s)"
+        )
     else:  # nothing to measure against: float32 is the only variant exact by construction
         edge = "float32" if variants.get("float32", Variant("", None)).path else None
     section: dict[str, Any] = {
@@ -226,8 +256,10 @@ def publish(
     card: ModelCard,
     tflite: bool | TFLiteOptions = True,
     data: ExportData | None = None,
+    progress: Progress = print_progress,
 ) -> Published:
-    """Publish ``model`` as the next version of ``name`` in ``repository``.
+    """Publish ``model`` as the next version of ``name`` in ``repository``, reporting each
+    step (SavedModel, validation gate, each TFLite variant, parity) to ``progress``.
 
     Args:
         model: a built Keras model taking raw inputs.
@@ -249,16 +281,33 @@ def publish(
     repository_layout.clean_stale_staging(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
+    seconds: dict[str, float] = {}
     try:
         card = with_tokenizer(card, model)
+        begun = time.monotonic()
         signatures = write_saved_model(model, staging, card)
+        seconds["SavedModel"] = time.monotonic() - begun
+        progress(
+            f"export: SavedModel written ({file_size(_folder_bytes(staging))}, "
+            f"{len(signatures)} signatures) in {seconds['SavedModel']:.1f} s"
+        )
         if data is not None:  # warm-up records, then the gate replays them
+            begun = time.monotonic()
             write_warmup(staging, name, signatures, data.representative)
             validate(staging, model, card)
+            seconds["gate"] = time.monotonic() - begun
+            progress(
+                "export: validation gate passed (warm-up requests replayed against the Keras "
+                f"model) in {seconds['gate']:.1f} s"
+            )
         tflite_path, section, report = None, {}, None
         if tflite:
             options = tflite if isinstance(tflite, TFLiteOptions) else TFLiteOptions()
-            tflite_path, section, report = write_tflite(model, staging, card, options, data)
+            begun = time.monotonic()
+            tflite_path, section, report = write_tflite(
+                model, staging, card, options, data, progress
+            )
+            seconds["TFLite"] = time.monotonic() - begun
         card = card.model_copy(
             update={
                 "model_name": name,
@@ -274,9 +323,12 @@ def publish(
         raise
     write_configs(Path(repository), published=name)
     tflite_final = final / TFLITE_FILE if tflite_path else None
-    return Published(
-        name, version, final, tflite_final, card.model_copy(update={"version": version}), report
-    )
+    card = card.model_copy(update={"version": version})
+    return Published(name, version, final, tflite_final, card, report, seconds)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def publish_checkpoint(

@@ -22,7 +22,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,16 +297,34 @@ def convert_variants(
     variants: tuple[str, ...],
     data: ExportData | None,
     card: ModelCard,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Variant]:
-    """Write ``<folder>/<variant>.tflite`` and ``<variant>.json`` for each variant.
+    """Write ``<folder>/<variant>.tflite`` and ``<variant>.json`` for each variant; each
+    finished variant is reported to ``progress`` (name, size, seconds) as one line.
 
     A variant that cannot be converted is kept with its ``error`` (the parity
     report shows it as rejected); nothing is written for it.
     """
     folder.mkdir(parents=True, exist_ok=True)
     data = _tokenized(data, card)
+    written = {}
     with numeric_saved_model(saved_model_dir) as numeric:
-        return {name: _write_variant(numeric, folder, name, data, card) for name in variants}
+        for name in variants:
+            begun = time.monotonic()
+            variant = written[name] = _write_variant(numeric, folder, name, data, card)
+            if progress is not None:
+                done = (
+                    f"not converted ({(variant.error or '')[:80]})"
+                    if variant.path is None
+                    else file_size(variant.size)
+                )
+                progress(f"export: TFLite {name}: {done} in {time.monotonic() - begun:.1f} s")
+    return written
+
+
+def file_size(size: int) -> str:
+    """``82.4 KB``, ``3.1 MB``: a file size for a progress line."""
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} KB"
 
 
 def _write_variant(

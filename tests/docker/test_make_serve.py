@@ -82,9 +82,43 @@ def test_with_a_docker_engine_it_runs_tf_serving_over_the_same_repository(tmp_pa
     assert f"type=bind,source={tmp_path},target=/models,readonly" in proc.stdout
     assert "--publish 127.0.0.1:8501:8501" in proc.stdout
     assert "--publish 127.0.0.1:8500:8500" in proc.stdout
-    assert f"source={SERVING / 'models.config'},target=/config/models.config" in proc.stdout
+    container_config = tmp_path / "serve" / "container.models.config"
+    assert f"source={container_config},target=/config/models.config" in proc.stdout
+    assert container_config.read_text() == (SERVING / "models.config").read_text()
     monitoring = SERVING / "monitoring.config"
     assert f"source={monitoring},target=/config/monitoring.config" in proc.stdout
+
+
+REPOSITORY_CONFIG = """model_config_list {{
+  config {{ name: "digits_cnn" base_path: "{root}/digits_cnn" model_platform: "tensorflow" }}
+  config {{ name: "diabetes_mlp" base_path: "{root}/diabetes_mlp" model_platform: "tensorflow" }}
+}}
+"""
+
+
+def test_a_repository_with_its_own_models_config_is_served_by_it(tmp_path):
+    # Training writes <repository>/models.config (every published model, its labels): after a
+    # second config, `make serve` must serve that model too, on either engine.
+    repository = tmp_path / "models"
+    repository.mkdir()
+    (repository / "models.config").write_text(REPOSITORY_CONFIG.format(root=repository))
+    embedded = dry_run(tmp_path, repository, None)
+    assert embedded.returncode == 0, embedded.stderr
+    assert f"over {repository} with {repository / 'models.config'}" in embedded.stdout
+    local = (tmp_path / "serve" / "models.config").read_text()
+    assert re.findall(r'base_path: "([^"]*)"', local) == [
+        f"{repository}/digits_cnn",
+        f"{repository}/diabetes_mlp",
+    ]
+    docker = dry_run(tmp_path, repository, 0)
+    assert docker.returncode == 0, docker.stderr
+    container = (tmp_path / "serve" / "container.models.config").read_text()
+    assert re.findall(r'base_path: "([^"]*)"', container) == [
+        "/models/digits_cnn",
+        "/models/diabetes_mlp",
+    ]
+    shipped = dry_run(tmp_path, repository, None, MODEL_CONFIG="docker/serving/models.config")
+    assert "with docker/serving/models.config" in shipped.stdout
 
 
 def test_a_missing_repository_is_one_clear_line(tmp_path):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from kerasforge.cli.main import main
-from kerasforge.pipelines.cli import summary
 from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.tracking import store as mlflow_store
+from kerasforge.pipelines.training.summary import from_result
 from kerasforge.pipelines.training.train import train
 from tests.conftest import DEFAULT_CONFIG, TINY
 
@@ -140,9 +140,11 @@ def test_a_failing_training_is_never_stable_nor_served_by_default(tracked, capsy
     out = capsys.readouterr().out
     assert "release gate failed for digits_cnn version 2" in out
     assert "digits_cnn version 2 is not published (challenger); serving stable=1" in out
-    assert summary(second)["published"].startswith("not served: digits_cnn version 2")
-    assert summary(second)["baseline"].startswith("accuracy 0.")
-    assert "the majority class baseline 0.1" in summary(second)["baseline"]
+    facts = from_result(second)
+    assert facts.served is None
+    assert facts.gate.startswith("failed: digits_cnn version 2 is not published")
+    assert facts.headline.startswith("accuracy 0.")
+    assert "the majority class baseline 0.1" in facts.headline
     assert not second.outcome.served
     assert _labels(cfg.output_dir / "models") == {"digits_cnn": {"stable": 1}}
     assert not (cfg.output_dir / "models" / "digits_cnn" / "2").exists(), "on_fail: skip"
@@ -156,7 +158,8 @@ def test_with_on_fail_canary_a_failing_training_is_the_canary_beside_stable(trac
     assert _aliases(client)["challenger"] == str(version) and _aliases(client)["champion"] == "1"
     assert third.outcome.labels == {"stable": 1, "canary": version}
     assert _labels(cfg.output_dir / "models") == {"digits_cnn": {"stable": 1, "canary": version}}
-    assert summary(third)["published"] == f"digits_cnn version {version} (canary)"
+    served = f"digits_cnn version {version} (canary) at {third.published.path}"
+    assert from_result(third).served == served
 
 
 def test_publish_serves_the_champion_stable_and_a_named_challenger_canary(tracked, tmp_path):

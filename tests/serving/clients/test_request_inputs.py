@@ -7,7 +7,13 @@ import pytest
 
 from kerasforge.cli.console import UsageError
 from kerasforge.cli.main import main
-from kerasforge.serving.clients.request_inputs import RequestInputs, read_inputs
+from kerasforge.serving.clients.request_inputs import (
+    RequestInputs,
+    predict_target,
+    read_inputs,
+    write_last_trained,
+    write_sample_request,
+)
 
 
 def test_npy_json_and_csv_become_instances(tmp_path):
@@ -86,3 +92,34 @@ def test_arrays_go_to_serving_pixels_only_where_the_default_takes_bytes():
     assert pixels_signature(metadata("DT_FLOAT", "serving_pixels")) is None
     assert pixels_signature(metadata("DT_STRING")) is None  # nowhere else to send arrays
     assert pixels_signature({}) is None
+
+
+def test_predict_asks_the_model_trained_last_with_its_sample_unless_told_otherwise(tmp_path):
+    artifacts = tmp_path / "artifacts"
+    digits = write_sample_request(artifacts, "digits_cnn", [[[[0.0]]]])
+    rows = write_sample_request(artifacts, "diabetes_mlp", [[1.0, 2.0]])
+    assert rows == artifacts / "samples" / "diabetes_mlp.json"
+    write_last_trained(artifacts, "diabetes_mlp", 2, rows, "diabetes_mlp")
+
+    target = predict_target(None, [], artifacts)
+    assert (target.model, target.paths) == ("diabetes_mlp", [rows])
+    assert target.note == f"predict: asking diabetes_mlp (trained last, version 2) with {rows}"
+    assert read_inputs(target.paths) == RequestInputs([[1.0, 2.0]])
+
+    named = predict_target("digits_cnn", [], artifacts)  # --model: that model's own sample
+    assert (named.model, named.paths) == ("digits_cnn", [digits])
+    assert named.note.startswith("predict: asking digits_cnn (--model) with ")
+    given = predict_target(None, [tmp_path / "x.npy"], artifacts)  # files: the last model
+    assert (given.model, given.paths) == ("diabetes_mlp", [tmp_path / "x.npy"])
+
+
+def test_predict_before_any_training_or_without_a_sample_says_what_to_do(tmp_path):
+    artifacts = tmp_path / "artifacts"
+    fallback = predict_target(None, [tmp_path / "x.json"], artifacts)
+    assert fallback.model == "digits_cnn" and "(the default; no " in fallback.note
+    with pytest.raises(UsageError, match="no input files and no sample request for digits_cnn"):
+        predict_target(None, [], artifacts)
+    artifacts.mkdir()
+    (artifacts / "last_trained.json").write_text('{"version": 1}')
+    with pytest.raises(UsageError, match="naming the model trained last"):
+        predict_target(None, [], artifacts)
