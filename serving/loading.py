@@ -116,7 +116,7 @@ def load(
 
     root = Path(repository)
     chosen = choose_version(root, name, version, label)
-    path = repo.version_dirs(root / name)[chosen]
+    path = repo.version_dirs(root / name)[chosen].resolve()  # the notebook may change folder
     with quiet_native_logs():
         loaded = load_version(name, chosen, path)
     card = read_card(path) if (path / "kerasforge.json").is_file() else None
