@@ -1,4 +1,4 @@
-"""``kerasforge publish`` and ``kerasforge runs gc|replay``: the MLflow side of the command line.
+"""``kerasforge publish``, ``tune`` and ``runs list|compare|gc|replay``: MLflow's side of the CLI.
 
 Added by :func:`kerasforge.pipelines.cli.add_commands`; importing this module
 loads the standard library only.
@@ -36,7 +36,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     tune.set_defaults(func=cmd_tune)
 
-    runs = sub.add_parser("runs", help="maintain MLflow runs: mark orphans, replay fallbacks")
+    runs = sub.add_parser("runs", help="MLflow runs: list, compare, mark orphans, replay fallbacks")
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     gc = actions.add_parser("gc", help="mark runs left RUNNING by a killed training as KILLED")
     _store_arguments(gc)
@@ -53,6 +53,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     replay.add_argument("folders", nargs="+", type=Path, help="<output_dir>/mlflow-fallback/<id>")
     replay.add_argument("--uri", default=None, help="tracking server (default: the run's own)")
     replay.set_defaults(func=cmd_replay)
+    _add_view_commands(actions)
+
+
+def _add_view_commands(actions: argparse._SubParsersAction) -> None:
+    """``runs list`` and ``runs compare``: which run won, without the MLflow UI."""
+    listing = actions.add_parser(
+        "list", help="recent runs: test metric, baseline, gate verdict, model version"
+    )
+    _store_arguments(listing)
+    listing.add_argument("--experiment", default=None, help="default: the config's")
+    listing.add_argument("--limit", type=int, default=10, help="runs to show (default: 10)")
+    listing.add_argument("--json", action="store_true", help="one JSON list, for scripts")
+    listing.set_defaults(func=cmd_list)
+    compare = actions.add_parser(
+        "compare", help="two runs side by side: params that differ, metrics, gates, versions"
+    )
+    for run in ("a", "b"):
+        compare.add_argument(run, metavar=run.upper(), help="run id (or 6+ chars), latest, best")
+    _store_arguments(compare)
+    compare.add_argument("--experiment", default=None, help="default: the config's")
+    compare.add_argument("--all", action="store_true", help="show every param, not only differing")
+    compare.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    compare.set_defaults(func=cmd_compare)
 
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +86,7 @@ def _store_arguments(parser: argparse.ArgumentParser) -> None:
 def _store(args: argparse.Namespace) -> tuple[str, str]:
     """The tracking URI and experiment name the command works on."""
     from ..config.experiment import load_config
-    from .run import tracking_uri
+    from .store import tracking_uri
 
     cfg = load_config(args.config)
     return args.uri or tracking_uri(cfg.tracking.uri, cfg.output_dir), cfg.tracking.experiment
@@ -149,4 +172,53 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"replayed {done['records']} record(s) of {folder} into run {done['run_id']}")
         for note in done["notes"]:
             print(f"warning: {note}", file=sys.stderr)
+    return 0
+
+
+def _opened(args: argparse.Namespace) -> tuple[object, str, str]:
+    """The MLflow client, the experiment's id and name (``--experiment``, else the config's)."""
+    from ...cli.console import quiet_native_logs
+    from .runs_view import RunsError, open_experiment
+
+    uri, experiment = _store(args)
+    experiment = args.experiment or experiment
+    try:
+        with quiet_native_logs():
+            client, experiment_id = open_experiment(uri, experiment)
+    except RunsError as exc:
+        raise UsageError(str(exc)) from None
+    return client, experiment_id, experiment
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the experiment's most recent runs (a table, or JSON with ``--json``)."""
+    import json
+
+    from .runs_view import list_table, recent_runs
+
+    if args.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (received {args.limit})")
+    client, experiment_id, experiment = _opened(args)
+    rows = recent_runs(client, experiment_id, args.limit)
+    if not rows:
+        raise UsageError(f"no runs in experiment {experiment!r} yet: train one (`make train`)")
+    print(json.dumps([row.summary() for row in rows], indent=2) if args.json else list_table(rows))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print runs A and B side by side (or JSON with ``--json``)."""
+    import json
+
+    from .runs_view import RunsError, comparison, comparison_text, find_run
+
+    client, experiment_id, _ = _opened(args)
+    try:
+        a, b = (find_run(client, experiment_id, ref) for ref in (args.a, args.b))
+    except RunsError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(comparison(a, b, args.all), indent=2))
+    else:
+        print(comparison_text(a, b, args.all))
     return 0

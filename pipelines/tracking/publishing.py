@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from .model_registry import gate_and_release, write_models_config
 from .release import (
     CANARY,
+    GATE_METRIC_TAG,
+    GATE_MODE_TAG,
     STABLE,
     GateSpec,
     judge,
@@ -117,7 +119,14 @@ def release(
     """Gate and release the export: what the repository now holds (else the run's export),
     and the outcome."""
     outcome = _judge_and_release(cfg, tracker, spec, test_metrics, exported)
-    tracker.set_tags({"model_name": exported.name, "model_version": outcome.version or "none"})
+    tracker.set_tags(
+        {
+            "model_name": exported.name,
+            "model_version": outcome.version or "none",
+            GATE_METRIC_TAG: spec.metric,  # what `kerasforge runs list|compare` rank runs by
+            GATE_MODE_TAG: spec.mode,
+        }
+    )
     version = outcome.version or exported.version
     placed = dataclasses.replace(
         exported,

@@ -33,6 +33,7 @@ from typing import Any
 CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
 STABLE, CANARY = "stable", "canary"
 GATE_TAG = "gate"
+GATE_METRIC_TAG, GATE_MODE_TAG = "gate_metric", "gate_mode"  # the judged metric, its direction
 GATE_REPORT = "gate_report.json"
 
 

@@ -30,21 +30,13 @@ from . import provenance
 from . import store as mlflow_store
 from .fallback import Journal
 from .signals import Terminated, ending_signals
+from .store import tracking_uri
 from .tracker import MlflowMetrics, Tracker, short_reason
 
 if TYPE_CHECKING:
     from ..data.types import Splits
 
 __all__ = ["MlflowMetrics", "Tracker", "tracked_run", "tracking_uri"]
-
-
-def tracking_uri(configured: str | None, output_dir: Path) -> str:
-    """Config value, else ``MLFLOW_TRACKING_URI``, else the local SQLite store."""
-    if configured:
-        return configured
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{(output_dir / 'mlflow.db').resolve()}"
 
 
 @contextmanager

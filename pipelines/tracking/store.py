@@ -33,6 +33,17 @@ HTTP_ENV = {
 }
 
 
+def tracking_uri(configured: str | None, output_dir: Path) -> str:
+    """Config value, else ``MLFLOW_TRACKING_URI``, else the local SQLite store
+    (``<output_dir>/mlflow.db``). Here, not in ``run.py``, so that the commands that only
+    read the store (``runs list``, ``runs gc``) load no Keras."""
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{(output_dir / 'mlflow.db').resolve()}"
+
+
 def is_remote(uri: str) -> bool:
     """Whether ``uri`` is a tracking server reached over HTTP."""
     return uri.startswith(("http://", "https://"))
