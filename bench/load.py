@@ -32,15 +32,19 @@ class Target:
     headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
 
 
-def start_server(repository: Path, *flags: str) -> tuple[subprocess.Popen, int]:
+def start_server(repository: Path | None, *flags: str) -> tuple[subprocess.Popen, int]:
     """A ``kerasforge serve`` process on a free REST port (no polling); its log is drained."""
     proc, rest_port, _ = start_server_with_grpc(repository, *flags)
     return proc, rest_port
 
 
-def start_server_with_grpc(repository: Path, *flags: str) -> tuple[subprocess.Popen, int, int]:
-    """``start_server``, also returning the free gRPC port it listens on."""
-    cmd = [sys.executable, "-m", "kerasforge.cli.main", "serve", "--repository", str(repository)]
+def start_server_with_grpc(
+    repository: Path | None, *flags: str
+) -> tuple[subprocess.Popen, int, int]:
+    """``start_server``, also returning the free gRPC port it listens on (``repository``
+    ``None``: ``flags`` name the models, e.g. ``--model_config_file``)."""
+    source = ["--repository", str(repository)] if repository is not None else []
+    cmd = [sys.executable, "-m", "kerasforge.cli.main", "serve", *source]
     cmd += ["--rest-port", "0", "--port", "0", "--poll-seconds", "0", *flags]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None

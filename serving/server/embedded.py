@@ -31,6 +31,7 @@ from .http_errors import ClientHandler
 from .limits import DEFAULT_MAX_INPUT_ELEMENTS
 from .metrics import Metrics
 from .model_config import ModelEntry
+from .observers import Observers
 from .rest_api import Limits, RestApi
 from .store import ModelStore
 from .warmup import WarmupOptions
@@ -218,6 +219,7 @@ def serve_store(
     listen: ListenLimits | None = None,
     metrics: Metrics | None = None,
     batcher: Batcher | None = None,
+    observers: Observers | None = None,
 ) -> RestServer:
     """Serve ``store`` over REST on an event loop thread of its own.
 
@@ -228,6 +230,7 @@ def serve_store(
         listen: bounds of the listening socket (default: ``ListenLimits()``).
         metrics: the counters to serve and count into (default: a new :class:`Metrics`).
         batcher: batch predict calls in it; ``None``: no batching.
+        observers: see every answered request; closed when the server shuts down.
 
     Raises:
         ServingError: the address cannot be bound (HTTP 503).
@@ -251,6 +254,7 @@ def serve_store(
         batcher,
         options.cors,
         options.method_name_check,
+        observers,
     )
     loop = asyncio.new_event_loop()
     handler_args: dict[str, Any] = {"access_log": None, "keepalive_timeout": listen.idle_timeout_s}
@@ -338,21 +342,27 @@ def start_store(store: ModelStore, options: ServerOptions | None = None) -> Rest
 
     Both protocols count into one :class:`Metrics`, served at ``options.metrics_path`` if
     given, and batch predict calls in one :class:`Batcher` when ``options.batching`` is given.
+    Both hand answered requests to one :class:`Observers`: request logging
+    (:class:`RequestLog`, as each model's ``logging_config`` says), flushed on shutdown.
 
     Raises:
-        ServingError: the REST or gRPC address cannot be bound (HTTP 503).
+        ServingError: the REST or gRPC address cannot be bound (HTTP 503), or a request
+            log folder cannot be created.
     """
+    from .request_log import RequestLog
+
     options = options or ServerOptions()
     metrics = Metrics()
+    observers = Observers([RequestLog(store, metrics)])
     batcher = Batcher(options.batching, metrics) if options.batching is not None else None
-    server = serve_store(store, options, metrics=metrics, batcher=batcher)
+    server = serve_store(store, options, metrics=metrics, batcher=batcher, observers=observers)
     if options.grpc_port is not None:
         from . import grpc_api
 
         grpc_options = options.grpc_options()
         try:
             server.grpc_server, server.grpc_port = grpc_api.serve(
-                store, grpc_options, metrics=metrics, batcher=batcher
+                store, grpc_options, metrics=metrics, batcher=batcher, observers=observers
             )
             server.grpc_threads = grpc_api.request_threads(
                 grpc_options.workers, grpc_options.max_inflight, batcher

@@ -40,6 +40,7 @@ from .grpc_security import ReloadGate, server_credentials, start_up_roots
 from .grpc_status import fill_spec, guard, resolve
 from .limits import DEFAULT_MAX_INPUT_ELEMENTS
 from .metrics import Metrics
+from .observers import Exchange, Observers
 from .store import LoadedModel, ModelStore, signature_defs
 from .tensor_proto import decode_inputs, fill_tensor_proto, read_tensor_proto
 from .workers import LifoThreadPool, default_threads
@@ -64,6 +65,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         metrics: where calls are counted.
         batcher: batches Predict calls when given.
         options: ``tensor_content`` and ``max_input_elements`` are read here.
+        observers: see every answered call (request logging).
     """
 
     def __init__(
@@ -72,11 +74,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         metrics: Metrics | None = None,
         batcher: batching.Batcher | None = None,
         options: GrpcOptions | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
         self.batcher = batcher
         self.options = options or GrpcOptions()
+        self.observers = observers or Observers()
 
     @guard
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -94,6 +98,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         fill_spec(response.model_spec, model, name)
         for key in wanted or outputs:
             fill_tensor_proto(response.outputs[key], outputs[key], self.options.tensor_content)
+        if self.observers:
+            parts = {"inputs": arrays, "outputs": outputs, "request": request, "response": response}
+            self.observers.notify(Exchange.of(model, name, "predict", "grpc", **parts))
         return response
 
     @guard
@@ -102,6 +109,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         model, name, outputs = self._run_examples(request, CLASSIFY_METHOD)
         fill_spec(response.model_spec, model, name)
         response.result.CopyFrom(examples.classification_result(outputs))
+        self._observed(model, name, "classify", outputs, request, response)
         return response
 
     @guard
@@ -110,6 +118,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         model, name, outputs = self._run_examples(request, REGRESS_METHOD)
         fill_spec(response.model_spec, model, name)
         response.result.CopyFrom(examples.regression_result(outputs))
+        self._observed(model, name, "regress", outputs, request, response)
         return response
 
     @guard
@@ -127,7 +136,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 result.classification_result.CopyFrom(examples.classification_result(outputs))
             else:
                 result.regression_result.CopyFrom(examples.regression_result(outputs))
+        self._observed(model, "", "multi_inference", None, request, response)
         return response
+
+    def _observed(
+        self, model: LoadedModel, name: str, method: str, outputs: Any, request: Any, response: Any
+    ) -> None:
+        """Hand an answered call to the observers."""
+        if self.observers:
+            parts = {"outputs": outputs, "request": request, "response": response}
+            self.observers.notify(Exchange.of(model, name, method, "grpc", **parts))
 
     def _run_examples(self, request: Any, method: str) -> tuple[LoadedModel, str, dict]:
         api = "classify" if method == CLASSIFY_METHOD else "regress"
@@ -325,10 +343,12 @@ def serve(
     options: GrpcOptions | None = None,
     metrics: Metrics | None = None,
     batcher: batching.Batcher | None = None,
+    observers: Observers | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start the gRPC server as ``options`` say; returns it and its TCP port.
 
-    With a ``batcher``, Predict calls are batched and every admitted call gets a thread.
+    With a ``batcher``, Predict calls are batched and every admitted call gets a thread;
+    ``observers`` see every answered Predict, Classify, Regress and MultiInference.
 
     Raises:
         ServingError: the port or socket cannot be bound (HTTP 503), or the
@@ -346,7 +366,7 @@ def serve(
         maximum_concurrent_rpcs=options.max_inflight,  # beyond: RESOURCE_EXHAUSTED, as TF Serving
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(store, metrics, batcher, options), server
+        PredictionService(store, metrics, batcher, options, observers), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(store, ReloadGate(options.config_reload, roots)), server

@@ -110,6 +110,13 @@ class Metrics:
             "Model calls admitted and not yet answered.",
             registry=self.registry,
         )
+        self.request_log = Counter(
+            "kerasforge_request_log_records",
+            "Requests sampled for request logging by model and outcome: written, dropped (the "
+            "writer's queue was full) or failed (the file could not be written).",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
         self.tf_serving = TfServingMetrics()
         self._children: dict[tuple, tuple[Any, Any, Any]] = {}
 

@@ -33,6 +33,7 @@ from ..errors import ServingError
 from ..export.signatures import DEFAULT_SIGNATURE
 from . import batching, http_errors, json_tensor, predict, rest_routes
 from .metrics import CONTENT_TYPE, Call, Metrics
+from .observers import Exchange, Observers
 from .store import LoadedModel, ModelStore, signature_defs
 from .workers import LifoThreadPool, default_threads
 
@@ -83,8 +84,10 @@ class RestApi:
         batcher: batching.Batcher | None = None,
         cors: bool = False,
         check_method: bool = False,
+        observers: Observers | None = None,
     ) -> None:
         self.store = store
+        self.observers = observers or Observers()  # see every answered request; closed last
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self.metrics_path = metrics_path
@@ -232,10 +235,14 @@ class RestApi:
     async def _in_pool(self, verb: str, model: LoadedModel, raw: bytes, call: Call) -> bytes:
         """The whole request (decode, call, answer) on a pool thread."""
         if verb == "predict":
-            run = functools.partial(predict_json, batcher=self.batcher)
+            run = functools.partial(predict_json, batcher=self.batcher, observers=self.observers)
         else:
             run = functools.partial(
-                examples_json, verb, batcher=self.batcher, check_method=self.check_method
+                examples_json,
+                verb,
+                batcher=self.batcher,
+                check_method=self.check_method,
+                observers=self.observers,
             )
         return await asyncio.get_running_loop().run_in_executor(self.pool, run, model, raw, call)
 
@@ -251,7 +258,7 @@ class RestApi:
             outputs = await loop.run_in_executor(
                 self.pool, batching.run, self.batcher, call, signature, arrays
             )
-        return encode_predict(outputs, row_format)
+        return encode_predict(outputs, row_format, self.observers, model, call, arrays)
 
     async def _body(self, request: web.Request) -> bytes:
         """The body, refused with 413 past ``max_body_bytes`` (by its Content-Length first).
@@ -276,21 +283,28 @@ class RestApi:
             ) from None
 
     def close(self) -> None:
-        """Stop the model pool (after its running calls)."""
+        """Stop the model pool (after its running calls), then the observers (they flush)."""
         self.pool.shutdown(wait=True)
+        self.observers.close()
 
 
 def predict_json(
-    model: Any, raw: bytes, call: Call | None = None, batcher: batching.Batcher | None = None
+    model: Any,
+    raw: bytes,
+    call: Call | None = None,
+    batcher: batching.Batcher | None = None,
+    observers: Observers | None = None,
 ) -> bytes:
     """The whole REST predict in one call (runs in the pool): body bytes -> answer bytes.
 
     ``call``, when given, learns the signature and batch size (for the metrics);
-    ``batcher``, when given, batches the signature call with concurrent ones.
+    ``batcher``, when given, batches the signature call with concurrent ones;
+    ``observers``, when given, see the answered request.
     """
     call = call or Call("rest", "predict", model.name)
     signature, arrays, row_format = decode_predict(model, raw, call)
-    return encode_predict(batching.run(batcher, call, signature, arrays), row_format)
+    outputs = batching.run(batcher, call, signature, arrays)
+    return encode_predict(outputs, row_format, observers, model, call, arrays)
 
 
 def decode_predict(model: Any, raw: bytes, call: Call) -> tuple[Any, dict[str, Any], bool]:
@@ -308,11 +322,20 @@ def decode_predict(model: Any, raw: bytes, call: Call) -> tuple[Any, dict[str, A
     return signature, arrays, row_format
 
 
-def encode_predict(outputs: dict[str, Any], row_format: bool) -> bytes:
-    """A predict answer's bytes, in the request's format."""
+def encode_predict(
+    outputs: dict[str, Any], row_format: bool, observers: Observers | None = None, *seen: Any
+) -> bytes:
+    """A predict answer's bytes, in the request's format; ``observers`` then see the request
+    (``seen``: its model, call and input arrays)."""
     if json_tensor.has_non_finite(outputs):
-        return json_tensor.dumps_plain(predict.format_response(outputs, row_format))
-    return json_tensor.dumps(predict.format_response(outputs, row_format))
+        payload = json_tensor.dumps_plain(predict.format_response(outputs, row_format))
+    else:
+        payload = json_tensor.dumps(predict.format_response(outputs, row_format))
+    if observers:
+        model, call, arrays = seen
+        parts = {"inputs": arrays, "outputs": outputs}
+        observers.notify(Exchange.of(model, call.signature, "predict", "rest", **parts))
+    return payload
 
 
 def examples_json(
@@ -322,10 +345,12 @@ def examples_json(
     call: Call | None = None,
     batcher: batching.Batcher | None = None,
     check_method: bool = False,
+    observers: Observers | None = None,
 ) -> bytes:
     """REST ``classify`` or ``regress`` in one call (runs in the pool): body -> answer bytes.
 
-    ``batcher``, when given, batches the signature call with concurrent ones.
+    ``batcher``, when given, batches the signature call with concurrent ones;
+    ``observers``, when given, see the answered request.
     """
     from . import examples
 
@@ -334,8 +359,12 @@ def examples_json(
     body = json_tensor.loads(raw)
     name = predict.signature_name(body)
     request_input = examples.input_from_json(body)
-    _, outputs = examples.run(model, name, method, request_input, batcher, call, check_method)
-    return examples.results_json(method, outputs)
+    name, outputs = examples.run(model, name, method, request_input, batcher, call, check_method)
+    payload = examples.results_json(method, outputs)
+    if observers:
+        parts = {"outputs": outputs, "request": request_input}
+        observers.notify(Exchange.of(model, name, verb, "rest", **parts))
+    return payload
 
 
 def _too_large(limit: int) -> ServingError:
