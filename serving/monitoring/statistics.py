@@ -168,6 +168,12 @@ def write_statistics(folder: str | Path, statistics: TrainingStatistics) -> Path
     return path
 
 
+def find_statistics(folder: str | Path) -> Path | None:
+    """``<folder>/statistics.json`` if it exists (a run or version folder), else ``None``."""
+    path = Path(folder) / STATISTICS_FILE
+    return path if path.is_file() else None
+
+
 def read_statistics(path: str | Path) -> TrainingStatistics:
     """The validated document at ``path`` (a file, or a folder holding ``statistics.json``).
 
