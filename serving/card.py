@@ -141,6 +141,10 @@ class ModelCard(_Part):
     run_id: str | None = None
     created: float | None = None
     versions: dict[str, str] = Field(default_factory=dict)
+    statistics: str | None = None
+    """The training statistics' file beside the card (``statistics.json``,
+    ``serving/monitoring/statistics.py``), which drift is measured against; ``None`` when
+    the version has none (``export.statistics: false``, or published before they existed)."""
 
     def signature(self, name: str = "serving_default") -> SignatureInfo:
         """The signature ``name`` as described on the card."""

@@ -48,6 +48,10 @@ class ExportConfig(Strict):
     (``{"b64": ...}``); the pixel tensor moves to ``serving_pixels`` and ``serving_bytes``
     stays. Both forms are exported either way; this picks the default."""
     tflite: TFLiteConfig = Field(default_factory=TFLiteConfig)
+    statistics: bool = True
+    """Compute the training statistics (``statistics.json`` beside the model card: inputs on
+    the training split, outputs on the validation split) that drift is measured against,
+    and check the export for skew against them (``serving/export/skew.py``)."""
 
     @field_validator("tflite", mode="before")
     @classmethod

@@ -89,6 +89,7 @@ def export(
     """Export into the run folder (``<run>/export``) and log it; the release serves it."""
     from ...serving.export.publish import publish
     from ...serving.export.tflite import TFLiteOptions
+    from ...serving.monitoring.statistics import find_statistics
 
     tflite = cfg.export.tflite
     options = TFLiteOptions(tuple(tflite.variants), tflite.budget) if tflite.enabled else False
@@ -99,6 +100,7 @@ def export(
         card=card,
         tflite=options,
         data=data,
+        statistics=find_statistics(run_dir),
     )
     if published.parity:
         print(published.parity.table(), flush=True)

@@ -43,6 +43,7 @@ from .multiworker import for_this_worker, synchronize_batch_norm
 from .optimizers import OPTIMIZER_CLASSES, build_optimizer
 from .regularize import add_l2, smoothed
 from .schedules import steps_for
+from .statistics import write_run_statistics
 from .strategy import configure_runtime
 from .summary import StageClock, Stopping
 
@@ -257,6 +258,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
             }
         )
         write_card(run_dir, card)
+        write_run_statistics(cfg, model, card, splits, run_dir, tracker)
         with clock.stage("export"):
             exported = (
                 publishing.export(

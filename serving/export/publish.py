@@ -40,6 +40,7 @@ from ..card import (
 )
 from ..card import write_card as _write_card
 from ..errors import ServingError
+from ..monitoring.statistics import find_statistics
 from ..repository import TFLITE_FILE
 from ..wire import PREDICT_METHOD
 from .contracts import contract_for, endpoints
@@ -59,6 +60,7 @@ from .signatures import (
     Endpoint,
     write_method_names,
 )
+from .skew import with_statistics
 from .text import with_tokenizer
 from .tf_serving_config import write_configs
 from .tflite import ExportData, TFLiteOptions, Variant, convert_variants, file_size
@@ -257,6 +259,7 @@ def publish(
     tflite: bool | TFLiteOptions = True,
     data: ExportData | None = None,
     progress: Progress = print_progress,
+    statistics: str | Path | None = None,
 ) -> Published:
     """Publish ``model`` as the next version of ``name`` in ``repository``, reporting each
     step (SavedModel, validation gate, each TFLite variant, parity) to ``progress``.
@@ -273,6 +276,9 @@ def publish(
             warm-up records, int8 calibration and the parity report need them;
             without, no warm-up is written, int8 is reported as not converted
             and float32 becomes the edge model.
+        statistics: the run's ``statistics.json``, copied beside the card (its
+            ``statistics`` field); with ``data``, the export is first checked for skew
+            against the Keras model (``serving.export.skew``).
 
     Returns:
         The published name, version, paths and card.
@@ -300,6 +306,7 @@ def publish(
                 "export: validation gate passed (warm-up requests replayed against the Keras "
                 f"model) in {seconds['gate']:.1f} s"
             )
+        card = with_statistics(staging, model, card, statistics, data)
         tflite_path, section, report = None, {}, None
         if tflite:
             options = tflite if isinstance(tflite, TFLiteOptions) else TFLiteOptions()
@@ -359,7 +366,8 @@ def publish_checkpoint(
             f"cannot load {str(checkpoint)!r} as a Keras model ({exc}); pass a .keras file "
             "written by `kerasforge train` (artifacts/runs/<run>/checkpoints/best.keras)"
         ) from None
-    return publish(model, repository, name, card=card, tflite=tflite)
+    statistics = find_statistics(checkpoint.parent.parent)
+    return publish(model, repository, name, card=card, tflite=tflite, statistics=statistics)
 
 
 def run_model_name(checkpoint: str | Path) -> str:
