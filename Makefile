@@ -36,9 +36,13 @@ STAMP := $(VENV)/.installed
 .PHONY: tune test-deps transfer-comparison docs-figures
 
 # `make tune` searches the shipped space unless CONFIG is given on the command line;
-# TRIALS=n overrides the config's tune.trials.
+# TRIALS=n overrides the config's tune.trials (of the whole study); WORKERS=n local
+# processes share one study, which needs STORAGE=postgresql+psycopg2://... (or a
+# PostgreSQL tracking.uri / tune.storage in the config).
 TUNE_CONFIG ?= $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/digits_cnn_tune.yaml)
 TRIALS ?=
+WORKERS ?=
+STORAGE ?=
 
 help: ## list every target with its one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {name[++n] = $$1; text[n] = $$2; \
@@ -64,8 +68,9 @@ install: $(STAMP) ## create .venv and install kerasforge with its dev extra (oth
 train: $(STAMP) ## train the default experiment (CONFIG=..., SET="train.epochs=3 ...") and publish it
 	$(BIN)/kerasforge train --config $(CONFIG) $(SET_ARGS)
 
-tune: $(STAMP) ## Optuna search over configs/digits_cnn_tune.yaml (CONFIG=..., TRIALS=n); prints the best trial
-	$(BIN)/kerasforge tune --config $(TUNE_CONFIG) $(if $(strip $(TRIALS)),--trials $(TRIALS)) $(SET_ARGS)
+tune: $(STAMP) ## Optuna search over configs/digits_cnn_tune.yaml (CONFIG=, TRIALS=n, WORKERS=n STORAGE=url); prints the best
+	$(BIN)/kerasforge tune --config $(TUNE_CONFIG) $(if $(strip $(TRIALS)),--trials $(TRIALS)) \
+		$(if $(strip $(WORKERS)),--workers $(WORKERS)) $(if $(strip $(STORAGE)),--storage $(STORAGE)) $(SET_ARGS)
 
 test-deps: ## system packages the tests use: PostgreSQL for the tracking server test (root, Debian)
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL present"; \

@@ -79,5 +79,17 @@ class TuneConfig(_Strict):
     """Hyperparameter search (``make tune``): dotted config keys and their spaces."""
 
     trials: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Trials of the whole study: shared by every process or pod working on it."""
     space: dict[str, ParamSpace] = Field(default_factory=dict)
     """e.g. ``{"train.learning_rate": {low: 1e-4, high: 1e-2, log: true}}``."""
+    storage: str | None = None
+    """Optuna storage URL (``postgresql+psycopg2://user:pw@host:5432/db``); default: the
+    tracking store when it is PostgreSQL, else in memory (one process)."""
+    study: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """Study name; default ``<tracking.experiment>-<name>``. Processes sharing it share trials."""
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    """Stop a trial whose per-epoch validation headline is worse than the others' so far."""
+    startup_trials: Annotated[int, Field(ge=0, le=100)] = 2
+    """Trials finished before the median pruner prunes anything."""
+    warmup_epochs: Annotated[int, Field(ge=0, le=1000)] = 1
+    """Epochs of each trial never pruned (the first epochs are noisy)."""

@@ -34,6 +34,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tune.add_argument(
         "--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help="overrides"
     )
+    _tune_sharing_arguments(tune)
     tune.set_defaults(func=cmd_tune)
 
     runs = sub.add_parser("runs", help="MLflow runs: list, compare, mark orphans, replay fallbacks")
@@ -122,21 +123,63 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_sharing_arguments(tune: argparse.ArgumentParser) -> None:
+    tune.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="Optuna storage shared by workers, postgresql+psycopg2://... "
+        "(default: tune.storage, else the tracking PostgreSQL, else in memory)",
+    )
+    tune.add_argument(
+        "--study",
+        default=None,
+        metavar="NAME",
+        help="study name (default: tune.study, else <experiment>-<name>)",
+    )
+    tune.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="local processes working on the one study (needs a shared storage)",
+    )
+    tune.add_argument(
+        "--publish-best",
+        action="store_true",
+        help="then train the best config (export on) and send it through the release gate",
+    )
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
-    """Run the search; print the best value and the runnable YAML written."""
+    """Run the search (N local workers); print the best value and the runnable YAML written."""
     from ...cli.console import start_tensorflow
     from ..config.experiment import load_config
 
     load_config(args.config, args.set)  # a bad config fails before TensorFlow starts
     if args.trials is not None and args.trials < 1:
         raise UsageError(f"--trials must be at least 1 (received {args.trials})")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1 (received {args.workers})")
+    storage = args.storage
+    if args.workers > 1:  # the workers run the trials; this process then summarises the study
+        from .tune import launch_workers
+
+        storage = launch_workers(Path(args.config), args.set, args.workers, trials=args.trials,
+                                 storage=storage, study=args.study)  # fmt: skip
     start_tensorflow()
     from .tune import tune
 
-    best = tune(Path(args.config), args.set, args.trials)
+    best = tune(Path(args.config), args.set, args.trials, storage=storage, study=args.study)
+    print(f"study {best['study']} in {best['storage']}: {best['finished']} finished, "
+          f"{best['pruned']} pruned, {best['trials_run_here']} run by this process")  # fmt: skip
     print(f"best {best['metric']}: {best['best_value']:.4f} (trial {best['best_trial']})")
     print(f"parent run: {best['parent_run_id']}")
     print(f"best config: {best['config']}  (kerasforge train --config {best['config']})")
+    if args.publish_best:
+        from .tune import publish_best
+
+        publish_best(best["config"])
     return 0
 
 

@@ -3,8 +3,9 @@
 The space is the config's ``tune.space``: dotted config keys with ``choices``
 or a ``low``..``high`` range. Each trial trains the config with the sampled
 overrides (export off) and is judged by the task's headline metric on the
-validation split (best epoch). The best trial's config is written as a
-runnable YAML: ``kerasforge train --config <it>``.
+validation split (best epoch); the pruner may stop it early on the per-epoch
+value. The study may be shared by N processes or pods (:mod:`.study`). The best
+trial's config is written as a runnable YAML: ``kerasforge train --config <it>``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 
 from ..config.experiment import ExperimentConfig, load_config
 from ..config.tracking import ParamSpace
+from ..errors import ConfigError
 
 
 def sample(trial: Any, space: dict[str, ParamSpace]) -> dict[str, Any]:
@@ -43,14 +45,29 @@ def objective_value(history: dict[str, list[float]], metric: str, mode: str) -> 
     return max(values) if mode == "max" else min(values)
 
 
-def tune(config: Path, overrides: list[str], trials: int | None = None) -> dict[str, Any]:
+def tune(
+    config: Path,
+    overrides: list[str],
+    trials: int | None = None,
+    *,
+    storage: str | None = None,
+    study: str | None = None,
+) -> dict[str, Any]:
     """Search ``tune.space`` of the config; return the best trial and the YAML written.
 
+    Args:
+        config: the experiment YAML with a ``tune`` section.
+        overrides: ``key=value`` overrides of it.
+        trials: trials of the whole study (default ``tune.trials``).
+        storage: Optuna storage URL (default ``tune.storage``, else the tracking
+            PostgreSQL, else in memory).
+        study: the study's name (default ``tune.study``, else ``<experiment>-<name>``).
+
     Raises:
-        ConfigError: the config declares no space, or a sampled value is refused.
+        ConfigError: no space, a sampled value refused, or the storage unreachable.
     """
-    from ..errors import ConfigError
     from . import store as mlflow_store
+    from . import study as shared
     from .run import tracking_uri
 
     base = load_config(config, overrides)
@@ -60,67 +77,118 @@ def tune(config: Path, overrides: list[str], trials: int | None = None) -> dict[
             "{train.learning_rate: {low: 0.0001, high: 0.01, log: true}}}"
         )
     uri = tracking_uri(base.tracking.uri, base.output_dir)
+    url = shared.storage_url(storage, base.tune.storage, uri)
+    name = study or base.tune.study or study_name(base)
+    total = trials or base.tune.trials
+    search = Search(base, config, overrides, total, name, shared.open_storage(url))
     with mlflow_store.scoped_uris():
         experiment_id = mlflow_store.prepare(
             uri, base.tracking.experiment, base.output_dir / "mlartifacts"
         )
-        return _search(base, config, overrides, trials, uri, experiment_id)
+        summary = search.run(uri, experiment_id)
+    return {**summary, "storage": shared.masked(url) if url else "in memory"}
 
 
-def _search(
-    base: ExperimentConfig,
-    config: Path,
-    overrides: list[str],
-    trials: int | None,
-    uri: str,
-    experiment_id: str,
-) -> dict[str, Any]:
-    """The Optuna study under one parent run; each trial a nested training run."""
-    import mlflow
-    import optuna
+def study_name(cfg: ExperimentConfig) -> str:
+    """The default study: one per experiment and config name."""
+    return f"{cfg.tracking.experiment}-{cfg.name}"
 
-    from ..tasks import get_task
-    from ..training.train import train
 
-    task = get_task(base.task.name, base.task.options)
-    metric, mode = task.headline.metric, task.headline.mode
-    study = optuna.create_study(
-        direction="maximize" if mode == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=base.seed),
-    )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+class Search:
+    """One worker's part of a (possibly shared) study under one MLflow parent run."""
 
-    def objective(trial: optuna.Trial) -> float:
-        chosen = sample(trial, base.tune.space)
-        extra = [_override(k, v) for k, v in chosen.items()]
-        cfg = load_config(config, [*overrides, *extra, "export.enabled=false",
-                                   "tracking.registry.enabled=false"])  # fmt: skip
-        result = train(cfg)  # its run nests under the active parent run
-        mlflow.MlflowClient(uri).set_tag(result.run_id, "kerasforge.trial", str(trial.number))
-        value = _trial_value(uri, result.run_id, metric, mode)
+    def __init__(self, base: ExperimentConfig, config: Path, overrides: list[str], total: int,
+                 name: str, storage: Any) -> None:  # fmt: skip
+        from ..tasks import get_task
+        from . import study as shared
+
+        self.base, self.config, self.overrides, self.total = base, config, overrides, total
+        task = get_task(base.task.name, base.task.options)
+        self.metric, self.mode = task.headline.metric, task.headline.mode
+        pruner = shared.make_pruner(base.tune, base.train.epochs)
+        direction = "maximize" if self.mode == "max" else "minimize"
+        self.study, self.created = shared.open_study(storage, name, direction, pruner)
+
+    def run(self, uri: str, experiment_id: str) -> dict[str, Any]:
+        """Run trials until the study has its ``total``; summarise it on the parent run."""
+        import mlflow
+        import optuna
+
+        from . import study as shared
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if self.created:
+            active = mlflow.start_run(
+                experiment_id=experiment_id, run_name=f"{self.base.name}-tune"
+            )
+            mlflow.log_params({f"space.{k}": v.model_dump_json()
+                               for k, v in self.base.tune.space.items()})  # fmt: skip
+            mlflow.set_tags({"kerasforge.study": self.study.study_name})
+            self.study.set_user_attr(shared.PARENT_ATTR, active.info.run_id)
+        else:
+            active = mlflow.start_run(run_id=shared.wait_for_parent(self.study))
+        ran = 0
+        with active as parent:
+            while (trial := shared.claim_trial(self.study, self.total, self.base.seed)) is not None:
+                self._run_trial(trial, uri)
+                ran += 1
+            summary = self._summarise()
+        return {**summary, "parent_run_id": parent.info.run_id, "trials_run_here": ran,
+                "study": self.study.study_name}  # fmt: skip
+
+    def _run_trial(self, trial: Any, uri: str) -> None:
+        """Train one sampled config as a nested run; tell the study its value or its pruning."""
+        import mlflow
+        from optuna.trial import TrialState
+
+        from ..training.train import train
+        from .pruning import PruningCallback
+
+        extra = [_override(k, v) for k, v in sample(trial, self.base.tune.space).items()]
         trial.set_user_attr("overrides", extra)
+        pruning = PruningCallback(trial, f"val_{self.metric}")
+        try:
+            cfg = load_config(self.config, [*self.overrides, *extra, *TRIAL_SETTINGS])
+            result = train(cfg, extra_callbacks=[pruning])
+        except BaseException:
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
         trial.set_user_attr("run_id", result.run_id)
-        return value
+        tags = {"kerasforge.trial": trial.number, "kerasforge.study": self.study.study_name,
+                "kerasforge.pruned": str(pruning.pruned).lower()}  # fmt: skip
+        client = mlflow.MlflowClient(uri)
+        for key, value in tags.items():
+            client.set_tag(result.run_id, key, str(value))
+        if pruning.pruned:
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(trial, objective_value(
+                {f"val_{self.metric}": pruning.values}, self.metric, self.mode))  # fmt: skip
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{base.name}-tune") as parent:
-        mlflow.log_params({f"space.{k}": v.model_dump_json() for k, v in base.tune.space.items()})
-        study.optimize(objective, n_trials=trials or base.tune.trials)
-        best = study.best_trial
-        best_cfg = load_config(config, [*overrides, *best.user_attrs["overrides"]])
-        path = write_best(best_cfg, base.output_dir / "tune" / f"{base.name}-best.yaml")
-        mlflow.log_metric(f"best_val_{metric}", best.value)
+    def _summarise(self) -> dict[str, Any]:
+        """The best trial so far: its YAML written and logged, its value on the parent run."""
+        import mlflow
+        from optuna.trial import TrialState
+
+        finished = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not finished:
+            raise ConfigError(f"study {self.study.study_name!r} has no finished trial; see the "
+                              "trials' errors above, or raise tune.startup_trials")  # fmt: skip
+        best = self.study.best_trial
+        best_cfg = load_config(self.config, [*self.overrides, *best.user_attrs["overrides"]])
+        path = write_best(best_cfg, self.base.output_dir / "tune" / f"{self.base.name}-best.yaml")
+        mlflow.log_metric(f"best_val_{self.metric}", best.value)
         mlflow.set_tags({"best_trial": best.number, "best_run_id": best.user_attrs["run_id"]})
         mlflow.log_artifact(str(path))
-    return {"best_value": best.value, "best_trial": best.number, "config": path,
-            "parent_run_id": parent.info.run_id, "metric": f"val_{metric}"}  # fmt: skip
+        pruned = self.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+        return {"best_value": best.value, "best_trial": best.number, "config": path,
+                "metric": f"val_{self.metric}", "finished": len(finished),
+                "pruned": len(pruned)}  # fmt: skip
 
 
-def _trial_value(uri: str, run_id: str, metric: str, mode: str) -> float:
-    """The trial's objective: the best epoch's validation headline, from its MLflow run."""
-    from mlflow.tracking import MlflowClient
-
-    history = MlflowClient(uri).get_metric_history(run_id, f"val_{metric}")
-    return objective_value({f"val_{metric}": [m.value for m in history]}, metric, mode)
+TRIAL_SETTINGS = ("export.enabled=false", "tracking.registry.enabled=false",
+                  "train.control.resume=false")  # fmt: skip
+"""Trials compare configs: they never export or register, and always start afresh."""
 
 
 def write_best(cfg: ExperimentConfig, path: Path) -> Path:
@@ -133,3 +201,68 @@ def write_best(cfg: ExperimentConfig, path: Path) -> Path:
         + yaml.safe_dump(tree, sort_keys=False)
     )
     return path
+
+
+def launch_workers(
+    config: Path,
+    overrides: list[str],
+    workers: int,
+    *,
+    trials: int | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+) -> str:
+    """Run ``workers`` local ``kerasforge tune`` processes on one study; return its storage URL.
+
+    The MLflow store, the experiment and the study's tables are created here once,
+    before the workers start, so that they do not race to create them.
+
+    Raises:
+        ConfigError: the study's storage is not a database server every worker reaches.
+    """
+    import subprocess
+    import sys
+
+    from . import store as mlflow_store
+    from . import study as shared
+    from .run import tracking_uri
+
+    base = load_config(config, overrides)
+    uri = tracking_uri(base.tracking.uri, base.output_dir)
+    url = shared.storage_url(storage, base.tune.storage, uri)
+    if not shared.shared(url):
+        raise ConfigError(
+            f"{workers} tune workers need a study storage on a database server; received "
+            f"{shared.masked(url) if url else 'none (the study would be in memory)'}: pass "
+            "--storage postgresql+psycopg2://user:password@host:5432/db (the compose stack's "
+            "PostgreSQL) or track to a PostgreSQL store; a SQLite study is one process's"
+        )
+    shared.open_storage(url)
+    with mlflow_store.scoped_uris():
+        mlflow_store.prepare(uri, base.tracking.experiment, base.output_dir / "mlartifacts")
+    command = [sys.executable, "-m", "kerasforge.cli.main", "tune", "--config", str(config),
+               "--storage", url, *(["--trials", str(trials)] if trials else []),
+               *(["--study", study] if study else []),
+               *(["--set", *overrides] if overrides else [])]  # fmt: skip
+    procs = [subprocess.Popen(command) for _ in range(workers)]
+    failed = [i for i, proc in enumerate(procs) if proc.wait() != 0]
+    if failed:
+        print(f"warning: tune worker(s) {failed} failed (output above); this process "
+              "finishes the study's remaining trials", file=sys.stderr)  # fmt: skip
+    return url
+
+
+def publish_best(path: Path) -> Any:
+    """Train the best trial's config with export on; print the run and the gate's verdict."""
+    from ..cli import summary
+    from ..training.train import train
+
+    result = train(load_config(path, ["export.enabled=true"]))
+    print("\n".join(f"{k}: {v}" for k, v in summary(result).items()))
+    outcome = result.outcome
+    if outcome is None:
+        print("gate: not judged (no export)")
+    else:
+        verdict = {True: "passed", False: "failed", None: "not judged"}[outcome.passed]
+        print(f"gate: {verdict}: {outcome.note}")
+    return result

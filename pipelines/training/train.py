@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,7 +187,9 @@ def compile_model(
     )
 
 
-def train(cfg: ExperimentConfig) -> TrainResult:
+def train(
+    cfg: ExperimentConfig, *, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> TrainResult:
     """Run the experiment ``cfg`` end to end and publish the model.
 
     Started again with the same config after a crash (``train.control.resume``),
@@ -195,6 +198,7 @@ def train(cfg: ExperimentConfig) -> TrainResult:
 
     Args:
         cfg: a frozen experiment config (``pipelines.config.experiment.load_config``).
+        extra_callbacks: more Keras callbacks for ``fit`` (a tuning trial's pruning callback).
 
     Returns:
         The trained model, its test metrics, the run folder and the publish result.
@@ -230,7 +234,10 @@ def train(cfg: ExperimentConfig) -> TrainResult:
     with tracked_run(cfg, config_file, splits=splits, resume_run_id=state.mlflow_run_id) as tracker:
         state.mlflow_run_id = tracker.run_id
         resume.save_state(folder, state)
-        callbacks = make_callbacks(cfg, task, run_dir, tracker, resumed=resumed)
+        callbacks = [
+            *make_callbacks(cfg, task, run_dir, tracker, resumed=resumed),
+            *extra_callbacks,
+        ]
         with clock.stage("training"):
             history = _fit(
                 cfg,
