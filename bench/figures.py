@@ -104,9 +104,8 @@ def measure(name: str, job: Job) -> dict[str, Any]:
         card = json.loads(card_path.read_text())
         edge = card_path.parent / "model.tflite"
         edge_bytes = edge.stat().st_size if edge.is_file() else None
-    quoted = [
-        line for line in done.stdout.splitlines() if any(re.search(q, line) for q in job.quote)
-    ]
+    lines = [line.replace(scratch, "<checkout>") for line in done.stdout.splitlines()]
+    quoted = [line for line in lines if any(re.search(q, line) for q in job.quote)]
     return {
         "config": job.config,
         "overrides": list(job.overrides),

@@ -1,6 +1,6 @@
 """Resume after a crash: the same command continues an unfinished run where it stopped.
 
-Every finished epoch, :class:`ResumeCheckpoint` writes (atomically) every
+Every finished epoch, :class:`ResumeCheckpoint` copies, then writes (atomically) every
 variable of the model (weights, batch-norm statistics, dropout's random-generator
 state) and of its optimizer (the step counter drives the learning-rate schedule)
 as one uncompressed ``.npz`` (a full ``.keras`` archive per epoch cost a third of
@@ -9,6 +9,12 @@ run id, and the counters of the stateful callbacks (early stopping,
 best-checkpoint, plateau). The folder is keyed by the experiment name and a
 digest of its config, so only the same experiment resumes. A finished
 training removes it. An epoch whose logs hold NaN/Inf is never saved.
+
+The copy is taken at the epoch's end, on the training thread; the files are written
+by one background thread, in epoch order, while the next epoch trains (the write was
+about 17 ms of a 0.3 s epoch of the default model). At most one write is in flight:
+the next epoch's end waits for it, and the end of training waits for the last one, so
+resuming is exact to the last epoch whose ``state.json`` was written, as before.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,6 +149,8 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self.state = state
         self.before_commit = before_commit
         self.watched = [c for c in watched if type(c).__name__ in CALLBACK_STATE]
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -158,25 +167,55 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not all(math.isfinite(float(v)) for v in (logs or {}).values()):
             return  # a diverged epoch: keep the last good state
-        _save_arrays(self.folder / VARIABLES_FILE, variable_arrays(self.model))
-        self._save_best_weights(epoch)
-        self.state.epochs_done = epoch + 1
-        self.state.callbacks = {
+        arrays = variable_arrays(self.model)  # this epoch's values, copied now
+        best = self._best_weights(epoch)
+        counters = {
             type(c).__name__: {n: _plain(getattr(c, n)) for n in CALLBACK_STATE[type(c).__name__]}
             for c in self.watched
         }
+        self.flush()  # one write in flight: epochs are committed in order
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="resume-checkpoint")
+        self._pending = self._writer.submit(self._commit, epoch + 1, arrays, best, counters)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def flush(self) -> None:
+        """Wait for the write in flight; its error, if any, is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _commit(
+        self,
+        epochs_done: int,
+        arrays: dict[str, np.ndarray],
+        best: dict[str, np.ndarray] | None,
+        counters: dict[str, dict[str, Any]],
+    ) -> None:
+        """Write one epoch's checkpoint; ``state.json`` last, so it names complete files."""
+        _save_arrays(self.folder / VARIABLES_FILE, arrays)
+        if best is not None:
+            _save_arrays(self.folder / BEST_WEIGHTS_FILE, best)
+        self.state.epochs_done = epochs_done
+        self.state.callbacks = counters
         if self.before_commit is not None:  # e.g. the epoch's metrics reached MLflow
             self.before_commit()
         save_state(self.folder, self.state)
 
-    def _save_best_weights(self, epoch: int) -> None:
+    def _best_weights(self, epoch: int) -> dict[str, np.ndarray] | None:
+        """The weights early stopping just kept as its best (to save), else ``None``."""
         for callback in self.watched:
             improved = getattr(callback, "best_epoch", None) == epoch
             # best_weights stays None while the monitored value is missing (a GAN: no val_loss)
             kept = getattr(callback, "best_weights", None) is not None
             if getattr(callback, "restore_best_weights", False) and improved and kept:
-                best = {f"arr_{i}": w for i, w in enumerate(callback.best_weights)}
-                _save_arrays(self.folder / BEST_WEIGHTS_FILE, best)
+                return {f"arr_{i}": w for i, w in enumerate(callback.best_weights)}
+        return None
 
 
 def _variable_groups(model: keras.Model) -> tuple[tuple[str, list], ...]:
