@@ -128,10 +128,10 @@ stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG
 	KERASFORGE_UID=$$(id -u) KERASFORGE_GID=$$(id -g) $(COMPOSE) --profile train run --rm --build trainer \
 		--config /opt/kerasforge/$(CONFIG) $(SET_ARGS)
 
-k8s-train-manifests: $(STAMP) ## render docker/k8s/train/ for WORKERS=n (default 2) and CONFIG -> artifacts/k8s/train.yaml
+k8s-train-manifests: $(STAMP) ## render docker/k8s/train/ for WORKERS=n (default 2), CONFIG, IMAGE -> artifacts/k8s/train.yaml
 	mkdir -p artifacts/k8s
 	$(BIN)/python docker/k8s/train/render.py --workers $(or $(strip $(WORKERS)),2) --config $(CONFIG) \
-		$(SET_ARGS) > artifacts/k8s/train.yaml
+		$(if $(strip $(IMAGE)),--image $(IMAGE)) $(SET_ARGS) > artifacts/k8s/train.yaml
 	@echo "wrote artifacts/k8s/train.yaml: kubectl apply -f artifacts/k8s/train.yaml"
 
 stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
