@@ -31,7 +31,7 @@ SET_ARGS := $(if $(strip $(SET)),--set $(SET))
 STAMP := $(VENV)/.installed
 
 .PHONY: help install train test test-fast test-timings serve predict mlflow-ui lint format bench clean
-.PHONY: stack-up stack-train stack-down
+.PHONY: stack-up stack-train stack-down k8s-train-manifests
 .PHONY: example-data
 .PHONY: tune test-deps transfer-comparison docs-figures
 
@@ -65,8 +65,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install kerasforge with its dev extra (other targets do this)
 
-train: $(STAMP) ## train the default experiment (CONFIG=..., SET="train.epochs=3 ...") and publish it
-	$(BIN)/kerasforge train --config $(CONFIG) $(SET_ARGS)
+train: $(STAMP) ## train the default experiment (CONFIG=..., SET="train.epochs=3 ...", WORKERS=n local workers) and publish it
+	$(BIN)/kerasforge train --config $(CONFIG) $(SET_ARGS) $(if $(strip $(WORKERS)),--workers $(WORKERS))
 
 tune: $(STAMP) ## Optuna search over configs/digits_cnn_tune.yaml (CONFIG=, TRIALS=n, WORKERS=n STORAGE=url); prints the best
 	$(BIN)/kerasforge tune --config $(TUNE_CONFIG) $(if $(strip $(TRIALS)),--trials $(TRIALS)) \
@@ -135,6 +135,12 @@ stack-train: ## train in the trainer image, logged to the stack's MLflow (CONFIG
 	mkdir -p artifacts
 	KERASFORGE_UID=$$(id -u) KERASFORGE_GID=$$(id -g) $(COMPOSE) --profile train run --rm --build trainer \
 		--config /opt/kerasforge/$(CONFIG) $(SET_ARGS)
+
+k8s-train-manifests: $(STAMP) ## render docker/k8s/train/ for WORKERS=n (default 2), CONFIG, IMAGE -> artifacts/k8s/train.yaml
+	mkdir -p artifacts/k8s
+	$(BIN)/python docker/k8s/train/render.py --workers $(or $(strip $(WORKERS)),2) --config $(CONFIG) \
+		$(if $(strip $(IMAGE)),--image $(IMAGE)) $(SET_ARGS) > artifacts/k8s/train.yaml
+	@echo "wrote artifacts/k8s/train.yaml: kubectl apply -f artifacts/k8s/train.yaml"
 
 stack-down: ## stop the compose stack (volumes kept; `docker compose ... down -v` drops them)
 	$(stack_preflight)

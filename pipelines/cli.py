@@ -26,6 +26,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override config keys, e.g. --set train.epochs=3 data.batch_size=16",
     )
+    train.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="start N local worker processes of one MultiWorkerMirroredStrategy cluster on "
+        "loopback ports; the chief's output is shown, every worker's is kept in "
+        "<output_dir>/workers/worker-<i>.log",
+    )
     train.set_defaults(func=cmd_train)
 
     lst = sub.add_parser("models", help="list registered models and their options")
@@ -47,6 +55,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # A bad config must fail in a blink, before TensorFlow's start-up.
     cfg = load_config(args.config, args.set)
+    if args.workers is not None:
+        from .training.launcher import launch, worker_command
+
+        return launch(worker_command(args.config, args.set), args.workers, cfg.output_dir)
+    from .training.cluster import export_tf_config
+
+    export_tf_config(cfg.train.scale.strategy)  # Indexed Job or launcher variables -> TF_CONFIG
     if cfg.train.scale.strategy == "multi_worker":  # must precede TensorFlow's start-up
         from .training.strategy import make_strategy
 

@@ -9,6 +9,19 @@ version. Every other worker writes the same things to its own scratch folder,
 ``<output_dir>/workers/<task type>-<index>/``, with a local MLflow store there, so a
 shared output folder or tracking server sees one run.
 
+Resuming (a pod restarted by its Job, or ``kerasforge train --workers N`` run again),
+every worker starts from the chief's checkpoint (:func:`adopt_chief_checkpoint`),
+not its own: each worker writes its checkpoint on its own after an epoch's last
+collective, so a worker killed in between is one epoch behind the others, and
+workers that resume from different epochs would run different numbers of steps.
+The chief's checkpoint is every worker's (the collectives keep the weights
+identical, bit for bit), and one file means one epoch by construction. It needs the
+output folder shared by all workers, which the chief's publishing needs anyway (one
+machine, or the ReadWriteMany volume of ``docker/k8s/train/``). The strategy is built
+before this runs, and building it waits until every worker of the new cluster has
+connected (TensorFlow's coordination service), so the chief that wrote the
+checkpoint has exited by then: nothing writes it while the others read it.
+
 Batch normalization uses the global batch's statistics on every worker
 (``synchronized=True``, :func:`synchronize_batch_norm`): with each worker's own
 half batch, the moving averages would differ between workers and from a
@@ -25,6 +38,10 @@ code. ``tests/pipelines/training/test_multiworker.py`` notices when Keras fixes 
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cluster import is_chief, tf_config
@@ -47,7 +64,50 @@ def for_this_worker(cfg: ExperimentConfig) -> ExperimentConfig:
     scratch.mkdir(parents=True, exist_ok=True)
     store = f"sqlite:///{(scratch / 'mlflow.db').resolve()}"
     tracking = cfg.tracking.model_copy(update={"uri": store})
-    return cfg.model_copy(update={"output_dir": scratch, "tracking": tracking})
+    mine = cfg.model_copy(update={"output_dir": scratch, "tracking": tracking})
+    if cfg.train.control.resume:
+        adopt_chief_checkpoint(cfg, mine)
+    return mine
+
+
+def adopt_chief_checkpoint(chief_cfg: ExperimentConfig, own_cfg: ExperimentConfig) -> int:
+    """Make this worker's resume folder hold the chief's checkpoint: its variables, epoch
+    and callback counters; this worker's own run folder and MLflow run are kept.
+
+    Returns:
+        The epochs done that this worker now resumes after (0: it starts afresh, as the
+        chief does).
+    """
+    from . import resume
+
+    chief, own = resume.resume_folder(chief_cfg), resume.resume_folder(own_cfg)
+    state, mine = resume.load_state(chief), resume.load_state(own)
+    if state is None or state.epochs_done == 0:
+        resume.finish(own)
+        return 0
+    own.mkdir(parents=True, exist_ok=True)
+    for name in (resume.VARIABLES_FILE, resume.BEST_WEIGHTS_FILE):
+        if (chief / name).is_file():
+            shutil.copyfile(chief / name, own / f".{name}.tmp")
+            os.replace(own / f".{name}.tmp", own / name)
+        else:
+            (own / name).unlink(missing_ok=True)
+    run_dir = mine.run_dir if mine else str(_scratch_run_dir(own_cfg.output_dir))
+    adopted = resume.ResumeState(
+        run_dir=run_dir,
+        epochs_done=state.epochs_done,
+        mlflow_run_id=mine.mlflow_run_id if mine else None,
+        callbacks=state.callbacks,
+    )
+    resume.save_state(own, adopted)
+    return adopted.epochs_done
+
+
+def _scratch_run_dir(output_dir: Path) -> Path:
+    """A run folder for a worker that lost its own state (the trainer names the chief's)."""
+    run_dir = output_dir / "runs" / f"resumed-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    return run_dir
 
 
 def synchronize_batch_norm(model: keras.Model) -> int:

@@ -1,0 +1,132 @@
+"""`kerasforge train --workers 2`: the local launcher, its failure handling and resume.
+
+Same tiny settings as tests/pipelines/training/test_multiworker.py, whose two
+workers (each given a hand-built TF_CONFIG) are the reference: the launcher's
+workers build theirs from the environment, as Indexed Job pods do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerasforge.pipelines.training.multiworker import WORKERS_FOLDER
+from tests.conftest import CLI, ROOT
+from tests.pipelines.training.test_multiworker import (
+    EPOCHS,
+    SETTINGS,
+    _best_weights,
+    _runs,
+    _start_workers,
+)
+
+pytestmark = pytest.mark.heavy
+
+CONFIG = ROOT / "configs" / "digits_cnn.yaml"
+ENV = {**os.environ, "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1"}
+
+
+def _train(out: Path, *extra: str) -> list[str]:
+    return [*CLI, "train", *extra, "--config", str(CONFIG), "--set", *SETTINGS, f"output_dir={out}"]
+
+
+def _launch(out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _train(out, "--workers", "2"), env=ENV, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("launched")
+    return out, _launch(out)
+
+
+def test_the_launcher_shows_the_chief_and_keeps_every_worker_s_log(launched):
+    out, done = launched
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "worker 0 (chief)" in done.stdout and "test accuracy" in done.stdout
+    logs = out / WORKERS_FOLDER
+    assert "test accuracy" in (logs / "worker-1.log").read_text()
+    assert "test accuracy" in (logs / "worker-0.log").read_text()
+    for a, b in zip(_best_weights(out), _best_weights(logs / "worker-1"), strict=True):
+        np.testing.assert_array_equal(a, b)
+    ((_, status),) = _runs(out / "mlflow.db")
+    assert status == "FINISHED"
+
+
+def test_the_launcher_s_workers_match_two_workers_given_tf_config_by_hand(launched, tmp_path):
+    out, _ = launched
+    reference = _start_workers(_train(tmp_path), ROOT)  # a separate test: its own time budget
+    assert all(r.returncode == 0 for r in reference), reference[0].stdout[-2000:]
+    ours, theirs = _best_weights(out), _best_weights(tmp_path)
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _chief_epochs(out: Path) -> int:
+    states = list((out / "resume").glob("*/state.json"))
+    try:
+        return json.loads(states[0].read_text())["epochs_done"] if states else 0
+    except (ValueError, KeyError):
+        return 0  # caught between write and rename
+
+
+def _worker_pid(log: Path, index: int) -> int | None:
+    found = re.search(rf"^worker {index}: pid (\d+)", log.read_text(), re.M)
+    return int(found.group(1)) if found else None
+
+
+def test_a_worker_killed_mid_run_stops_the_run_which_resumes_to_the_same_weights(
+    launched, tmp_path
+):
+    straight, _ = launched
+    out, log = tmp_path / "out", tmp_path / "launcher.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            _train(out, "--workers", "2"), env=ENV, stdout=sink, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 600
+        while _chief_epochs(out) < 1 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(_worker_pid(log, 1), signal.SIGKILL)
+        assert proc.wait(timeout=120) == 1, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "error: worker 1 of 2 was killed by SIGKILL; stopping the other workers" in text
+    assert str(out / WORKERS_FOLDER / "worker-1.log") in text
+    assert 1 <= _chief_epochs(out) < EPOCHS, "killed after the first checkpoint, before the end"
+
+    resumed = _launch(out)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "Epoch 1/" not in resumed.stdout, "the chief does not start over"
+    assert "Epoch 1/" not in (out / WORKERS_FOLDER / "worker-1.log").read_text()
+    # Same tolerance as the one-process resume test (test_run_control.py): the restored
+    # variables are exact, so this is float32 round-off at most; in practice it is equal.
+    for a, b in zip(_best_weights(out), _best_weights(straight), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    ((_, status),) = _runs(out / "mlflow.db")
+    assert status == "FINISHED", "the resumed run continues the chief's one MLflow run"
+    assert not list((out / "resume").glob("*/state.json")), "a finished run leaves no state"
+
+
+def test_bad_worker_counts_and_a_set_tf_config_are_refused_in_one_line(tmp_path):
+    zero = subprocess.run(_train(tmp_path, "--workers", "0"), env=ENV, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert zero.returncode == 2
+    assert zero.stderr.strip() == (
+        "error: --workers must be between 1 and 64 local processes; received 0"
+    )
+    env = {**ENV, "TF_CONFIG": '{"cluster": {"worker": ["h:1"]}}'}
+    clash = subprocess.run(_train(tmp_path, "--workers", "2"), env=env, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert clash.returncode == 2 and "unset it, or drop --workers" in clash.stderr
+    assert len(clash.stderr.strip().splitlines()) == 1
