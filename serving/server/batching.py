@@ -93,7 +93,7 @@ class Batcher:
         Raises:
             ServingError: the queue for ``key`` is full (HTTP 429).
         """
-        rows = predict.batch_size(arrays)
+        rows = self._admit(arrays)
         if rows is None or rows > self.options.max_batch_size:
             return self._call(key, signature, arrays, rows)
         task = self._enqueue(key, _Task(signature, arrays, rows))
@@ -110,9 +110,10 @@ class Batcher:
         Raises:
             ServingError: the queue for ``key`` is full (HTTP 429).
         """
-        rows = predict.batch_size(arrays)
+        rows = self._admit(arrays)
         if rows is None or rows > self.options.max_batch_size:
             return None
+        start = time.perf_counter()
         loop = asyncio.get_running_loop()
         finished = loop.create_future()
 
@@ -121,7 +122,18 @@ class Batcher:
 
         task = self._enqueue(key, _Task(signature, arrays, rows, on_done=wake))
         await finished
-        return task.result()
+        outputs = task.result()
+        # REST predict's path (its handler has no Call here): TF Serving times the batching
+        # session's Run, queue included
+        self.metrics.tf_serving.record_runtime(key[0], "predict", time.perf_counter() - start)
+        return outputs
+
+    def _admit(self, arrays: dict[str, np.ndarray]) -> int | None:
+        """The request's rows; TF Serving's input batch size of each of its inputs."""
+        rows = predict.batch_size(arrays)
+        if rows is not None:
+            self.metrics.tf_serving.record_batch_input([len(a) for a in arrays.values()])
+        return rows
 
     def _enqueue(self, key: Key, task: _Task) -> _Task:
         limit = self.options.max_enqueued_batches * self.options.max_batch_size
@@ -148,7 +160,10 @@ class Batcher:
     def _call(self, key: Key, signature: Any, arrays: dict, rows: int | None) -> dict:
         if rows is not None:
             self.metrics.batch_size.labels(*key).observe(rows)
-        return predict.run(signature, arrays)
+        try:
+            return predict.run(signature, arrays)
+        finally:
+            self.metrics.tf_serving.record_wrapped_run()
 
     def _work(self) -> None:
         while True:
@@ -194,11 +209,14 @@ class Batcher:
         return key, tasks
 
     def _run_batch(self, key: Key, tasks: list[_Task]) -> None:
+        now = time.monotonic()
+        self.metrics.tf_serving.record_queuing([now - t.arrived for t in tasks])
         try:
             merged = _concatenate([t.arrays for t in tasks])
             if merged is not None:
                 rows = sum(t.rows for t in tasks)
                 padded = self._pad(merged, rows)
+                self.metrics.tf_serving.record_padding(rows, _rows(padded))
                 outputs = self._call_merged(key, tasks, padded)
                 if outputs is not None and all(
                     np.ndim(v) and v.shape[0] == _rows(padded) for v in outputs.values()
@@ -272,10 +290,14 @@ def _concatenate(requests: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
 
 def run(batcher: Batcher | None, call: Call, signature: Any, arrays: dict) -> dict[str, Any]:
     """Run a predict call, through ``batcher`` when batching is on; ``call`` learns its size."""
+    start = time.perf_counter()
     if batcher is None:
         call.batch_size = predict.batch_size(arrays)
-        return predict.run(signature, arrays)
-    return batcher.run(key(call), signature, arrays)
+        outputs = predict.run(signature, arrays)
+    else:
+        outputs = batcher.run(key(call), signature, arrays)
+    call.runtime_seconds = time.perf_counter() - start  # TF Serving's runtime_latency
+    return outputs
 
 
 def key(call: Call) -> Key:

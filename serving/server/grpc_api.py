@@ -43,6 +43,7 @@ from .metrics import Metrics
 from .observers import Exchange, Observers
 from .store import LoadedModel, ModelStore, signature_defs
 from .tensor_proto import decode_inputs, fill_tensor_proto, read_tensor_proto
+from .tf_serving_metrics import input_examples
 from .workers import LifoThreadPool, default_threads
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 result.classification_result.CopyFrom(examples.classification_result(outputs))
             else:
                 result.regression_result.CopyFrom(examples.regression_result(outputs))
+        self.metrics.tf_serving.record_examples(model.name, input_examples(request.input))
         self._observed(model, "", "multi_inference", None, request, response)
         return response
 

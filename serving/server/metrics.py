@@ -66,6 +66,7 @@ class Call:
     signature: str = ""
     batch_size: int | None = None
     multi_inference: bool = False  # one task of a gRPC MultiInference
+    runtime_seconds: float | None = None  # the signature call's wall time, once it succeeded
 
 
 def status_name(exc: BaseException | None) -> str:

@@ -146,6 +146,7 @@ class _Log:
     def _count(self, model: str, outcome: str) -> None:
         self.counts[outcome] += 1
         self._metrics.request_log.labels(model, outcome).inc()
+        self._metrics.tf_serving.record_request_log(model, outcome)
 
     def _run(self) -> None:
         while True:

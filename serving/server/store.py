@@ -43,6 +43,7 @@ from ..export.tf_serving_config import released_entries
 from .loaded import LoadedModel, load_version, signature_defs
 from .model_config import Latest, ModelEntry, VersionPolicy
 from .session_model import DEFAULT_TAGS
+from .tf_serving_metrics import record_load
 from .warmup import WarmupOptions, warm_up
 
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
@@ -278,10 +279,14 @@ class ModelStore:
     def _try_load(self, name: str, version: int, path: Path) -> LoadedModel | None:
         fingerprint = _fingerprint(path)
         tries = self._broken.get((name, path), ((), 0, 0.0))[1] + 1
+        model, start = None, time.perf_counter()
         try:
             model = load_version(name, version, path, self.saved_model_tags)
+            record_load(str(path), True, time.perf_counter() - start)
             warm_up(model, self.warmup)
         except Exception as exc:  # a broken version must not take the server down
+            if model is None:
+                record_load(str(path), False, 0.0)
             log.error(
                 "could not load %s version %d (try %d of %d; retried when its files change): %s",
                 name,

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ServingError
 from ..export.warmup import WARMUP_FILE, read_logs
 from ..wire import CLASSIFY_METHOD, REGRESS_METHOD
+from .tf_serving_metrics import record_warmup
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ def warm_up(model: Any, options: WarmupOptions) -> int:
     path = model.path / WARMUP_FILE
     if not options.enabled or not path.is_file():
         return 0
+    start = time.perf_counter()
     logs = read_logs(path)
     for _ in range(options.iterations):
         for i, prediction_log in enumerate(logs):
@@ -41,6 +44,8 @@ def warm_up(model: Any, options: WarmupOptions) -> int:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise ServingError(f"warm-up record {i} of {path} failed: {first}") from None
     model.warmup_requests = len(logs) * options.iterations
+    # TF Serving records a warm-up that read its file to the end (RunSavedModelWarmupUntracked)
+    record_warmup(str(model.path), "OK", len(logs), time.perf_counter() - start)
     log.info(
         "warm-up of %s version %d done: %d requests replayed",
         model.name,
