@@ -24,7 +24,7 @@ def rows(results: dict[str, Any]) -> list[str]:
     for name, fig in sorted(results.items()):
         if name.startswith("_") or not isinstance(fig, dict) or "value" not in fig:
             continue
-        limit = fig.get("limit", "") if fig["met"] is False else ""
+        limit = fig.get("limit", "") if fig["met"] is not True else ""
         lines.append(
             f"| `{name}` | {fig['value']:g} | {fig['goal']} | {VERDICT[fig['met']]} | {limit} |"
         )
