@@ -8,6 +8,12 @@ several named inputs (``serving_features``: one per column) or strings
 (``serving_bytes``, ``classify``). So this handler, as TFX's BulkInferrer does, loads the
 SavedModel with ``tf.saved_model.load`` and calls ``signatures[name](**inputs)``.
 
+The records come already grouped into batches by the reader (:mod:`.pipeline`), so Beam moves
+one element per batch rather than one per record (its ``BatchElements`` step, which does that
+grouping otherwise, costs more per record than the model call does on a small model):
+``should_skip_batching`` is true: each element in is a list of records (Beam hands it over
+as the batch) and each element out the list of their results.
+
 A batch that fails in the graph (an image that does not decode, a tf.Example that does
 not parse) is scored again one record at a time, so that only the bad records fail, each
 with TensorFlow's own line for it: a bad record never stops the job.
@@ -38,13 +44,12 @@ class Loaded:
     function: Any
 
 
-class SignatureHandler(ModelHandler[Record, "Scored | Bad", Loaded]):
+class SignatureHandler(ModelHandler[Record, "list[Scored | Bad]", Loaded]):
     """Scores batches of records with the signature ``info`` of the SavedModel at ``path``."""
 
-    def __init__(self, path: str, signature: str, info: SignatureInfo, batch_size: int) -> None:
+    def __init__(self, path: str, signature: str, info: SignatureInfo) -> None:
         super().__init__()
         self.path, self.signature, self.info = path, signature, info
-        self.batch_size = batch_size
 
     def load_model(self) -> Loaded:
         """Load the SavedModel once per worker (Beam shares it between threads)."""
@@ -58,14 +63,18 @@ class SignatureHandler(ModelHandler[Record, "Scored | Bad", Loaded]):
         batch: Sequence[Record],
         model: Loaded,
         inference_args: dict[str, Any] | None = None,
-    ) -> Iterable[Scored | Bad]:
+    ) -> Iterable[list[Scored | Bad]]:
+        """One element out per batch in: the list of the batch's results, in order."""
+        return [self.score(batch, model)]
+
+    def score(self, batch: Sequence[Record], model: Loaded) -> list[Scored | Bad]:
         """One result per record of ``batch``, in order: its outputs, or why it failed."""
         try:
             return self._score(batch, model)
         except Exception:  # a bad record somewhere: score one at a time, to find it
             return [self._alone(record, model) for record in batch]
 
-    def _score(self, batch: Sequence[Record], model: Loaded) -> list[Scored]:
+    def _score(self, batch: Sequence[Record], model: Loaded) -> list[Scored | Bad]:
         import tensorflow as tf
 
         inputs = {
@@ -97,9 +106,9 @@ class SignatureHandler(ModelHandler[Record, "Scored | Bad", Loaded]):
         """The batch's input bytes (Beam's default pickles the batch to count them)."""
         return sum(_size(value) for _, inputs in batch for value in inputs.values())
 
-    def batch_elements_kwargs(self) -> dict[str, int]:
-        """Batches of ``batch_size`` records (fewer at the end of a bundle)."""
-        return {"min_batch_size": self.batch_size, "max_batch_size": self.batch_size}
+    def should_skip_batching(self) -> bool:
+        """Each element is a batch already (the reader groups the records)."""
+        return True
 
     def get_metrics_namespace(self) -> str:
         """Beam's inference metrics (batch sizes, latencies) under ``kerasforge``."""

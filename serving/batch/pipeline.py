@@ -2,13 +2,14 @@
 
 ::
 
-    Create(files) -> Reshuffle -> ReadRecords ----------------------------> dead letters
-                                    |                                          ^
-                                    v                                          |
+    Create(files) [-> Reshuffle] -> ReadRecords ------------------------> dead letters
+                                        |                                      ^
+                                        v                                      |
                     RunInference(SignatureHandler) -> Split -> predictions     |
                                                           `--------------------'
 
-Everything lands in the output folder: ``predictions.jsonl`` (or ``.tfrecord``),
+Everything lands in the output folder: ``predictions-SSSSS-of-NNNNN.jsonl`` (or
+``.tfrecord``; shards as the runner's bundles come, so no step gathers every record),
 ``dead_letter.jsonl`` (``{"source", "reason"}`` per line) and ``summary.json``.
 
 ``DirectRunner`` (the default) runs Beam's local batch engine, the ``FnApiRunner``, in this
@@ -31,6 +32,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
+from apache_beam.transforms.window import GlobalWindows
 
 from ..card import SignatureInfo
 from .handler import SignatureHandler
@@ -56,35 +58,56 @@ class JobOptions:
 
 
 class ReadRecords(beam.DoFn):
-    """A file -> its records; what cannot be read goes to the ``dead`` output."""
+    """Files -> batches of ``batch_size`` records (the last of a bundle may be smaller);
+    what cannot be read goes to the ``dead`` output."""
 
-    def __init__(self, kind: str, info: SignatureInfo) -> None:
-        self.kind, self.info = kind, info
+    def __init__(self, kind: str, info: SignatureInfo, batch_size: int) -> None:
+        self.kind, self.info, self.batch_size = kind, info, batch_size
         self.failed = Metrics.counter(_NAMESPACE, "failed")
+        self.batch: list[Any] = []
+
+    def start_bundle(self) -> None:
+        self.batch = []
 
     def process(self, path: str) -> Iterator[Any]:
         for record in read_file(path, self.kind, self.info):
             if isinstance(record, Bad):
                 self.failed.inc()
                 yield beam.pvalue.TaggedOutput("dead", record)
-            else:
-                yield record
+                continue
+            self.batch.append(record)
+            if len(self.batch) >= self.batch_size:
+                yield self.batch
+                self.batch = []
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if self.batch:
+            yield GlobalWindows.windowed_value(self.batch)
+            self.batch = []
 
 
 class SplitScored(beam.DoFn):
-    """Scored records to the main output, the ones the model refused to ``dead``."""
+    """Scored records to the main output, formatted; the ones the model refused to ``dead``."""
 
-    def __init__(self) -> None:
+    def __init__(self, output_format: str) -> None:
+        self.lines = output_format == "jsonl"
+        self.format = prediction_json if self.lines else prediction_example
         self.scored = Metrics.counter(_NAMESPACE, "scored")
         self.failed = Metrics.counter(_NAMESPACE, "failed")
 
-    def process(self, result: Any) -> Iterator[Any]:
-        if isinstance(result, Bad):
-            self.failed.inc()
-            yield beam.pvalue.TaggedOutput("dead", result)
+    def process(self, results: list[Any]) -> Iterator[Any]:
+        scored = []
+        for result in results:
+            if isinstance(result, Bad):
+                self.failed.inc()
+                yield beam.pvalue.TaggedOutput("dead", result)
+            else:
+                scored.append(self.format(result))
+        self.scored.inc(len(scored))
+        if self.lines and scored:  # one element per batch: its lines, joined
+            yield "\n".join(scored)
         else:
-            self.scored.inc()
-            yield result
+            yield from scored
 
 
 def run_job(plan: Plan, options: JobOptions) -> dict[str, Any]:
@@ -124,29 +147,24 @@ def _pipeline_options(options: JobOptions) -> Any:
 
 
 def _build(pipeline: beam.Pipeline, plan: Plan, options: JobOptions) -> None:
-    handler = SignatureHandler(plan.version_dir, plan.signature, plan.info, options.batch_size)
-    read = (
-        pipeline
-        | "Files" >> beam.Create(plan.files)
-        | "Spread" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadRecords(plan.kind, plan.info)).with_outputs("dead", main="ok")
-    )
+    handler = SignatureHandler(plan.version_dir, plan.signature, plan.info)
+    files = pipeline | "Files" >> beam.Create(plan.files)
+    if options.runner != DEFAULT_RUNNER:  # spread the files over the workers
+        files = files | "Spread" >> beam.Reshuffle()
+    reader = ReadRecords(plan.kind, plan.info, options.batch_size)
+    read = files | "Read" >> beam.ParDo(reader).with_outputs("dead", main="ok")
     scored = (
         read.ok
         | "Score" >> RunInference(handler)
-        | "Split" >> beam.ParDo(SplitScored()).with_outputs("dead", main="ok")
+        | "Split" >> beam.ParDo(SplitScored(options.format)).with_outputs("dead", main="ok")
     )
-    suffix = FORMATS[options.format]
-    prefix = _join(options.output, PREDICTIONS)
+    # Shards as the runner's bundles come (a fixed count would group every record on one key).
+    prefix, suffix = _join(options.output, PREDICTIONS), FORMATS[options.format]
     if options.format == "jsonl":
-        lines = scored.ok | "Json" >> beam.Map(prediction_json)
-        lines | "Write" >> beam.io.WriteToText(prefix, suffix, num_shards=1, shard_name_template="")
+        write: Any = beam.io.WriteToText(prefix, suffix)
     else:
-        records = scored.ok | "Example" >> beam.Map(prediction_example)
-        write = beam.io.WriteToTFRecord(
-            prefix, file_name_suffix=suffix, num_shards=1, shard_name_template=""
-        )
-        records | "Write" >> write
+        write = beam.io.WriteToTFRecord(prefix, file_name_suffix=suffix)
+    scored.ok | "Write" >> write
     dead_prefix = _join(options.output, DEAD_LETTER.removesuffix(".jsonl"))
     (
         (read.dead, scored.dead)
@@ -225,7 +243,7 @@ def _summary(plan: Plan, options: JobOptions, counts: dict[str, int], elapsed: f
         "failures": _first_failures(options.output),
         "elapsed_s": round(elapsed, 3),
         "throughput_per_s": round(total / elapsed, 1) if elapsed > 0 else None,
-        "predictions": _join(options.output, PREDICTIONS + FORMATS[options.format]),
+        "predictions": _join(options.output, f"{PREDICTIONS}-*{FORMATS[options.format]}"),
         "dead_letter": _join(options.output, DEAD_LETTER),
     }
 
@@ -233,7 +251,10 @@ def _summary(plan: Plan, options: JobOptions, counts: dict[str, int], elapsed: f
 def _first_failures(output: str) -> list[dict[str, str]]:
     from apache_beam.io.filesystems import FileSystems
 
-    with FileSystems.open(_join(output, DEAD_LETTER), compression_type="uncompressed") as f:
+    path = _join(output, DEAD_LETTER)
+    if not FileSystems.exists(path):  # Beam writes no file for an empty PCollection
+        return []
+    with FileSystems.open(path, compression_type="uncompressed") as f:
         lines = [f.readline() for _ in range(_SHOWN_FAILURES)]
     return [json.loads(line) for line in lines if line.strip()]
 

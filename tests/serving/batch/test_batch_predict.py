@@ -62,8 +62,12 @@ def in_process(repository, name: str, signature: str, inputs: dict) -> dict[str,
 
 
 def predictions(out: Path) -> dict[str, dict]:
-    lines = (out / "predictions.jsonl").read_text().splitlines()
-    return {row["source"]: row["outputs"] for row in map(json.loads, lines)}
+    lines = [
+        line for path in out.glob("predictions-*.jsonl") for line in path.read_text().splitlines()
+    ]
+    found = {row["source"]: row["outputs"] for row in map(json.loads, lines)}
+    assert len(found) == len(lines), "a record was scored twice"
+    return found
 
 
 def dead_letters(out: Path) -> dict[str, str]:
@@ -149,7 +153,8 @@ def test_tfrecords_of_examples_score_as_classify_and_write_tfrecords(repository,
         repository, "digits", "classify", {"inputs": np.array(serialized, dtype=object)}
     )
     got = {}
-    for record in tf.data.TFRecordDataset(str(tmp_path / "out" / "predictions.tfrecord")):
+    shards = sorted(str(p) for p in (tmp_path / "out").glob("predictions-*.tfrecord"))
+    for record in tf.data.TFRecordDataset(shards):
         example = tf.train.Example.FromString(record.numpy())
         feature = example.features.feature
         got[feature["source"].bytes_list.value[0].decode()] = list(
