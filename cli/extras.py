@@ -53,6 +53,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
         "prometheus_client",
     },
     "edge": BASE_MODULES | {"PIL", "ai_edge_litert", "tflite_runtime"},
+    "batch": BASE_MODULES | {"apache_beam", "tensorflow", "tensorflow_serving"},
 }
 
 
@@ -74,6 +75,7 @@ COMMANDS: dict[str, Needs] = {
     "kerasforge serve": Needs("serve", ("tensorflow", "keras")),
     "kerasforge export": Needs("serve", ("tensorflow", "keras")),
     "kerasforge predict": Needs("serve"),  # the REST client: standard library and NumPy
+    "kerasforge batch-predict": Needs("batch", ("apache_beam", "tensorflow")),
     # The TFLite runtime is one of two packages; serving.edge.runtime names the extra.
     "kerasforge-edge": Needs("edge"),
 }

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cli.console import UsageError, start_tensorflow
 from . import wire
+from .batch.cli import add_batch_predict
 from .serve_flags import DEFAULT_REPOSITORY, add_serve, ignored_flags_given
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_serve(sub, cmd_serve)
     _add_predict(sub)
     _add_export(sub)
+    add_batch_predict(sub)
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
