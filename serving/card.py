@@ -14,11 +14,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .documents import first_error, read_document
 
 CARD_FILE = "kerasforge.json"
 CARD_FORMAT = 1
@@ -173,7 +174,7 @@ class ModelCard(_Part):
             }
         except (ValidationError, TypeError, ValueError) as exc:
             raise CardError(
-                f"the model card's tflite.variants is malformed ({_first_error(exc)}); "
+                f"the model card's tflite.variants is malformed ({first_error(exc)}); "
                 "republish the model with this kerasforge"
             ) from None
 
@@ -197,29 +198,12 @@ def read_card(folder: str | Path) -> ModelCard:
             f"no model card {str(path)!r}: expected the {CARD_FILE} that `kerasforge train` "
             "publishes beside every model; republish the model with kerasforge"
         )
-    try:
-        raw: Any = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CardError(f"model card {str(path)!r} is not valid JSON: {exc}") from None
-    found = raw.get("format") if isinstance(raw, dict) else None
-    if isinstance(found, int) and found > CARD_FORMAT:
-        raise CardError(
-            f"model card {str(path)!r} has format {found}, newer than this kerasforge reads "
-            f"({CARD_FORMAT}); upgrade kerasforge to serve this model"
-        )
-    try:
-        return ModelCard.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<top level>"
-        raise CardError(
-            f"model card {str(path)!r} is not a kerasforge card ({where}: {first['msg']}); "
-            "republish the model with this kerasforge"
-        ) from None
-
-
-def _first_error(exc: Exception) -> str:
-    if not isinstance(exc, ValidationError):
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    first = exc.errors(include_url=False)[0]
-    return f"{'.'.join(str(p) for p in first['loc']) or '<top level>'}: {first['msg']}"
+    return read_document(
+        path,
+        ModelCard,
+        what="model card",
+        version_key="format",
+        current=CARD_FORMAT,
+        error=CardError,
+        fix="it is not a kerasforge card: republish the model with this kerasforge",
+    )

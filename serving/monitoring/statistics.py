@@ -18,15 +18,15 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from ..documents import read_document
 from .features import TEXT, input_features, is_categorical, output_features
 from .summaries import (
     DEFAULT_BINS,
@@ -182,29 +182,20 @@ def read_statistics(path: str | Path) -> TrainingStatistics:
     """
     path = Path(path)
     path = path / STATISTICS_FILE if path.is_dir() else path
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.is_file():
         raise StatisticsError(
             f"no training statistics {str(path)!r}; republish the model with a kerasforge "
             "that writes them (export.statistics: true)"
-        ) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise StatisticsError(f"training statistics {str(path)!r} are not JSON: {exc}") from None
-    found = raw.get("schema_version") if isinstance(raw, dict) else None
-    if isinstance(found, int) and found > SCHEMA_VERSION:
-        raise StatisticsError(
-            f"training statistics {str(path)!r} have schema {found}, newer than this "
-            f"kerasforge reads ({SCHEMA_VERSION}); upgrade kerasforge"
         )
-    try:
-        return TrainingStatistics.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<top level>"
-        raise StatisticsError(
-            f"training statistics {str(path)!r} are malformed ({where}: {first['msg']})"
-        ) from None
+    return read_document(
+        path,
+        TrainingStatistics,
+        what="training statistics",
+        version_key="schema_version",
+        current=SCHEMA_VERSION,
+        error=StatisticsError,
+        fix="republish the model with this kerasforge",
+    )
 
 
 def _text_template(words: np.ndarray, bins: int, vocabulary: Sequence[str] | None) -> TextSummary:

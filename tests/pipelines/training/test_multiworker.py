@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 
 from kerasforge.pipelines.config.experiment import load_config
+from kerasforge.pipelines.training.launcher import free_ports
 from kerasforge.pipelines.training.multiworker import (
     WORKERS_FOLDER,
     for_this_worker,
@@ -35,20 +35,9 @@ SETTINGS = [
 ]
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _start_workers(command: list[str], cwd: Path) -> list[subprocess.CompletedProcess]:
     """Run ``command`` as worker 0 and worker 1 of one cluster; both results."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     procs = []
     for index in range(2):
         env = {
