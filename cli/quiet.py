@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,16 +139,12 @@ def run_quiet(command: list[str]) -> int:
     """Run ``command`` under the quiet switch; its exit status (128 + N when killed by signal N).
 
     Ctrl-C reaches the command itself (it is in the same process group); this
-    process waits for it to finish its shutdown.
+    process ignores it and waits for the command to finish its shutdown.
     """
     with quiet_command():
         process = subprocess.Popen(command)
-        while True:
-            try:
-                status = process.wait()
-                break
-            except KeyboardInterrupt:
-                continue
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # after the start: the command keeps Ctrl-C
+        status = process.wait()
     return 128 - status if status < 0 else status
 
 
