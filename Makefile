@@ -56,11 +56,15 @@ $(STAMP): pyproject.toml
 		{ echo "kerasforge needs Python >= 3.11; $(PYTHON) is $$($(PYTHON) --version 2>&1). Set PYTHON=python3.11 (or newer)."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 		echo "could not create $(VENV) with '$(PYTHON) -m venv'; on Debian/Ubuntu install python3-venv (apt-get install python3-venv), then run make again."; exit 1; }
+	@echo "installing kerasforge with TensorFlow, Keras, MLflow and the dev tools into $(VENV)" \
+		"(about 4 minutes and 3.4 GB on a fresh machine; pip's progress follows)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# pip's own lines (Collecting ..., a download bar for the large wheels) are the sign of life
+	@# during those minutes: no --quiet here, where it would leave the terminal still.
 	@# setuptools' editable install of a package-dir layout ends with an information-only box
 	@# ("folders named like your package may take precedence"): kerasforge/ is that package's
 	@# own folder, so the note has nothing to warn of here and is not shown.
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install kerasforge with its dev extra (other targets do this)
@@ -98,9 +102,15 @@ predict: $(STAMP) ## query the running server: the model trained last, with its 
 	$(BIN)/kerasforge predict $(if $(MODEL),--model $(MODEL)) --url http://$(HOST):$(REST_PORT) \
 		$(if $(INPUT),--input $(INPUT))
 
+# MLflow's and uvicorn's log lines are hidden (kerasforge.cli.quiet) unless KERASFORGE_VERBOSE=1.
+MLFLOW_STORE := sqlite:///$(CURDIR)/artifacts/mlflow.db
+QUIET := $(BIN)/python -m kerasforge.cli.quiet
+VERBOSE_SET := $(filter 1 true yes on,$(KERASFORGE_VERBOSE))
+
 mlflow-ui: $(STAMP) ## browse the local MLflow store at http://127.0.0.1:$(MLFLOW_PORT)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/artifacts/mlflow.db \
-		--host 127.0.0.1 --port $(MLFLOW_PORT)
+	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C stops it; KERASFORGE_VERBOSE=1 shows its logs)"
+	$(QUIET) $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_STORE) --registry-store-uri $(MLFLOW_STORE) \
+		--host 127.0.0.1 --port $(MLFLOW_PORT) $(if $(VERBOSE_SET),,--uvicorn-opts "--log-level warning")
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .
@@ -111,7 +121,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 bench: $(STAMP) ## every benchmark (bench/bench_*.py) -> bench/results/latest.json (ONLY=name for one)
-	$(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
+	$(QUIET) $(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
 
 docs-figures: $(STAMP) ## train the configs the docs quote, record docs/figures.json, rewrite the figures (ONLY=job)
 	$(BIN)/python bench/figures.py $(foreach m,$(ONLY),--only $(m))

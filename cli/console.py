@@ -1,4 +1,5 @@
-"""What every command-line entry point shares: the usage error and a quiet TensorFlow start.
+"""What every command-line entry point shares: the usage error, a quiet TensorFlow start
+and help texts that show each option's default.
 
 Both sides of ``kerasforge`` (``pipelines/cli.py`` and ``serving/cli.py``) use
 these, so they live above both; importing this module loads the standard
@@ -7,11 +8,14 @@ library only.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from .quiet import verbose
 
 
 class UsageError(Exception):
@@ -23,7 +27,11 @@ def quiet_native_logs() -> Iterator[None]:
     """Hide TensorFlow's native start-up chatter (it writes to fd 2 before Python can filter).
 
     What was written is replayed if the block fails, so no diagnostic is lost.
+    With ``--verbose`` (``KERASFORGE_VERBOSE=1``) nothing is hidden.
     """
+    if verbose():
+        yield
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
@@ -66,3 +74,50 @@ def start_tensorflow(intra_op_threads: int = 0, inter_op_threads: int = 0) -> li
             threading.set_inter_op_parallelism_threads(inter_op_threads)
         devices = tf.config.list_logical_devices()
     return [d.name.removeprefix("/device:") for d in devices]
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` with each option's default, ``(default: 8501)``, where it has one to show.
+
+    Unlike ``argparse.ArgumentDefaultsHelpFormatter`` it leaves out defaults that
+    say nothing (``None``, an on/off switch's ``False``, an empty list) and help
+    texts that already name their default.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = shown_default(action)
+        if shown is None or "default" in text.lower():
+            return action.help
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def shown_default(action: argparse.Action) -> str | None:
+    """An option's default as ``--help`` writes it, or None where it has none worth showing."""
+    default = action.default
+    if default is None or default is argparse.SUPPRESS or action.nargs == 0:
+        return None  # no value, or a switch (store_true, store_false, count-free flags)
+    if not action.option_strings and action.nargs not in ("?", "*"):
+        return None  # a required positional
+    if isinstance(default, bool):
+        return str(default).lower()  # TF Serving's spelling: --enable_batching=false
+    if isinstance(default, (list, tuple)):
+        return ",".join(map(str, default)) or None
+    return str(default)
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` and every subcommand parser under it :class:`DefaultsHelpFormatter`."""
+    parser.formatter_class = DefaultsHelpFormatter
+    for child in subcommand_parsers(parser):
+        show_defaults(child)
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of ``parser``'s subcommands (one level down)."""
+    return [
+        child
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for child in dict.fromkeys(action.choices.values())
+    ]

@@ -7,10 +7,13 @@ subcommands to the parser and imports the library code a command needs only
 when that command runs, so building the parser loads the standard library
 alone: ``serve`` never loads training code or MLflow and ``predict`` loads no
 TensorFlow. A command whose extra is not installed fails with one line naming
-it (:mod:`kerasforge.cli.extras`).
+it (:mod:`kerasforge.cli.extras`). Every command runs quiet, libraries' own log
+lines hidden, unless ``--verbose`` (or ``KERASFORGE_VERBOSE=1``) asks for them
+(:mod:`kerasforge.cli.quiet`).
 
 Example:
     $ kerasforge train --set train.epochs=3
+    $ kerasforge --verbose publish --model digits_cnn
     $ python -m kerasforge.cli.main serve --repository artifacts/models
 """
 
@@ -20,8 +23,9 @@ import argparse
 import importlib
 import sys
 
-from .console import UsageError
+from .console import UsageError, show_defaults, subcommand_parsers
 from .extras import MissingExtraError, needs_extra
+from .quiet import VERBOSE_ENV, quiet_command
 
 # The modules that add subcommands, each with an ``add_commands(subparsers)``.
 SIDES = ("kerasforge.pipelines.cli", "kerasforge.pipelines.tracking.cli", "kerasforge.serving.cli")
@@ -41,7 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for side in SIDES:
         importlib.import_module(side).add_commands(sub)
+    add_verbose(parser)
+    show_defaults(parser)
     return parser
+
+
+def add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``--verbose`` on ``parser`` and, after the command too, on every subcommand under it."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        # A subcommand's own default would overwrite `kerasforge --verbose train`'s value.
+        default=False if top else argparse.SUPPRESS,
+        help="show the libraries' own log lines (TensorFlow, absl, TFLite, Optuna, MLflow), "
+        f"hidden by default; or set {VERBOSE_ENV}=1",
+    )
+    for child in subcommand_parsers(parser):
+        add_verbose(child, top=False)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -69,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        with needs_extra(f"kerasforge {args.command}"):
+        with quiet_command(args.verbose), needs_extra(f"kerasforge {args.command}"):
             return args.func(args)
     except user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,7 +18,14 @@ def add_serve(
     sub: argparse._SubParsersAction, handler: Callable[[argparse.Namespace], int]
 ) -> None:
     """``serve``: TF Serving's flags, group by group (the order of ``serve --help``)."""
-    serve = sub.add_parser("serve", help="serve a model repository over TF Serving's REST API")
+    serve = sub.add_parser(
+        "serve",
+        help="serve a model repository over REST (:8501) and gRPC (:8500), a drop-in for "
+        "TF Serving",
+        description="Serve models over TF Serving's REST API (--rest_api_port, default 8501) "
+        "and gRPC API (--port, default 8500), with TF Serving's flags: its clients, curl "
+        "and the tensorflow-serving-api stubs, work unchanged.",
+    )
     serve.add_argument(
         "--version",
         dest="show_version",

@@ -1,5 +1,9 @@
 """Checks on a data set before training: errors where training cannot be right,
-warnings where it is only risky. Findings are logged (``kerasforge.data``)."""
+warnings where it is only risky. Each finding reaches the user once: errors in the
+raised :class:`DataError`, warnings returned for the caller to print. They are also
+logged (``kerasforge.data``) for an application that configures logging; without
+that, the logger prints nothing (a library's ``NullHandler``), so the command line
+shows no second copy."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from ..errors import DataError
 from .types import Dataset
 
 log = logging.getLogger("kerasforge.data")
+log.addHandler(logging.NullHandler())  # no last-resort copy on stderr beside the caller's line
 
 IMBALANCE_WARNING = 10.0
 """Warn when the largest class has this many times the examples of the smallest."""
@@ -98,7 +103,11 @@ def _class_findings(name: str, y: np.ndarray, classes: int) -> list[Finding]:
 
 
 def validate(data: Dataset) -> list[Finding]:
-    """Log every finding; raise :class:`DataError` listing the errors, if any."""
+    """Log every finding; raise :class:`DataError` listing the errors, if any.
+
+    Returns:
+        The warnings, for the caller to show (nothing here prints them).
+    """
     findings = check_dataset(data)
     for finding in findings:
         (log.error if finding.level == "error" else log.warning)(finding.message)
