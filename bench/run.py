@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BENCH = Path(__file__).resolve().parent
 DEFAULT_OUT = BENCH / "results" / "latest.json"
 sys.path.insert(0, str(BENCH))

@@ -14,9 +14,12 @@ stderr, exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -58,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kerasforge-edge", description="TFLite inference without TensorFlow."
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the TFLite runtime's own log lines (INFO: Created TensorFlow Lite XNNPACK "
+        "delegate ...); also KERASFORGE_VERBOSE=1",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     pred = sub.add_parser("predict", help="predict on an image, a .npy batch or a .txt file")
     pred.add_argument("model", help="path to a .tflite file")
@@ -84,6 +93,23 @@ def _parser() -> argparse.ArgumentParser:
     for command in (pred, bench):
         command.add_argument("--threads", type=_threads, default=None, help="interpreter threads")
     return parser
+
+
+def _answer(args: argparse.Namespace) -> dict:
+    """What ``predict`` or ``bench`` prints for ``args``."""
+    model = EdgeModel(args.model, num_threads=args.threads)
+    if args.command == "bench":
+        return bench(model, args.runs)
+    result = model.predict(_batch(model, args))
+    if args.output:
+        if "image" not in result:
+            raise EdgeError(
+                f"--output writes generated images; this model answers "
+                f"{', '.join(sorted(result))}: leave --output out"
+            )
+        write_png(np.asarray(result["image"]), args.output)
+        result = {"output": args.output, "images": len(result["image"])}
+    return result
 
 
 def bench(model: EdgeModel, runs: int) -> dict[str, float]:
@@ -120,22 +146,30 @@ def _batch(model: EdgeModel, args: argparse.Namespace) -> np.ndarray:
     return rng.standard_normal((args.count, *model.input_shape[1:])).astype("float32")
 
 
+@contextlib.contextmanager
+def _runtime_logs(shown: bool) -> Iterator[None]:
+    """The TFLite runtime writes its INFO lines (the XNNPACK delegate) to file descriptor 2
+    from C++: hide them unless ``shown``. Errors reach us as exceptions, printed after."""
+    if shown or os.environ.get("KERASFORGE_VERBOSE", "") not in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        model = EdgeModel(args.model, num_threads=args.threads)
-        if args.command == "bench":
-            result = bench(model, args.runs)
-        else:
-            result = model.predict(_batch(model, args))
-            if args.output:
-                if "image" not in result:
-                    raise EdgeError(
-                        f"--output writes generated images; this model answers "
-                        f"{', '.join(sorted(result))}: leave --output out"
-                    )
-                write_png(np.asarray(result["image"]), args.output)
-                result = {"output": args.output, "images": len(result["image"])}
+        with _runtime_logs(args.verbose):
+            result = _answer(args)
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -109,3 +109,15 @@ def test_regression_answers_values_in_the_target_units(tmp_path):
     assert set(out) == {"model", "values", "target_names"}
     expected = tiny.model.predict(x, verbose=0)[:, 0]
     np.testing.assert_allclose(out["values"], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_the_runtime_s_own_log_lines_show_only_when_asked(published, tmp_path):
+    # LiteRT's C++ prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to fd 2.
+    np.save(tmp_path / "one.npy", published.splits.x_test[0])
+    quiet = predict(float32(published), str(tmp_path / "one.npy"))
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    shown = run_edge("--verbose", "predict", float32(published), str(tmp_path / "one.npy"))
+    assert shown.returncode == 0, shown.stderr
+    assert "XNNPACK delegate" in shown.stderr
+    assert json.loads(shown.stdout) == json.loads(quiet.stdout)
