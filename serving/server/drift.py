@@ -12,12 +12,15 @@ raw layout); and the outputs of all of them. Encoded images (``serving_bytes``) 
 their outputs: decoding the images again would cost as much as the request did.
 
 Requests never wait for it: :meth:`DriftTracker.observe` only appends a reference to
-what the request already holds to a bounded list (by entries and by bytes; a full list
-drops the request and counts it, ``kerasforge_drift_requests_total{outcome="dropped"}``).
-A background thread takes the list every :data:`DRAIN_S` seconds, keeps per version only
-the newest ``window_size`` rows of it, adds them to the window, and every ``interval_s``
-seconds recomputes each version's report and sets the gauges (:class:`DriftGauges`), so
-neither a metrics scrape nor ``GET /v1/models/NAME/drift`` computes anything. Series of a
+what the request already holds to its version's list, which keeps the newest
+``window_size`` requests (older ones would leave the window before the next report
+anyway) and all lists together at most :data:`QUEUE_BYTES` (past that a request is
+dropped and counted, ``kerasforge_drift_requests_total{outcome="dropped"}``). Every
+``interval_s`` seconds a background thread takes the lists, adds each version's newest
+``window_size`` rows to its window in one batch, recomputes the report and sets the gauges
+(:class:`DriftGauges`), so neither a metrics scrape nor ``GET /v1/models/NAME/drift``
+computes anything, and the tracking costs one batch per version per interval, whatever the
+request rate. Series of a
 version that unloads are removed; label values come from the served models and the
 features of their ``statistics.json``, never from a client.
 """
@@ -28,8 +31,8 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,9 +52,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S = 5.0
 """Seconds between two reports (and gauge updates) of a version."""
-DRAIN_S = 0.25
-"""Seconds between two takes of the queued requests."""
-QUEUE_ENTRIES = 4096
 QUEUE_BYTES = 64 * 1024 * 1024
 """Bounds of the requests waiting for the tracking thread (their arrays stay referenced)."""
 METHODS = ("predict", "classify", "regress")
@@ -86,26 +86,31 @@ class _Tracked:
     failed: bool = False  # a request that could not be added was logged once
 
 
-@dataclass
 class _Pending:
-    """Requests waiting for the tracking thread, bounded by entries and bytes."""
+    """Per version, the newest requests waiting for the tracking thread; bounded in bytes."""
 
-    entries: list[Exchange] = field(default_factory=list)
-    bytes: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, per_version: int) -> None:
+        self.per_version = per_version
+        self.lists: dict[tuple[str, int], deque[Exchange]] = {}
+        self.bytes = 0  # of every request appended since the last take (an upper bound)
+        self.lock = threading.Lock()
 
     def offer(self, exchange: Exchange) -> bool:
         size = _nbytes(exchange)
+        key = (exchange.model, exchange.version)
         with self.lock:
-            if len(self.entries) >= QUEUE_ENTRIES or self.bytes + size > QUEUE_BYTES:
+            if self.bytes + size > QUEUE_BYTES:
                 return False
-            self.entries.append(exchange)
             self.bytes += size
+            found = self.lists.get(key)
+            if found is None:
+                found = self.lists[key] = deque(maxlen=self.per_version)
+            found.append(exchange)
             return True
 
-    def take(self) -> list[Exchange]:
+    def take(self) -> dict[tuple[str, int], deque[Exchange]]:
         with self.lock:
-            taken, self.entries, self.bytes = self.entries, [], 0
+            taken, self.lists, self.bytes = self.lists, {}, 0
         return taken
 
 
@@ -126,7 +131,7 @@ class DriftTracker:
         self.gauges = DriftGauges(metrics.registry)
         self._tracked: dict[tuple[str, int], _Tracked] = {}
         self._lock = threading.Lock()
-        self._pending = _Pending()
+        self._pending = _Pending(self.options.window_size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="drift", daemon=True)
         self._thread.start()
@@ -171,34 +176,37 @@ class DriftTracker:
         return found
 
     def _run(self) -> None:
-        next_report = time.monotonic() + self.options.interval_s
-        while not self._stop.wait(DRAIN_S):
+        while not self._stop.wait(self.options.interval_s):
             try:
                 self._add(self._pending.take())
-                if time.monotonic() >= next_report:
-                    next_report = time.monotonic() + self.options.interval_s
-                    self.refresh()
+                self.refresh()
             except Exception:  # a bug here must not end tracking for good
                 log.exception("drift tracking failed; carrying on")
 
-    def _add(self, taken: list[Exchange]) -> None:
+    def _add(self, taken: dict[tuple[str, int], deque[Exchange]]) -> None:
         """Add the newest ``window_size`` rows of each version's requests to its window."""
-        groups: dict[tuple[str, int], list[Exchange]] = defaultdict(list)
-        for exchange in taken:
-            groups[(exchange.model, exchange.version)].append(exchange)
-        for (name, version), exchanges in groups.items():
+        for (name, version), exchanges in taken.items():
             model = self.store.versions(name).get(version)
             if model is None:
                 continue  # unloaded since
             tracked = self._track(model)
             if tracked.window is None:
                 continue
-            kept = _newest(exchanges, self.options.window_size)
-            added = 0
-            for exchange in kept:
-                added += self._add_one(tracked, exchange)
+            kept = _newest(list(exchanges), self.options.window_size)
+            added = self._add_batch(tracked, kept)
             if added:
                 self.gauges.count(name, "tracked", added)
+
+    def _add_batch(self, tracked: _Tracked, kept: list[Exchange]) -> int:
+        """Add ``kept`` as one batch (one per request where their shapes differ)."""
+        assert tracked.window is not None and tracked.card is not None
+        try:
+            pairs = [(tracked_inputs(tracked.card, tracked.window.training, e), e) for e in kept]
+            inputs, outputs = _batch(pairs)
+            tracked.window.add(inputs, outputs)
+            return len(kept)
+        except ValueError:  # shapes that do not stack, or one request the window refuses
+            return sum(self._add_one(tracked, exchange) for exchange in kept)
 
     def _add_one(self, tracked: _Tracked, exchange: Exchange) -> int:
         assert tracked.window is not None and tracked.card is not None
@@ -335,6 +343,19 @@ def _newest(exchanges: list[Exchange], rows: int) -> list[Exchange]:
         if held >= rows:
             break
     return kept[::-1]
+
+
+def _batch(pairs: list[tuple[Any, Exchange]]) -> tuple[Any, dict[str, np.ndarray]]:
+    """The requests' inputs (of those that have raw ones) and outputs as one batch each.
+
+    Raises:
+        ValueError: their shapes do not stack.
+    """
+    found = [x for x, _ in pairs if x is not None]
+    inputs = np.concatenate(found) if found else None
+    names = set.intersection(*(set(e.outputs or {}) for _, e in pairs)) if pairs else set()
+    outputs = {n: np.concatenate([np.asarray(e.outputs[n]) for _, e in pairs]) for n in names}  # type: ignore[index]
+    return inputs, outputs
 
 
 def _rows(exchange: Exchange) -> int:
