@@ -1,14 +1,19 @@
-"""What watching the served model costs: throughput with request logging against without.
+"""What watching the served model costs: throughput with request logging, and with drift
+tracking, against without.
 
 Two ``kerasforge serve`` processes serve the default model from one
 ``--model_config_file`` each; one has a ``logging_config`` sampling 10% of the
 requests into TFRecord files (``LOGGED_RATE``), the other none. 8 client
 threads, each on its own keep-alive HTTP connection, send batch-1 REST
 predicts; rounds alternate between the two servers (warm-up round excluded),
-bounded in requests and in time.
+bounded in requests and in time. Then the same with drift tracking: one server
+with its default window (``--drift_window_size 1000``, a report every 5 s), the
+other with ``--drift_window_size 0``; neither logs.
 
-Figure (issue #25): ``logging_throughput_cost`` (requests/s with logging at a 10%
-sample ÷ without, goal >= 0.95).
+Figures (issue #25): ``logging_throughput_cost`` (requests/s with logging at a 10%
+sample ÷ without, goal >= 0.95) and ``drift_tracking_cost`` (requests/s with drift
+tracking on ÷ off, goal >= 0.95; only meaningful when the served version carries
+``statistics.json``, which ``make train`` writes: the figure says whether it does).
 """
 
 from __future__ import annotations
@@ -44,6 +49,11 @@ def run(args: Any) -> dict[str, dict]:
     base = ensure_default_model(args.repository).resolve()
     x = np.random.default_rng(0).uniform(0, 1, (1, 8, 8, 1)).astype("float32")
     body = json.dumps({"instances": x.tolist()}).encode()
+    return {**logging_cost(base, body), **drift_cost(base, body)}
+
+
+def logging_cost(base: Path, body: bytes) -> dict[str, dict]:
+    """``logging_throughput_cost``: a server logging 10% of requests against one logging none."""
     logging = (
         'log_collector_config { type: "tfrecord" filename_prefix: "logs/digits" } '
         f"sampling_config {{ sampling_rate: {LOGGED_RATE} }}"
@@ -72,6 +82,39 @@ def run(args: Any) -> dict[str, dict]:
             clients=CLIENTS,
             requests_per_side=CLIENTS * PER_CLIENT * len(seconds["plain"]),
             log_bytes_written=written,
+        )
+    }
+
+
+def drift_cost(base: Path, body: bytes) -> dict[str, dict]:
+    """``drift_tracking_cost``: a server tracking drift against one with it off."""
+    newest = max((p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    has_statistics = (newest / "statistics.json").is_file()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "models.config"
+        config.write_text(models_config(base))
+        with running() as servers:
+            for name, window in (("off", "0"), ("tracked", "1000")):
+                flags = ("--model_config_file", str(config), "--drift_window_size", window)
+                servers[name] = start_server(None, *flags)
+            path = f"/v1/models/{MODEL}:predict"
+            targets = {name: Target(port, path, body) for name, (_, port) in servers.items()}
+            seconds = measure(targets, CLIENTS, PER_CLIENT, ROUNDS, TIME_LIMIT_S)
+    rps = requests_per_s(seconds, CLIENTS, PER_CLIENT)
+    cost = rps["tracked"] / rps["off"]
+    limit = "" if has_statistics else "the served version has no statistics.json: nothing tracked"
+    return {
+        "drift_tracking_cost": figure(
+            cost,
+            ">= 0.95",
+            cost >= 0.95 if has_statistics else None,
+            limit=limit,
+            off_requests_per_s=round(rps["off"], 1),
+            tracked_requests_per_s=round(rps["tracked"], 1),
+            window_size=1000,
+            clients=CLIENTS,
+            requests_per_side=CLIENTS * PER_CLIENT * len(seconds["off"]),
+            version_has_statistics=has_statistics,
         )
     }
 

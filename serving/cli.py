@@ -148,6 +148,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
     Raises:
         UsageError: a batching parameters file without ``--enable_batching``.
     """
+    from .server.drift import DriftOptions
     from .server.embedded import ServerOptions
 
     batching, metrics_path = batching_options(args), None
@@ -177,6 +178,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         saved_model_tags=args.saved_model_tags,
         max_load_retries=args.max_num_load_retries,
         load_retry_interval_s=max(args.load_retry_interval_micros, 0) / 1e6,
+        drift=DriftOptions(args.drift_window_size, args.drift_interval_seconds),
     )
 
 

@@ -238,7 +238,7 @@ def ignored_flags_given(args: argparse.Namespace) -> list[str]:
 
 
 def _feature_flags(serve: argparse.ArgumentParser) -> None:
-    """Metrics, batching and warm-up."""
+    """Metrics, batching, warm-up and drift tracking."""
     _path_flag(
         serve,
         "--monitoring_config_file",
@@ -265,6 +265,19 @@ def _feature_flags(serve: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=1,
         help="times each warm-up record is replayed",
+    )
+    serve.add_argument(
+        "--drift_window_size",
+        type=_count,
+        default=1000,
+        help="kerasforge: rows per version compared with its training statistics (0: drift "
+        "tracking off)",
+    )
+    serve.add_argument(
+        "--drift_interval_seconds",
+        type=_positive_float,
+        default=5.0,
+        help="kerasforge: seconds between two drift reports (gauges, GET .../drift)",
     )
 
 
@@ -311,6 +324,17 @@ def _whole_number(text: str, minimum: int) -> int:
 def _positive_int(text: str) -> int:
     """A count of at least 1 (``--num_request_iterations_for_warmup``)."""
     return _whole_number(text, 1)
+
+
+def _positive_float(text: str) -> float:
+    """A number of seconds above 0 (``--drift_interval_seconds``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0; received {text!r}")
+    return value
 
 
 def _count(text: str) -> int:

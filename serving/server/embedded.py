@@ -27,6 +27,7 @@ from aiohttp import web
 
 from ..errors import ServingError
 from .batching import Batcher, BatchingOptions
+from .drift import DriftOptions, DriftTracker
 from .http_errors import ClientHandler
 from .limits import DEFAULT_MAX_INPUT_ELEMENTS
 from .metrics import Metrics
@@ -105,6 +106,7 @@ class ServerOptions:
         saved_model_tags: the MetaGraph to load (``--saved_model_tags``).
         max_load_retries: tries after a failed load (``--max_num_load_retries``).
         load_retry_interval_s: seconds between them (``--load_retry_interval_micros``).
+        drift: drift tracking (``--drift_window_size``, 0: off; ``--drift_interval_seconds``).
     """
 
     host: str = "127.0.0.1"
@@ -128,6 +130,7 @@ class ServerOptions:
     saved_model_tags: tuple[str, ...] = ("serve",)
     max_load_retries: int = 5
     load_retry_interval_s: float = 60.0
+    drift: DriftOptions = field(default_factory=DriftOptions)
 
     def load_options(self) -> dict[str, Any]:
         """The store's share of these options: the tags to load and the load retries."""
@@ -343,7 +346,8 @@ def start_store(store: ModelStore, options: ServerOptions | None = None) -> Rest
     Both protocols count into one :class:`Metrics`, served at ``options.metrics_path`` if
     given, and batch predict calls in one :class:`Batcher` when ``options.batching`` is given.
     Both hand answered requests to one :class:`Observers`: request logging
-    (:class:`RequestLog`, as each model's ``logging_config`` says), flushed on shutdown.
+    (:class:`RequestLog`, as each model's ``logging_config`` says), flushed on shutdown,
+    and drift tracking (:class:`DriftTracker`, unless ``options.drift.window_size`` is 0).
 
     Raises:
         ServingError: the REST or gRPC address cannot be bound (HTTP 503), or a request
@@ -354,8 +358,12 @@ def start_store(store: ModelStore, options: ServerOptions | None = None) -> Rest
     options = options or ServerOptions()
     metrics = Metrics()
     observers = Observers([RequestLog(store, metrics)])
+    drift = DriftTracker(store, metrics, options.drift) if options.drift.window_size else None
+    if drift is not None:
+        observers.add(drift)
     batcher = Batcher(options.batching, metrics) if options.batching is not None else None
     server = serve_store(store, options, metrics=metrics, batcher=batcher, observers=observers)
+    server.api.drift = drift
     if options.grpc_port is not None:
         from . import grpc_api
 

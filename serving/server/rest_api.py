@@ -4,11 +4,12 @@ Routes (``g3doc/api_rest.md``), where ``[/versions/{v}|/labels/{l}]`` picks a
 version (else the latest): ``POST /v1/models/{name}[...]:predict``, ``:classify``
 and ``:regress`` (tf.Example JSON, :mod:`kerasforge.serving.server.examples`),
 ``GET /v1/models/{name}[...]`` (status) and ``GET .../metadata``; beyond
-TF Serving, ``GET /healthz`` (alive), ``GET /readyz`` (every model loaded and
-warmed up, with the warm-up requests each version replayed; else 503) and the
-Prometheus metrics at the ``--monitoring_config_file`` path. Every answer is
-JSON but the metrics; errors are ``{"error": "..."}`` with 400 (bad request, or a
-method or path under ``/v1/`` that TF Serving calls malformed:
+TF Serving, ``GET .../drift`` (the version's drift report, :mod:`.drift`),
+``GET /healthz`` (alive), ``GET /readyz`` (every model loaded and warmed up, with
+the warm-up requests each version replayed; else 503) and the Prometheus
+metrics at the ``--monitoring_config_file`` path. Every answer is JSON but the
+metrics; errors are ``{"error": "..."}`` with 400 (bad request, or a method or path
+under ``/v1/`` that TF Serving calls malformed:
 :mod:`kerasforge.serving.server.rest_routes`), 404 (no such model or version, or
 a path outside ``/v1/``), 408 (body too slow), 413 (body over the limit), 429
 (all model slots busy, or too many bodies arriving from one address), 503, 504
@@ -32,6 +33,7 @@ from aiohttp import web
 from ..errors import ServingError
 from ..export.signatures import DEFAULT_SIGNATURE
 from . import batching, http_errors, json_tensor, predict, rest_routes
+from .drift import DriftTracker
 from .metrics import CONTENT_TYPE, Call, Metrics
 from .observers import Exchange, Observers
 from .store import LoadedModel, ModelStore, signature_defs
@@ -88,6 +90,7 @@ class RestApi:
     ) -> None:
         self.store = store
         self.observers = observers or Observers()  # see every answered request; closed last
+        self.drift: DriftTracker | None = None  # GET .../drift's reports (start_store sets it)
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self.metrics_path = metrics_path
@@ -152,6 +155,8 @@ class RestApi:
         model = self.store.get(route.name, route.version, route.label)
         if route.verb == "metadata":
             return reply(metadata_body(model))
+        if route.verb == "drift":
+            return reply(drift_body(self.drift, model))
         return await self._predict(request, model, route.verb)
 
     def _health(self, ready_check: bool) -> web.Response:
@@ -419,6 +424,21 @@ def metadata_body(model: Any) -> dict[str, Any]:
         "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
         "metadata": {"signature_def": {"signature_def": defs}},
     }
+
+
+def drift_body(drift: DriftTracker | None, model: LoadedModel) -> dict[str, Any]:
+    """Our ``GET .../drift``: the version's latest drift report (:mod:`.drift`).
+
+    Raises:
+        ServingError: tracking is off, or the version has no training statistics (404).
+    """
+    if drift is None:
+        raise ServingError(
+            "drift tracking is off in this server (--drift_window_size 0); restart it "
+            "without that flag to track drift",
+            status=404,
+        )
+    return drift.report_body(model)
 
 
 def reply(payload: Any, status: int = 200) -> web.Response:

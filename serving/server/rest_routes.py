@@ -30,7 +30,7 @@ PREDICT_PATH = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 STATUS_PATH = re.compile(
-    _SPEC.format(name="(?:/(?P<name>[^/:]+))?") + r"(?:/(?P<sub>metadata))?",
+    _SPEC.format(name="(?:/(?P<name>[^/:]+))?") + r"(?:/(?P<sub>metadata|drift))?",
     re.IGNORECASE | re.ASCII,
 )
 CORS_HEADERS = {
@@ -45,14 +45,14 @@ INT64_MAX = (1 << 63) - 1
 USAGE = (
     "expected POST /v1/models/<name>[/versions/<n>|/labels/<label>]:predict "
     "(or :classify, :regress), or GET /v1/models/<name>[/versions/<n>|/labels/<label>]"
-    "[/metadata]"
+    "[/metadata|/drift]"
 )
 
 
 @dataclass(frozen=True)
 class Route:
-    """One parsed REST call: ``verb`` is a :data:`VERBS` entry, ``"metadata"`` or
-    ``"status"``."""
+    """One parsed REST call: ``verb`` is a :data:`VERBS` entry, ``"metadata"``, ``"drift"``
+    (our extension: the drift report, :mod:`.drift`) or ``"status"``."""
 
     verb: str
     name: str
@@ -90,7 +90,7 @@ def parse(method: str, path: str) -> Route:
         if verb not in VERBS:  # the regex ignores case, TF Serving's dispatch does not
             raise malformed(method, path)
     else:
-        verb = "metadata" if match["sub"] == "metadata" else "status"
+        verb = match["sub"] if match["sub"] in ("metadata", "drift") else "status"
     if not match["name"]:
         raise ServingError(
             "Missing model name in request: the status of all models is not served (as "
