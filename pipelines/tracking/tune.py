@@ -254,15 +254,9 @@ def launch_workers(
 
 def publish_best(path: Path) -> Any:
     """Train the best trial's config with export on; print the run and the gate's verdict."""
-    from ..cli import summary
+    from ..training.summary import from_result, render
     from ..training.train import train
 
     result = train(load_config(path, ["export.enabled=true"]))
-    print("\n".join(f"{k}: {v}" for k, v in summary(result).items()))
-    outcome = result.outcome
-    if outcome is None:
-        print("gate: not judged (no export)")
-    else:
-        verdict = {True: "passed", False: "failed", None: "not judged"}[outcome.passed]
-        print(f"gate: {verdict}: {outcome.note}")
+    print("\n".join(render(from_result(result))))  # its `release gate:` line is the verdict
     return result

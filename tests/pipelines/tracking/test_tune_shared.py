@@ -181,7 +181,7 @@ def test_publish_best_trains_the_best_config_through_the_gate(tmp_path, capsys):
     assert main(["tune", "--config", str(path), "--publish-best",
                  "--set", *SHORT, f"output_dir={out}"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
-    (verdict,) = [line for line in printed.splitlines() if line.startswith("gate: ")]
+    (verdict,) = [line for line in printed.splitlines() if line.startswith("release gate: ")]
     assert verdict.split(":")[1].strip() in {"passed", "failed"}
-    assert "published: " in printed
+    assert "model: digits_cnn version " in printed
     assert list((out / "models" / "digits_cnn").glob("*/saved_model.pb")), "a version released"

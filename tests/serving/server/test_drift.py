@@ -18,7 +18,7 @@ from kerasforge.serving.server.drift import tracked_inputs
 from kerasforge.serving.server.drift_gauges import DriftGauges
 from kerasforge.serving.server.metrics import Metrics
 from kerasforge.serving.server.observers import Exchange
-from kerasforge.serving.server.rest_api import drift_body
+from kerasforge.serving.server.rest_bodies import drift_body
 
 
 @pytest.mark.parametrize(
