@@ -24,7 +24,12 @@ from .console import UsageError
 from .extras import MissingExtraError, needs_extra
 
 # The modules that add subcommands, each with an ``add_commands(subparsers)``.
-SIDES = ("kerasforge.pipelines.cli", "kerasforge.pipelines.tracking.cli", "kerasforge.serving.cli")
+SIDES = (
+    "kerasforge.pipelines.cli",
+    "kerasforge.pipelines.tracking.cli",
+    "kerasforge.pipelines.monitoring.cli",
+    "kerasforge.serving.cli",
+)
 
 # Modules whose errors carry a complete message for the user, and the class.
 _USER_ERRORS = (
