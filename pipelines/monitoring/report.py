@@ -115,14 +115,14 @@ def _row(label: str, d: FeatureDrift, train: Any, live: Any) -> str:
     t, v = _numeric(train), _numeric(live)
     cells = [
         label,
-        f"{_n(t and t.mean)} / {_n(v and v.mean)}",
-        f"{_n(t and t.std)} / {_n(v and v.std)}",
+        _pair(t and t.mean, v and v.mean),
+        _pair(t and t.std, v and v.std),
         _quantiles(t),
         _quantiles(v),
         _n(d.psi),
         _n(d.ks_p_value),
         _n(d.chi2_p_value),
-        f"{_n(d.oov_rate_training)} / {_n(d.oov_rate_live)}" if d.oov_rate_live is not None else "",
+        _pair(d.oov_rate_training, d.oov_rate_live),
         f"**{d.verdict}**" if d.verdict in ("warn", "alert") else d.verdict,
         "; ".join(d.reasons),
     ]
@@ -139,6 +139,10 @@ def _quantiles(summary: NumericSummary | None) -> str:
     if summary is None or not summary.count:
         return ""
     return " / ".join(_n(summary.quantile(q)) for q in (0.05, 0.5, 0.95))
+
+
+def _pair(training: float | None, live: float | None) -> str:
+    return "" if training is None and live is None else f"{_n(training)} / {_n(live)}"
 
 
 def _n(value: float | None) -> str:

@@ -24,8 +24,15 @@ EXPERIMENT_SUFFIX = "-monitoring"
 def log_report(
     found: Monitored, out: Path, uri: str, training_run: str | None, artifact_dir: Path
 ) -> str:
-    """Log ``found`` (metrics, tags) and the folder ``out`` (artifacts) as a new run; its id."""
-    import mlflow
+    """Log ``found`` (metrics, tags) and the folder ``out`` (artifacts) as a new run; its id.
+    MLflow's URIs in the environment are left as they were."""
+    with store.scoped_uris():
+        return _log(found, out, uri, training_run, artifact_dir)
+
+
+def _log(
+    found: Monitored, out: Path, uri: str, training_run: str | None, artifact_dir: Path
+) -> str:
     from mlflow.tracking import MlflowClient
 
     experiment = found.model + EXPERIMENT_SUFFIX
@@ -59,7 +66,6 @@ def log_report(
         client.log_metric(run.info.run_id, key, value)
     client.log_artifacts(run.info.run_id, str(out), "drift")
     client.set_terminated(run.info.run_id)
-    mlflow.set_tracking_uri(uri)
     return run.info.run_id
 
 
