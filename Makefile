@@ -32,7 +32,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help install train test test-fast test-timings serve predict mlflow-ui lint format bench clean
 .PHONY: stack-up stack-train stack-down k8s-train-manifests
-.PHONY: example-data
+.PHONY: example-data monitor-recipe
 .PHONY: tune test-deps transfer-comparison docs-figures
 
 # `make tune` searches the shipped space unless CONFIG is given on the command line;
@@ -169,6 +169,9 @@ transfer-comparison: $(STAMP) ## pretrain VGG16 on digits 0-4, then feature extr
 			--set $(TRANSFER_SET) export.model_name=digits59_$$mode | tee -a $(TRANSFER_DIR).log || exit 1; \
 	done
 	@grep -E '^(experiment|test accuracy)' $(TRANSFER_DIR).log
+
+monitor-recipe: $(STAMP) ## the monitoring loop on digits: drift alert, labelled live data, retrain, clear (~5 min) -> bench/results/monitor_recipe.json
+	docs/monitoring_recipe.sh
 
 example-data: $(STAMP) ## write configs/data/ (CSV, NumPy, image folder, TFRecord); the first run that reads it does too
 	$(BIN)/python -m kerasforge.pipelines.data.example_data configs/data

@@ -12,6 +12,8 @@ is rewritten from it:
 
 - inline, ``<!-- figure:JOB.KEY -->value<!-- /figure -->`` (an HTML comment is
   invisible in rendered Markdown);
+- a recipe's table (a script that writes its figures as JSON, e.g. the monitoring
+  loop): ``<!-- table:NAME -->`` + the table + ``<!-- /table -->``;
 - a quoted block of the run's output, ``<!-- output:JOB -->`` + an indented
   block + ``<!-- /output -->``: the lines the run printed that the job quotes,
   as printed.
@@ -39,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "docs" / "figures.json"
 DOCUMENTS = ("README.md", "docs/*.md")
 FIGURE = re.compile(r"<!-- figure:(?P<key>[\w.]+) -->(?P<value>.*?)<!-- /figure -->")
+TABLE = re.compile(
+    r"(?P<open><!-- table:(?P<job>\w+) -->\n)(?P<body>.*?)(?P<close><!-- /table -->)", re.S
+)
 OUTPUT = re.compile(
     r"(?P<open><!-- output:(?P<job>\w+) -->\n)(?P<body>.*?)(?P<close><!-- /output -->)", re.S
 )
@@ -68,6 +73,25 @@ JOBS = {
         ),
     ),
     "diabetes_mlp": Job("configs/diabetes_mlp.yaml", quote=(r"^test r2:", r"^result:")),
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A documented script that writes its own figures as JSON (``result``, under ROOT)."""
+
+    command: tuple[str, ...]
+    result: str
+    columns: tuple[tuple[str, str], ...]
+    """The result's top-level keys, in table order, with their column headings."""
+
+
+RECIPES = {
+    "monitor_recipe": Recipe(
+        ("docs/monitoring_recipe.sh",),
+        "bench/results/monitor_recipe.json",
+        (("v1_new_scanner", "v1, new scanner only"), ("v2_all_scanners", "v2, every scanner")),
+    ),
 }
 
 
@@ -118,6 +142,50 @@ def measure(name: str, job: Job) -> dict[str, Any]:
     }
 
 
+def measure_recipe(name: str, recipe: Recipe) -> dict[str, Any]:
+    """Run ``recipe``; the figures it wrote, with its wall time and the machine state."""
+    before = machine_state()
+    start = time.perf_counter()
+    done = subprocess.run(recipe.command, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{name}: {' '.join(recipe.command)} failed:\n{done.stderr[-2000:]}")
+    return {
+        "command": " ".join(recipe.command),
+        "seconds": round(seconds, 1),
+        "metrics": {},
+        "result": json.loads((ROOT / recipe.result).read_text()),
+        "machine": {**before, "load_average_after": round(os.getloadavg()[0], 2)},
+    }
+
+
+def drift_table(name: str, run: dict[str, Any]) -> list[str]:
+    """A drift recipe's figures as a Markdown table: a row per feature, a column per report."""
+    columns = RECIPES[name].columns
+    reports = [run["result"][key] for key, _ in columns]
+    head = [
+        f"{title} ({report['live_rows']:,} requests)"
+        for (_, title), report in zip(columns, reports, strict=True)
+    ]
+    lines = [f"| feature | {' | '.join(head)} |", "| --- |" + " --- |" * len(columns)]
+    for feature in sorted(reports[0]["features"]):
+        cells = [_drift_cell(report["features"].get(feature, {})) for report in reports]
+        lines.append(f"| {feature} | {' | '.join(cells)} |")
+    lines.append("| verdict | " + " | ".join(_verdict(r["verdict"]) for r in reports) + " |")
+    return lines
+
+
+def _drift_cell(drift: dict[str, Any]) -> str:
+    tests = [("PSI", drift.get("psi")), ("KS p", drift.get("ks_p_value"))]
+    tests.append(("chi-square p", drift.get("chi2_p_value")))
+    shown = ", ".join(f"{label} {value:.2g}" for label, value in tests if value is not None)
+    return f"{_verdict(drift.get('verdict', 'no_data'))}: {shown}"
+
+
+def _verdict(verdict: str) -> str:
+    return f"**{verdict}**" if verdict == "alert" else verdict
+
+
 def duration(seconds: float) -> str:
     """``"54 s"``, ``"3 min 8 s"``."""
     whole = round(seconds)
@@ -163,7 +231,14 @@ def render(text: str, record: dict[str, Any]) -> str:
         body = "".join(f"    {line}\n" for line in record[job]["output"])
         return f"{match['open']}\n{body}\n{match['close']}"
 
-    return OUTPUT.sub(output, FIGURE.sub(figure, text))
+    def table(match: re.Match[str]) -> str:
+        name = match["job"]
+        if name not in record or "result" not in record[name]:
+            raise KeyError(f"table {name!r}: no recipe {name!r} in {RECORD.name}")
+        body = "".join(f"{line}\n" for line in drift_table(name, record[name]))
+        return f"{match['open']}\n{body}\n{match['close']}"
+
+    return TABLE.sub(table, OUTPUT.sub(output, FIGURE.sub(figure, text)))
 
 
 def documents() -> list[Path]:
@@ -173,14 +248,18 @@ def documents() -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", default=[], choices=sorted(JOBS))
+    parser.add_argument("--only", action="append", default=[], choices=sorted({*JOBS, *RECIPES}))
     parser.add_argument("--render-only", action="store_true", help="rewrite the docs, run nothing")
     args = parser.parse_args(argv)
     record = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
     if not args.render_only:
-        for name in args.only or sorted(JOBS):
-            print(f"{name}: training {JOBS[name].config} ...", flush=True)
-            record[name] = measure(name, JOBS[name])
+        for name in args.only or sorted({*JOBS, *RECIPES}):
+            if name in JOBS:
+                print(f"{name}: training {JOBS[name].config} ...", flush=True)
+                record[name] = measure(name, JOBS[name])
+            else:
+                print(f"{name}: running {' '.join(RECIPES[name].command)} ...", flush=True)
+                record[name] = measure_recipe(name, RECIPES[name])
             print(f"{name}: {duration(record[name]['seconds'])}", flush=True)
         RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     for path in documents():

@@ -72,6 +72,7 @@ COMMANDS: dict[str, Needs] = {
     "kerasforge publish": Needs("train", ("yaml", "mlflow", "tensorflow_serving")),
     "kerasforge runs": Needs("train", ("yaml", "mlflow")),
     "kerasforge tune": Needs("train", ("yaml", "tensorflow", "keras", "mlflow", "optuna")),
+    "kerasforge monitor": Needs("train", ("tensorflow", "mlflow", "tensorflow_serving")),
     "kerasforge serve": Needs("serve", ("tensorflow", "keras")),
     "kerasforge export": Needs("serve", ("tensorflow", "keras")),
     "kerasforge predict": Needs("serve"),  # the REST client: standard library and NumPy

@@ -28,7 +28,12 @@ from .extras import MissingExtraError, needs_extra
 from .quiet import VERBOSE_ENV, quiet_command
 
 # The modules that add subcommands, each with an ``add_commands(subparsers)``.
-SIDES = ("kerasforge.pipelines.cli", "kerasforge.pipelines.tracking.cli", "kerasforge.serving.cli")
+SIDES = (
+    "kerasforge.pipelines.cli",
+    "kerasforge.pipelines.tracking.cli",
+    "kerasforge.pipelines.monitoring.cli",
+    "kerasforge.serving.cli",
+)
 
 # Modules whose errors carry a complete message for the user, and the class.
 _USER_ERRORS = (

@@ -49,6 +49,10 @@ class FileConfig(Strict):
     """``tfrecord``: the tf.Example input features (the label feature is ``label``)."""
     text: Annotated[str, Field(min_length=1)] = "text"
     """``csv_text``: the column holding each example's text."""
+    labels: Path | None = None
+    """``tfrecord``: a CSV of ``id,label`` giving each record's class by its int64 ``id``
+    feature (``kerasforge monitor --to-dataset`` writes one to fill in); records whose
+    label is empty are left out. None: the records hold their label (``label``)."""
 
 
 class SeriesConfig(Strict):
@@ -64,6 +68,19 @@ class SeriesConfig(Strict):
     window: Annotated[int, Field(ge=1, le=10_000)] = 24
     horizon: Annotated[int, Field(ge=1, le=1_000)] = 1
     stride: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+
+class ExtraSource(Strict):
+    """One more source whose examples join the main one's before the split (``data.extra``):
+    labelled live data (``kerasforge monitor --to-dataset``) beside the original data."""
+
+    source: str
+    file: FileConfig = Field(default_factory=FileConfig)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str) -> str:
+        return one_of("data.extra.source", "data source", source, source_names())
 
 
 class DataConfig(Strict):
@@ -84,6 +101,9 @@ class DataConfig(Strict):
     classes: Annotated[list[str], Field(min_length=2)] | None = None
     """Keep only these classes (names as the source gives them, e.g. digits ``"5"``),
     relabelled in this order (``pipelines.data.pipeline.keep_classes``); none: every class."""
+    extra: Annotated[list[ExtraSource], Field(max_length=8)] = Field(default_factory=list)
+    """More sources appended to ``source`` before the split, classes matched by name
+    (``pipelines.data.pipeline.add_extra``): e.g. labelled live data beside the original."""
 
     @field_validator("classes", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from ..augment.images import augment_dataset, model_augmentation
 from ..config.experiment import ExperimentConfig
 from ..config.limits import build_within_limit
 from ..data import pipeline as datalib
+from ..data.combine import add_extra
 from ..data.sources import imagefolder
 from ..data.sources.series import split_series
 from ..data.types import Splits
@@ -91,6 +92,7 @@ def load_splits(cfg: ExperimentConfig, task: Task) -> Splits:
     dataset = datalib.load_source(cfg.data.source, cfg.data.file)
     if cfg.data.classes is not None:
         dataset = datalib.keep_classes(dataset, cfg.data.classes)
+    dataset = add_extra(dataset, cfg.data.extra)
     task.check_data(dataset.info)
     for finding in validate(dataset):  # errors raise; warnings are shown and logged
         print(f"data {finding.level}: {finding.message}", flush=True)

@@ -84,7 +84,8 @@ def test_every_document_is_as_the_record_renders_it():
 
 
 def _typed_by_hand(text: str) -> list[str]:
-    text = figures.OUTPUT.sub("", figures.FIGURE.sub("", GENERATED.sub("", text)))
+    text = figures.FIGURE.sub("", GENERATED.sub("", text))
+    text = figures.TABLE.sub("", figures.OUTPUT.sub("", text))
     return [m.group(0) for pattern in MEASURED for m in pattern.finditer(text)]
 
 
@@ -95,3 +96,28 @@ def test_the_readme_has_no_figure_typed_by_hand():
 def test_the_check_finds_a_figure_typed_by_hand():
     found = _typed_by_hand("test accuracy: 0.9852 in 3 min 8 s; the edge model is 95 KB")
     assert {"accuracy: 0.9852", "3 min 8 s", "95 KB"} <= set(found)
+
+
+def test_a_recipe_s_figures_render_as_a_table():
+    report = {
+        "live_rows": 1797,
+        "verdict": "alert",
+        "features": {
+            "inputs/channel_0": {"verdict": "alert", "psi": 5.6045, "ks_p_value": 0.0},
+            "outputs/class_ids": {"verdict": "ok", "psi": 0.0003, "chi2_p_value": 0.9991},
+        },
+    }
+    after = {**report, "live_rows": 3594, "verdict": "ok"}
+    run = {"result": {"v1_new_scanner": report, "v2_all_scanners": after}}
+    lines = figures.drift_table("monitor_recipe", run)
+    assert lines[0] == (
+        "| feature | v1, new scanner only (1,797 requests) | v2, every scanner (3,594 requests) |"
+    )
+    assert lines[2] == (
+        "| inputs/channel_0 | **alert**: PSI 5.6, KS p 0 | **alert**: PSI 5.6, KS p 0 |"
+    )
+    assert (
+        lines[3]
+        == "| outputs/class_ids | ok: PSI 0.0003, chi-square p 1 | ok: PSI 0.0003, chi-square p 1 |"
+    )
+    assert lines[4] == "| verdict | **alert** | ok |"
