@@ -2,6 +2,7 @@
 
 ``published``: a tiny untrained digits classifier, assembled by its task and
 published once (no training), for the server, CLI, export and edge tests.
+``published_once``: any config published untrained once, shared by the tests that read it.
 ``trained``: the default experiment shrunk to a few epochs, for the heavy cases.
 """
 
@@ -189,6 +190,23 @@ def publish_untrained(
 def published(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A tiny untrained digits classifier published once (SavedModel, .tflite, card)."""
     return publish_untrained(DEFAULT_CONFIG, TINY, tmp_path_factory.mktemp("published"))
+
+
+@pytest.fixture(scope="session")
+def published_once(tmp_path_factory: pytest.TempPathFactory):
+    """``publish_untrained`` memoised for the session (per xdist worker): tests that only
+    read an untrained export (its model, splits, SavedModel, TFLite files) share one per
+    ``(config, overrides, tflite)``; a test that changes the repository publishes its own."""
+    made: dict[tuple[str, tuple[str, ...], bool], SimpleNamespace] = {}
+
+    def get(config: Path, overrides: list[str], *, tflite: bool = True) -> SimpleNamespace:
+        key = (str(config), tuple(overrides), tflite)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"shared-{Path(config).stem}")
+            made[key] = publish_untrained(config, overrides, out, tflite=tflite)
+        return made[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -1,23 +1,47 @@
 """The validation gate before a version is published (TFX's InfraValidator, without TFX).
 
-The staged SavedModel is loaded in a fresh Python process (nothing shared
-with the training process), its warm-up requests are replayed, each through
-its own signature, and every output is compared with the same signature's
-function over the in-memory Keras model, on the same inputs. Any failure
-(the export does not load, a request fails, an output differs by more than
-``TOLERANCE``) raises ``GateError``;
-``publish`` then removes the staging folder, so no version appears.
+The staged SavedModel is loaded by a process that shares nothing with the training
+process, its warm-up requests are replayed, each through its own signature, and every
+output is compared with the same signature's function over the in-memory Keras model,
+on the same inputs. Any failure (the export does not load, a request fails, an output
+differs by more than ``TOLERANCE``) raises ``GateError``; ``publish`` then removes the
+staging folder, so no version appears.
 
-Run as ``python -m kerasforge.serving.export.gate SAVED_MODEL OUT.npz`` by ``validate``.
+The guarantee: the export is judged by a process that never saw the training
+process's Python objects, TF graphs or function caches, so it passes only if the files
+on disk alone load and answer as Keras does. The design that keeps it cheaply: one
+**gate worker** per publishing process, a child started by ``python -m
+kerasforge.serving.export.gate --worker`` on the first publish (``prepare``, at the
+start of an export, so that its TensorFlow import overlaps the SavedModel writing) and
+reused by the next publishes of that process (a training process that publishes
+several versions, a test session). Each request loads its SavedModel afresh with
+``tf.saved_model.load``; the worker only ever receives a folder name, never an object
+of the training process, so nothing of the parent can leak in. Nor can an earlier
+export help a later one: TensorFlow renames every function of a loaded library and
+suffixes its resources' shared names with an id unique to that load
+(``saved_model/function_deserialization.py``), so two loads share no function or
+resource. The worker imports TensorFlow without Keras (``_tensorflow_alone``): the
+export must load from its files as TF Serving loads it, with no Keras class to revive
+it. A worker is replaced after ``LOADS_PER_WORKER`` loads (memory stays bounded) and
+after any failure; it exits when its parent closes its stdin, or dies.
+
+Run as ``python -m kerasforge.serving.export.gate SAVED_MODEL OUT.npz`` for one export,
+or ``... --worker`` to serve requests (one JSON line in: ``{"saved_model", "out"}``;
+one JSON line out: ``{"ok": true}`` or ``{"error": "..."}``).
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import select
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -28,6 +52,8 @@ from .warmup import read_warmup
 
 TOLERANCE = 1e-5
 TIMEOUT_S = 600
+LOADS_PER_WORKER = 25
+WORKER_FLAG = "--worker"
 
 
 class GateError(ServingError):
@@ -35,7 +61,7 @@ class GateError(ServingError):
 
 
 def validate(saved_model_dir: Path, model: Any, card: ModelCard) -> float:
-    """Replay the warm-up requests in a fresh process and compare with ``model``.
+    """Replay the warm-up requests in the gate worker and compare with ``model``.
 
     Each request runs through its own signature (``serving_default``, ``classify``,
     ``serving_bytes``, ...) in the export, and through the same signature's
@@ -72,27 +98,109 @@ def validate(saved_model_dir: Path, model: Any, card: ModelCard) -> float:
     return worst
 
 
-def _replay_in_fresh_process(saved_model_dir: Path) -> dict[str, np.ndarray]:
-    """``{"<request>/<output>": array}`` from ``python -m kerasforge.serving.export.gate``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "served.npz"
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "kerasforge.serving.export.gate",
-                str(saved_model_dir),
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
+class _Worker:
+    """One ``python -m kerasforge.serving.export.gate --worker`` child of this process."""
+
+    def __init__(self) -> None:
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
+        # ^ its stderr: TF's logs and tracebacks, read back when it dies
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kerasforge.serving.export.gate", WORKER_FLAG],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
         )
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        self.owner = os.getpid()
+        self.loads = 0
+
+    def ask(self, saved_model_dir: Path, out: Path) -> str | None:
+        """Have it load and replay one export; ``None`` when it did, else why not."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.loads += 1
+        request = json.dumps({"saved_model": str(saved_model_dir), "out": str(out)})
+        try:
+            self.proc.stdin.write(request.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return self._died()
+        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT_S)
+        if not ready:
+            self.close()
+            return f"no answer in {TIMEOUT_S} s"
+        line = self.proc.stdout.readline()
+        if not line:
+            return self._died()
+        return json.loads(line).get("error")
+
+    def _died(self) -> str:
+        """Why it ended: the last line it wrote on stderr."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.log.seek(0)
+        lines = self.log.read().decode(errors="replace").strip().splitlines()
+        self.close()
+        return (lines or ["the gate worker ended without output"])[-1]
+
+    def close(self) -> None:
+        """Close its stdin (it exits at end of input); kill it if it lingers."""
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+_worker: _Worker | None = None
+_lock = threading.Lock()
+
+
+def prepare() -> None:
+    """Start this process's gate worker now (``publish`` calls it before writing the
+    SavedModel, so that the worker's TensorFlow import runs meanwhile)."""
+    with _lock:
+        _current_worker()
+
+
+def _current_worker() -> _Worker:
+    """This process's live worker; a new one after a failure, a fork or its quota."""
+    global _worker
+    stale = _worker is not None and (
+        _worker.proc.poll() is not None
+        or _worker.owner != os.getpid()
+        or _worker.loads >= LOADS_PER_WORKER
+    )
+    if stale and _worker is not None and _worker.owner == os.getpid():
+        _worker.close()
+    if _worker is None or stale:
+        _worker = _Worker()
+    return _worker
+
+
+@atexit.register
+def _close_worker() -> None:
+    with _lock:
+        if _worker is not None and _worker.owner == os.getpid():
+            _worker.close()
+
+
+def _replay_in_fresh_process(saved_model_dir: Path) -> dict[str, np.ndarray]:
+    """``{"<request>/<output>": array}`` as the gate worker served them."""
+    with _lock, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "served.npz"
+        worker = _current_worker()
+        error = worker.ask(saved_model_dir, out)
+        if error is not None:
+            worker.close()  # the next export gets a worker that saw no failure
             raise GateError(
                 f"validation gate: the export does not load and serve in a fresh process "
-                f"({last}); nothing was published"
+                f"({error}); nothing was published"
             )
         return dict(np.load(out))
 
@@ -108,9 +216,19 @@ def _difference(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(diff, initial=0.0))
 
 
-def _serve_warmup(saved_model_dir: str, out: str) -> None:
+def _tensorflow_alone() -> Any:
+    """TensorFlow without Keras (TF imports Keras eagerly; blocked, it skips it): the
+    export must load from its own files, and the worker starts 2 s of CPU sooner."""
+    for name in ("keras", "tf_keras"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     import tensorflow as tf
 
+    return tf
+
+
+def _serve_warmup(saved_model_dir: str, out: str) -> None:
+    """Load one export afresh, replay its warm-up requests, write the outputs to ``out``."""
+    tf = _tensorflow_alone()
     signatures = tf.saved_model.load(saved_model_dir).signatures
     results = {}
     for i, (signature, inputs) in enumerate(read_warmup(Path(saved_model_dir))):
@@ -124,5 +242,25 @@ def _storable(value: np.ndarray) -> np.ndarray:
     return value.astype(bytes) if value.dtype == object else value
 
 
+def _serve_requests() -> None:
+    """The worker's loop: one JSON request per stdin line, one JSON answer per line on
+    the original stdout; anything else printed goes to stderr, so it cannot garble one."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    _tensorflow_alone()
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            _serve_warmup(request["saved_model"], request["out"])
+            answer: dict[str, Any] = {"ok": True}
+        except Exception as error:  # reported to the parent, which refuses the export
+            answer = {"error": f"{type(error).__name__}: {str(error).strip()[-500:]}"}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
 if __name__ == "__main__":
-    _serve_warmup(sys.argv[1], sys.argv[2])
+    if sys.argv[1:] == [WORKER_FLAG]:
+        _serve_requests()
+    else:
+        _serve_warmup(sys.argv[1], sys.argv[2])

@@ -44,6 +44,7 @@ from ..monitoring.statistics import find_statistics
 from ..repository import TFLITE_FILE
 from ..wire import PREDICT_METHOD
 from .contracts import contract_for, endpoints
+from .gate import prepare as start_gate
 from .gate import validate
 from .parity import (
     ParityReport,
@@ -289,6 +290,8 @@ def publish(
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     seconds: dict[str, float] = {}
     try:
+        if data is not None:
+            start_gate()  # its TensorFlow import runs while the SavedModel is written
         card = with_tokenizer(card, model)
         begun = time.monotonic()
         signatures = write_saved_model(model, staging, card)

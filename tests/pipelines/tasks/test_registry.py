@@ -14,7 +14,7 @@ from kerasforge.pipelines.data.pipeline import load_source, split
 from kerasforge.pipelines.errors import ConfigError, DataError
 from kerasforge.pipelines.tasks import UnknownTask, contract, get_task, task_class, task_names
 from kerasforge.serving.card import ModelCard
-from tests.conftest import DEFAULT_CONFIG, ROOT, publish_untrained
+from tests.conftest import DEFAULT_CONFIG, ROOT
 from tests.pipelines.config_helpers import one_line
 
 DIABETES = ROOT / "configs" / "diabetes_mlp.yaml"
@@ -103,8 +103,8 @@ def test_classification_report_writes_confusion_matrix_and_per_class_scores(publ
 
 
 @pytest.mark.heavy
-def test_regression_model_answers_in_target_units_and_reports_a_baseline(tmp_path):
-    tiny = publish_untrained(DIABETES, ["model.options.width=4"], tmp_path)
+def test_regression_model_answers_in_target_units_and_reports_a_baseline(published_once, tmp_path):
+    tiny = published_once(DIABETES, ["model.options.width=4"])
     predictions = tiny.model.predict(tiny.splits.x_test, verbose=0)
     assert predictions.shape == (len(tiny.splits.x_test), 1)
     # the last layer un-standardises with the training targets' statistics

@@ -15,7 +15,7 @@ from kerasforge.serving.errors import ServingError
 from kerasforge.serving.server import embedded as serverlib
 from kerasforge.serving.server.model_config import All, ModelEntry
 from kerasforge.serving.server.store import ModelStore
-from tests.conftest import ROOT, publish_untrained, run_cli
+from tests.conftest import ROOT, run_cli
 from tests.serving.example_model import save_example_model
 from tests.serving.server.test_hardening import build_tiny_module
 
@@ -23,12 +23,10 @@ pytestmark = pytest.mark.heavy  # exports, servers or training in its fixtures
 
 
 @pytest.fixture(scope="module")
-def clients(published, tmp_path_factory):
+def clients(published, published_once, tmp_path_factory):
     """Both clients on one in-process server: digits (v1, v2 labelled), a tabular model, ``ex``."""
     root = tmp_path_factory.mktemp("clients")
-    tabular = publish_untrained(
-        ROOT / "configs" / "diabetes_mlp.yaml", [], root / "build", tflite=False
-    )
+    tabular = published_once(ROOT / "configs" / "diabetes_mlp.yaml", [], tflite=False)
     for version in (1, 2):
         shutil.copytree(published.published.path, root / "digits_cnn" / str(version))
     shutil.copytree(tabular.published.path, root / "diabetes_mlp" / "1")

@@ -95,12 +95,8 @@ def test_prediction_loads_no_tensorflow(published, tmp_path):
 
 
 @pytest.mark.heavy
-def test_regression_answers_values_in_the_target_units(tmp_path):
-    from tests.conftest import publish_untrained
-
-    tiny = publish_untrained(
-        ROOT / "configs" / "diabetes_mlp.yaml", ["model.options.width=4"], tmp_path
-    )
+def test_regression_answers_values_in_the_target_units(published_once, tmp_path):
+    tiny = published_once(ROOT / "configs" / "diabetes_mlp.yaml", ["model.options.width=4"])
     x = tiny.splits.x_test[:5]
     np.save(tmp_path / "rows.npy", x)
     proc = predict(float32(tiny), str(tmp_path / "rows.npy"))

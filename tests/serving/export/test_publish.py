@@ -10,7 +10,7 @@ import pytest
 from kerasforge.serving import repository
 from kerasforge.serving.card import read_card
 from kerasforge.serving.export import publish as export
-from tests.conftest import ROOT, publish_untrained
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +72,10 @@ def test_saved_model_signature_matches_keras(tiny, tmp_path):
 
 
 @pytest.mark.heavy
-def test_regression_exports_values_in_target_units(tmp_path):
+def test_regression_exports_values_in_target_units(published_once):
     import tensorflow as tf
 
-    tiny = publish_untrained(ROOT / "configs" / "diabetes_mlp.yaml", [], tmp_path)
+    tiny = published_once(ROOT / "configs" / "diabetes_mlp.yaml", [], tflite=False)
     signature = tf.saved_model.load(str(tiny.published.path)).signatures["serving_default"]
     x = tiny.splits.x_test[:6]
     values = signature(features=tf.constant(x))["values"].numpy()

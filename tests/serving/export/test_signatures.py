@@ -34,9 +34,8 @@ def tabular(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def regression(tmp_path_factory):
-    out = tmp_path_factory.mktemp("diabetes")
-    return publish_untrained(ROOT / "configs" / "diabetes_mlp.yaml", [], out, tflite=False)
+def regression(published_once):
+    return published_once(ROOT / "configs" / "diabetes_mlp.yaml", [], tflite=False)
 
 
 def signature_defs(version) -> dict:
