@@ -36,7 +36,9 @@ def add_batch_predict(sub: argparse._SubParsersAction) -> None:
     batch.add_argument("--repository", default=DEFAULT_REPOSITORY, help="model repository root")
     batch.add_argument("--input", required=True, help="a glob of input files, e.g. 'data/*.png'")
     batch.add_argument("--output", required=True, help="output folder (any Beam file system)")
-    batch.add_argument("--format", choices=("jsonl", "tfrecord"), default="jsonl")
+    batch.add_argument(
+        "--format", choices=("jsonl", "tfrecord"), default="jsonl", help="prediction files"
+    )
     batch.add_argument(
         "--runner", default="DirectRunner", help=RUNNER_HELP + "DataflowRunner, ...)"
     )

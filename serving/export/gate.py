@@ -119,7 +119,9 @@ class _Worker:
         """Have it load and replay one export; ``None`` when it did, else why not."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.loads += 1
-        request = json.dumps({"saved_model": str(saved_model_dir), "out": str(out)})
+        # Absolute: the worker keeps the folder it started in, this process may have moved.
+        paths = {"saved_model": str(Path(saved_model_dir).resolve()), "out": str(out.resolve())}
+        request = json.dumps(paths)
         try:
             self.proc.stdin.write(request.encode() + b"\n")
             self.proc.stdin.flush()

@@ -56,7 +56,7 @@ def test_the_defaults_a_new_user_asks_about_are_in_the_help():
     assert "(default: configs/digits_cnn.yaml)" in text("kerasforge train")
     assert "(default: http://127.0.0.1:8501)" in text("kerasforge predict")
     assert "(default: 127.0.0.1:8500)" in text("kerasforge predict")
-    assert "(default: digits_cnn)" in text("kerasforge predict")
+    assert "(default: the model trained last, else digits_cnn)" in text("kerasforge predict")
     serve = text("kerasforge serve")
     assert "(default: 8501)" in serve and "(default: 8500)" in serve
     assert "gRPC" in serve.split("options:")[0], "serve's description names both APIs"

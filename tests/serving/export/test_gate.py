@@ -30,6 +30,17 @@ def test_one_worker_judges_every_export_of_a_process(published, export):
     assert gate._current_worker().proc.pid == worker, "the worker is reused, not respawned"
 
 
+def test_a_relative_path_is_read_from_this_process_s_folder(published, export, monkeypatch):
+    # The worker keeps the folder it started in; a publish after a chdir (a notebook in
+    # another folder, output_dir=artifacts) must still be judged on its own export.
+    gate.prepare()
+    worker = gate._current_worker().proc.pid
+    monkeypatch.chdir(export.parent)
+    relative = export.relative_to(export.parent)
+    assert gate.validate(relative, published.model, published.published.card) <= gate.TOLERANCE
+    assert gate._current_worker().proc.pid == worker
+
+
 def test_an_export_that_does_not_load_is_refused_and_the_worker_replaced(
     published, export, tmp_path
 ):
