@@ -46,6 +46,8 @@ NOISE: tuple[re.Pattern[bytes], ...] = tuple(
         rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d INFO mlflow\.",
         rb"^Successfully registered model '.*'\.$",
         rb"^Created version '\d+' of model '.*'\.$",
+        # Apache Beam at import, without the Google Cloud extras nobody here needs.
+        rb"^WARNING:root:apitools not found, and bigquery client libraries are not available",
     )
 )
 """Lines a quiet command drops: each a library's own log line, none an error of the user's."""
