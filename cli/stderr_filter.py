@@ -48,6 +48,7 @@ NOISE: tuple[re.Pattern[bytes], ...] = tuple(
         rb"^Created version '\d+' of model '.*'\.$",
         # Apache Beam at import, without the Google Cloud extras nobody here needs.
         rb"^WARNING:root:apitools not found, and bigquery client libraries are not available",
+        rb"^WARNING:root:Resource module is not available for current platform, memory usage",
     )
 )
 """Lines a quiet command drops: each a library's own log line, none an error of the user's."""

@@ -45,6 +45,8 @@ def test_the_filter_drops_library_lines_and_passes_everything_else():
         b"[I 2026-01-01 10:00:00,123] Trial 0 finished with value: 0.9",
         b"WARNING:root:apitools not found, and bigquery client libraries are not available "
         b"despite the import not raising an ImportError.",
+        b"WARNING:root:Resource module is not available for current platform, memory usage "
+        b"cannot be fetched.",
         b"Traceback (most recent call last):",
         b"error: data checks failed",
     ]
