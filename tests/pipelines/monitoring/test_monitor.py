@@ -71,9 +71,12 @@ def write_logs(version: SimpleNamespace, folder: Path, x: np.ndarray) -> Path:
 
 @pytest.fixture(scope="module")
 def logs(version: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """Logs of held-out test digits (in distribution) and of the same digits brightened."""
+    """Logs of held-out digits (in distribution) and of the same digits brightened.
+
+    Held out: the validation split, whose outputs the version's statistics summarise (an
+    untrained model's outputs are near-constant, so another split's may differ by chance)."""
     root = tmp_path_factory.mktemp("logs")
-    x = version.splits.x_test
+    x = version.splits.x_val
     return SimpleNamespace(
         same=write_logs(version, root / "same", x),
         shifted=write_logs(version, root / "bright", bright(x)),
@@ -94,7 +97,7 @@ def test_logged_in_distribution_traffic_is_quiet_and_shifted_traffic_alerts(
 
     quiet = monitor(version.loaded, read_logs(logs.same, version.loaded), out=tmp_path / "q")
     loud = monitor(version.loaded, read_logs(logs.shifted, version.loaded), out=tmp_path / "l")
-    assert quiet.monitored.report.live_rows == len(version.splits.x_test)
+    assert quiet.monitored.report.live_rows == len(version.splits.x_val)
     assert quiet.monitored.report.alerts() == []
     assert quiet.monitored.report.inputs["channel_0"].verdict in ("ok", "warn")
     shifted = loud.monitored.report.inputs["channel_0"]
@@ -143,7 +146,7 @@ def test_the_cli_exits_0_without_an_alert_and_3_with_one_and_logs_to_mlflow(
 def test_a_numpy_data_file_is_read_by_the_training_source_and_run_through_the_model(
     version, tmp_path
 ):
-    x, y = version.splits.x_test, version.splits.y_test
+    x, y = version.splits.x_val, version.splits.y_val
     for name, images in (("same", x), ("bright", bright(x))):
         np.save(tmp_path / f"{name}.npy", np.c_[images.reshape(len(x), -1), y].astype("float32"))
     common = ["--model", "digits_cnn", "--repository", str(version.repository), "--no-mlflow"]
@@ -182,9 +185,9 @@ def test_to_dataset_is_read_by_the_tfrecord_source_and_trains_with_the_original(
     assert "extra:" in capsys.readouterr().out
     with (folder / "labels.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(version.splits.x_test) and rows[0]["label"] == ""
+    assert len(rows) == len(version.splits.x_val) and rows[0]["label"] == ""
     assert {r["predicted"] for r in rows} <= {str(c) for c in range(10)}
-    truth = version.splits.y_test  # the logs hold the test split in order
+    truth = version.splits.y_val  # the logs hold the validation split in order
     with (folder / "labels.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["id", "predicted", "label"])
@@ -201,6 +204,6 @@ def test_to_dataset_is_read_by_the_tfrecord_source_and_trains_with_the_original(
     labelled = sum(1 for i in range(len(rows)) if i % 3)
     assert sum(result.splits.sizes.values()) == 1797 + labelled
     assert result.splits.info.class_names == tuple(str(c) for c in range(10))
-    live_pixels = bright(version.splits.x_test)[1]
+    live_pixels = bright(version.splits.x_val)[1]
     assert any(np.array_equal(live_pixels, row) for part in (result.splits.x_train,
                result.splits.x_val, result.splits.x_test) for row in part)  # fmt: skip
