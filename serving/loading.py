@@ -125,7 +125,7 @@ def load(
 
 def choose_version(root: Path, name: str, version: int | None, label: str | None) -> int:
     """The version of ``root/name`` that ``version`` or ``label`` names (see :func:`load`)."""
-    from .export.tf_serving_config import released_entries
+    from .export.tf_serving_config import released_entries, served_version
 
     if version is not None and label is not None:
         raise ServingError(f"give a version or a label, not both (received {version}, {label!r})")
@@ -145,8 +145,7 @@ def choose_version(root: Path, name: str, version: int | None, label: str | None
             raise ServingError(f"model {name!r} has no label {label!r}; labels: {known}")
         version = labels[label]
     if version is None:
-        served = entry.policy.select(sorted(on_disk)) if entry else []
-        return max(set(served) & set(on_disk) or on_disk)
+        return served_version(entry, on_disk)
     if int(version) not in on_disk:
         have = ", ".join(map(str, sorted(on_disk)))
         raise ServingError(f"model {name!r} has no version {version}; versions: {have}", 404)

@@ -30,6 +30,7 @@ from ...cli.console import UsageError
 from ..card import ModelCard, SignatureInfo, read_card
 from ..clients.request_inputs import BYTES_SIGNATURE, FEATURES_SIGNATURE, IMAGE_SUFFIXES
 from ..repository import check_model_name, version_dirs
+from ..server.model_config import ModelEntry
 
 CONFIG_FILE = "models.config"
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords")
@@ -58,7 +59,8 @@ class Plan:
 
 
 def find_version(repository: str, model: str, version: int | None, label: str | None) -> int:
-    """The version to score with: ``version``, the one ``label`` names, else the latest.
+    """The version to score with: ``version``, the one ``label`` names, else the one the
+    server answers a bare model name with (the newest ``models.config`` serves).
 
     Raises:
         UsageError: an unknown model, version or label (with what there is).
@@ -71,10 +73,13 @@ def find_version(repository: str, model: str, version: int | None, label: str | 
             f"{repository}/{model}/<version>/saved_model.pb; publish it with `kerasforge train` "
             "or `kerasforge export`, or pass --repository"
         )
+    from ..export.tf_serving_config import released_entries, served_version
+
+    entry = released_entries(Path(repository)).get(model)
     if label is not None:
-        version = _label_version(repository, model, label)
+        version = _label_version(repository, model, label, entry)
     if version is None:
-        return max(found)
+        return served_version(entry, found)  # as the server answers a bare model name
     if version not in found:
         raise UsageError(
             f"model {model!r} has no version {version}; published: {', '.join(map(str, found))}"
@@ -82,14 +87,9 @@ def find_version(repository: str, model: str, version: int | None, label: str | 
     return version
 
 
-def _label_version(repository: str, model: str, label: str) -> int:
-    from ..server.model_config import read_config
-
+def _label_version(repository: str, model: str, label: str, entry: ModelEntry | None) -> int:
     config = Path(repository) / CONFIG_FILE
-    labels = {}
-    if config.is_file():
-        entries = [e for e in read_config(config) if e.name == model]
-        labels = dict(entries[0].labels) if entries else {}
+    labels = dict(entry.labels) if entry is not None else {}
     if label not in labels:
         known = ", ".join(f"{k} -> {v}" for k, v in sorted(labels.items())) or "none"
         raise UsageError(

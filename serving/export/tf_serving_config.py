@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from .. import repository as repo
@@ -97,6 +98,14 @@ def released_entries(repository: Path) -> dict[str, ModelEntry]:
     except ServingError as exc:
         log.warning("ignoring %s: %s", path, exc)
         return {}
+
+
+def served_version(entry: ModelEntry | None, on_disk: Iterable[int]) -> int:
+    """The version a bare model name answers with: the newest of those ``entry`` (the
+    repository's ``models.config``) serves, else the newest on disk (``on_disk`` non-empty)."""
+    found = sorted(on_disk)
+    served = set(entry.policy.select(found)) & set(found) if entry else set()
+    return max(served or found)
 
 
 def set_model_entry(repository: Path, name: str, labels: dict[str, int]) -> Path:
