@@ -123,32 +123,51 @@ def load(
     return LocalModel(name, chosen, path, card, loaded)
 
 
-def choose_version(root: Path, name: str, version: int | None, label: str | None) -> int:
-    """The version of ``root/name`` that ``version`` or ``label`` names (see :func:`load`)."""
-    from .export.tf_serving_config import released_entries, served_version
+def choose_version(
+    root: Path, name: str, version: int | None = None, label: str | None = None
+) -> int:
+    """The version of ``root/name`` that ``version`` or ``label`` names, else the one
+    the server answers a bare model name with (the newest ``models.config`` serves).
 
+    The one rule for every reader of a repository that is not the server itself
+    (:func:`load`, ``kerasforge batch-predict``), with one wording for its errors.
+
+    Raises:
+        ServingError: a bad model name, both a version and a label, or no such model,
+            version or label (saying what there is and how to choose).
+    """
+    from .export.tf_serving_config import MODELS_CONFIG, released_entries, served_version
+
+    repo.check_model_name(name)
     if version is not None and label is not None:
         raise ServingError(f"give a version or a label, not both (received {version}, {label!r})")
     on_disk = repo.version_dirs(root / name)
     if not on_disk:
         names = ", ".join(repo.model_names(root)) if root.is_dir() else ""
         raise ServingError(
-            f"no model {name!r} in the repository {str(root)!r}; models there: "
-            f"{names or 'none'} (train one, or pass repository=...)",
+            f"no published model {name!r} in {str(root)!r}: expected "
+            f"{root / name}/<version>/saved_model.pb; models there: {names or 'none'} "
+            "(publish one with `kerasforge train` or `kerasforge export`, or choose "
+            "another repository)",
             status=404,
         )
     entry = released_entries(root).get(name)
     if label is not None:
-        labels = entry.labels if entry else {}
+        labels = dict(entry.labels) if entry else {}
         if label not in labels:
             known = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"
-            raise ServingError(f"model {name!r} has no label {label!r}; labels: {known}")
+            raise ServingError(
+                f"model {name!r} has no version label {label!r} in "
+                f"{str(root / MODELS_CONFIG)!r} (labels: {known}); name a version instead, "
+                "or release one with that label",
+                status=404,
+            )
         version = labels[label]
     if version is None:
         return served_version(entry, on_disk)
     if int(version) not in on_disk:
         have = ", ".join(map(str, sorted(on_disk)))
-        raise ServingError(f"model {name!r} has no version {version}; versions: {have}", 404)
+        raise ServingError(f"model {name!r} has no version {version}; published: {have}", 404)
     return int(version)
 
 

@@ -26,13 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...cli.console import UsageError
 from ..card import ModelCard, SignatureInfo, read_card
 from ..clients.request_inputs import BYTES_SIGNATURE, FEATURES_SIGNATURE, IMAGE_SUFFIXES
-from ..repository import check_model_name, version_dirs
-from ..server.model_config import ModelEntry
+from ..errors import ServingError
+from ..repository import version_dirs
 
-CONFIG_FILE = "models.config"
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords")
 _FILE_KINDS = {
     ".csv": "csv",
@@ -59,61 +57,33 @@ class Plan:
 
 
 def find_version(repository: str, model: str, version: int | None, label: str | None) -> int:
-    """The version to score with: ``version``, the one ``label`` names, else the one the
-    server answers a bare model name with (the newest ``models.config`` serves).
+    """The version to score with, chosen as :func:`kerasforge.load` chooses it
+    (:func:`~kerasforge.serving.loading.choose_version`): ``version``, the one ``label``
+    names, else the one the server answers a bare model name with.
 
     Raises:
-        UsageError: an unknown model, version or label (with what there is).
+        ServingError: an unknown model, version or label (with what there is).
     """
-    check_model_name(model)
-    found = version_dirs(Path(repository) / model)
-    if not found:
-        raise UsageError(
-            f"no published model {model!r} in {repository!r}: expected "
-            f"{repository}/{model}/<version>/saved_model.pb; publish it with `kerasforge train` "
-            "or `kerasforge export`, or pass --repository"
-        )
-    from ..export.tf_serving_config import released_entries, served_version
+    from ..loading import choose_version
 
-    entry = released_entries(Path(repository)).get(model)
-    if label is not None:
-        version = _label_version(repository, model, label, entry)
-    if version is None:
-        return served_version(entry, found)  # as the server answers a bare model name
-    if version not in found:
-        raise UsageError(
-            f"model {model!r} has no version {version}; published: {', '.join(map(str, found))}"
-        )
-    return version
-
-
-def _label_version(repository: str, model: str, label: str, entry: ModelEntry | None) -> int:
-    config = Path(repository) / CONFIG_FILE
-    labels = dict(entry.labels) if entry is not None else {}
-    if label not in labels:
-        known = ", ".join(f"{k} -> {v}" for k, v in sorted(labels.items())) or "none"
-        raise UsageError(
-            f"model {model!r} has no version label {label!r} in {str(config)!r} (labels: "
-            f"{known}); pass --version N, or release the version with that label"
-        )
-    return labels[label]
+    return choose_version(Path(repository), model, version, label)
 
 
 def match_files(pattern: str) -> list[str]:
     """The files ``pattern`` (a glob, on any file system Beam reads) matches, sorted.
 
     Raises:
-        UsageError: it matches nothing.
+        ServingError: it matches nothing.
     """
     from apache_beam.io.filesystems import FileSystems
 
     try:
         results = FileSystems.match([pattern])
     except Exception as exc:  # Beam raises BeamIOError for an unknown scheme or a bad glob
-        raise UsageError(f"--input {pattern!r}: cannot list it ({exc})") from None
+        raise ServingError(f"--input {pattern!r}: cannot list it ({exc})") from None
     files = sorted(m.path for r in results for m in r.metadata_list)
     if not files:
-        raise UsageError(
+        raise ServingError(
             f"--input {pattern!r} matches no files: expected a glob of image files, .csv, "
             f".txt or {'/'.join(TFRECORD_SUFFIXES)} files, e.g. 'data/*.png'"
         )
@@ -124,13 +94,13 @@ def file_kind(files: list[str]) -> str:
     """``image``, ``csv``, ``text`` or ``tfrecord``: what every file of ``files`` is.
 
     Raises:
-        UsageError: a file of another suffix, or files of more than one kind.
+        ServingError: a file of another suffix, or files of more than one kind.
     """
     kinds: dict[str, str] = {}
     for path in files:
         suffix = Path(path).suffix.lower()
         if suffix not in _FILE_KINDS:
-            raise UsageError(
+            raise ServingError(
                 f"input {path!r}: expected image files ({', '.join(IMAGE_SUFFIXES)}), .csv "
                 f"(a header row), .txt (one text per line) or {'/'.join(TFRECORD_SUFFIXES)}; "
                 f"received a {suffix or 'suffix-less'} file"
@@ -138,7 +108,7 @@ def file_kind(files: list[str]) -> str:
         kinds.setdefault(_FILE_KINDS[suffix], path)
     if len(kinds) > 1:
         named = ", ".join(f"{k} ({p})" for k, p in sorted(kinds.items()))
-        raise UsageError(f"--input mixes kinds of files: {named}; score one kind per job")
+        raise ServingError(f"--input mixes kinds of files: {named}; score one kind per job")
     return next(iter(kinds))
 
 
@@ -156,7 +126,7 @@ def choose_signature(card: ModelCard, kind: str) -> str:
     """The signature of ``card`` that takes inputs of ``kind``.
 
     Raises:
-        UsageError: the model has no signature for that kind (naming the kinds it takes).
+        ServingError: the model has no signature for that kind (naming the kinds it takes).
     """
     takes = card.data.get("inputs", "image")
     if kind == "image":
@@ -171,7 +141,7 @@ def choose_signature(card: ModelCard, kind: str) -> str:
         text = any(t.dtype == "string" for t in card.signature().inputs)
         wanted = "serving_default" if text else ""
     if wanted not in card.signatures:
-        raise UsageError(
+        raise ServingError(
             f"model {card.model_name or ''!s} ({card.task}, {takes} inputs) cannot score {kind} "
             f"files: it has no signature for them (signatures: {', '.join(card.signatures)}); "
             f"{_what_fits(takes)}"
@@ -194,7 +164,7 @@ def make_plan(
     """The job for ``model`` over the files ``pattern`` matches.
 
     Raises:
-        UsageError: an unknown model, version or label; no files; files of several kinds;
+        ServingError: an unknown model, version or label; no files; files of several kinds;
             a kind the model takes no signature for.
     """
     chosen = find_version(repository, model, version, label)

@@ -68,11 +68,11 @@ def test_an_unknown_label_names_the_labels_there_are(published, tmp_path):
 def test_files_of_two_kinds_or_an_unknown_suffix_are_refused():
     import pytest
 
-    from kerasforge.cli.console import UsageError
+    from kerasforge.serving.errors import ServingError
 
-    with pytest.raises(UsageError, match="mixes kinds of files"):
+    with pytest.raises(ServingError, match="mixes kinds of files"):
         file_kind(["a.png", "b.csv"])
-    with pytest.raises(UsageError, match=r"received a \.parquet file"):
+    with pytest.raises(ServingError, match=r"received a \.parquet file"):
         file_kind(["a.parquet"])
     assert file_kind(["a.PNG", "b.jpg"]) == "image"
 
