@@ -170,11 +170,18 @@ def file_datasets(
         data.cache_dir.mkdir(parents=True, exist_ok=True)
         return ds.cache(str(data.cache_dir / f"{part}-{len(files.paths[part])}"))
 
-    train = decoded("train")
+    train = decoded("train") if data.cache else None
+    paths = tf.data.Dataset.from_tensor_slices((files.paths["train"], files.labels["train"]))
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         epoch_seed = tf.constant(seed, tf.int64) * 100_003 + tf.cast(epoch, tf.int64) + 1
-        return train.shuffle(data.shuffle_buffer, seed=epoch_seed).batch(data.batch_size)
+        if data.cache:  # decoded once: shuffle the decoded images
+            return train.shuffle(data.shuffle_buffer, seed=epoch_seed).batch(data.batch_size)
+        # Decoded every epoch: shuffle the paths (cheap, so the whole list), then decode
+        # in parallel, so decoding starts at once instead of after a buffer of images.
+        order = paths.shuffle(len(files.paths["train"]), seed=epoch_seed)
+        decoded_epoch = order.map(one, num_parallel_calls=tf.data.AUTOTUNE)
+        return decoded_epoch.batch(data.batch_size)
 
     epochs_left = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1))
     held_out = {

@@ -136,6 +136,25 @@ def test_streamed_splits_keep_every_file_and_a_bounded_sample(folder, tmp_path, 
     )
 
 
+@pytest.mark.parametrize("cache", [False, True])
+def test_each_streamed_epoch_is_every_file_once_in_its_own_resumable_order(folder, cache):
+    root, _ = folder
+    cfg = _cfg(root, f"data.cache={str(cache).lower()}", "data.augmentation.mixup_alpha=0")
+    task = get_task(cfg.task.name, cfg.task.options)
+    files = load_splits(cfg, task).files
+
+    def epochs(first: int) -> list[list[int]]:
+        streamed = imagefolder.file_datasets(cfg.data, files, seed=7, first_epoch=first, epochs=3)
+        labels = np.concatenate([y.numpy() for _, y in streamed["train"]])
+        return np.split(labels, 3 - first)
+
+    full, resumed = epochs(0), epochs(1)
+    for epoch in full:
+        assert sorted(epoch.tolist()) == sorted(files.labels["train"].tolist())
+    assert not np.array_equal(full[0], full[1]), "each epoch reshuffled"
+    np.testing.assert_array_equal(resumed[0], full[1])  # a resumed run sees the same epoch 1
+
+
 @pytest.mark.heavy
 def test_training_from_a_folder_reports_skipped_files_and_exports_no_augmentation(
     folder, tmp_path, capsys
