@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -181,6 +181,8 @@ class Sides:
     cpu_s: dict[str, float]
     """CPU seconds each server used over the measured span (background work included)."""
     requests: dict[str, int]
+    started: list[str] = field(default_factory=list)
+    """The order the servers were started in, where the caller records it."""
 
     def throughput_ratio(self, side: str, base: str) -> float:
         """``side``'s requests/s ÷ ``base``'s, over all measured rounds (every round's

@@ -76,3 +76,15 @@ def test_statistics_overhead_not_judged_when_rounds_disagree():
     found = stats_bench.overhead_figure(runs, epochs=16)
     assert found["met"] is None
     assert "within_run_ratio" in found["limit"]
+
+
+def test_start_position_effect_follows_the_server_started_first():
+    slow_first = []
+    for shift in range(4):
+        names = ["plain", "plain_aa", "logged", "tracked"]
+        started = names[shift:] + names[:shift]
+        group = _group(*(2.0 if started[0] == n else 1.0 for n in names))
+        group.started = started
+        slow_first.append(group)
+    effect = monitoring.start_position_effect(slow_first)
+    assert effect[0] < effect[1] == effect[2] == effect[3]
