@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -165,3 +165,68 @@ def measure(
 def requests_per_s(seconds: dict[str, list[float]], clients: int, per_client: int) -> dict:
     """Requests/s of each side over its measured rounds."""
     return {name: clients * per_client * len(times) / sum(times) for name, times in seconds.items()}
+
+
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU time (user + system, all threads) a running process has used so far."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Sides:
+    """What :func:`compare` measured of each side: seconds per round and the server's CPU."""
+
+    seconds: dict[str, list[float]]
+    cpu_s: dict[str, float]
+    """CPU seconds each server used over the measured span (background work included)."""
+    requests: dict[str, int]
+    started: list[str] = field(default_factory=list)
+    """The order the servers were started in, where the caller records it."""
+
+    def throughput_ratio(self, side: str, base: str) -> float:
+        """``side``'s requests/s ÷ ``base``'s, over all measured rounds (every round's
+        seconds count, so a periodic burst weighs as often as it happens)."""
+        return sum(self.seconds[base]) / sum(self.seconds[side])
+
+    def cpu_ratio(self, side: str, base: str) -> float:
+        """``base``'s CPU seconds per request ÷ ``side``'s (1: same cost per request)."""
+        per_request = {n: self.cpu_s[n] / self.requests[n] for n in (side, base)}
+        return per_request[base] / per_request[side]
+
+
+def compare(
+    servers: dict[str, tuple[subprocess.Popen, Target]],
+    clients: int,
+    per_client: int,
+    rounds: int,
+    *,
+    warmup_rounds: int = 3,
+    min_s: float = 0.0,
+    time_limit_s: float = 120.0,
+) -> Sides:
+    """Short rounds over every server, the order rotating each round (each side is first,
+    second, ... equally often, so a slow stretch of the machine lands on all sides alike).
+
+    ``warmup_rounds`` per server are dropped (a fresh server's first requests are slower).
+    The rounds go on until ``rounds`` are done and ``min_s`` has passed (a periodic cost
+    needs several of its periods), or ``time_limit_s`` passed.
+    """
+    names = list(servers)
+    for _ in range(warmup_rounds):
+        for name in names:
+            one_round(servers[name][1], clients, per_client)
+    cpu0 = {name: cpu_seconds(proc) for name, (proc, _) in servers.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    began = time.monotonic()
+    done = 0
+    while done < rounds or time.monotonic() - began < min_s:
+        shift = done % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds[name].append(one_round(servers[name][1], clients, per_client))
+        done += 1
+        if time.monotonic() - began > time_limit_s:
+            break
+    cpu = {name: cpu_seconds(proc) - cpu0[name] for name, (proc, _) in servers.items()}
+    requests = {name: clients * per_client * len(seconds[name]) for name in names}
+    return Sides(seconds, cpu, requests)
