@@ -39,6 +39,8 @@ def test_make_help_gives_every_target_its_own_column():
     assert len(starts) == 1, f"descriptions start at columns {sorted(starts)}"
     assert min(len(row) - len(row.lstrip()) for row in rows) == 2
     assert starts.pop() >= 2 + max(map(len, names)) + 2
+    # awk prints the Makefile's text: a variable there would show as "$(HOST)", not its value.
+    assert not [row for row in rows if "$(" in row], "a description shows an unexpanded variable"
 
 
 def test_stack_down_without_the_compose_plugin_explains_itself(tmp_path):
