@@ -179,7 +179,7 @@ monitor-recipe: $(STAMP) ## the monitoring loop on digits: drift alert, labelled
 	docs/monitoring_recipe.sh
 
 example-data: $(STAMP) ## write configs/data/ (CSV, NumPy, image folder, TFRecord); the first run that reads it does too
-	$(BIN)/python -m kerasforge.pipelines.data.example_data configs/data
+	$(QUIET) $(BIN)/python -m kerasforge.pipelines.data.example_data configs/data
 
 clean: ## remove everything the project generates: artifacts, example data, caches, .venv
 	rm -rf artifacts mlruns bench/results configs/data .pytest_cache .ruff_cache .hypothesis \

@@ -70,3 +70,11 @@ def test_the_readme_s_target_list_names_every_target():
     listed = re.search(r"^- \*\*All targets\*\*: `make help` —(.*?)^- ", readme, re.M | re.S)
     assert listed, "README.md's 'All targets' entry"
     assert set(re.findall(r"`([a-z][\w-]*)`", listed.group(1))) == targets
+
+
+def test_example_data_runs_under_the_quiet_switch():
+    # It imports TensorFlow (the TFRecord file), whose C++ start-up lines it printed.
+    proc = make("-n", "example-data")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [line for line in proc.stdout.splitlines() if "example_data" in line]
+    assert "-m kerasforge.cli.quiet " in line, line
