@@ -43,6 +43,9 @@ TUNE_CONFIG ?= $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/di
 TRIALS ?=
 WORKERS ?=
 STORAGE ?=
+# Only the options given, so that the command make echoes is the one a user would type.
+TUNE_ARGS = $(if $(strip $(TRIALS)), --trials $(TRIALS))$(if $(strip $(WORKERS)), --workers $(WORKERS))$(if \
+	$(strip $(STORAGE)), --storage $(STORAGE))$(if $(SET_ARGS), $(SET_ARGS))
 
 help: ## list every target with its one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {name[++n] = $$1; text[n] = $$2; \
@@ -73,8 +76,7 @@ train: $(STAMP) ## train the default experiment (CONFIG=..., SET="train.epochs=3
 	$(BIN)/kerasforge train --config $(CONFIG) $(SET_ARGS) $(if $(strip $(WORKERS)),--workers $(WORKERS))
 
 tune: $(STAMP) ## Optuna search over configs/digits_cnn_tune.yaml (CONFIG=, TRIALS=n, WORKERS=n STORAGE=url); prints the best
-	$(BIN)/kerasforge tune --config $(TUNE_CONFIG) $(if $(strip $(TRIALS)),--trials $(TRIALS)) \
-		$(if $(strip $(WORKERS)),--workers $(WORKERS)) $(if $(strip $(STORAGE)),--storage $(STORAGE)) $(SET_ARGS)
+	$(BIN)/kerasforge tune --config $(TUNE_CONFIG)$(TUNE_ARGS)
 
 test-deps: ## system packages the tests use: PostgreSQL for the tracking server test (root, Debian)
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL present"; \
@@ -93,24 +95,27 @@ test-timings: $(STAMP) ## run test-fast then test (on a quiet machine) and rewri
 	$(MAKE) --no-print-directory test PYTEST_ARGS=
 	$(BIN)/python -m tests.timings
 
-serve: $(STAMP) ## serve REPOSITORY (its models.config, or MODEL_CONFIG) on $(HOST):$(REST_PORT): TF Serving in Docker if `docker info` works, else embedded
+serve: $(STAMP) ## serve REPOSITORY (its models.config, or MODEL_CONFIG) on 127.0.0.1:8501 (HOST=, REST_PORT=): TF Serving in Docker, else embedded
 	@REPOSITORY=$(REPOSITORY) HOST=$(HOST) REST_PORT=$(REST_PORT) GRPC_PORT=$(GRPC_PORT) \
 		MODEL_CONFIG=$(MODEL_CONFIG) MONITORING_CONFIG=$(MONITORING_CONFIG) \
 		KERASFORGE=$(BIN)/kerasforge bash docker/serve.sh
 
 predict: $(STAMP) ## query the running server: the model trained last, with its sample (MODEL=, INPUT=)
-	$(BIN)/kerasforge predict $(if $(MODEL),--model $(MODEL)) --url http://$(HOST):$(REST_PORT) \
-		$(if $(INPUT),--input $(INPUT))
+	$(BIN)/kerasforge predict$(if $(MODEL), --model $(MODEL)) --url http://$(HOST):$(REST_PORT)$(if $(INPUT), --input $(INPUT))
 
 # MLflow's and uvicorn's log lines are hidden (kerasforge.cli.quiet) unless KERASFORGE_VERBOSE=1.
 MLFLOW_STORE := sqlite:///$(CURDIR)/artifacts/mlflow.db
 QUIET := $(BIN)/python -m kerasforge.cli.quiet
 VERBOSE_SET := $(filter 1 true yes on,$(KERASFORGE_VERBOSE))
 
-mlflow-ui: $(STAMP) ## browse the local MLflow store at http://127.0.0.1:$(MLFLOW_PORT)
+mlflow-ui: $(STAMP) ## browse the local MLflow store at http://127.0.0.1:5000 (MLFLOW_PORT=)
 	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C stops it; KERASFORGE_VERBOSE=1 shows its logs)"
-	$(QUIET) $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_STORE) --registry-store-uri $(MLFLOW_STORE) \
-		--host 127.0.0.1 --port $(MLFLOW_PORT) $(if $(VERBOSE_SET),,--uvicorn-opts "--log-level warning")
+	@# One worker and no job runner: MLflow's job runner (GenAI judge jobs, unused here) starts
+	@# eight more Python processes, which slowed the start on 2 cores from about 15 s to over a
+	@# minute and each printed a KeyboardInterrupt traceback on Ctrl-C.
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(QUIET) $(BIN)/mlflow ui \
+		--backend-store-uri $(MLFLOW_STORE) --registry-store-uri $(MLFLOW_STORE) \
+		--host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 $(if $(VERBOSE_SET),,--uvicorn-opts "--log-level warning")
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .
@@ -174,7 +179,7 @@ monitor-recipe: $(STAMP) ## the monitoring loop on digits: drift alert, labelled
 	docs/monitoring_recipe.sh
 
 example-data: $(STAMP) ## write configs/data/ (CSV, NumPy, image folder, TFRecord); the first run that reads it does too
-	$(BIN)/python -m kerasforge.pipelines.data.example_data configs/data
+	$(QUIET) $(BIN)/python -m kerasforge.pipelines.data.example_data configs/data
 
 clean: ## remove everything the project generates: artifacts, example data, caches, .venv
 	rm -rf artifacts mlruns bench/results configs/data .pytest_cache .ruff_cache .hypothesis \

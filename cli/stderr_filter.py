@@ -45,7 +45,10 @@ NOISE: tuple[re.Pattern[bytes], ...] = tuple(
         # MLflow's INFO log lines and what its registry prints beside them.
         rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d INFO mlflow\.",
         rb"^Successfully registered model '.*'\.$",
+        rb"^Registered model '.*' already exists\. Creating a new version of this model\.\.\.$",
         rb"^Created version '\d+' of model '.*'\.$",
+        # `mlflow ui` at start when it binds 127.0.0.1 (its DISABLED warning still shows).
+        rb"^\[MLflow\] Security middleware enabled with default settings \(localhost-only\)\.",
         # Apache Beam at import, without the Google Cloud extras nobody here needs.
         rb"^WARNING:root:apitools not found, and bigquery client libraries are not available",
         rb"^WARNING:root:Resource module is not available for current platform, memory usage",

@@ -39,6 +39,8 @@ def test_make_help_gives_every_target_its_own_column():
     assert len(starts) == 1, f"descriptions start at columns {sorted(starts)}"
     assert min(len(row) - len(row.lstrip()) for row in rows) == 2
     assert starts.pop() >= 2 + max(map(len, names)) + 2
+    # awk prints the Makefile's text: a variable there would show as "$(HOST)", not its value.
+    assert not [row for row in rows if "$(" in row], "a description shows an unexpanded variable"
 
 
 def test_stack_down_without_the_compose_plugin_explains_itself(tmp_path):
@@ -68,3 +70,11 @@ def test_the_readme_s_target_list_names_every_target():
     listed = re.search(r"^- \*\*All targets\*\*: `make help` —(.*?)^- ", readme, re.M | re.S)
     assert listed, "README.md's 'All targets' entry"
     assert set(re.findall(r"`([a-z][\w-]*)`", listed.group(1))) == targets
+
+
+def test_example_data_runs_under_the_quiet_switch():
+    # It imports TensorFlow (the TFRecord file), whose C++ start-up lines it printed.
+    proc = make("-n", "example-data")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [line for line in proc.stdout.splitlines() if "example_data" in line]
+    assert "-m kerasforge.cli.quiet " in line, line

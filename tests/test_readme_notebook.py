@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -39,8 +41,27 @@ def ran(tmp_path_factory):
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.chdir(folder)
-        exec(compile(notebook_example(), "README.md", "exec"), namespace)
+        patch.delenv("KERASFORGE_VERBOSE", raising=False)
+        with fd2_to(folder / "stderr.txt"):
+            exec(compile(notebook_example(), "README.md", "exec"), namespace)
     return folder, namespace, printed.getvalue()
+
+
+@contextlib.contextmanager
+def fd2_to(path):
+    """What the block writes to file descriptor 2 goes to ``path``: native code's, and Python's
+    through a ``sys.stderr`` on fd 2, as in a script (pytest's own points elsewhere)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as sink, open(2, "w", buffering=1, closefd=False) as on_fd2:
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stderr(on_fd2):
+                yield
+        finally:
+            on_fd2.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def test_the_readme_example_trains_loads_and_predicts_like_keras(ran):
@@ -54,6 +75,16 @@ def test_the_readme_example_trains_loads_and_predicts_like_keras(ran):
     x = result.splits.x_test[:4].astype("float32")
     expected = result.model.predict(x, verbose=0).argmax(axis=1)
     np.testing.assert_array_equal(outputs["class_ids"].reshape(-1), expected)
+
+
+def test_the_example_prints_no_library_log_line(ran):
+    folder, _, _ = ran
+    stderr = (folder / "stderr.txt").read_text()
+    # MLflow's registry prints these (not through logging) when the run registers its model;
+    # kerasforge.train is quiet as `kerasforge train` is (KERASFORGE_VERBOSE=1 shows them).
+    assert "Successfully registered model" not in stderr, stderr
+    assert "Created version '1' of model" not in stderr, stderr
+    assert " INFO mlflow." not in stderr, stderr  # its store's "Creating initial ... tables"
 
 
 def test_runs_list_shows_the_notebooks_run_as_the_gate_judged_it(ran):

@@ -146,6 +146,8 @@ class Search:
 
         extra = [_override(k, v) for k, v in sample(trial, self.base.tune.space).items()]
         trial.set_user_attr("overrides", extra)
+        # A sign of life before the trial's first epoch, which can be a minute away.
+        print(f"trial {trial.number + 1} of {self.total}: {' '.join(extra)}", flush=True)
         pruning = PruningCallback(trial, f"val_{self.metric}")
         try:
             cfg = load_config(self.config, [*self.overrides, *extra, *TRIAL_SETTINGS])

@@ -53,11 +53,15 @@ def train(
     """
     cfg = resolve_config(config, [*_pairs(set), *_pairs(overrides)])
     from ...cli.console import start_tensorflow
+    from ...cli.quiet import quiet_command
 
     start_tensorflow()  # TensorFlow's native start-up chatter hidden, as on the command line
     from .train import train as run_training
 
-    return run_training(cfg)
+    # Quiet as `kerasforge train` is (the TFLite converter, MLflow's registry lines);
+    # KERASFORGE_VERBOSE=1 shows them.
+    with quiet_command():
+        return run_training(cfg)
 
 
 def resolve_config(config: str | Path | ExperimentConfig, pairs: list[str]) -> ExperimentConfig:

@@ -61,6 +61,10 @@ def cmd_batch_predict(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.ERROR)
 
     plan = make_plan(args.repository, args.model, args.version, args.label, args.input)
+    # A sign of life: TensorFlow, Beam and the model take a while to load before the job runs.
+    print(f"batch-predict: {len(plan.files)} file(s) with {plan.model} version {plan.version} "
+          f"({plan.signature}) on {args.runner}; loading TensorFlow, Beam and the model",
+          file=sys.stderr, flush=True)  # fmt: skip
     start_tensorflow()
     from .pipeline import JobOptions, run_job, summary_lines
 

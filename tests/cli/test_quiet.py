@@ -47,6 +47,10 @@ def test_the_filter_drops_library_lines_and_passes_everything_else():
         b"despite the import not raising an ImportError.",
         b"WARNING:root:Resource module is not available for current platform, memory usage "
         b"cannot be fetched.",
+        b"Registered model 'digits_cnn' already exists. Creating a new version of this model...",
+        b"[MLflow] Security middleware enabled with default settings (localhost-only). To allow "
+        b"connections from other hosts, use --host 0.0.0.0 and configure --allowed-hosts.",
+        b"[MLflow] WARNING: Security middleware is DISABLED. Your MLflow server is vulnerable.",
         b"Traceback (most recent call last):",
         b"error: data checks failed",
     ]
@@ -59,6 +63,7 @@ def test_the_filter_drops_library_lines_and_passes_everything_else():
     )
     assert proc.stdout.decode().splitlines() == [
         "E0000 00:00:1796673587.383786    4234 saver.cc:10] a real error stays",
+        "[MLflow] WARNING: Security middleware is DISABLED. Your MLflow server is vulnerable.",
         "Traceback (most recent call last):",
         "error: data checks failed",
         "a partial line",

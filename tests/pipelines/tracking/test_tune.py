@@ -85,11 +85,16 @@ def test_the_shipped_tune_config_declares_a_small_space_of_real_keys():
 
 
 @pytest.mark.heavy
-def test_the_shipped_tune_config_runs_a_trial_and_names_the_best(tmp_path):
+def test_the_shipped_tune_config_runs_a_trial_and_names_the_best(tmp_path, capsys):
     from kerasforge.pipelines.tracking.tune import tune
 
     overrides = ["model.options.filters=[4]", "train.epochs=1", f"output_dir={tmp_path}"]
     best = tune(TUNE_CONFIG, overrides, trials=1)
+    # Each trial announces itself and its sampled values before its first epoch.
+    out = capsys.readouterr().out.splitlines()
+    (announced,) = [line for line in out if line.startswith("trial ")]
+    assert announced.startswith("trial 1 of 1: train.learning_rate=")
+    assert "model.options.dense_units=" in announced
     assert best["best_trial"] == 0 and best["metric"] == "val_accuracy"
     assert 0.0 <= best["best_value"] <= 1.0
     written = load_config(best["config"])

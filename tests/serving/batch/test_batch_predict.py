@@ -228,4 +228,6 @@ def test_the_command_prints_a_summary(repository, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "scored 5 of 5 records from 5 file(s)" in proc.stdout
+    # What is about to run, on stderr before the slow start: stdout stays the summary.
+    assert proc.stderr.startswith("batch-predict: 5 file(s) with digits version 1 (serving_bytes)")
     assert len(predictions(tmp_path / "out")) == 5
