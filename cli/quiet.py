@@ -130,9 +130,14 @@ def quiet_command(show_logs: bool = False) -> Iterator[None]:
         os.environ[VERBOSE_ENV] = "1"
         yield
         return
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
     quiet_libraries()
-    with filtered_stderr():
-        yield
+    try:
+        with filtered_stderr():
+            yield
+    finally:  # a notebook goes on with its own logger levels
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def run_quiet(command: list[str]) -> int:

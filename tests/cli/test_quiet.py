@@ -10,7 +10,13 @@ import sys
 
 import pytest
 
-from kerasforge.cli.quiet import FILTER_SCRIPT, VERBOSE_ENV, filtered_stderr
+from kerasforge.cli.quiet import (
+    FILTER_SCRIPT,
+    QUIET_LOGGERS,
+    VERBOSE_ENV,
+    filtered_stderr,
+    quiet_command,
+)
 from tests.conftest import ROOT, run_cli
 
 # What a user saw before (#23), each a library's line; none may reach a quiet command's output.
@@ -78,6 +84,18 @@ def test_fd_2_is_filtered_in_the_block_and_restored_after_an_error(capfd):
     assert capfd.readouterr().err == (
         "kept\nI0000 00:00:1.5 7 port.cc:1] after the block: not filtered\n"
     )
+
+
+def test_a_quiet_block_gives_the_loggers_their_levels_back(monkeypatch):
+    import logging
+
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    name = next(iter(QUIET_LOGGERS))
+    logger = logging.getLogger(name)
+    monkeypatch.setattr(logger, "level", logging.DEBUG)  # a notebook's own choice
+    with quiet_command():
+        assert logger.level == QUIET_LOGGERS[name]
+    assert logger.level == logging.DEBUG
 
 
 @pytest.mark.heavy  # two TensorFlow start-ups, each decoding a corrupt JPEG
