@@ -131,8 +131,9 @@ def serve_store(
 
     Args:
         store: the models to serve.
-        options: read here: ``host``, ``rest_port``, ``limits`` and ``metrics_path`` (serves
-            ``metrics`` there); the rest is ``embedded.start_store``'s. Default: ``ServerOptions()``.
+        options: read here: ``host``, ``rest_port``, ``limits``, ``metrics_path`` (serves
+            ``metrics`` there), ``cors`` and ``method_name_check``; the rest is
+            ``embedded.start_store``'s. Default: ``ServerOptions()``.
         listen: bounds of the listening socket (default: ``ListenLimits()``).
         metrics: the counters to serve and count into (default: a new :class:`Metrics`).
         batcher: batch predict calls in it; ``None``: no batching.
