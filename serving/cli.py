@@ -22,7 +22,7 @@ from .batch.cli import add_batch_predict
 from .serve_flags import DEFAULT_REPOSITORY, add_serve, ignored_flags_given
 
 if TYPE_CHECKING:
-    from .server.embedded import ServerOptions
+    from .server.options import GrpcOptions, ServerOptions
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -142,14 +142,33 @@ def batching_options(args: argparse.Namespace) -> Any:
     return read_batching_parameters(args.batching_parameters_file)
 
 
+def grpc_options(args: argparse.Namespace) -> GrpcOptions:
+    """The gRPC listener's flags (``--port``, ``--grpc_*``, TLS, wire form, reloads, input
+    bounds) as :class:`~kerasforge.serving.server.options.GrpcOptions`."""
+    from .server.options import GrpcOptions
+
+    return GrpcOptions(
+        port=args.grpc_port,
+        workers=args.grpc_max_threads,
+        socket_path=args.grpc_socket_path,
+        channel_arguments=args.grpc_channel_arguments,
+        healthcheck=args.enable_grpc_healthcheck_service,
+        ssl_config=args.ssl_config_file,
+        tensor_content=args.enable_serialization_as_tensor_content,
+        config_reload=args.enable_model_config_reload,
+        max_input_elements=args.max_input_elements,
+    )
+
+
 def server_options(args: argparse.Namespace) -> ServerOptions:
-    """The ``serve`` flags as one :class:`~kerasforge.serving.server.embedded.ServerOptions`.
+    """The ``serve`` flags as one :class:`~kerasforge.serving.server.options.ServerOptions`
+    (its ``grpc`` share from :func:`grpc_options`).
 
     Raises:
         UsageError: a batching parameters file without ``--enable_batching``.
     """
     from .server.drift import DriftOptions
-    from .server.embedded import ServerOptions
+    from .server.options import ServerOptions
 
     batching, metrics_path = batching_options(args), None
     if args.monitoring_config_file is not None:
@@ -161,19 +180,11 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         rest_port=args.rest_port,
         poll_seconds=args.poll_seconds,
         limits=request_limits(args),
-        grpc_port=args.grpc_port,
+        grpc=grpc_options(args),
         metrics_path=metrics_path,
         warmup=warmup_options(args),
         batching=batching,
-        grpc_threads=args.grpc_max_threads,
-        grpc_socket_path=args.grpc_socket_path,
-        grpc_channel_arguments=args.grpc_channel_arguments,
-        grpc_healthcheck=args.enable_grpc_healthcheck_service,
-        grpc_ssl_config=args.ssl_config_file,
-        tensor_content=args.enable_serialization_as_tensor_content,
         method_name_check=args.enable_signature_method_name_check,
-        config_reload=args.enable_model_config_reload,
-        max_input_elements=args.max_input_elements,
         cors=args.rest_api_enable_cors_support,
         saved_model_tags=args.saved_model_tags,
         max_load_retries=args.max_num_load_retries,

@@ -1,5 +1,10 @@
 """The parser of ``kerasforge serve``: TF Serving's own flags, group by group, with their
-value types. ``serving/cli.py`` turns the parsed flags into the server's options and runs it.
+value types. ``serving/cli.py`` turns the parsed flags into the server's options and runs it:
+``cli.grpc_options`` reads the gRPC listener's own flags (``--port``, :func:`_grpc_flags` less
+``--enable_signature_method_name_check``, ``--grpc_max_threads``,
+``--enable_model_config_reload``, ``--max_input_elements``) into ``GrpcOptions``, and
+``cli.server_options`` the rest (``--enable_signature_method_name_check`` included: REST reads
+it too) into ``ServerOptions``, which holds that ``GrpcOptions`` as ``grpc``.
 Importing this module loads the standard library only.
 """
 

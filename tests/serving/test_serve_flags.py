@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -86,13 +87,16 @@ def test_all_flags_at_once_parse_into_the_server_s_options():
     argv = [f"--{f}={v}" for f, v in MAIN_CC_FLAGS.items() if v and f != "model_config_file"]
     args = parse(*[a for a in argv if not a.startswith(("--monitoring", "--batching"))])
     options = cli.server_options(args)
-    assert options.grpc_socket_path == "/tmp/tfs.sock"
-    assert options.grpc_channel_arguments == (
+    assert options.grpc.socket_path == "/tmp/tfs.sock"
+    assert options.grpc.channel_arguments == (
         ("grpc.max_connection_age_ms", 60000),  # a whole number passes as an int (server.cc)
         ("grpc.primary_user_agent", "x"),
     )
-    assert options.tensor_content and options.method_name_check and options.cors
-    assert options.grpc_healthcheck
+    assert options.grpc.tensor_content and options.method_name_check and options.cors
+    assert options.grpc.healthcheck
+    # Each gRPC flag lands once, in the listener's share (ServerOptions.grpc).
+    assert (options.grpc.port, options.grpc.workers) == (8500, 8)
+    assert options.grpc.ssl_config == Path("/models/ssl.config")
     assert options.saved_model_tags == ("gpu", "serve")
     assert (options.max_load_retries, options.load_retry_interval_s) == (3, 1.0)
     assert options.limits.call_timeout_s == 5.0
@@ -102,8 +106,8 @@ def test_tf_serving_defaults_hold_without_flags():
     # main.cc / server.h defaults: typed fields, no method name check, tags "serve",
     # 5 load retries a minute apart, a 30 s REST timeout, no health service.
     options = cli.server_options(parse())
-    assert not options.tensor_content and not options.method_name_check
-    assert not options.grpc_healthcheck and not options.cors and not options.config_reload
+    assert not options.grpc.tensor_content and not options.method_name_check
+    assert not options.grpc.healthcheck and not options.cors and not options.grpc.config_reload
     assert options.saved_model_tags == ("serve",)
     assert (options.max_load_retries, options.load_retry_interval_s) == (5, 60.0)
     assert options.limits.call_timeout_s == 30.0

@@ -43,7 +43,8 @@ def clients(published, published_once, tmp_path_factory):
         ]
     )
     rest = serverlib.start_store(
-        store, serverlib.ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0)
+        store,
+        serverlib.ServerOptions(rest_port=0, grpc=serverlib.GrpcOptions(port=0), poll_seconds=0),
     )
     grpc_client = GrpcClient(f"127.0.0.1:{rest.grpc_port}", timeout=20)
     yield RestClient(f"http://127.0.0.1:{rest.server_port}", timeout=20), grpc_client, tabular

@@ -31,7 +31,7 @@ def serving(published, root, options: BatchingOptions):
             poll_seconds=0,
             metrics_path=PATH,
             batching=options,
-            grpc_port=0,
+            grpc=serverlib.GrpcOptions(port=0),
         ),
     )
 

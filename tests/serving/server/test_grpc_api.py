@@ -206,7 +206,9 @@ def test_start_serves_rest_and_grpc_over_one_store_and_stops_both(published, tmp
     shutil.copytree(published.published.path, tmp_path / "digits_cnn" / "3")
     rest, store = serverlib.start(
         tmp_path,
-        serverlib.ServerOptions(host="127.0.0.1", rest_port=0, poll_seconds=0, grpc_port=0),
+        serverlib.ServerOptions(
+            host="127.0.0.1", rest_port=0, poll_seconds=0, grpc=grpc_api.GrpcOptions(port=0)
+        ),
     )
     try:
         assert rest.grpc_port and rest.grpc_port != rest.server_port

@@ -8,7 +8,7 @@ import grpc
 import numpy as np
 import pytest
 
-from kerasforge.serving.server.embedded import ServerOptions, start_store, stop
+from kerasforge.serving.server.embedded import GrpcOptions, ServerOptions, start_store, stop
 from kerasforge.serving.server.store import ModelStore
 from tests.serving.example_model import save_example_model
 
@@ -25,7 +25,9 @@ def repository(tmp_path_factory):
 def serving(repository, **options):
     store = ModelStore(repository)
     store.refresh()
-    server = start_store(store, ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0, **options))
+    server = start_store(
+        store, ServerOptions(rest_port=0, grpc=GrpcOptions(port=0, **options), poll_seconds=0)
+    )
     return server, store
 
 
@@ -41,7 +43,7 @@ def test_the_unix_socket_and_the_health_service_answer(repository, tmp_path):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     socket = tmp_path / "tfs.sock"
-    server, store = serving(repository, grpc_socket_path=str(socket), grpc_healthcheck=True)
+    server, store = serving(repository, socket_path=str(socket), healthcheck=True)
     try:
         # server.cc: listens on "unix:" + grpc_socket_path beside the TCP port.
         with grpc.insecure_channel(f"unix:{socket}") as channel:
@@ -78,7 +80,7 @@ def test_channel_arguments_override_the_server_s_own(repository):
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     limit = ("grpc.max_receive_message_length", 1024)
-    server, store = serving(repository, grpc_channel_arguments=(limit,))
+    server, store = serving(repository, channel_arguments=(limit,))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -98,4 +100,4 @@ def test_a_socket_in_a_missing_folder_is_one_clear_error(repository, tmp_path):
     from kerasforge.serving.errors import ServingError
 
     with pytest.raises(ServingError, match=r"cannot listen for gRPC on unix:.*--grpc_socket_path"):
-        serving(repository, grpc_socket_path=str(tmp_path / "no" / "such" / "dir" / "s.sock"))
+        serving(repository, socket_path=str(tmp_path / "no" / "such" / "dir" / "s.sock"))

@@ -38,7 +38,7 @@ def served(tmp_path_factory):
     tfs.two_versions(root, TWO_VERSIONS)
     store = ModelStore(root, policies={TWO_VERSIONS: All()})
     store.refresh()
-    options = embedded.ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0)
+    options = embedded.ServerOptions(rest_port=0, grpc=embedded.GrpcOptions(port=0), poll_seconds=0)
     server = embedded.start_store(store, options)
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         yield f"http://127.0.0.1:{server.server_address[1]}", channel, store
@@ -222,7 +222,7 @@ def test_the_method_name_flag_reaches_grpc_and_rest_classify(served):
 
     _, _, store = served
     options = embedded.ServerOptions(
-        rest_port=0, grpc_port=0, poll_seconds=0, method_name_check=True
+        rest_port=0, grpc=embedded.GrpcOptions(port=0), poll_seconds=0, method_name_check=True
     )
     server = embedded.start_store(store, options)
     try:
