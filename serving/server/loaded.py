@@ -5,11 +5,21 @@ A SavedModel with an object graph (``tf.saved_model.save``, Keras) loads through
 (``SavedModelBuilder``, TF1 estimators) loads into a session, as TF Serving loads
 every model, and serves a :class:`~.session_model.SessionSignature` per signature. Both behind
 :class:`LoadedModel`.
+
+The server imports TensorFlow without Keras (:func:`keras_left_out`, as the publish
+gate does): TensorFlow imports Keras eagerly at its own import, about 2 s of CPU per
+server start, and serving a SavedModel needs none of it. A SavedModel that fails to
+load without Keras (one whose objects need Keras' registrations) is loaded again
+after importing Keras, so whatever loaded before still does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +54,27 @@ class LoadedModel:
                 f"available: {', '.join(sorted(self.signatures))}"
             )
         return self.signatures[name]
+
+
+_KERAS_MODULES = ("keras", "tf_keras")
+
+
+@contextlib.contextmanager
+def keras_left_out() -> Iterator[None]:
+    """Import TensorFlow inside this block to skip its eager Keras import.
+
+    Keras is hidden only for the block: a later ``import keras`` (in this process,
+    by anything) imports it as usual. Does nothing once TensorFlow is imported.
+    """
+    hidden = [n for n in _KERAS_MODULES if n not in sys.modules and "tensorflow" not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # import keras: ImportError
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 @functools.lru_cache(maxsize=64)
@@ -91,5 +122,25 @@ def load_version(
     if is_tf1(meta_graph(_saved_model(path), tag_set)):
         session, signatures = load_session(path, tag_set)
         return LoadedModel(name, version, path, dict(signatures), owner=session, tags=tag_set)
-    loaded = tf.saved_model.load(str(path), tags=list(tag_set))
+    loaded = _load_object_graph(tf, path, tag_set)
     return LoadedModel(name, version, path, dict(loaded.signatures), owner=loaded, tags=tag_set)
+
+
+def _load_object_graph(tf: Any, path: Path, tags: tuple[str, ...]) -> Any:
+    """``tf.saved_model.load``; once more with Keras imported (its registrations), when
+    the first try ran without it and Keras is installed (the serve extra holds none)."""
+    try:
+        return tf.saved_model.load(str(path), tags=list(tags))
+    except Exception:
+        if "keras" in sys.modules or not _installed("keras"):
+            raise
+    import keras  # noqa: F401  # registers Keras' savers and revivers with TensorFlow
+
+    return tf.saved_model.load(str(path), tags=list(tags))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

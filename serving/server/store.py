@@ -11,7 +11,8 @@ dict, dropping the versions no longer wanted: a request already running holds
 its own reference to the version it started with and finishes on it. A version
 that fails to load is logged, remembered (retried only once its files change,
 as a version still being copied in will) and left out of what the policy sees,
-so the policy falls back to the next version and what is served stays served.
+so the policy falls back to the next version and what is served stays served
+(:mod:`.load_failures` keeps those failures and says when each is tried again).
 
 Two ways to say what is served. Repository mode (``ModelStore(root)``): every
 ``<root>/<name>/`` with a version is a model, under ``policies[name]``, else the
@@ -35,11 +36,11 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from .. import repository
 from ..errors import ServingError
 from ..export.tf_serving_config import released_entries
+from .load_failures import LoadFailures, fingerprint
 from .loaded import LoadedModel, load_version, signature_defs
 from .model_config import Latest, ModelEntry, VersionPolicy
 from .session_model import DEFAULT_TAGS
@@ -49,20 +50,6 @@ from .warmup import WarmupOptions, warm_up
 __all__ = ["Latest", "LoadedModel", "ModelStore", "VersionPolicy", "signature_defs"]
 
 log = logging.getLogger(__name__)
-
-
-def _fingerprint(path: Path) -> tuple[Any, ...]:
-    """Every file under ``path`` with its size and modification time (cheap change check)."""
-    try:
-        return tuple(
-            sorted(
-                (str(p.relative_to(path)), st.st_size, st.st_mtime_ns)
-                for p in path.rglob("*")
-                for st in [p.stat()]
-            )
-        )
-    except OSError:  # files moving under us: a value that never matches, so it is retried
-        return (object(),)
 
 
 def _read_text(path: Path) -> str | None:
@@ -109,8 +96,6 @@ class ModelStore:
         self.allow_unavailable_labels = allow_unavailable_labels
         self.warmup = warmup or WarmupOptions()
         self.saved_model_tags = saved_model_tags
-        # TF Serving's --max_num_load_retries and --load_retry_interval_micros (in seconds).
-        self.max_retries, self.retry_interval_s = retries
         # Model folders whose stale ``.staging-*`` folders were removed (once, on first sight).
         self._cleaned: set[Path] = set()
         # Config mode: the configured models by name (None: every model under ``root``).
@@ -120,10 +105,8 @@ class ModelStore:
         self._labels: dict[str, dict[str, int]] = {}
         # Repository mode: the entries of ``<root>/models.config``, read at each refresh.
         self._released: dict[str, ModelEntry] = {}
-        # Versions that failed to load -> (their files' fingerprint, tries, when): retried once
-        # the files change (a version copied non-atomically, `cp -r`, completes later), and
-        # up to ``max_retries`` times ``retry_interval_s`` apart, as TF Serving retries.
-        self._broken: dict[tuple[str, Path], tuple[tuple[Any, ...], int, float]] = {}
+        # TF Serving's --max_num_load_retries and --load_retry_interval_micros (in seconds).
+        self._failures = LoadFailures(*retries)
         self._lock = threading.Lock()  # guards _models and _labels; never held while loading
         self._refresh_lock = threading.Lock()  # one refresh or configure at a time
         self._stop = threading.Event()
@@ -243,7 +226,8 @@ class ModelStore:
         on_disk = repository.version_dirs(entry.base_path)
         fresh: dict[int, LoadedModel] = {}
         while True:
-            available = [v for v, path in on_disk.items() if not self._still_broken(name, path)]
+            broken = self._failures.still_broken
+            available = [v for v, path in on_disk.items() if not broken(name, path)]
             wanted = set(entry.policy.select(available)) & set(available)
             missing = sorted(wanted - current.keys() - fresh.keys(), reverse=True)
             if not missing:
@@ -264,21 +248,8 @@ class ModelStore:
             self._cleaned.add(model_dir)
             repository.clean_stale_staging(model_dir)
 
-    def _still_broken(self, name: str, path: Path) -> bool:
-        """True for a version folder that failed to load, whose files have not changed, and
-        whose retries are spent or not due yet."""
-        failure = self._broken.get((name, path))
-        if failure is None:
-            return False
-        seen, tries, when = failure
-        if seen != _fingerprint(path):
-            del self._broken[(name, path)]  # its files changed: a fresh start
-            return False
-        return tries > self.max_retries or time.monotonic() - when < self.retry_interval_s
-
     def _try_load(self, name: str, version: int, path: Path) -> LoadedModel | None:
-        fingerprint = _fingerprint(path)
-        tries = self._broken.get((name, path), ((), 0, 0.0))[1] + 1
+        files, tries = fingerprint(path), self._failures.next_try(name, path)
         model, start = None, time.perf_counter()
         try:
             model = load_version(name, version, path, self.saved_model_tags)
@@ -292,12 +263,12 @@ class ModelStore:
                 name,
                 version,
                 tries,
-                self.max_retries + 1,
+                self._failures.max_retries + 1,
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
-            self._broken[(name, path)] = (fingerprint, tries, time.monotonic())
+            self._failures.failed(name, path, files, tries)
             return None
-        self._broken.pop((name, path), None)
+        self._failures.loaded(name, path)
         return model
 
     def label_version(self, name: str, label: str) -> int:

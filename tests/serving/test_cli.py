@@ -141,6 +141,7 @@ def test_serve_and_predict_load_only_what_they_need(published, tmp_path):
     assert server.returncode == 0, err
     serve_modules = loaded_modules(out)
     assert "tensorflow" in serve_modules, "the probe must see what serve really loaded"
+    assert "keras" not in {m.split(".")[0] for m in serve_modules}, "serving needs no Keras"
     assert training_modules(serve_modules) == []
 
 
