@@ -284,3 +284,46 @@ def server(published) -> Iterator[ServerProcess]:
     proc = ServerProcess(published.cfg.output_dir / "models")
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def monitored_once(tmp_path_factory: pytest.TempPathFactory):
+    """A config's model, untrained, published once per session (per xdist worker) with its
+    training statistics (``statistics.json``) beside its card and no TFLite: the model the
+    monitoring, drift and skew tests share per ``(config, overrides)``. Returns the
+    ``publish_untrained`` fields plus ``repository`` (holding only this model), ``name``,
+    ``statistics`` (the run's file) and ``loaded`` (``kerasforge.serving.loading.load``)."""
+    made: dict[tuple[str, tuple[str, ...]], SimpleNamespace] = {}
+
+    def get(config: Path, overrides: list[str] = ()) -> SimpleNamespace:
+        key = (str(config), tuple(overrides))
+        if key not in made:
+            made[key] = publish_monitored(config, list(overrides), tmp_path_factory)
+        return made[key]
+
+    return get
+
+
+def publish_monitored(
+    config: Path, overrides: list[str], factory: pytest.TempPathFactory
+) -> SimpleNamespace:
+    """``publish_untrained`` without TFLite, republished into a repository of its own with
+    the run's training statistics (the skew check runs as in ``kerasforge train``)."""
+    from kerasforge.pipelines.training.statistics import compute_statistics
+    from kerasforge.serving.export.publish import publish
+    from kerasforge.serving.loading import load
+    from kerasforge.serving.monitoring.statistics import write_statistics
+
+    out = factory.mktemp(f"monitored-{Path(config).stem}")
+    made = publish_untrained(config, overrides, out / "untrained", tflite=False)
+    name = made.cfg.export.model_name
+    card = made.task.card(made.cfg.model.name, made.splits.info)
+    statistics = write_statistics(out, compute_statistics(made.model, card, made.splits))
+    data = made.task.export_data(made.model, made.splits)
+    repository = out / "models"
+    made.published = publish(
+        made.model, repository, name, card=card, data=data, tflite=False, statistics=statistics
+    )
+    made.repository, made.name, made.statistics, made.out = repository, name, statistics, out
+    made.loaded = load(name, repository=repository)
+    return made
