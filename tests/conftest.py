@@ -291,7 +291,7 @@ def monitored_once(tmp_path_factory: pytest.TempPathFactory):
     """A config's model, untrained, published once per session (per xdist worker) with its
     training statistics (``statistics.json``) beside its card and no TFLite: the model the
     monitoring, drift and skew tests share per ``(config, overrides)``. Returns the
-    ``publish_untrained`` fields plus ``repository`` (holding only this model), ``name``,
+    ``publish_untrained`` fields (less ``run_dir``) plus ``repository`` (this model only), ``name``,
     ``statistics`` (the run's file) and ``loaded`` (``kerasforge.serving.loading.load``)."""
     made: dict[tuple[str, tuple[str, ...]], SimpleNamespace] = {}
 
@@ -307,23 +307,30 @@ def monitored_once(tmp_path_factory: pytest.TempPathFactory):
 def publish_monitored(
     config: Path, overrides: list[str], factory: pytest.TempPathFactory
 ) -> SimpleNamespace:
-    """``publish_untrained`` without TFLite, republished into a repository of its own with
-    the run's training statistics (the skew check runs as in ``kerasforge train``)."""
+    """The config's model assembled by its task, untrained, and published once (no TFLite)
+    with the run's training statistics (the skew check runs as in ``kerasforge train``)."""
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.training.statistics import compute_statistics
+    from kerasforge.pipelines.training.train import build_task_model, load_splits
     from kerasforge.serving.export.publish import publish
     from kerasforge.serving.loading import load
     from kerasforge.serving.monitoring.statistics import write_statistics
 
     out = factory.mktemp(f"monitored-{Path(config).stem}")
-    made = publish_untrained(config, overrides, out / "untrained", tflite=False)
-    name = made.cfg.export.model_name
-    card = made.task.card(made.cfg.model.name, made.splits.info)
-    statistics = write_statistics(out, compute_statistics(made.model, card, made.splits))
-    data = made.task.export_data(made.model, made.splits)
-    repository = out / "models"
-    made.published = publish(
-        made.model, repository, name, card=card, data=data, tflite=False, statistics=statistics
+    cfg = load_config(config, [*overrides, f"output_dir={out}"])
+    task = get_task(cfg.task.name, cfg.task.options)
+    splits = load_splits(cfg, task)
+    model = build_task_model(cfg, task, splits)
+    card = task.card(cfg.model.name, splits.info)
+    statistics = write_statistics(out, compute_statistics(model, card, splits))
+    data = task.export_data(model, splits)
+    name, repository = cfg.export.model_name, out / "models"
+    published = publish(
+        model, repository, name, card=card, data=data, tflite=False, statistics=statistics
     )
-    made.repository, made.name, made.statistics, made.out = repository, name, statistics, out
-    made.loaded = load(name, repository=repository)
-    return made
+    return SimpleNamespace(
+        cfg=cfg, task=task, splits=splits, model=model, published=published, out=out,
+        repository=repository, name=name, statistics=statistics,
+        loaded=load(name, repository=repository),
+    )  # fmt: skip
