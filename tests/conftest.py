@@ -284,3 +284,53 @@ def server(published) -> Iterator[ServerProcess]:
     proc = ServerProcess(published.cfg.output_dir / "models")
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def monitored_once(tmp_path_factory: pytest.TempPathFactory):
+    """A config's model, untrained, published once per session (per xdist worker) with its
+    training statistics (``statistics.json``) beside its card and no TFLite: the model the
+    monitoring, drift and skew tests share per ``(config, overrides)``. Returns the
+    ``publish_untrained`` fields (less ``run_dir``) plus ``repository`` (this model only), ``name``,
+    ``statistics`` (the run's file) and ``loaded`` (``kerasforge.serving.loading.load``)."""
+    made: dict[tuple[str, tuple[str, ...]], SimpleNamespace] = {}
+
+    def get(config: Path, overrides: list[str] = ()) -> SimpleNamespace:
+        key = (str(config), tuple(overrides))
+        if key not in made:
+            made[key] = publish_monitored(config, list(overrides), tmp_path_factory)
+        return made[key]
+
+    return get
+
+
+def publish_monitored(
+    config: Path, overrides: list[str], factory: pytest.TempPathFactory
+) -> SimpleNamespace:
+    """The config's model assembled by its task, untrained, and published once (no TFLite)
+    with the run's training statistics (the skew check runs as in ``kerasforge train``)."""
+    from kerasforge.pipelines.config.experiment import load_config
+    from kerasforge.pipelines.tasks import get_task
+    from kerasforge.pipelines.training.statistics import compute_statistics
+    from kerasforge.pipelines.training.train import build_task_model, load_splits
+    from kerasforge.serving.export.publish import publish
+    from kerasforge.serving.loading import load
+    from kerasforge.serving.monitoring.statistics import write_statistics
+
+    out = factory.mktemp(f"monitored-{Path(config).stem}")
+    cfg = load_config(config, [*overrides, f"output_dir={out}"])
+    task = get_task(cfg.task.name, cfg.task.options)
+    splits = load_splits(cfg, task)
+    model = build_task_model(cfg, task, splits)
+    card = task.card(cfg.model.name, splits.info)
+    statistics = write_statistics(out, compute_statistics(model, card, splits))
+    data = task.export_data(model, splits)
+    name, repository = cfg.export.model_name, out / "models"
+    published = publish(
+        model, repository, name, card=card, data=data, tflite=False, statistics=statistics
+    )
+    return SimpleNamespace(
+        cfg=cfg, task=task, splits=splits, model=model, published=published, out=out,
+        repository=repository, name=name, statistics=statistics,
+        loaded=load(name, repository=repository),
+    )  # fmt: skip

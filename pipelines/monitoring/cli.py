@@ -75,7 +75,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.to_dataset:
         from .dataset import write_dataset
 
-        written = write_dataset(traffic, found.card, Path(args.to_dataset))
+        try:
+            written = write_dataset(traffic, found.card, Path(args.to_dataset))
+        except KerasforgeError as exc:
+            raise UsageError(f"monitor: {exc}") from None
         print(f"dataset: {written.rows} rows in {written.records}; fill in the label column of "
               f"{written.labels}, then add to your config:\n{written.snippet}", end="")  # fmt: skip
     return ALERT_EXIT if outcome.monitored.report.alerts() else 0

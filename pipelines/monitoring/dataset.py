@@ -9,6 +9,11 @@ Writes into the folder:
 - ``labels.csv``: ``id``, ``predicted`` (the served model's answer, a suggestion) and an
   empty ``label`` column to fill in; rows left empty are not trained on;
 - ``data.yaml``: the ``data.extra`` entry that adds them to a config's original source.
+
+A text model's requests (strings, which the ``tfrecord`` source does not read) go into one
+CSV instead, as the ``csv_text`` source reads it: ``requests.csv`` with ``id``, ``text``,
+``predicted`` and an empty ``label``; rows left without a label are dropped
+(``missing: drop``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ..errors import DataError
 from .traffic import Traffic, input_kind, raw_shape
 
 RECORDS = "requests.tfrecord"
+TEXTS = "requests.csv"
 LABELS = "labels.csv"
 SNIPPET = "data.yaml"
 
@@ -44,14 +50,16 @@ def write_dataset(traffic: Traffic, card: ModelCard, folder: Path) -> LiveDatase
     """Write ``traffic``'s inputs and suggested labels into ``folder`` (module docstring).
 
     Raises:
-        DataError: a text or sequence model (the ``tfrecord`` source reads numbers only).
+        DataError: a sequence model (the ``tfrecord`` source reads flat numbers only).
     """
     import tensorflow as tf
 
     kind = input_kind(card)
+    if kind == "text":
+        return write_texts(traffic, card, folder)
     if kind not in ("image", "tabular"):
-        raise DataError(f"--to-dataset writes image and tabular inputs; this model takes {kind} "
-                        "inputs: export the logged texts from report.json instead")  # fmt: skip
+        raise DataError(f"--to-dataset writes image, tabular and text inputs; this model takes "
+                        f"{kind} inputs, which no training source reads back")  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     keys = _feature_keys(card, kind)
     x = np.asarray(traffic.inputs, "float32").reshape(traffic.rows, -1)
@@ -68,6 +76,32 @@ def write_dataset(traffic: Traffic, card: ModelCard, folder: Path) -> LiveDatase
     snippet = config_snippet(records, labels, keys, kind, raw_shape(card))
     (folder / SNIPPET).write_text(snippet)
     return LiveDataset(records, labels, snippet, traffic.rows)
+
+
+def write_texts(traffic: Traffic, card: ModelCard, folder: Path) -> LiveDataset:
+    """A text model's logged strings as ``requests.csv`` for the ``csv_text`` source."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / TEXTS
+    suggested = _suggestions(traffic.outputs, card, traffic.rows)
+    texts = [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t)
+             for t in np.asarray(traffic.inputs, dtype=object).reshape(-1)]  # fmt: skip
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow([RECORD_ID, "text", "predicted", "label"])
+        out.writerows([i, t, s, ""] for i, (t, s) in enumerate(zip(texts, suggested, strict=True)))
+    snippet = "\n".join([
+        "data:",
+        "  # source: ... (keep your original source and its settings)",
+        "  extra:",
+        "    - source: csv_text",
+        "      file:",
+        f"        path: {path}",
+        "        text: text",
+        "        label: label",
+        "        missing: drop   # rows not labelled yet are not trained on",
+    ]) + "\n"  # fmt: skip
+    (folder / SNIPPET).write_text(snippet)
+    return LiveDataset(path, path, snippet, traffic.rows)
 
 
 def _feature_keys(card: ModelCard, kind: str) -> list[tuple[str, int]]:

@@ -309,7 +309,7 @@ def publish(
                 "export: validation gate passed (warm-up requests replayed against the Keras "
                 f"model) in {seconds['gate']:.1f} s"
             )
-        card = with_statistics(staging, model, card, statistics, data)
+        card = with_statistics(staging, model, card, statistics, data, signatures)
         tflite_path, section, report = None, {}, None
         if tflite:
             options = tflite if isinstance(tflite, TFLiteOptions) else TFLiteOptions()

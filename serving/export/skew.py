@@ -8,6 +8,11 @@ anomaly scores) must agree. Where the export's in-graph preprocessing differs fr
 training's (a different scale, another tokenisation), the outputs' distribution moves and
 the publish fails with :class:`SkewError`, naming the output.
 
+The input side (:func:`check_input_skew`, ``skew_inputs.py``): every signature that
+preprocesses its request in the graph (columns, encoded images, tf.Examples) must hand
+the model inputs distributed as the training split, feature by feature (each column,
+each image channel, a text's words); a difference fails the publish naming the feature.
+
 Unlike the validation gate (``gate.py``: a handful of warm-up requests, value by value),
 this compares distributions over hundreds of training examples, as drift does later.
 Both raw samples are at hand, so numbers are compared by their exact two-sample
@@ -24,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..card import ModelCard
+from ..card import ModelCard, SignatureInfo
 from ..monitoring.features import is_categorical, output_features
 from ..monitoring.stat_tests import ks_exact
 from ..monitoring.statistics import STATISTICS_FILE
@@ -32,6 +37,7 @@ from ..monitoring.summaries import QUANTILE_LEVELS
 from .contracts import endpoints
 from .gate import GateError
 from .signatures import DEFAULT_SIGNATURE, PIXELS_SIGNATURE
+from .skew_inputs import as_sent, input_feature_arrays, preprocessed_inputs
 
 SKEW_ROWS = 512
 """Training examples the check runs through both."""
@@ -118,9 +124,7 @@ def check_skew(saved_model_dir: Path, model: Any, card: ModelCard, x: Any) -> li
             raise SkewError(f"skew check: output {name!r} of {signature} is missing from the "
                             "export; nothing was published")  # fmt: skip
         skew = compare_outputs(name, want, got)
-        if skew.gap > (MIX_TOLERANCE if skew.ks is None else QUANTILE_TOLERANCE) or (
-            skew.ks is not None and skew.ks > KS_TOLERANCE
-        ):
+        if _beyond(skew):
             raise SkewError(
                 f"skew check: output {name!r} of {signature} on {len(x)} training examples "
                 f"differs between the Keras model and the export ({skew.detail}): the "
@@ -128,6 +132,60 @@ def check_skew(saved_model_dir: Path, model: Any, card: ModelCard, x: Any) -> li
             )
         found.append(skew)
     return found
+
+
+def check_input_skew(
+    saved_model_dir: Path, signatures: dict[str, SignatureInfo], card: ModelCard, x: Any
+) -> list[Skew]:
+    """Compare the training inputs ``x[:SKEW_ROWS]`` (as each signature's request form
+    carries them) with what its in-graph preprocessing hands the model for them
+    (``skew_inputs.py``), feature by feature.
+
+    Returns:
+        Each preprocessing signature's skew per monitored input feature, named
+        ``<signature>:<feature>`` (empty where no signature preprocesses).
+
+    Raises:
+        SkewError: a feature's distribution after a signature's preprocessing differs
+            from the training data's beyond tolerance (the message names both).
+    """
+    x = np.asarray(x)[:SKEW_ROWS]
+    if x.dtype.kind not in "OSU":
+        x = x.astype("float32")
+    found = []
+    for signature, fed in preprocessed_inputs(saved_model_dir, signatures, card, x).items():
+        want = _comparable(input_feature_arrays(as_sent(signatures[signature], x, card), card))
+        got = _comparable(input_feature_arrays(fed, card))
+        for feature, training in want.items():
+            skew = compare_outputs(f"{signature}:{feature}", training, got[feature])
+            if _beyond(skew):
+                raise SkewError(
+                    f"skew check: input feature {feature!r} after the in-graph preprocessing "
+                    f"of {signature} differs from the training data on {len(x)} training "
+                    f"examples ({skew.detail}): the export's preprocessing differs from "
+                    "training's; nothing was published"
+                )
+            found.append(skew)
+    return found
+
+
+def _comparable(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Numbers and categories as they are; a text's words (tuples per row) as each
+    text's word count and the mix of all its words."""
+    found = {}
+    for name, values in features.items():
+        if values.dtype != object:
+            found[name] = values
+            continue
+        found[f"{name}.words"] = np.array([w for row in values for w in row] or [""], dtype=str)
+        found[f"{name}.length"] = np.array([len(row) for row in values], dtype="float64")
+    return found
+
+
+def _beyond(skew: Skew) -> bool:
+    if skew.ks is None:
+        return skew.gap > MIX_TOLERANCE
+    return skew.gap > QUANTILE_TOLERANCE or skew.ks > KS_TOLERANCE
 
 
 def compare_outputs(name: str, keras: np.ndarray, export: np.ndarray) -> Skew:
@@ -156,10 +214,16 @@ def compare_outputs(name: str, keras: np.ndarray, export: np.ndarray) -> Skew:
 
 
 def with_statistics(
-    staging: Path, model: Any, card: ModelCard, statistics: str | Path | None, data: Any
+    staging: Path,
+    model: Any,
+    card: ModelCard,
+    statistics: str | Path | None,
+    data: Any,
+    signatures: dict[str, SignatureInfo] | None = None,
 ) -> ModelCard:
     """Copy the training statistics beside the staged export and name them on the card;
-    with training data (``ExportData``), check the export for skew first.
+    with training data (``ExportData``), check the export for skew first: its outputs
+    and, given the export's ``signatures``, the inputs after its in-graph preprocessing.
 
     Raises:
         SkewError: the export's outputs are distributed differently from the model's.
@@ -168,6 +232,8 @@ def with_statistics(
         return card
     if data is not None:
         check_skew(staging, model, card, data.representative)
+        if signatures:
+            check_input_skew(staging, signatures, card, data.representative)
     shutil.copyfile(statistics, staging / STATISTICS_FILE)
     return card.model_copy(update={"statistics": STATISTICS_FILE})
 

@@ -7,17 +7,22 @@ import pytest
 
 from kerasforge.serving.card import read_card
 from kerasforge.serving.export.skew import SkewError, check_skew
-from kerasforge.serving.monitoring.statistics import read_statistics, write_statistics
+from kerasforge.serving.monitoring.statistics import read_statistics
+from tests.conftest import DEFAULT_CONFIG, TINY
 
 pytestmark = pytest.mark.heavy  # exports SavedModels
 
 
 @pytest.fixture(scope="module")
-def statistics(published, tmp_path_factory):
-    from kerasforge.pipelines.training.statistics import compute_statistics
+def published(monitored_once):
+    """The tiny digits classifier published with its statistics, shared with the monitoring
+    and drift tests."""
+    return monitored_once(DEFAULT_CONFIG, TINY)
 
-    stats = compute_statistics(published.model, published.published.card, published.splits)
-    return write_statistics(tmp_path_factory.mktemp("stats"), stats)
+
+@pytest.fixture(scope="module")
+def statistics(published):
+    return published.statistics
 
 
 def test_statistics_summarise_the_digits_inputs_and_outputs(published, statistics):

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kerasforge.serving.monitoring.statistics import write_statistics
 from tests.conftest import ServerProcess
 from tests.serving.server.test_grpc_api import predict_request
 
@@ -102,19 +101,16 @@ def send_rest(server: ServerProcess, rows: np.ndarray, per_request: int = 10) ->
 
 
 @pytest.fixture(scope="module")
-def drift(published, tmp_path_factory) -> SimpleNamespace:
-    """Publish, serve, send each phase's traffic, capture what the server said after it."""
+def drift(monitored_once, published, tmp_path_factory) -> SimpleNamespace:
+    """Serve, send each phase's traffic, capture what the server said after it."""
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from kerasforge.pipelines.training.statistics import compute_statistics
-    from kerasforge.serving.export.publish import publish
+    from tests.conftest import DEFAULT_CONFIG, TINY
 
     root = tmp_path_factory.mktemp("drift")
-    card, splits = published.published.card, published.splits
-    stats = write_statistics(root, compute_statistics(published.model, card, splits))
-    data = published.task.export_data(published.model, splits)
-    publish(published.model, root / "models", "digits", card=card, tflite=False, data=data,
-            statistics=stats)  # fmt: skip
+    monitored = monitored_once(DEFAULT_CONFIG, TINY)  # published with its statistics
+    card, splits = monitored.published.card, monitored.splits
+    shutil.copytree(monitored.published.path, root / "models" / "digits" / "1")
     shutil.copytree(published.published.path, root / "models" / "plain" / "1")
     (root / "models.config").write_text(MODELS.format(root=root))
     (root / "monitoring.config").write_text("prometheus_config { enable: true }")
