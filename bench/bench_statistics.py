@@ -23,6 +23,7 @@ def run(args: Any, repeats: int = 4) -> dict[str, dict]:
     from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.training import train
+    from kerasforge.pipelines.training.inputs import make_datasets
     from kerasforge.pipelines.training.statistics import compute_statistics
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -32,7 +33,7 @@ def run(args: Any, repeats: int = 4) -> dict[str, dict]:
         task = get_task(cfg.task.name, cfg.task.options)
         splits = train.load_splits(cfg, task)
         model = train.build_task_model(cfg, task, splits)
-        datasets = train._datasets(cfg, task, splits)
+        datasets = make_datasets(cfg, task, splits)
         train.compile_model(cfg, task, model, datasets["steps_per_epoch"])
         card = task.card(cfg.model.name, splits.info)
         fit = {
