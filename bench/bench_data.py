@@ -40,12 +40,13 @@ def _prepared(config: Path, overrides: list[str]) -> tuple[Any, Any, Any, dict]:
     from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.training import train
+    from kerasforge.pipelines.training.inputs import make_datasets
 
     cfg = load_config(config, ["tracking.enabled=false", f"train.epochs={EPOCHS}", *overrides])
     task = get_task(cfg.task.name, cfg.task.options)
     splits = train.load_splits(cfg, task)
     model = train.build_task_model(cfg, task, splits)
-    datasets = train._datasets(cfg, task, splits)
+    datasets = make_datasets(cfg, task, splits)
     train.compile_model(cfg, task, model, datasets["steps_per_epoch"])
     return cfg, splits, model, datasets
 

@@ -122,6 +122,7 @@ class Training:
 
         from kerasforge.pipelines.tracking.run import Tracker
         from kerasforge.pipelines.training import train
+        from kerasforge.pipelines.training.inputs import make_datasets
         from kerasforge.pipelines.training.statistics import write_run_statistics
 
         cfg, task, splits = self.cfg, self.task, self.splits
@@ -129,7 +130,7 @@ class Training:
         keras.utils.set_random_seed(cfg.seed)
         start = time.perf_counter()
         model = train.build_task_model(cfg, task, splits)
-        datasets = train._datasets(cfg, task, splits)
+        datasets = make_datasets(cfg, task, splits)
         train.compile_model(cfg, task, model, datasets["steps_per_epoch"])
         model.fit(
             datasets["train"],

@@ -24,9 +24,9 @@ def run(args: Any, repeats: int = 8) -> dict[str, dict]:
     from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.tracking import store as mlflow_store
     from kerasforge.pipelines.tracking.run import MlflowMetrics, Tracker
+    from kerasforge.pipelines.training.inputs import make_datasets
     from kerasforge.pipelines.training.train import (
         OPTIMIZERS,
-        _datasets,
         build_task_model,
         load_splits,
     )
@@ -39,7 +39,7 @@ def run(args: Any, repeats: int = 8) -> dict[str, dict]:
         optimizer=OPTIMIZERS[cfg.train.optimizer](learning_rate=cfg.train.learning_rate),
         **task.compile_arguments(),
     )
-    data = _datasets(cfg, task, splits)
+    data = make_datasets(cfg, task, splits)
     with tempfile.TemporaryDirectory() as folder:
         uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
         experiment = mlflow_store.prepare(uri, "bench", Path(folder) / "artifacts")

@@ -24,6 +24,7 @@ def run(args: Any, repeats: int = 20) -> dict[str, dict]:
     from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.tracking.run import Tracker
     from kerasforge.pipelines.training import resume, train
+    from kerasforge.pipelines.training.inputs import make_datasets
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -34,7 +35,7 @@ def run(args: Any, repeats: int = 20) -> dict[str, dict]:
         task = get_task(cfg.task.name, cfg.task.options)
         splits = train.load_splits(cfg, task)
         model = train.build_task_model(cfg, task, splits)
-        datasets = train._datasets(cfg, task, splits)
+        datasets = make_datasets(cfg, task, splits)
         train.compile_model(cfg, task, model, datasets["steps_per_epoch"])
         run_dir = out / "run"
         (run_dir / "checkpoints").mkdir(parents=True)

@@ -1,18 +1,18 @@
 """Publish a trained Keras model to a TF Serving model repository.
 
-The SavedModel exports the signatures of the model's task (``serving.export.signatures``),
-taking raw inputs (preprocessing is inside the model). Given training data
-(``ExportData``), a publish also writes TF Serving warm-up records
-(``serving.export.warmup``), passes the validation gate (``serving.export.gate``: a fresh
-process replays them against the Keras model), converts the TFLite variants
-(``serving.export.tflite``) and writes the parity report (``serving.export.parity``); the
-most widely loadable variant within the accuracy budget becomes ``model.tflite``
-(``parity.choose_edge_model``). The model
-card ``kerasforge.json`` sits beside it all. Each publish writes a new version,
-``highest + 1``, into a temporary directory first and renames it into place,
-so TF Serving (and the embedded server) never see a half-written version; the
-TF Serving configs in the repository root are regenerated afterwards
-(``serving.export.tf_serving_config``).
+The SavedModel exports the signatures of the model's task
+(``serving.export.saved_model``, ``serving.export.signatures``), taking raw inputs
+(preprocessing is inside the model). Given training data (``ExportData``), a publish
+also writes TF Serving warm-up records (``serving.export.warmup``), passes the
+validation gate (``serving.export.gate``: a fresh process replays them against the
+Keras model), checks for skew (``serving.export.skew``), converts the TFLite
+variants and writes the parity report (``serving.export.edge_model``); the most
+widely loadable variant within the accuracy budget becomes ``model.tflite``
+(``parity.choose_edge_model``). The model card ``kerasforge.json`` sits beside it
+all. Each publish writes a new version, ``highest + 1``, into a temporary directory
+first and renames it into place, so TF Serving (and the embedded server) never see a
+half-written version; the TF Serving configs in the repository root are regenerated
+afterwards (``serving.export.tf_serving_config``).
 """
 
 from __future__ import annotations
@@ -27,44 +27,21 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import repository as repository_layout
-from ..card import (
-    CardError,
-    Headline,
-    ModelCard,
-    SignatureInfo,
-    TensorInfo,
-    read_card,
-)
+from ..card import CardError, ModelCard, SignatureInfo, read_card
 from ..card import write_card as _write_card
 from ..errors import ServingError
 from ..monitoring.statistics import find_statistics
 from ..repository import TFLITE_FILE
-from ..wire import PREDICT_METHOD
-from .contracts import contract_for, endpoints
+from .edge_model import write_tflite
 from .gate import prepare as start_gate
 from .gate import validate
-from .parity import (
-    ParityReport,
-    choose_edge_model,
-    compare,
-    p50_ms,
-    score,
-    tflite_row,
-)
-from .signatures import (
-    DEFAULT_SIGNATURE,
-    ENCODED_IMAGES,
-    PIXELS_SIGNATURE,
-    Endpoint,
-    write_method_names,
-)
+from .parity import ParityReport
+from .saved_model import write_saved_model
 from .skew import with_statistics
 from .text import with_tokenizer
 from .tf_serving_config import write_configs
-from .tflite import ExportData, TFLiteOptions, Variant, convert_variants, file_size
+from .tflite import ExportData, TFLiteOptions, file_size
 from .warmup import write_warmup
 
 
@@ -94,151 +71,6 @@ def print_progress(line: str) -> None:
 
 def quiet(line: str) -> None:
     """A :data:`Progress` that reports nothing."""
-
-
-def write_saved_model(model: Any, path: str | Path, card: ModelCard) -> dict[str, SignatureInfo]:
-    """Export ``model`` as a SavedModel with the signatures of ``card.task``.
-
-    Returns:
-        The card's description of each signature (method, named inputs and outputs).
-    """
-    import keras
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    described = {}
-    found = endpoints(card, model)
-    if card.image_input == ENCODED_IMAGES and PIXELS_SIGNATURE not in found:
-        raise ServingError(
-            f"export.image_input: 'encoded' is not offered by task {card.task!r} (its "
-            "serving_default takes the raw input); set export.image_input: pixels"
-        )
-    for name, endpoint in found.items():
-        traced = archive.add_endpoint(
-            name=name, fn=endpoint.fn, input_signature=endpoint.input_signature
-        )
-        described[name] = describe(endpoint, traced.get_concrete_function())
-    archive.write_out(str(path), verbose=False)
-    methods = {n: e.method_name for n, e in found.items() if e.method_name != PREDICT_METHOD}
-    if methods:
-        write_method_names(Path(path), methods)
-    return described
-
-
-def describe(endpoint: Endpoint, concrete: Any) -> SignatureInfo:
-    """Method, named inputs (with the endpoint's facts) and outputs of one endpoint.
-
-    ``concrete`` is the endpoint as the archive traced it, so nothing is traced twice.
-    """
-    facts = endpoint.input_facts or ({},) * len(endpoint.input_signature)
-    inputs = [
-        TensorInfo(name=s.name, dtype=s.dtype.name, shape=s.shape.as_list(), **f)
-        for s, f in zip(endpoint.input_signature, facts, strict=True)
-    ]
-    outputs = [
-        TensorInfo(name=k, dtype=t.dtype.name, shape=t.shape.as_list())
-        for k, t in sorted(concrete.structured_outputs.items())
-    ]
-    return SignatureInfo(
-        method_name=endpoint.method_name,
-        description=endpoint.description,
-        inputs=inputs,
-        outputs=outputs,
-        example_features=list(endpoint.example_features),
-    )
-
-
-def write_tflite(
-    model: Any,
-    staging: Path,
-    card: ModelCard,
-    options: TFLiteOptions,
-    data: ExportData | None,
-    progress: Progress = quiet,
-) -> tuple[Path | None, dict[str, Any], ParityReport | None]:
-    """Convert the variants, measure parity, publish the edge model as ``model.tflite``;
-    each variant and the parity report are reported to ``progress`` as they finish.
-
-    Returns:
-        The edge model's path (``None`` when no variant qualifies), the card's
-        ``tflite`` section, and the parity report (``None`` without test data).
-    """
-    variants = convert_variants(
-        staging, staging / "tflite", options.variants, data, card, progress=progress
-    )
-    begun = time.monotonic()
-    report = parity_report(model, staging, card, variants, options, data) if data else None
-    if report is not None:
-        report.write(staging)
-        edge = report.edge_model
-        progress(
-            f"export: parity report on {report.examples} test examples: edge model {edge} "
-            f"({time.monotonic() - begun:.1f} s)"
-        )
-    else:  # nothing to measure against: float32 is the only variant exact by construction
-        edge = "float32" if variants.get("float32", Variant("", None)).path else None
-    section: dict[str, Any] = {
-        "edge_model": edge,
-        "edge_reason": report.edge_reason if report else edge and f"{edge}: exact, no test data",
-        "budget_points": options.budget,
-        "variants": {name: v.card_facts() for name, v in variants.items()},
-    }
-    if edge is None:
-        return None, section, report
-    chosen = variants[edge]
-    assert chosen.path is not None
-    shutil.copyfile(chosen.path, staging / TFLITE_FILE)
-    shutil.copyfile(chosen.path.with_suffix(".json"), (staging / TFLITE_FILE).with_suffix(".json"))
-    return staging / TFLITE_FILE, section, report
-
-
-def parity_report(
-    model: Any,
-    saved_model_dir: Path,
-    card: ModelCard,
-    variants: dict[str, Variant],
-    options: TFLiteOptions,
-    data: ExportData,
-) -> ParityReport:
-    """Keras vs the SavedModel vs each TFLite variant on the test split (``export.parity``).
-
-    Compared over the raw input's signature (``serving_pixels`` where ``serving_default``
-    takes encoded images), the one the TFLite variants convert.
-    """
-    import tensorflow as tf
-
-    text = np.asarray(data.x_test).dtype.kind in "OSU"
-    x, y = np.asarray(data.x_test, dtype=object if text else "float32"), np.asarray(data.y_test)
-    found = endpoints(card, model)
-    raw = PIXELS_SIGNATURE if PIXELS_SIGNATURE in found else DEFAULT_SIGNATURE
-    endpoint = found[raw]
-    reference = {k: v.numpy() for k, v in endpoint.fn(tf.constant(x)).items()}
-    headline = card.headline or Headline(metric="metric", mode="max")
-    scale = contract_for(card.task).score_scale(card, x, y)
-    report = ParityReport(
-        headline.metric,
-        headline.mode,
-        options.budget,
-        score(card.task, y, reference, scale),
-        len(x),
-    )
-    signature = tf.saved_model.load(str(saved_model_dir)).signatures[raw]
-    input_name = endpoint.input_signature[0].name
-
-    def served(batch: np.ndarray) -> dict[str, np.ndarray]:
-        return {k: v.numpy() for k, v in signature(**{input_name: tf.constant(batch)}).items()}
-
-    row = compare("saved_model", card.task, reference, served(x), y, scale)
-    row.size_bytes = sum(f.stat().st_size for f in _saved_model_files(saved_model_dir))
-    row.p50_ms, row.verdict = p50_ms(served, x[:1]), "served by TF Serving"
-    report.rows.append(row)
-    report.rows.extend(tflite_row(v, card.task, reference, x, y, scale) for v in variants.values())
-    choose_edge_model(report, headline.mode)
-    return report
-
-
-def _saved_model_files(folder: Path) -> list[Path]:
-    return [folder / "saved_model.pb", *(folder / "variables").glob("*")]
 
 
 def _installed(*packages: str) -> dict[str, str]:
@@ -284,49 +116,15 @@ def publish(
     Returns:
         The published name, version, paths and card.
     """
-    model_dir = Path(repository) / repository_layout.check_model_name(name)
-    repository_layout.clean_stale_staging(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
+    model_dir, staging = _new_staging(repository, name)
     seconds: dict[str, float] = {}
     try:
-        if data is not None:
-            start_gate()  # its TensorFlow import runs while the SavedModel is written
-        card = with_tokenizer(card, model)
-        begun = time.monotonic()
-        signatures = write_saved_model(model, staging, card)
-        seconds["SavedModel"] = time.monotonic() - begun
-        progress(
-            f"export: SavedModel written ({file_size(_folder_bytes(staging))}, "
-            f"{len(signatures)} signatures) in {seconds['SavedModel']:.1f} s"
-        )
-        if data is not None:  # warm-up records, then the gate replays them
-            begun = time.monotonic()
-            write_warmup(staging, name, signatures, data.representative)
-            validate(staging, model, card)
-            seconds["gate"] = time.monotonic() - begun
-            progress(
-                "export: validation gate passed (warm-up requests replayed against the Keras "
-                f"model) in {seconds['gate']:.1f} s"
-            )
+        card, signatures = _write_and_gate(model, staging, name, card, data, progress, seconds)
         card = with_statistics(staging, model, card, statistics, data, signatures)
-        tflite_path, section, report = None, {}, None
-        if tflite:
-            options = tflite if isinstance(tflite, TFLiteOptions) else TFLiteOptions()
-            begun = time.monotonic()
-            tflite_path, section, report = write_tflite(
-                model, staging, card, options, data, progress
-            )
-            seconds["TFLite"] = time.monotonic() - begun
-        card = card.model_copy(
-            update={
-                "model_name": name,
-                "signatures": signatures,
-                "tflite": section,
-                "created": time.time(),
-                "versions": _installed("kerasforge", "tensorflow", "keras"),
-            }
+        tflite_path, section, report = _write_edge(
+            model, staging, card, tflite, data, progress, seconds
         )
+        card = _published_card(card, name, signatures, section)
         version, final = move_into_place(staging, model_dir, card)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -335,6 +133,82 @@ def publish(
     tflite_final = final / TFLITE_FILE if tflite_path else None
     card = card.model_copy(update={"version": version})
     return Published(name, version, final, tflite_final, card, report, seconds)
+
+
+def _new_staging(repository: str | Path, name: str) -> tuple[Path, Path]:
+    """The model's folder (made if new, stale staging folders removed) and a fresh
+    staging folder inside it."""
+    model_dir = Path(repository) / repository_layout.check_model_name(name)
+    repository_layout.clean_stale_staging(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    return model_dir, Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
+
+
+def _write_and_gate(
+    model: Any,
+    staging: Path,
+    name: str,
+    card: ModelCard,
+    data: ExportData | None,
+    progress: Progress,
+    seconds: dict[str, float],
+) -> tuple[ModelCard, dict[str, SignatureInfo]]:
+    """The SavedModel (the card gains the tokenizer), then, given ``data``, the warm-up
+    records and the validation gate that replays them; each step timed in ``seconds``."""
+    if data is not None:
+        start_gate()  # its TensorFlow import runs while the SavedModel is written
+    card = with_tokenizer(card, model)
+    begun = time.monotonic()
+    signatures = write_saved_model(model, staging, card)
+    seconds["SavedModel"] = time.monotonic() - begun
+    progress(
+        f"export: SavedModel written ({file_size(_folder_bytes(staging))}, "
+        f"{len(signatures)} signatures) in {seconds['SavedModel']:.1f} s"
+    )
+    if data is not None:  # warm-up records, then the gate replays them
+        begun = time.monotonic()
+        write_warmup(staging, name, signatures, data.representative)
+        validate(staging, model, card)
+        seconds["gate"] = time.monotonic() - begun
+        progress(
+            "export: validation gate passed (warm-up requests replayed against the Keras "
+            f"model) in {seconds['gate']:.1f} s"
+        )
+    return card, signatures
+
+
+def _write_edge(
+    model: Any,
+    staging: Path,
+    card: ModelCard,
+    tflite: bool | TFLiteOptions,
+    data: ExportData | None,
+    progress: Progress,
+    seconds: dict[str, float],
+) -> tuple[Path | None, dict[str, Any], ParityReport | None]:
+    """:func:`~.edge_model.write_tflite` when ``tflite`` asks for it, timed in ``seconds``."""
+    if not tflite:
+        return None, {}, None
+    options = tflite if isinstance(tflite, TFLiteOptions) else TFLiteOptions()
+    begun = time.monotonic()
+    written = write_tflite(model, staging, card, options, data, progress)
+    seconds["TFLite"] = time.monotonic() - begun
+    return written
+
+
+def _published_card(
+    card: ModelCard, name: str, signatures: dict[str, SignatureInfo], tflite: dict[str, Any]
+) -> ModelCard:
+    """The card as published: name, signatures, ``tflite`` section, time, library versions."""
+    return card.model_copy(
+        update={
+            "model_name": name,
+            "signatures": signatures,
+            "tflite": tflite,
+            "created": time.time(),
+            "versions": _installed("kerasforge", "tensorflow", "keras"),
+        }
+    )
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -13,8 +13,9 @@ from kerasforge.pipelines.augment.images import AugmentConfig, augmenter, beta_s
 from kerasforge.pipelines.config.experiment import load_config
 from kerasforge.pipelines.errors import ConfigError
 from kerasforge.pipelines.tasks import get_task
+from kerasforge.pipelines.training.inputs import load_splits, make_datasets
 from kerasforge.pipelines.training.regularize import SmoothedSparseCrossentropy, smoothed
-from kerasforge.pipelines.training.train import _datasets, build_task_model, load_splits
+from kerasforge.pipelines.training.train import build_task_model
 from tests.conftest import DEFAULT_CONFIG, TINY
 
 CLASSES = 5
@@ -153,7 +154,7 @@ def test_augmentation_touches_only_training_batches_never_the_model():
     )
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
-    datasets = _datasets(cfg, task, splits)
+    datasets = make_datasets(cfg, task, splits)
     for part, x, y in (("validation", splits.x_val, splits.y_val), ("test", splits.x_test, None)):
         got = np.concatenate([b[0].numpy() for b in datasets[part]])
         np.testing.assert_array_equal(got, x)
@@ -190,7 +191,7 @@ def test_placement_model_augments_in_fit_only_and_publishes_a_still_model(tmp_pa
     )
     task = get_task(cfg.task.name, cfg.task.options)
     splits = load_splits(cfg, task)
-    x, _ = next(iter(_datasets(cfg, task, splits)["train"]))
+    x, _ = next(iter(make_datasets(cfg, task, splits)["train"]))
     assert np.isin(x.numpy(), splits.x_train).all(), "the data pipeline leaves pixels alone"
 
     result = train(cfg)  # the publish gate compares the SavedModel with the Keras model

@@ -141,6 +141,7 @@ def test_augmentation_never_reaches_validation_test_or_the_model(tmp_path):
     from kerasforge.pipelines.data.pipeline import load_source, split
     from kerasforge.pipelines.tasks import get_task
     from kerasforge.pipelines.training import train as trainer
+    from kerasforge.pipelines.training.inputs import make_datasets
     from tests.conftest import ROOT
 
     cfg = load_config(
@@ -150,7 +151,7 @@ def test_augmentation_never_reaches_validation_test_or_the_model(tmp_path):
     )  # fmt: skip
     task = get_task("classification")
     splits = split(load_source("chase"), 0.15, 0.15, seed=0)
-    datasets = trainer._datasets(cfg, task, splits)
+    datasets = make_datasets(cfg, task, splits)
     seen = {t.decode() for x, _ in datasets["train"].take(3) for t in x.numpy()}
     assert seen - set(splits.x_train.tolist()), "training texts are augmented"
     for name, raw in (("validation", splits.x_val), ("test", splits.x_test)):

@@ -7,7 +7,7 @@ import sys
 
 from tests.conftest import ROOT
 
-# As `kerasforge train` shows findings (pipelines/training/train.py, load_splits) and
+# As `kerasforge train` shows findings (pipelines/training/inputs.py, load_splits) and
 # errors (cli/main.py), in a fresh interpreter: no test harness's logging handlers.
 SHOW = """
 import numpy as np

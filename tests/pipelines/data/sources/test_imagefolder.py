@@ -14,7 +14,7 @@ from kerasforge.pipelines.data.pipeline import load_source, split
 from kerasforge.pipelines.data.sources import imagefolder
 from kerasforge.pipelines.errors import DataError
 from kerasforge.pipelines.tasks import get_task
-from kerasforge.pipelines.training.train import _datasets, load_splits
+from kerasforge.pipelines.training.inputs import load_splits, make_datasets
 from tests.conftest import ROOT
 
 EVERY = 9
@@ -122,14 +122,14 @@ def test_streamed_splits_keep_every_file_and_a_bounded_sample(folder, tmp_path, 
     splits = load_splits(cfg, task)
     assert splits.x_train.shape == (25, 8, 8, 1) and len(splits.y_train) == 25
     assert len(splits.files.paths["train"]) == splits.sizes["train"] > 25
-    datasets = _datasets(cfg, task, splits)
+    datasets = make_datasets(cfg, task, splits)
     test_labels = np.concatenate([y for _, y in datasets["test"]])
     np.testing.assert_array_equal(test_labels, splits.files.labels["test"])
     epoch = list(datasets["train"].take(datasets["steps_per_epoch"]))
     seen = np.concatenate([y.numpy() for _, y in epoch])
     assert sorted(seen.tolist()) == sorted(splits.files.labels["train"].tolist())
     assert any((tmp_path / "cache").iterdir()), "decoded images cached in files"
-    resumed = _datasets(cfg, task, splits, first_epoch=1)
+    resumed = make_datasets(cfg, task, splits, first_epoch=1)
     second = list(datasets["train"].take(2 * datasets["steps_per_epoch"]))[-1][1]
     np.testing.assert_array_equal(
         list(resumed["train"].take(datasets["steps_per_epoch"]))[-1][1], second
