@@ -69,7 +69,8 @@ def with_default_dynamic(version: Path, where: Path) -> Path:
     import tensorflow as tf
 
     from kerasforge.serving.export.signatures import DEFAULT_SIGNATURE
-    from kerasforge.serving.export.tflite import numeric_saved_model, runtime_needs
+    from kerasforge.serving.export.tflite import numeric_saved_model
+    from kerasforge.serving.export.tflite_sidecar import runtime_needs
 
     copy = where / version.name
     shutil.copytree(version, copy)

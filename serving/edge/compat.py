@@ -3,7 +3,7 @@
 Every variant on the model card records ``min_runtime``: the oldest TFLite
 runtime that loads it, as the converter wrote it into the flatbuffer's
 ``min_runtime_version`` metadata (the highest runtime any of its builtin op
-versions needs; ``serving.export.tflite.runtime_needs`` reads it at export). Those
+versions needs; ``serving.export.tflite_sidecar.runtime_needs`` reads it at export). Those
 versions count in TensorFlow releases (``"2.14.0"``), which is also how
 ``tflite-runtime`` numbers itself. ``ai-edge-litert`` numbers its releases
 on its own (1.x, 2.x), so its place in that line is a lower bound from its
