@@ -37,6 +37,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from figure_tables import (
+    NOT_MEASURED,
+    RUN_TABLES,
+    drift_table,
+    duration,
+    epochs,
+    load,
+    run_table,
+    score_table,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "docs" / "figures.json"
 DOCUMENTS = ("README.md", "docs/*.md")
@@ -74,6 +85,25 @@ JOBS = {
     ),
     "diabetes_mlp": Job("configs/diabetes_mlp.yaml", quote=(r"^test r2:", r"^result:")),
 }
+RESULT = (r"^test \w+:", r"^(result|epochs|time):")
+"""What the docs' tables quote of the other configs: the test line and the summary."""
+# docs/models.md and docs/tasks.md, cheapest first (wall time on a quiet 2-core machine).
+DOCS_JOBS = (
+    "digits_vgg11", "digits_alexnet", "digits_dense_autoencoder", "digits_resnet20",
+    "chase_folder_transformer", "chase_transformer", "digits_transfer_feature_extraction",
+    "digits_transfer_gradual", "digits_vae", "digits_transfer_pretrain",
+    "digits_conv_autoencoder", "digits_dcgan", "dates_seq2seq_luong", "dates_seq2seq_bahdanau",
+    "dates_seq2seq_plain", "digits_efficientnet_b0", "chase_csv_transformer",
+)  # fmt: skip
+JOBS.update({name: Job(f"configs/{name}.yaml", quote=RESULT) for name in DOCS_JOBS})
+# docs/tasks.md's held-out digits: the autoencoders with another digit as the anomaly.
+for family, digits in (("dense", (0, 1, 2, 3, 4, 5, 6, 8, 9)), ("conv", (1,))):
+    for digit in digits:
+        JOBS[f"digits_{family}_autoencoder_holdout_{digit}"] = Job(
+            f"configs/digits_{family}_autoencoder.yaml",
+            (f"task.options.anomaly_class={digit}",),
+            quote=RESULT,
+        )
 
 
 @dataclass(frozen=True)
@@ -83,7 +113,9 @@ class Recipe:
     command: tuple[str, ...]
     result: str
     columns: tuple[tuple[str, str], ...]
-    """The result's top-level keys, in table order, with their column headings."""
+    """The result's keys, in table order, with their headings (columns, or a score table's rows)."""
+    table: str = "drift"
+    """``drift`` (a column per report) or ``scores`` (a row per model of the first result key)."""
 
 
 RECIPES = {
@@ -91,6 +123,18 @@ RECIPES = {
         ("docs/monitoring_recipe.sh",),
         "bench/results/monitor_recipe.json",
         (("v1_new_scanner", "v1, new scanner only"), ("v2_all_scanners", "v2, every scanner")),
+    ),
+    "text_bench": Recipe(  # docs/tasks.md: the chase task against bag-of-words models
+        (".venv/bin/python", "bench/run.py", "--only", "text", "--out", "bench/results/text.json"),
+        "bench/results/text.json",
+        (
+            ("majority", "majority class"),
+            ("bow_logistic", "logistic regression on word counts"),
+            ("bow_mlp", "MLP (64 units) on word counts"),
+            ("bigram_logistic", "logistic regression on word and word-pair counts"),
+            ("transformer", "`transformer_classifier` (1 block, 32 dims, 2 heads)"),
+        ),
+        table="scores",
     ),
 }
 
@@ -128,6 +172,7 @@ def measure(name: str, job: Job) -> dict[str, Any]:
         card = json.loads(card_path.read_text())
         edge = card_path.parent / "model.tflite"
         edge_bytes = edge.stat().st_size if edge.is_file() else None
+        parity = _parity(card_path.parent / "parity.json")
     lines = [line.replace(scratch, "<checkout>") for line in done.stdout.splitlines()]
     quoted = [line for line in lines if any(re.search(q, line) for q in job.quote)]
     return {
@@ -137,8 +182,23 @@ def measure(name: str, job: Job) -> dict[str, Any]:
         "metrics": card["metrics"],
         "edge_model": (card.get("tflite") or {}).get("edge_model"),
         "edge_model_bytes": edge_bytes,
+        "parity": parity,
         "output": list(dict.fromkeys(quoted)),  # a line printed twice is quoted once
         "machine": {**before, "load_average_after": round(os.getloadavg()[0], 2)},
+    }
+
+
+def _parity(path: Path) -> dict[str, Any]:
+    """The TFLite parity report's figures: the Keras metric, and per variant its row."""
+    if not path.is_file():
+        return {}
+    report = json.loads(path.read_text())
+    keep = ("metric", "agreement", "max_abs_diff", "size_bytes", "verdict")
+    rows = {row["model"]: {k: row.get(k) for k in keep} for row in report.get("rows", [])}
+    return {
+        "metric": report.get("metric"),
+        "keras_metric": report.get("keras_metric"),
+        "rows": rows,
     }
 
 
@@ -159,51 +219,29 @@ def measure_recipe(name: str, recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def drift_table(name: str, run: dict[str, Any]) -> list[str]:
-    """A drift recipe's figures as a Markdown table: a row per feature, a column per report."""
-    columns = RECIPES[name].columns
-    reports = [run["result"][key] for key, _ in columns]
-    head = [
-        f"{title} ({report['live_rows']:,} requests)"
-        for (_, title), report in zip(columns, reports, strict=True)
-    ]
-    lines = [f"| feature | {' | '.join(head)} |", "| --- |" + " --- |" * len(columns)]
-    for feature in sorted(reports[0]["features"]):
-        cells = [_drift_cell(report["features"].get(feature, {})) for report in reports]
-        lines.append(f"| {feature} | {' | '.join(cells)} |")
-    lines.append("| verdict | " + " | ".join(_verdict(r["verdict"]) for r in reports) + " |")
-    return lines
-
-
-def _drift_cell(drift: dict[str, Any]) -> str:
-    tests = [("PSI", drift.get("psi")), ("KS p", drift.get("ks_p_value"))]
-    tests.append(("chi-square p", drift.get("chi2_p_value")))
-    shown = ", ".join(f"{label} {value:.2g}" for label, value in tests if value is not None)
-    return f"{_verdict(drift.get('verdict', 'no_data'))}: {shown}"
-
-
-def _verdict(verdict: str) -> str:
-    return f"**{verdict}**" if verdict == "alert" else verdict
-
-
-def duration(seconds: float) -> str:
-    """``"54 s"``, ``"3 min 8 s"``."""
-    whole = round(seconds)
-    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
-
-
 def value(record: dict[str, Any], key: str) -> str:
     """The text of figure ``JOB.KEY``; raises ``KeyError`` naming what is missing.
 
-    Keys: ``time`` (wall time), ``edge_model_kb``, ``machine`` (one phrase), and
-    any model-card metric (``test_accuracy``), written with four decimals.
+    Keys: ``time`` (wall time), ``load`` (load average at start and end),
+    ``epochs``, ``edge_model_kb``, ``machine`` (one phrase), any model-card metric
+    (``test_accuracy``, four decimals), and ``parity.keras_metric`` or
+    ``parity.VARIANT.FIGURE`` from the TFLite parity report. A defined job not yet
+    in the record reads "not yet measured".
     """
     job, _, field = key.partition(".")
     if job not in record:
+        if job in JOBS:
+            return NOT_MEASURED
         raise KeyError(f"figure {key!r}: no job {job!r} in {RECORD.name}; run make docs-figures")
     run = record[job]
     if field == "time":
         return duration(run["seconds"])
+    if field == "load":
+        return f"load average {load(run)}"
+    if field == "epochs":
+        return epochs(run)
+    if field == "edge_model":
+        return run.get("edge_model") or "none"
     if field == "edge_model_kb":
         return f"{round(run['edge_model_bytes'] / 1000)} KB"
     if field == "machine":
@@ -214,7 +252,20 @@ def value(record: dict[str, Any], key: str) -> str:
         )
     if field in run["metrics"]:
         return f"{run['metrics'][field]:.4f}"
+    if field.startswith("parity."):
+        return _parity_value(run.get("parity") or {}, key, field.split(".")[1:])
     raise KeyError(f"figure {key!r}: {job} recorded no {field!r}")
+
+
+def _parity_value(parity: dict[str, Any], key: str, path: list[str]) -> str:
+    found: Any = parity.get("keras_metric") if path == ["keras_metric"] else None
+    if len(path) == 2:
+        found = (parity.get("rows", {}).get(path[0]) or {}).get(path[1])
+    if found is None:
+        raise KeyError(f"figure {key!r}: its parity report recorded no {'.'.join(path)!r}")
+    if path[-1] == "size_bytes":
+        return f"{round(found / 1000)} KB"
+    return found if isinstance(found, str) else f"{found:.4f}"
 
 
 def render(text: str, record: dict[str, Any]) -> str:
@@ -233,9 +284,17 @@ def render(text: str, record: dict[str, Any]) -> str:
 
     def table(match: re.Match[str]) -> str:
         name = match["job"]
-        if name not in record or "result" not in record[name]:
+        if name in RUN_TABLES:
+            lines = run_table(name, record)
+        elif name in RECIPES and name not in record:
+            lines = [NOT_MEASURED]
+        elif name in RECIPES and RECIPES[name].table == "scores":
+            lines = score_table(RECIPES[name].columns, record[name])
+        elif name in record and "result" in record[name]:
+            lines = drift_table(RECIPES[name].columns, record[name])
+        else:
             raise KeyError(f"table {name!r}: no recipe {name!r} in {RECORD.name}")
-        body = "".join(f"{line}\n" for line in drift_table(name, record[name]))
+        body = "".join(f"{line}\n" for line in lines)
         return f"{match['open']}\n{body}\n{match['close']}"
 
     return TABLE.sub(table, OUTPUT.sub(output, FIGURE.sub(figure, text)))
@@ -250,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], choices=sorted({*JOBS, *RECIPES}))
     parser.add_argument("--render-only", action="store_true", help="rewrite the docs, run nothing")
+    parser.add_argument("--no-render", action="store_true", help="record only; leave the docs")
     args = parser.parse_args(argv)
     record = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
     if not args.render_only:
@@ -262,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                 record[name] = measure_recipe(name, RECIPES[name])
             print(f"{name}: {duration(record[name]['seconds'])}", flush=True)
         RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    for path in documents():
+    for path in [] if args.no_render else documents():
         text = path.read_text()
         rendered = render(text, record)
         if rendered != text:
