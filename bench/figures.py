@@ -311,6 +311,16 @@ def documents() -> list[Path]:
     return [path for pattern in DOCUMENTS for path in sorted(ROOT.glob(pattern))]
 
 
+def rewrite_documents(record: dict[str, Any]) -> None:
+    """Render every document from ``record``; rewrite those that differ."""
+    for path in documents():
+        text = path.read_text()
+        rendered = render(text, record)
+        if rendered != text:
+            path.write_text(rendered)
+            print(f"rewrote {path.relative_to(ROOT)}")
+
+
 def order() -> list[str]:
     """Every job and recipe, cheapest first (QUIET_SECONDS; a held-out digit as its config)."""
 
@@ -337,13 +347,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: running {' '.join(RECIPES[name].command)} ...", flush=True)
                 record[name] = measure_recipe(name, RECIPES[name])
             print(f"{name}: {duration(record[name]['seconds'])}", flush=True)
-        RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    for path in [] if args.no_render else documents():
-        text = path.read_text()
-        rendered = render(text, record)
-        if rendered != text:
-            path.write_text(rendered)
-            print(f"rewrote {path.relative_to(ROOT)}")
+            # after each job, so that a long run stopped half-way keeps what it measured
+            RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    if not args.no_render:
+        rewrite_documents(record)
     return 0
 
 
