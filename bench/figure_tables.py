@@ -114,6 +114,8 @@ def run_table(name: str, record: dict[str, Any]) -> list[str]:
             lines.append(f"| {row.label} | {NOT_MEASURED} | | | | |")
             continue
         shown = ", ".join(metric_text(run, key) for key in row.metrics)
+        if run.get("published") is False:
+            shown += " (the release gate kept it out of the repository)"
         when = f"commit {run['machine']['commit']}, {run['machine']['date']}"
         cells = [row.label, shown, duration(run["seconds"]), epochs(run), load(run), when]
         lines.append(f"| {' | '.join(cells)} |")

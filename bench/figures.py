@@ -174,7 +174,7 @@ def measure(name: str, job: Job) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"{name}: training failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        card_path = next(Path(scratch, "artifacts", "models").glob("*/*/kerasforge.json"))
+        card_path = _card(Path(scratch, "artifacts"))
         card = json.loads(card_path.read_text())
         edge = card_path.parent / "model.tflite"
         edge_bytes = edge.stat().st_size if edge.is_file() else None
@@ -189,9 +189,20 @@ def measure(name: str, job: Job) -> dict[str, Any]:
         "edge_model": (card.get("tflite") or {}).get("edge_model"),
         "edge_model_bytes": edge_bytes,
         "parity": parity,
+        "published": "/models/" in card_path.as_posix(),
         "output": list(dict.fromkeys(quoted)),  # a line printed twice is quoted once
         "machine": {**before, "load_average_after": round(os.getloadavg()[0], 2)},
     }
+
+
+def _card(artifacts: Path) -> Path:
+    """The published version's card; a run whose gate refused it: the card of its export."""
+    published = sorted(artifacts.glob("models/*/*/kerasforge.json"))
+    staged = sorted(artifacts.glob("runs/*/export/*/*/kerasforge.json"))
+    found = published or staged or sorted(artifacts.glob("runs/*/kerasforge.json"))
+    if not found:
+        raise SystemExit(f"no model card under {artifacts}: the run exported nothing")
+    return found[0]
 
 
 def _parity(path: Path) -> dict[str, Any]:

@@ -163,3 +163,18 @@ def test_a_recipe_s_figures_render_as_a_table():
         == "| outputs/class_ids | ok: PSI 0.0003, chi-square p 1 | ok: PSI 0.0003, chi-square p 1 |"
     )
     assert lines[4] == "| verdict | **alert** | ok |"
+
+
+def test_a_run_the_gate_refused_is_measured_from_its_export(tmp_path):
+    staged = tmp_path / "runs" / "20261207-231332" / "export" / "m" / "1" / "kerasforge.json"
+    staged.parent.mkdir(parents=True)
+    staged.write_text("{}")
+    assert figures._card(tmp_path) == staged
+    published = tmp_path / "models" / "m" / "1" / "kerasforge.json"
+    published.parent.mkdir(parents=True)
+    published.write_text("{}")
+    assert figures._card(tmp_path) == published
+    with pytest.raises(SystemExit, match="exported nothing"):
+        figures._card(tmp_path / "empty")
+    record = {"digits_alexnet": {**RECORD["job"], "published": False}}
+    assert "(the release gate kept it out of the repository)" in figures.run_table("zoo", record)[2]
