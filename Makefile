@@ -128,7 +128,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 bench: $(STAMP) ## every benchmark (bench/bench_*.py) -> bench/results/latest.json (ONLY=name for one)
 	$(QUIET) $(BIN)/python bench/run.py --repository $(REPOSITORY) $(foreach m,$(ONLY),--only $(m))
 
-docs-figures: $(STAMP) ## train the configs the docs quote, record docs/figures.json, rewrite the figures (ONLY=job)
+docs-figures: $(STAMP) ## train the configs the docs quote (cheapest first), record docs/figures.json, rewrite the figures (ONLY=job)
 	$(BIN)/python bench/figures.py $(foreach m,$(ONLY),--only $(m))
 
 # What the compose targets need, checked first so that each missing piece is one line

@@ -37,6 +37,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from figure_tables import (
+    NOT_MEASURED,
+    RUN_TABLES,
+    drift_table,
+    duration,
+    epochs,
+    load,
+    run_table,
+    score_table,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "docs" / "figures.json"
 DOCUMENTS = ("README.md", "docs/*.md")
@@ -74,6 +85,31 @@ JOBS = {
     ),
     "diabetes_mlp": Job("configs/diabetes_mlp.yaml", quote=(r"^test r2:", r"^result:")),
 }
+RESULT = (r"^test \w+:", r"^(result|epochs|time):")
+"""What the docs' tables quote of the other configs: the test line and the summary."""
+QUIET_SECONDS = {
+    "diabetes_mlp": 27, "digits_cnn": 33, "digits_vgg11": 71, "digits_alexnet": 76,
+    "digits_dense_autoencoder": 78, "monitor_recipe": 91, "digits_resnet20": 122,
+    "digits_transfer_feature_extraction": 135, "dates_seq2seq_luong": 135,
+    "dates_seq2seq_bahdanau": 136, "chase_folder_transformer": 140, "chase_transformer": 145,
+    "digits_transfer_gradual": 149, "text_bench": 150, "digits_vae": 155,
+    "dates_seq2seq_plain": 176, "digits_transfer_pretrain": 180, "digits_conv_autoencoder": 186,
+    "digits_dcgan": 208, "digits_efficientnet_b0": 274, "chase_csv_transformer": 300,
+}  # fmt: skip
+"""About how long each job took on a quiet 2-core machine: ``make docs-figures`` runs the
+cheapest first (a held-out digit's run costs as its config's)."""
+NOT_DOCS_JOBS = {"diabetes_mlp", "digits_cnn", "monitor_recipe", "text_bench"}
+DOCS_JOBS = tuple(name for name in QUIET_SECONDS if name not in NOT_DOCS_JOBS)
+"""The configs docs/models.md and docs/tasks.md quote, each trained as it is."""
+JOBS.update({name: Job(f"configs/{name}.yaml", quote=RESULT) for name in DOCS_JOBS})
+# docs/tasks.md's held-out digits: the autoencoders with another digit as the anomaly.
+for family, digits in (("dense", (0, 1, 2, 3, 4, 5, 6, 8, 9)), ("conv", (1,))):
+    for digit in digits:
+        JOBS[f"digits_{family}_autoencoder_holdout_{digit}"] = Job(
+            f"configs/digits_{family}_autoencoder.yaml",
+            (f"task.options.anomaly_class={digit}",),
+            quote=RESULT,
+        )
 
 
 @dataclass(frozen=True)
@@ -83,7 +119,9 @@ class Recipe:
     command: tuple[str, ...]
     result: str
     columns: tuple[tuple[str, str], ...]
-    """The result's top-level keys, in table order, with their column headings."""
+    """The result's keys, in table order, with their headings (columns, or a score table's rows)."""
+    table: str = "drift"
+    """``drift`` (a column per report) or ``scores`` (a row per model of the first result key)."""
 
 
 RECIPES = {
@@ -91,6 +129,18 @@ RECIPES = {
         ("docs/monitoring_recipe.sh",),
         "bench/results/monitor_recipe.json",
         (("v1_new_scanner", "v1, new scanner only"), ("v2_all_scanners", "v2, every scanner")),
+    ),
+    "text_bench": Recipe(  # docs/tasks.md: the chase task against bag-of-words models
+        (".venv/bin/python", "bench/run.py", "--only", "text", "--out", "bench/results/text.json"),
+        "bench/results/text.json",
+        (
+            ("majority", "majority class"),
+            ("bow_logistic", "logistic regression on word counts"),
+            ("bow_mlp", "MLP (64 units) on word counts"),
+            ("bigram_logistic", "logistic regression on word and word-pair counts"),
+            ("transformer", "`transformer_classifier` (1 block, 32 dims, 2 heads)"),
+        ),
+        table="scores",
     ),
 }
 
@@ -124,10 +174,11 @@ def measure(name: str, job: Job) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"{name}: training failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        card_path = next(Path(scratch, "artifacts", "models").glob("*/*/kerasforge.json"))
+        card_path = _card(Path(scratch, "artifacts"))
         card = json.loads(card_path.read_text())
         edge = card_path.parent / "model.tflite"
         edge_bytes = edge.stat().st_size if edge.is_file() else None
+        parity = _parity(card_path.parent / "parity.json")
     lines = [line.replace(scratch, "<checkout>") for line in done.stdout.splitlines()]
     quoted = [line for line in lines if any(re.search(q, line) for q in job.quote)]
     return {
@@ -137,8 +188,34 @@ def measure(name: str, job: Job) -> dict[str, Any]:
         "metrics": card["metrics"],
         "edge_model": (card.get("tflite") or {}).get("edge_model"),
         "edge_model_bytes": edge_bytes,
+        "parity": parity,
+        "published": "/models/" in card_path.as_posix(),
         "output": list(dict.fromkeys(quoted)),  # a line printed twice is quoted once
         "machine": {**before, "load_average_after": round(os.getloadavg()[0], 2)},
+    }
+
+
+def _card(artifacts: Path) -> Path:
+    """The published version's card; a run whose gate refused it: the card of its export."""
+    published = sorted(artifacts.glob("models/*/*/kerasforge.json"))
+    staged = sorted(artifacts.glob("runs/*/export/*/*/kerasforge.json"))
+    found = published or staged or sorted(artifacts.glob("runs/*/kerasforge.json"))
+    if not found:
+        raise SystemExit(f"no model card under {artifacts}: the run exported nothing")
+    return found[0]
+
+
+def _parity(path: Path) -> dict[str, Any]:
+    """The TFLite parity report's figures: the Keras metric, and per variant its row."""
+    if not path.is_file():
+        return {}
+    report = json.loads(path.read_text())
+    keep = ("metric", "agreement", "max_abs_diff", "size_bytes", "verdict")
+    rows = {row["model"]: {k: row.get(k) for k in keep} for row in report.get("rows", [])}
+    return {
+        "metric": report.get("metric"),
+        "keras_metric": report.get("keras_metric"),
+        "rows": rows,
     }
 
 
@@ -159,51 +236,29 @@ def measure_recipe(name: str, recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def drift_table(name: str, run: dict[str, Any]) -> list[str]:
-    """A drift recipe's figures as a Markdown table: a row per feature, a column per report."""
-    columns = RECIPES[name].columns
-    reports = [run["result"][key] for key, _ in columns]
-    head = [
-        f"{title} ({report['live_rows']:,} requests)"
-        for (_, title), report in zip(columns, reports, strict=True)
-    ]
-    lines = [f"| feature | {' | '.join(head)} |", "| --- |" + " --- |" * len(columns)]
-    for feature in sorted(reports[0]["features"]):
-        cells = [_drift_cell(report["features"].get(feature, {})) for report in reports]
-        lines.append(f"| {feature} | {' | '.join(cells)} |")
-    lines.append("| verdict | " + " | ".join(_verdict(r["verdict"]) for r in reports) + " |")
-    return lines
-
-
-def _drift_cell(drift: dict[str, Any]) -> str:
-    tests = [("PSI", drift.get("psi")), ("KS p", drift.get("ks_p_value"))]
-    tests.append(("chi-square p", drift.get("chi2_p_value")))
-    shown = ", ".join(f"{label} {value:.2g}" for label, value in tests if value is not None)
-    return f"{_verdict(drift.get('verdict', 'no_data'))}: {shown}"
-
-
-def _verdict(verdict: str) -> str:
-    return f"**{verdict}**" if verdict == "alert" else verdict
-
-
-def duration(seconds: float) -> str:
-    """``"54 s"``, ``"3 min 8 s"``."""
-    whole = round(seconds)
-    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
-
-
 def value(record: dict[str, Any], key: str) -> str:
     """The text of figure ``JOB.KEY``; raises ``KeyError`` naming what is missing.
 
-    Keys: ``time`` (wall time), ``edge_model_kb``, ``machine`` (one phrase), and
-    any model-card metric (``test_accuracy``), written with four decimals.
+    Keys: ``time`` (wall time), ``load`` (load average at start and end),
+    ``epochs``, ``edge_model_kb``, ``machine`` (one phrase), any model-card metric
+    (``test_accuracy``, four decimals), and ``parity.keras_metric`` or
+    ``parity.VARIANT.FIGURE`` from the TFLite parity report. A defined job not yet
+    in the record reads "not yet measured".
     """
     job, _, field = key.partition(".")
     if job not in record:
+        if job in JOBS:
+            return NOT_MEASURED
         raise KeyError(f"figure {key!r}: no job {job!r} in {RECORD.name}; run make docs-figures")
     run = record[job]
     if field == "time":
         return duration(run["seconds"])
+    if field == "load":
+        return f"load average {load(run)}"
+    if field == "epochs":
+        return epochs(run)
+    if field == "edge_model":
+        return run.get("edge_model") or "none"
     if field == "edge_model_kb":
         return f"{round(run['edge_model_bytes'] / 1000)} KB"
     if field == "machine":
@@ -214,7 +269,20 @@ def value(record: dict[str, Any], key: str) -> str:
         )
     if field in run["metrics"]:
         return f"{run['metrics'][field]:.4f}"
+    if field.startswith("parity."):
+        return _parity_value(run.get("parity") or {}, key, field.split(".")[1:])
     raise KeyError(f"figure {key!r}: {job} recorded no {field!r}")
+
+
+def _parity_value(parity: dict[str, Any], key: str, path: list[str]) -> str:
+    found: Any = parity.get("keras_metric") if path == ["keras_metric"] else None
+    if len(path) == 2:
+        found = (parity.get("rows", {}).get(path[0]) or {}).get(path[1])
+    if found is None:
+        raise KeyError(f"figure {key!r}: its parity report recorded no {'.'.join(path)!r}")
+    if path[-1] == "size_bytes":
+        return f"{round(found / 1000)} KB"
+    return found if isinstance(found, str) else f"{found:.4f}"
 
 
 def render(text: str, record: dict[str, Any]) -> str:
@@ -233,9 +301,17 @@ def render(text: str, record: dict[str, Any]) -> str:
 
     def table(match: re.Match[str]) -> str:
         name = match["job"]
-        if name not in record or "result" not in record[name]:
+        if name in RUN_TABLES:
+            lines = run_table(name, record)
+        elif name in RECIPES and name not in record:
+            lines = [NOT_MEASURED]
+        elif name in RECIPES and RECIPES[name].table == "scores":
+            lines = score_table(RECIPES[name].columns, record[name])
+        elif name in record and "result" in record[name]:
+            lines = drift_table(RECIPES[name].columns, record[name])
+        else:
             raise KeyError(f"table {name!r}: no recipe {name!r} in {RECORD.name}")
-        body = "".join(f"{line}\n" for line in drift_table(name, record[name]))
+        body = "".join(f"{line}\n" for line in lines)
         return f"{match['open']}\n{body}\n{match['close']}"
 
     return TABLE.sub(table, OUTPUT.sub(output, FIGURE.sub(figure, text)))
@@ -246,14 +322,35 @@ def documents() -> list[Path]:
     return [path for pattern in DOCUMENTS for path in sorted(ROOT.glob(pattern))]
 
 
+def rewrite_documents(record: dict[str, Any]) -> None:
+    """Render every document from ``record``; rewrite those that differ."""
+    for path in documents():
+        text = path.read_text()
+        rendered = render(text, record)
+        if rendered != text:
+            path.write_text(rendered)
+            print(f"rewrote {path.relative_to(ROOT)}")
+
+
+def order() -> list[str]:
+    """Every job and recipe, cheapest first (QUIET_SECONDS; a held-out digit as its config)."""
+
+    def cost(name: str) -> float:
+        config = Path(JOBS[name].config).stem if name in JOBS else name
+        return QUIET_SECONDS.get(name, QUIET_SECONDS.get(config, 600))
+
+    return sorted({*JOBS, *RECIPES}, key=lambda name: (cost(name), name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], choices=sorted({*JOBS, *RECIPES}))
     parser.add_argument("--render-only", action="store_true", help="rewrite the docs, run nothing")
+    parser.add_argument("--no-render", action="store_true", help="record only; leave the docs")
     args = parser.parse_args(argv)
     record = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
     if not args.render_only:
-        for name in args.only or sorted({*JOBS, *RECIPES}):
+        for name in args.only or order():
             if name in JOBS:
                 print(f"{name}: training {JOBS[name].config} ...", flush=True)
                 record[name] = measure(name, JOBS[name])
@@ -261,13 +358,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: running {' '.join(RECIPES[name].command)} ...", flush=True)
                 record[name] = measure_recipe(name, RECIPES[name])
             print(f"{name}: {duration(record[name]['seconds'])}", flush=True)
-        RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    for path in documents():
-        text = path.read_text()
-        rendered = render(text, record)
-        if rendered != text:
-            path.write_text(rendered)
-            print(f"rewrote {path.relative_to(ROOT)}")
+            # after each job, so that a long run stopped half-way keeps what it measured
+            RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    if not args.no_render:
+        rewrite_documents(record)
     return 0
 
 
