@@ -131,13 +131,16 @@ def quiet_command(show_logs: bool = False) -> Iterator[None]:
         yield
         return
     levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    unset = [name for name in QUIET_ENVIRONMENT if name not in os.environ]
     quiet_libraries()
     try:
         with filtered_stderr():
             yield
-    finally:  # a notebook goes on with its own logger levels
+    finally:  # a notebook goes on with its own logger levels and environment
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        for name in unset:
+            os.environ.pop(name, None)
 
 
 def run_quiet(command: list[str]) -> int:

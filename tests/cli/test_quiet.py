@@ -86,16 +86,19 @@ def test_fd_2_is_filtered_in_the_block_and_restored_after_an_error(capfd):
     )
 
 
-def test_a_quiet_block_gives_the_loggers_their_levels_back(monkeypatch):
+def test_a_quiet_block_gives_the_loggers_and_environment_back(monkeypatch):
     import logging
 
     monkeypatch.delenv(VERBOSE_ENV, raising=False)
     name = next(iter(QUIET_LOGGERS))
     logger = logging.getLogger(name)
     monkeypatch.setattr(logger, "level", logging.DEBUG)  # a notebook's own choice
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
     with quiet_command():
         assert logger.level == QUIET_LOGGERS[name]
+        assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING"  # for the block's children
     assert logger.level == logging.DEBUG
+    assert "MLFLOW_LOGGING_LEVEL" not in os.environ  # later commands of the session speak
 
 
 @pytest.mark.heavy  # two TensorFlow start-ups, each decoding a corrupt JPEG
