@@ -16,6 +16,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 VERDICT = {True: "met", False: "**not met**", None: "no goal"}
+UNJUDGED = "not judged"
+"""A figure with a goal whose bench could not tell (``met`` null; ``limit`` says why)."""
+
+
+def verdict(fig: dict[str, Any]) -> str:
+    """met, **not met**, no goal (a reported figure) or not judged (a goal the run could
+    not resolve)."""
+    if fig["met"] is None and not str(fig["goal"]).startswith("reported"):
+        return UNJUDGED
+    return VERDICT[fig["met"]]
 
 
 def rows(results: dict[str, Any]) -> list[str]:
@@ -25,9 +35,7 @@ def rows(results: dict[str, Any]) -> list[str]:
         if name.startswith("_") or not isinstance(fig, dict) or "value" not in fig:
             continue
         limit = fig.get("limit", "") if fig["met"] is not True else ""
-        lines.append(
-            f"| `{name}` | {fig['value']:g} | {fig['goal']} | {VERDICT[fig['met']]} | {limit} |"
-        )
+        lines.append(f"| `{name}` | {fig['value']:g} | {fig['goal']} | {verdict(fig)} | {limit} |")
     return lines
 
 

@@ -21,6 +21,7 @@ RESULTS = {
     "b_ratio": {"value": 1.41, "goal": "<= 1.10", "met": False, "limit": "per-epoch save"},
     "a_ratio": {"value": 0.29, "goal": "<= 0.30", "met": True, "float32": 1, "int8": 0.29},
     "c_report": {"value": 2.5, "goal": "reported, no goal", "met": None},
+    "d_noisy": {"value": 0.96, "goal": ">= 0.95", "met": None, "limit": "A/A spread 0.03"},
 }
 
 
@@ -29,7 +30,8 @@ def test_rows_name_value_goal_verdict_and_limit_in_name_order():
     assert rows[2] == "| `a_ratio` | 0.29 | <= 0.30 | met |  |"
     assert rows[3] == "| `b_ratio` | 1.41 | <= 1.10 | **not met** | per-epoch save |"
     assert rows[4] == "| `c_report` | 2.5 | reported, no goal | no goal |  |"
-    assert len(rows) == 5, "the _machine entry is not a figure"
+    assert rows[5] == "| `d_noisy` | 0.96 | >= 0.95 | not judged | A/A spread 0.03 |"
+    assert len(rows) == 6, "the _machine entry is not a figure"
 
 
 def test_render_replaces_only_the_marked_section():
