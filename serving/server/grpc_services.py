@@ -98,19 +98,22 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @guard
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         response = classification_pb2.ClassificationResponse()
-        model, name, outputs = self._run_examples(request, CLASSIFY_METHOD)
-        fill_spec(response.model_spec, model, name)
-        response.result.CopyFrom(examples.classification_result(outputs))
-        self._observed(model, name, "classify", outputs, request, response)
-        return response
+        return self._answer_examples(request, response, CLASSIFY_METHOD, "classify")
 
     @guard
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
         response = regression_pb2.RegressionResponse()
-        model, name, outputs = self._run_examples(request, REGRESS_METHOD)
+        return self._answer_examples(request, response, REGRESS_METHOD, "regress")
+
+    def _answer_examples(self, request: Any, response: Any, method: str, kind: str) -> Any:
+        """Fill a Classify or Regress ``response`` from the request's tf.Examples."""
+        model, name, outputs = self._run_examples(request, method)
         fill_spec(response.model_spec, model, name)
-        response.result.CopyFrom(examples.regression_result(outputs))
-        self._observed(model, name, "regress", outputs, request, response)
+        if kind == "classify":
+            response.result.CopyFrom(examples.classification_result(outputs))
+        else:
+            response.result.CopyFrom(examples.regression_result(outputs))
+        self._observed(model, name, kind, outputs, request, response)
         return response
 
     @guard

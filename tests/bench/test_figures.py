@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 
 import pytest
 
+from tests.bench import bench_module
 from tests.conftest import ROOT
 
 
 def _figures():
-    sys.path.insert(0, str(ROOT / "bench"))  # figures.py imports its sibling figure_tables
-    spec = importlib.util.spec_from_file_location("figures", ROOT / "bench" / "figures.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("figures", module)  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("figures")
 
 
 figures = _figures()

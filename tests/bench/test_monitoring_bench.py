@@ -4,26 +4,12 @@ the per-round ratios) is narrower than its distance from the goal. No server, no
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.bench import bench_module
 
-sys.path.insert(0, str(ROOT / "bench"))  # as bench/run.py does for its modules
-
-
-def _module(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-monitoring = _module(ROOT / "bench" / "bench_monitoring.py")
-stats_bench = _module(ROOT / "bench" / "bench_statistics.py")
+monitoring = bench_module("bench_monitoring")
+stats_bench = bench_module("bench_statistics")
 
 
 def _group(plain: float, aa: float, logged: float, tracked: float) -> object:

@@ -11,28 +11,15 @@ counts, shapes and answers, never on time.
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.bench import bench_module
 
-sys.path.insert(0, str(ROOT / "bench"))  # as bench/run.py does for its modules
-
-
-def _module(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench_peers = _module(ROOT / "bench" / "bench_peers.py")
+bench_peers = bench_module("bench_peers")
 
 
 def _row(rps8: float, p99_8: float, rps32: float, p99_32: float) -> dict[str, float]:
@@ -95,7 +82,7 @@ def test_the_peer_wrapper_answers_as_our_server_does(published, ours):
     """Every peer serves through ``savedmodel.Signature``: in TF Serving's row format
     (util/json_tensor.cc, MakeJsonFromTensors: one object per instance, named outputs)
     it must answer what our server answers for the same SavedModel and body."""
-    signature = _module(ROOT / "bench" / "peer_servers" / "savedmodel.py")
+    signature = bench_module("peer_servers/savedmodel")
     wrapper = signature.Signature(str(published.published.path))
     theirs = json.loads(json.dumps({"predictions": wrapper(json.loads(_body())["instances"])}))
     conn = http.client.HTTPConnection("127.0.0.1", ours, timeout=60)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
+from tests.bench import bench_module
 from tests.conftest import ROOT
 
 
 def _table():
-    spec = importlib.util.spec_from_file_location("table", ROOT / "bench" / "table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("table")
 
 
 RESULTS = {
