@@ -93,17 +93,27 @@ def keras_outputs(
     return signature, {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
-def served_outputs(saved_model_dir: Path, signature: str, x: Any) -> dict[str, np.ndarray]:
-    """The exported SavedModel's ``signature`` outputs for ``x`` (loaded in this process)."""
+def load_export(saved_model_dir: Path) -> Any:
+    """The exported SavedModel, loaded in this process once for both sides of the check."""
     import tensorflow as tf
 
-    concrete = tf.saved_model.load(str(saved_model_dir)).signatures[signature]
+    return tf.saved_model.load(str(saved_model_dir))
+
+
+def served_outputs(loaded: Any, signature: str, x: Any) -> dict[str, np.ndarray]:
+    """The loaded export's ``signature`` outputs for ``x``."""
+    import tensorflow as tf
+
+    concrete = loaded.signatures[signature]
     (name,) = concrete.structured_input_signature[1].keys()
     return {k: v.numpy() for k, v in concrete(**{name: tf.constant(_model_input(x))}).items()}
 
 
-def check_skew(saved_model_dir: Path, model: Any, card: ModelCard, x: Any) -> list[Skew]:
-    """Compare the Keras model's and the export's outputs on ``x[:SKEW_ROWS]``.
+def check_skew(
+    saved_model_dir: Path, model: Any, card: ModelCard, x: Any, loaded: Any = None
+) -> list[Skew]:
+    """Compare the Keras model's and the export's outputs on ``x[:SKEW_ROWS]`` (``loaded``:
+    the export already loaded by :func:`load_export`, else it is loaded here).
 
     Returns:
         Each monitored output's skew (empty when the raw signature takes no examples).
@@ -116,7 +126,8 @@ def check_skew(saved_model_dir: Path, model: Any, card: ModelCard, x: Any) -> li
     if reference is None:
         return []
     signature, expected = reference
-    served = served_outputs(saved_model_dir, signature, x)
+    loaded = loaded if loaded is not None else load_export(saved_model_dir)
+    served = served_outputs(loaded, signature, x)
     found = []
     for name, want in output_features(expected).items():
         got = output_features({name: served[name]}).get(name) if name in served else None
@@ -135,11 +146,15 @@ def check_skew(saved_model_dir: Path, model: Any, card: ModelCard, x: Any) -> li
 
 
 def check_input_skew(
-    saved_model_dir: Path, signatures: dict[str, SignatureInfo], card: ModelCard, x: Any
+    saved_model_dir: Path,
+    signatures: dict[str, SignatureInfo],
+    card: ModelCard,
+    x: Any,
+    loaded: Any = None,
 ) -> list[Skew]:
     """Compare the training inputs ``x[:SKEW_ROWS]`` (as each signature's request form
     carries them) with what its in-graph preprocessing hands the model for them
-    (``skew_inputs.py``), feature by feature.
+    (``skew_inputs.py``), feature by feature (``loaded`` as for :func:`check_skew`).
 
     Returns:
         Each preprocessing signature's skew per monitored input feature, named
@@ -153,7 +168,8 @@ def check_input_skew(
     if x.dtype.kind not in "OSU":
         x = x.astype("float32")
     found = []
-    for signature, fed in preprocessed_inputs(saved_model_dir, signatures, card, x).items():
+    loaded = loaded if loaded is not None else load_export(saved_model_dir)
+    for signature, fed in preprocessed_inputs(loaded, signatures, card, x).items():
         want = _comparable(input_feature_arrays(as_sent(signatures[signature], x, card), card))
         got = _comparable(input_feature_arrays(fed, card))
         for feature, training in want.items():
@@ -231,9 +247,10 @@ def with_statistics(
     if statistics is None:
         return card
     if data is not None:
-        check_skew(staging, model, card, data.representative)
+        loaded = load_export(staging)  # once, for both sides
+        check_skew(staging, model, card, data.representative, loaded)
         if signatures:
-            check_input_skew(staging, signatures, card, data.representative)
+            check_input_skew(staging, signatures, card, data.representative, loaded)
     shutil.copyfile(statistics, staging / STATISTICS_FILE)
     return card.model_copy(update={"statistics": STATISTICS_FILE})
 

@@ -15,7 +15,6 @@ feature and the signature.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,10 @@ from .signatures import IMAGE_BYTES_INPUT, feature_keys
 
 
 def preprocessed_inputs(
-    saved_model_dir: Path, signatures: dict[str, SignatureInfo], card: ModelCard, x: Any
+    loaded: Any, signatures: dict[str, SignatureInfo], card: ModelCard, x: Any
 ) -> dict[str, np.ndarray]:
-    """Each signature's model input for ``x`` sent in that signature's request form.
+    """Each signature's model input for ``x`` sent in that signature's request form
+    (``loaded``: the exported SavedModel, loaded).
 
     Returns:
         ``{signature: the raw tensor its graph feeds the forward pass}`` for every signature
@@ -38,7 +38,6 @@ def preprocessed_inputs(
     """
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(saved_model_dir))
     x = np.asarray(x)
     found = {}
     for name, info in signatures.items():
