@@ -76,8 +76,9 @@ def tracked(samples: list) -> float:
     )
 
 
-def settled(server: ServerProcess, requests: int) -> SimpleNamespace:
-    """The report and metrics once ``requests`` requests were tracked and reported after."""
+def settled(server: ServerProcess, requests: int, name: str = "digits") -> SimpleNamespace:
+    """``name``'s report and the metrics once ``requests`` requests in all were tracked and
+    reported after."""
     deadline = time.monotonic() + 120  # bounded: the tracking thread reports every 0.2 s
     while True:
         samples = scrape(server.url)
@@ -86,7 +87,7 @@ def settled(server: ServerProcess, requests: int) -> SimpleNamespace:
         time.sleep(0.1)
     since = time.time()
     while True:
-        status, report = get(f"{server.url}/v1/models/digits/drift")
+        status, report = get(f"{server.url}/v1/models/{name}/drift")
         if (report.get("updated") or 0) > since or time.monotonic() > deadline:
             break
         time.sleep(0.1)

@@ -11,13 +11,12 @@ three standard deviations heavier; chase: five unknown words added to every text
 from __future__ import annotations
 
 import shutil
-import time
 from types import SimpleNamespace
 
 import pytest
 
 from tests.conftest import ROOT, ServerProcess
-from tests.serving.server.test_drift_server import gauge, get, post, scrape, tracked
+from tests.serving.server.test_drift_server import gauge, post, settled
 
 pytestmark = pytest.mark.heavy  # publishes models and starts a server
 
@@ -28,20 +27,6 @@ MODELS = """model_config_list {{
   config {{ name: "{text}" base_path: "{root}/{text}" model_platform: "tensorflow" }}
 }}
 """
-
-
-def settled(server: ServerProcess, name: str, requests: int) -> SimpleNamespace:
-    """``name``'s report and the metrics once ``requests`` requests in all were tracked."""
-    deadline = time.monotonic() + 120  # bounded: the tracking thread reports every 0.2 s
-    while tracked(scrape(server.url)) < requests and time.monotonic() < deadline:
-        time.sleep(0.1)
-    since = time.time()
-    while True:
-        status, report = get(f"{server.url}/v1/models/{name}/drift")
-        if (report.get("updated") or 0) > since or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    return SimpleNamespace(status=status, report=report, samples=scrape(server.url))
 
 
 def send(server: ServerProcess, name: str, rows: list, per_request: int = 10) -> int:
@@ -77,13 +62,13 @@ def drift(monitored_once, tmp_path_factory) -> SimpleNamespace:
     texts = [str(t) for t in text.splits.x_val[:WINDOW]]
     try:
         sent = send(server, tabular.name, rows.tolist())
-        found.table_calm = settled(server, tabular.name, sent)
+        found.table_calm = settled(server, sent, tabular.name)
         sent += send(server, tabular.name, heavier.tolist())
-        found.table_shifted = settled(server, tabular.name, sent)
+        found.table_shifted = settled(server, sent, tabular.name)
         sent += send(server, text.name, texts)
-        found.text_calm = settled(server, text.name, sent)
+        found.text_calm = settled(server, sent, text.name)
         sent += send(server, text.name, [f"{t} {UNKNOWN_WORDS}" for t in texts])
-        found.text_shifted = settled(server, text.name, sent)
+        found.text_shifted = settled(server, sent, text.name)
     finally:
         server.stop()
     return found
