@@ -150,7 +150,7 @@ def _verdict(verdict: str) -> str:
 
 def score_table(rows: tuple[tuple[str, str], ...], run: dict[str, Any]) -> list[str]:
     """A bench recipe's test accuracies, a row per model, with its wall time and load."""
-    scores = next(iter(run["result"].values()))
+    scores = next(v for k, v in run["result"].items() if not k.startswith("_"))  # not _machine
     lines = ["| model | test accuracy |", "| --- | --- |"]
     lines += [f"| {title} | {scores[key]:.3f} |" for key, title in rows]
     return [
