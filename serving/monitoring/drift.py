@@ -162,7 +162,7 @@ def compare(
         raise ValueError(f"cannot compare a {training.kind} summary with a {live.kind} one")
     if isinstance(training, NumericSummary) and isinstance(live, NumericSummary):
         sizes = (_rows(training.count, rows, 0), _rows(live.count, rows, 1))
-        judged = min(live.count + live.missing, rows[1]) if rows else live.count + live.missing
+        judged = _rows(live.count + live.missing, rows, 1)  # missing values count as seen
         return _judge(_numeric(training, live, sizes, thresholds), judged, thresholds)
     if isinstance(training, CategoricalSummary) and isinstance(live, CategoricalSummary):
         sizes = (_rows(training.total, rows, 0), _rows(live.total, rows, 1))
