@@ -58,14 +58,18 @@ def alarms(training, pool: np.ndarray, rows: int, seed: int, vocabulary=None) ->
     return found
 
 
-@pytest.fixture(scope="module")
-def diabetes() -> SimpleNamespace:
-    splits = load(ROOT / "configs" / "diabetes_mlp.yaml")
+def tabular(config: str) -> SimpleNamespace:
+    splits = load(ROOT / "configs" / config)
     names = list(splits.info.feature_names)
     training = TrainingStatistics.compute(
         "regression", "tabular", splits.x_train, feature_names=names
     )
     return SimpleNamespace(splits=splits, names=names, training=training)
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> SimpleNamespace:
+    return tabular("diabetes_mlp.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +144,11 @@ def test_pooled_pixels_are_sized_in_images(digits):
 def test_held_out_diabetes_rows_raise_at_most_5_percent_false_alarms(diabetes):
     found = alarms(diabetes.training, diabetes.splits.x_test, 67, seed=1)
     assert found[None] <= MAX_ALARMS, found
+
+
+def test_held_out_breast_cancer_rows_raise_at_most_5_percent_false_alarms():
+    found = tabular("breast_cancer_mlp.yaml")  # 30 columns, 86 test rows
+    assert alarms(found.training, found.splits.x_test, 64, seed=4)[None] <= MAX_ALARMS
 
 
 @pytest.mark.parametrize("stds", [1.0, 3.0])
