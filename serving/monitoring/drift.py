@@ -21,8 +21,8 @@ The PSI judged and reported is ``stat_tests.psi_judged``: over bins merged until
 expects at least ``Thresholds.min_bin_rows`` live rows (``psi_bins`` says how many were
 left), less the value it has by chance under no drift, ``(bins - 1) (1/n_live +
 1/n_training)``. A raw 16-bin PSI is biased upwards for small windows (67 held-out rows
-score 0.2-0.9 by chance); the judged one is 0 on average under no drift and, from 67 rows
-on, crosses the alert threshold by chance less than 0.1% of the time.
+score 0.2-0.9 by chance); the judged one is about 0 on average under no drift and crosses
+the alert threshold by chance 0.2% of the time for 67 rows, far less for hundreds.
 
 A feature's verdict is the worst of its tests' (:class:`Thresholds`, defaults below);
 the report's is the worst of its features'. A feature seen in fewer than
