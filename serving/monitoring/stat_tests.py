@@ -22,16 +22,16 @@ shift. Counting rows instead is conservative: the pooled share of a bin is a mea
 rows of each row's share in ``[0, 1]``, whose variance is at most ``p (1 - p) / rows``.
 
 PSI's bias. Over ``k`` bins, a window of ``n`` rows drawn from the training distribution
-(itself known from ``m`` rows) has ``PSI ~ (k - 1) (1/n + 1/m)`` on average, not 0: ``PSI /
-(1/n + 1/m)`` is close to a chi-square of ``k - 1`` degrees of freedom. With the training
-histogram's 16 bins, some expecting under one row of a 67-row window, held-out rows score
-0.2-0.9 by chance. Hence, for a window of ``n`` rows: adjacent bins are merged until each
-expects at least :data:`MIN_BIN_ROWS` of them (the outer, beyond-training bins merge into
-their neighbours), and the expected value is subtracted (floored at 0). Under no drift the
-judged PSI then exceeds 0.25 with a probability of about ``P(chi2(k-1) > k-1 + 0.25 / (1/n
-+ 1/m))``: 0.2% for 67 rows against diabetes' 286 training rows, 1% for 30 rows, far less
-for hundreds. A window too small for two such bins has a PSI of 0 (no evidence); drift's
-``min_rows`` says "no data" before that.
+(itself known from ``m`` rows) has ``PSI ~ (k - 1) (1/n + 1/m)`` on average, not 0:
+``PSI / (1/n + 1/m)`` is close to a chi-square of ``k - 1`` degrees of freedom. With the
+training histogram's 16 bins, some expecting under one row of a 67-row window, held-out
+rows score 0.2-0.9 by chance. Hence, for a window of ``n`` rows: adjacent bins are merged
+until each expects at least :data:`MIN_BIN_ROWS` of them (the outer, beyond-training bins
+merge into their neighbours), and the expected value is subtracted (floored at 0). Under
+no drift the judged PSI then exceeds 0.25 with a probability of about
+``P(chi2(k-1) > k-1 + 0.25 / (1/n + 1/m))``: 0.2% for 67 rows against diabetes' 286
+training rows, 1% for 30 rows, far less for hundreds. A window too small for two such
+bins has a PSI of 0 (no evidence); drift's ``min_rows`` says "no data" before that.
 
 Chi-square also accounts for training's own noise (the class mix of a validation split of
 a few hundred rows): the statistic is Pearson's over the shares, times ``n m / (n + m)``.
