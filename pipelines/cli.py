@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli.console import quiet_native_logs, start_tensorflow
+from ..cli.console import quiet_native_logs, sign_of_life, start_tensorflow
 
 DEFAULT_CONFIG = "configs/digits_cnn.yaml"
 
@@ -59,6 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .training.launcher import launch, worker_command
 
         return launch(worker_command(args.config, args.set), args.workers, cfg.output_dir)
+    sign_of_life(f"training {args.config}")
     from .training.cluster import export_tf_config
 
     export_tf_config(cfg.train.scale.strategy)  # Indexed Job or launcher variables -> TF_CONFIG
@@ -88,6 +89,7 @@ def cmd_backbone(args: argparse.Namespace) -> int:
     if not checkpoint.is_file():
         raise UsageError(f"backbone: no checkpoint file at {str(checkpoint)!r}; pass the "
                          "best.keras (or last.keras) of a run of the `transfer` model")  # fmt: skip
+    sign_of_life(f"backbone: reading {checkpoint}")
     start_tensorflow()
     from ..models.transfer import save_backbone_weights
 
@@ -110,6 +112,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     names = models.list_models(args.pattern)
     if names:
+        sign_of_life(f"models matching {args.pattern!r}: {len(names)}")
         start_tensorflow()  # parameter counts build layers (shapes only); hide its chatter
     for name in names:
         entry = models.get_entry(name)

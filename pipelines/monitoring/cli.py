@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...cli.console import UsageError, start_tensorflow
+from ...cli.console import UsageError, sign_of_life, start_tensorflow
 
 ALERT_EXIT = 3
 """``kerasforge monitor``'s exit status when some feature's verdict is ``alert``."""
@@ -55,6 +55,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if not (repository / args.model).is_dir():
         raise UsageError(f"monitor: no model {args.model!r} in {str(repository)!r}; pass "
                          "--repository or the name of a published model")  # fmt: skip
+    traffic = f"the request logs in {args.logs}" if args.logs else args.data
+    sign_of_life(f"monitor: {traffic} against {args.model}'s training data")
     start_tensorflow()
     from ...serving.errors import ServingError
     from ...serving.monitoring.statistics import StatisticsError

@@ -153,7 +153,7 @@ def _tune_sharing_arguments(tune: argparse.ArgumentParser) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search (N local workers); print the best value and the runnable YAML written."""
-    from ...cli.console import start_tensorflow
+    from ...cli.console import sign_of_life, start_tensorflow
     from ..config.experiment import load_config
 
     load_config(args.config, args.set)  # a bad config fails before TensorFlow starts
@@ -167,6 +167,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
         storage = launch_workers(Path(args.config), args.set, args.workers, trials=args.trials,
                                  storage=storage, study=args.study)  # fmt: skip
+    sign_of_life(f"tuning {args.config}")
     start_tensorflow()
     from .tune import tune
 
