@@ -112,14 +112,17 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     names = models.list_models(args.pattern)
     if names:
-        sign_of_life(f"models matching {args.pattern!r}: {len(names)}")
+        sign_of_life(f"{len(names)} model(s) matching {args.pattern!r}")
         start_tensorflow()  # parameter counts build layers (shapes only); hide its chatter
+    width = max([16, *map(len, names)])
     for name in names:
         entry = models.get_entry(name)
         options = ", ".join(f"{k}={p.default!r}" for k, p in models.builder_options(name).items())
         params = models.parameter_count(name)  # shapes only: no weight is allocated
-        size = "x".join(map(str, entry.example_input))
-        print(f"{name:16s} [{', '.join(model_tasks(name))}] {entry.description}")
-        print(f"{'':16s} parameters: {params:,} at input {size}")
-        print(f"{'':16s} options: {options}")
+        # A docstring's ``x`` reads `x` on a terminal; a text model's input has no shape.
+        about = entry.description.replace("``", "`")
+        size = "x".join(map(str, entry.example_input)) or f"one {entry.input_dtype} value"
+        print(f"{name:{width}s} [{', '.join(model_tasks(name))}] {about}")
+        print(f"{'':{width}s} parameters: {params:,} at input {size}")
+        print(f"{'':{width}s} options: {options}")
     return 0

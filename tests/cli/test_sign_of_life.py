@@ -118,7 +118,7 @@ def test_backbone_names_the_checkpoint_before_tensorflow_loads(files: Path):
 
 def test_models_says_how_many_match_before_tensorflow_loads():
     lines = first_lines("models", "digits*")
-    assert lines == ["models matching 'digits*': 1 (loading TensorFlow) ..."]
+    assert lines == ["1 model(s) matching 'digits*' (loading TensorFlow) ..."]
 
 
 def test_the_line_leaves_out_loading_where_tensorflow_is_loaded_already(capsys, monkeypatch):
