@@ -50,8 +50,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.to_dataset and not args.logs:
         raise UsageError("monitor: --to-dataset turns logged requests into data; pass --logs DIR")
     if args.logs and not Path(args.logs).exists():
-        raise UsageError(f"monitor: no request logs at {args.logs!r}; pass the folder of "
-                         "logging_config's filename_prefix")  # fmt: skip
+        raise UsageError(f"monitor: no request logs at {args.logs!r}; the server writes them "
+                         "only for a model whose models.config entry has a logging_config "
+                         "(README: Request logging): pass the folder of its filename_prefix, "
+                         "or --data FILE to check a data file instead")  # fmt: skip
     if not (repository / args.model).is_dir():
         raise UsageError(f"monitor: no model {args.model!r} in {str(repository)!r}; pass "
                          "--repository or the name of a published model")  # fmt: skip
