@@ -263,6 +263,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(comparison(a, b, args.all), indent=2))
+    elif a.run_id == b.run_id:  # after a first training, `best latest` is that run twice
+        print(f"{args.a} and {args.b} are the same run, {a.run_id[:8]}: nothing to compare; "
+              "train again for a second run, or name another (`kerasforge runs list`)")  # fmt: skip
     else:
         print(comparison_text(a, b, args.all))
     return 0
