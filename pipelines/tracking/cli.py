@@ -172,16 +172,31 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from .tune import tune
 
     best = tune(Path(args.config), args.set, args.trials, storage=storage, study=args.study)
-    print(f"study {best['study']} in {best['storage']}: {best['finished']} finished, "
-          f"{best['pruned']} pruned, {best['trials_run_here']} run by this process")  # fmt: skip
-    print(f"best {best['metric']}: {best['best_value']:.4f} (trial {best['best_trial']})")
-    print(f"parent run: {best['parent_run_id']}")
-    print(f"best config: {best['config']}  (kerasforge train --config {best['config']})")
+    print("\n".join(tune_summary(best)))
     if args.publish_best:
         from .tune import publish_best
 
         publish_best(best["config"])
     return 0
+
+
+def tune_summary(best: dict) -> list[str]:
+    """What ``tune`` prints at the end: the study, the best trial, its run and config.
+
+    The trial is counted from 1, as each trial's first line (``trial 1 of N: ...``) counts
+    it; Optuna and the parent run's ``best_trial`` tag count from 0.
+    """
+    storage = best["storage"]
+    where = storage if storage == "in memory" else f"in {storage}"
+    number = best["best_trial"]
+    return [
+        f"study {best['study']} {where}: {best['finished']} finished, {best['pruned']} pruned, "
+        f"{best['trials_run_here']} run by this process",
+        f"best {best['metric']}: {best['best_value']:.4f} (trial {number + 1}; number {number} "
+        "in Optuna and MLflow)",
+        f"parent run: {best['parent_run_id']}",
+        f"best config: {best['config']}  (kerasforge train --config {best['config']})",
+    ]
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
