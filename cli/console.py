@@ -1,5 +1,6 @@
-"""What every command-line entry point shares: the usage error, a quiet TensorFlow start
-and help texts that show each option's default.
+"""What every command-line entry point shares: the usage error, a line at once before
+TensorFlow's slow import, a quiet TensorFlow start and help texts that show each option's
+default.
 
 Both sides of ``kerasforge`` (``pipelines/cli.py`` and ``serving/cli.py``) use
 these, so they live above both; importing this module loads the standard
@@ -14,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from .quiet import verbose
 
@@ -47,6 +49,23 @@ def quiet_native_logs() -> Iterator[None]:
             if failed:
                 sink.seek(0)
                 sys.stderr.write(sink.read().decode(errors="replace"))
+
+
+def sign_of_life(doing: str, stream: TextIO | None = None) -> None:
+    """Say at once what a command is about to do, before TensorFlow's import leaves it still.
+
+    TensorFlow takes seconds to import (a minute or more on a busy machine) and a
+    command's own first line comes after it; this line comes before, as
+    ``<doing> (loading TensorFlow) ...``, or ``<doing>`` alone where TensorFlow is
+    loaded already (a notebook, or a second command in one process).
+
+    Args:
+        doing: what the command does, e.g. ``"training configs/digits_cnn.yaml"``.
+        stream: where the line goes (default: stdout; stderr for a command whose stdout
+            is its answer, such as ``predict``'s JSON).
+    """
+    tail = "" if "tensorflow" in sys.modules else " (loading TensorFlow) ..."
+    print(f"{doing}{tail}", file=stream or sys.stdout, flush=True)
 
 
 def start_tensorflow(intra_op_threads: int = 0, inter_op_threads: int = 0) -> list[str]:

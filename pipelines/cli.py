@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli.console import quiet_native_logs, start_tensorflow
+from ..cli.console import quiet_native_logs, sign_of_life, start_tensorflow
 
 DEFAULT_CONFIG = "configs/digits_cnn.yaml"
 
@@ -59,6 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .training.launcher import launch, worker_command
 
         return launch(worker_command(args.config, args.set), args.workers, cfg.output_dir)
+    sign_of_life(f"training {args.config}")
     from .training.cluster import export_tf_config
 
     export_tf_config(cfg.train.scale.strategy)  # Indexed Job or launcher variables -> TF_CONFIG
@@ -88,6 +89,7 @@ def cmd_backbone(args: argparse.Namespace) -> int:
     if not checkpoint.is_file():
         raise UsageError(f"backbone: no checkpoint file at {str(checkpoint)!r}; pass the "
                          "best.keras (or last.keras) of a run of the `transfer` model")  # fmt: skip
+    sign_of_life(f"backbone: reading {checkpoint}")
     start_tensorflow()
     from ..models.transfer import save_backbone_weights
 
@@ -110,13 +112,17 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     names = models.list_models(args.pattern)
     if names:
+        sign_of_life(f"{len(names)} model(s) matching {args.pattern!r}")
         start_tensorflow()  # parameter counts build layers (shapes only); hide its chatter
+    width = max([16, *map(len, names)])
     for name in names:
         entry = models.get_entry(name)
         options = ", ".join(f"{k}={p.default!r}" for k, p in models.builder_options(name).items())
         params = models.parameter_count(name)  # shapes only: no weight is allocated
-        size = "x".join(map(str, entry.example_input))
-        print(f"{name:16s} [{', '.join(model_tasks(name))}] {entry.description}")
-        print(f"{'':16s} parameters: {params:,} at input {size}")
-        print(f"{'':16s} options: {options}")
+        # A docstring's ``x`` reads `x` on a terminal; a text model's input has no shape.
+        about = entry.description.replace("``", "`")
+        size = "x".join(map(str, entry.example_input)) or f"one {entry.input_dtype} value"
+        print(f"{name:{width}s} [{', '.join(model_tasks(name))}] {about}")
+        print(f"{'':{width}s} parameters: {params:,} at input {size}")
+        print(f"{'':{width}s} options: {options}")
     return 0

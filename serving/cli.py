@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cli.console import UsageError, start_tensorflow
+from ..cli.console import UsageError, sign_of_life, start_tensorflow
 from . import wire
 from .batch.cli import add_batch_predict
 from .serve_flags import DEFAULT_REPOSITORY, add_serve, ignored_flags_given
@@ -218,6 +218,15 @@ def check_model_source(args: argparse.Namespace) -> None:
         raise UsageError("--model_name needs --model_base_path (the folder of its versions)")
 
 
+def served_source(args: argparse.Namespace) -> str:
+    """What ``serve`` serves, as its first line names it."""
+    if args.model_config_file is not None:
+        return f"the models of {args.model_config_file}"
+    if args.model_base_path is not None:
+        return f"{args.model_name or 'default'} from {args.model_base_path}"
+    return f"the models of {args.repository or DEFAULT_REPOSITORY}"
+
+
 def open_store(args: argparse.Namespace, options: ServerOptions) -> Any:
     """The configured store (config file or single model), or ``None`` for repository mode."""
     from .server import embedded as server
@@ -283,6 +292,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     check_model_source(args)
     check_grpc_flags(args)
+    sign_of_life(f"serve: {served_source(args)}")
     from .server.loaded import keras_left_out
 
     with keras_left_out():  # serving needs no Keras: 2 s of CPU less per start
@@ -323,13 +333,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     target = predict_target(args.model, [*args.inputs, *args.input])
     request = read_inputs(target.paths)
-    print(target.note, file=sys.stderr, flush=True)  # stdout stays the JSON answer
-    if args.grpc:
+    if args.grpc:  # stdout stays the JSON answer
+        sign_of_life(f"{target.note} over gRPC at {args.grpc_address}", sys.stderr)
         start_tensorflow()
         from .clients.grpc_client import GrpcClient
 
         client: Any = GrpcClient(args.grpc_address, timeout=args.timeout)
     else:
+        print(target.note, file=sys.stderr, flush=True)
         from .clients.rest_client import RestClient
 
         client = RestClient(args.url, timeout=args.timeout)
@@ -354,6 +365,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     name = run_model_name(args.checkpoint) if args.name is None else args.name
     check_model_name(name)  # before TensorFlow starts: `--name ../x` fails fast
+    sign_of_life(f"export: publishing {args.checkpoint} as {name}")
     start_tensorflow()
     published = publish_checkpoint(args.checkpoint, args.repository, name, tflite=args.tflite)
     print(f"published {published.name} version {published.version} at {published.path}")

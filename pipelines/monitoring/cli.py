@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...cli.console import UsageError, start_tensorflow
+from ...cli.console import UsageError, sign_of_life, start_tensorflow
 
 ALERT_EXIT = 3
 """``kerasforge monitor``'s exit status when some feature's verdict is ``alert``."""
@@ -50,11 +50,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.to_dataset and not args.logs:
         raise UsageError("monitor: --to-dataset turns logged requests into data; pass --logs DIR")
     if args.logs and not Path(args.logs).exists():
-        raise UsageError(f"monitor: no request logs at {args.logs!r}; pass the folder of "
-                         "logging_config's filename_prefix")  # fmt: skip
+        raise UsageError(f"monitor: no request logs at {args.logs!r}; the server writes them "
+                         "only for a model whose models.config entry has a logging_config "
+                         "(README: Request logging): pass the folder of its filename_prefix, "
+                         "or --data FILE to check a data file instead")  # fmt: skip
     if not (repository / args.model).is_dir():
         raise UsageError(f"monitor: no model {args.model!r} in {str(repository)!r}; pass "
                          "--repository or the name of a published model")  # fmt: skip
+    traffic = f"the request logs in {args.logs}" if args.logs else args.data
+    sign_of_life(f"monitor: {traffic} against {args.model}'s training data")
     start_tensorflow()
     from ...serving.errors import ServingError
     from ...serving.monitoring.statistics import StatisticsError

@@ -160,7 +160,7 @@ def _figures(d: FeatureDrift) -> str:
         )
         if value is not None
     ]
-    return ", ".join(parts) or f"{d.live_count} live values"
+    return ", ".join(parts) or f"{d.live_count} live rows"
 
 
 def _features(report: DriftReport) -> list[tuple[str, str, FeatureDrift]]:

@@ -153,7 +153,7 @@ def _tune_sharing_arguments(tune: argparse.ArgumentParser) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search (N local workers); print the best value and the runnable YAML written."""
-    from ...cli.console import start_tensorflow
+    from ...cli.console import sign_of_life, start_tensorflow
     from ..config.experiment import load_config
 
     load_config(args.config, args.set)  # a bad config fails before TensorFlow starts
@@ -167,20 +167,36 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
         storage = launch_workers(Path(args.config), args.set, args.workers, trials=args.trials,
                                  storage=storage, study=args.study)  # fmt: skip
+    sign_of_life(f"tuning {args.config}")
     start_tensorflow()
     from .tune import tune
 
     best = tune(Path(args.config), args.set, args.trials, storage=storage, study=args.study)
-    print(f"study {best['study']} in {best['storage']}: {best['finished']} finished, "
-          f"{best['pruned']} pruned, {best['trials_run_here']} run by this process")  # fmt: skip
-    print(f"best {best['metric']}: {best['best_value']:.4f} (trial {best['best_trial']})")
-    print(f"parent run: {best['parent_run_id']}")
-    print(f"best config: {best['config']}  (kerasforge train --config {best['config']})")
+    print("\n".join(tune_summary(best)))
     if args.publish_best:
         from .tune import publish_best
 
         publish_best(best["config"])
     return 0
+
+
+def tune_summary(best: dict) -> list[str]:
+    """What ``tune`` prints at the end: the study, the best trial, its run and config.
+
+    The trial is counted from 1, as each trial's first line (``trial 1 of N: ...``) counts
+    it; Optuna and the parent run's ``best_trial`` tag count from 0.
+    """
+    storage = best["storage"]
+    where = storage if storage == "in memory" else f"in {storage}"
+    number = best["best_trial"]
+    return [
+        f"study {best['study']} {where}: {best['finished']} finished, {best['pruned']} pruned, "
+        f"{best['trials_run_here']} run by this process",
+        f"best {best['metric']}: {best['best_value']:.4f} (trial {number + 1}; number {number} "
+        "in Optuna and MLflow)",
+        f"parent run: {best['parent_run_id']}",
+        f"best config: {best['config']}  (kerasforge train --config {best['config']})",
+    ]
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
@@ -262,6 +278,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(comparison(a, b, args.all), indent=2))
+    elif a.run_id == b.run_id:  # after a first training, `best latest` is that run twice
+        print(f"{args.a} and {args.b} are the same run, {a.run_id[:8]}: nothing to compare; "
+              "train again for a second run, or name another (`kerasforge runs list`)")  # fmt: skip
     else:
         print(comparison_text(a, b, args.all))
     return 0

@@ -12,16 +12,29 @@ returns a :class:`DriftReport`. Per feature, by summary kind:
 - text: PSI and KS of the lengths, chi-square of the top words, and the difference of the
   out-of-vocabulary rates (live minus training).
 
+Sample sizes are counted in rows (examples), never in values: a feature that holds many
+values per row (an image's pixels, a series window's steps, a text's words) is judged on
+the number of images, windows or texts behind it (``stat_tests``' module docstring), so
+re-encoding the same images (PNG rounding) does not look like a significant shift.
+
+The PSI judged and reported is ``stat_tests.psi_judged``: over bins merged until each
+expects at least ``Thresholds.min_bin_rows`` live rows (``psi_bins`` says how many were
+left), less the value it has by chance under no drift, ``(bins - 1) (1/n_live +
+1/n_training)``. A raw 16-bin PSI is biased upwards for small windows (67 held-out rows
+score 0.2-0.9 by chance); the judged one is about 0 on average under no drift and crosses
+the alert threshold by chance 0.2% of the time for 67 rows, far less for hundreds.
+
 A feature's verdict is the worst of its tests' (:class:`Thresholds`, defaults below);
-the report's is the worst of its features'. A feature seen fewer than
-``Thresholds.min_rows`` times live gets ``no_data``: too little to judge.
+the report's is the worst of its features'. A feature seen in fewer than
+``Thresholds.min_rows`` live rows gets ``no_data`` ("not enough rows", gauge value -1):
+too little to judge, never an alert.
 
 Default thresholds:
 
 =========================  ===========  ===========
 test                       warn         alert
 =========================  ===========  ===========
-PSI                        >= 0.10      >= 0.25
+PSI (judged)               >= 0.10      >= 0.25
 KS p-value                 < 0.01       < 0.001
 chi-square p-value         < 0.01       < 0.001
 OOV rate difference        >= 0.05      >= 0.10
@@ -30,8 +43,9 @@ OOV rate difference        >= 0.05      >= 0.10
 The PSI bands are the credit-scoring convention (below 0.1 stable, 0.1-0.25 a moderate
 shift, above 0.25 a major one). The p-value bands keep false alarms rare: a window of the
 training distribution itself warns about 1% of the time per feature and test (less for
-the binned KS, which is conservative). With very large windows, p-values flag even tiny
-shifts; PSI, which does not grow with the window, tells how large the shift is.
+the binned KS and for the row-counted tests, which are conservative). With very large
+windows, p-values flag even tiny shifts; PSI, which does not grow with the window, tells
+how large the shift is.
 """
 
 from __future__ import annotations
@@ -61,6 +75,7 @@ class Thresholds:
     oov_warn: float = 0.05
     oov_alert: float = 0.10
     min_rows: int = 30
+    min_bin_rows: int = stat_tests.MIN_BIN_ROWS
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -74,7 +89,10 @@ class FeatureDrift(BaseModel):
     kind: str
     verdict: Verdict
     live_count: int
+    """Live rows (examples) behind the feature: images, texts or windows, not values."""
     psi: float | None = None
+    """The judged PSI: bias-corrected, over ``psi_bins`` merged bins (module docstring)."""
+    psi_bins: int | None = None
     ks_statistic: float | None = None
     ks_p_value: float | None = None
     chi2: float | None = None
@@ -114,8 +132,10 @@ def drift_report(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> DriftReport:
     """Compare every feature ``live`` and ``training`` share (``live`` binned like it)."""
-    inputs = _compare_all(training.inputs, live.inputs, thresholds)
-    outputs = _compare_all(training.outputs, live.outputs, thresholds)
+    inputs = _compare_all(training.inputs, live.inputs, thresholds, (training.rows, live.rows))
+    outputs = _compare_all(
+        training.outputs, live.outputs, thresholds, (training.output_rows, live.output_rows)
+    )
     verdicts = [d.verdict for d in (*inputs.values(), *outputs.values())]
     return DriftReport(
         task=training.task,
@@ -127,9 +147,13 @@ def drift_report(
 
 
 def compare(
-    training: Summary, live: Summary, thresholds: Thresholds = DEFAULT_THRESHOLDS
+    training: Summary,
+    live: Summary,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    rows: tuple[int, int] | None = None,
 ) -> FeatureDrift:
-    """One feature's tests and verdict.
+    """One feature's tests and verdict. ``rows``: the training and live rows (examples)
+    behind the two summaries, where a row may hold several values (default: one a value).
 
     Raises:
         ValueError: the two summaries are of different kinds or were binned differently.
@@ -137,18 +161,22 @@ def compare(
     if type(training) is not type(live):
         raise ValueError(f"cannot compare a {training.kind} summary with a {live.kind} one")
     if isinstance(training, NumericSummary) and isinstance(live, NumericSummary):
-        return _judge(_numeric(training, live), live.count + live.missing, thresholds)
+        sizes = (_rows(training.count, rows, 0), _rows(live.count, rows, 1))
+        judged = _rows(live.count + live.missing, rows, 1)  # missing values count as seen
+        return _judge(_numeric(training, live, sizes, thresholds), judged, thresholds)
     if isinstance(training, CategoricalSummary) and isinstance(live, CategoricalSummary):
-        return _judge(_categorical(training, live), live.total, thresholds)
+        sizes = (_rows(training.total, rows, 0), _rows(live.total, rows, 1))
+        return _judge(_categorical(training, live, sizes, thresholds), sizes[1], thresholds)
     assert isinstance(training, TextSummary) and isinstance(live, TextSummary)
+    sizes = (_rows(training.length.count, rows, 0), _rows(live.length.count, rows, 1))
     found = {
-        **_numeric(training.length, live.length),
-        **_categorical(training.tokens, live.tokens, psi=False),
+        **_numeric(training.length, live.length, sizes, thresholds),
+        **_categorical(training.tokens, live.tokens, sizes, thresholds, psi=False),
         "oov_rate_training": training.oov_rate,
         "oov_rate_live": live.oov_rate,
         "oov_rate_difference": live.oov_rate - training.oov_rate,
     }
-    return _judge(found, live.length.count, thresholds, kind="text")
+    return _judge(found, int(sizes[1]), thresholds, kind="text")
 
 
 def worst(verdicts: list[str]) -> Verdict:
@@ -157,28 +185,57 @@ def worst(verdicts: list[str]) -> Verdict:
 
 
 def _compare_all(
-    training: dict[str, Summary], live: dict[str, Summary], thresholds: Thresholds
+    training: dict[str, Summary],
+    live: dict[str, Summary],
+    thresholds: Thresholds,
+    rows: tuple[int, int],
 ) -> dict[str, FeatureDrift]:
+    # a document without row counts (0) falls back to one row a value
+    known = rows if min(rows) > 0 else None
     return {
-        name: compare(training[name], live[name], thresholds) for name in training if name in live
+        name: compare(training[name], live[name], thresholds, known)
+        for name in training
+        if name in live
     }
 
 
-def _numeric(training: NumericSummary, live: NumericSummary) -> dict[str, object]:
+def _rows(values: int, rows: tuple[int, int] | None, side: int) -> int:
+    """The rows behind ``values`` values: at most one value a row."""
+    return min(values, rows[side]) if rows else values
+
+
+def _psi(
+    expected: np.ndarray, actual: np.ndarray, sizes: tuple[int, int], thresholds: Thresholds
+) -> dict[str, object]:
+    judged = stat_tests.psi_judged(expected, actual, sizes, thresholds.min_bin_rows)
+    return {"psi": judged.value, "psi_bins": judged.bins}
+
+
+def _numeric(
+    training: NumericSummary,
+    live: NumericSummary,
+    sizes: tuple[int, int],
+    thresholds: Thresholds,
+) -> dict[str, object]:
     if training.edges != live.edges:
         raise ValueError("the live summary was not binned on the training edges")
     expected, actual = np.asarray(training.counts), np.asarray(live.counts)
-    ks = stat_tests.ks_binned(expected, actual)
+    ks = stat_tests.ks_binned(expected, actual, sizes if min(sizes) > 0 else None)
     return {
         "kind": "numeric",
-        "psi": stat_tests.psi(expected, actual),
+        **_psi(expected, actual, sizes, thresholds),
         "ks_statistic": ks.statistic,
         "ks_p_value": ks.p_value,
     }
 
 
 def _categorical(
-    training: CategoricalSummary, live: CategoricalSummary, *, psi: bool = True
+    training: CategoricalSummary,
+    live: CategoricalSummary,
+    sizes: tuple[int, int],
+    thresholds: Thresholds,
+    *,
+    psi: bool = True,
 ) -> dict[str, object]:
     if training.categories != live.categories:
         raise ValueError("the live summary was not counted over the training categories")
@@ -186,7 +243,7 @@ def _categorical(
     observed = np.asarray([*live.counts, live.other])
     if training.other == 0 and live.other == 0:  # no "other" on either side: not a category
         expected, observed = expected[:-1], observed[:-1]
-    chi2, dof = stat_tests.chi_square(expected, observed)
+    chi2, dof = stat_tests.chi_square(expected, observed, sizes if min(sizes) > 0 else None)
     found: dict[str, object] = {
         "kind": "categorical",
         "chi2": chi2.statistic,
@@ -194,7 +251,7 @@ def _categorical(
         "chi2_p_value": chi2.p_value,
     }
     if psi:
-        found["psi"] = stat_tests.psi(expected, observed)
+        found.update(_psi(expected, observed, sizes, thresholds))
     return found
 
 
@@ -204,7 +261,7 @@ def _judge(
     if kind:
         found["kind"] = kind
     if live_count < thresholds.min_rows:
-        reason = f"{live_count} live values < min_rows {thresholds.min_rows}"
+        reason = f"not enough rows: {live_count} live < min_rows {thresholds.min_rows}"
         return FeatureDrift(**found, verdict="no_data", live_count=live_count, reasons=[reason])  # type: ignore[arg-type]
     reasons: list[str] = []
     verdicts: list[str] = ["ok"]

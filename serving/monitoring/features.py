@@ -9,7 +9,11 @@ first axis is the batch's rows:
   ``x0``, ``x1``, ...);
 - ``image`` ``[N, H, W, C]``: ``channel_<c>``, the intensities of a fixed grid of at most
   :data:`PIXEL_GRID` x :data:`PIXEL_GRID` pixels per image (bounded cost per image, the
-  same pixels on both sides), and ``image_size`` (``"HxW"``, categorical);
+  same pixels on both sides); ``channel_<c>.mean``, each image's mean intensity on that
+  grid (one value per image: an independent sample per image, so a brightness or contrast
+  change shows as clearly as the images are many, where the pooled pixels of
+  ``channel_<c>`` are judged on as few rows as there are images, see ``drift.py``); and
+  ``image_size`` (``"HxW"``, categorical);
 - ``series`` and ``sequence`` windows ``[N, T, F]``: each feature's values, and
   ``<feature>.step``, its first differences along time;
 - ``text`` ``[N]`` strings: ``text``, each text's words after the model tokeniser's
@@ -35,6 +39,7 @@ PIXEL_GRID = 16
 IMAGE_SIZE = "image_size"
 TEXT = "text"
 STEP_SUFFIX = ".step"
+MEAN_SUFFIX = ".mean"
 TOP_SCORE_OUTPUTS = ("probabilities",)
 """Outputs with one score per class, summarised by each row's largest score."""
 
@@ -69,10 +74,15 @@ def input_features(x: Any, kind: str, feature_names: Sequence[str] = ()) -> dict
 
 
 def image_features(x: np.ndarray) -> dict[str, np.ndarray]:
-    """``channel_<c>`` intensities on a strided pixel grid, and ``image_size``."""
+    """``channel_<c>`` intensities on a strided pixel grid, ``channel_<c>.mean`` per image,
+    and ``image_size``."""
     n, height, width, channels = x.shape
     grid = x[:, :: _stride(height), :: _stride(width), :]
-    found = {f"channel_{c}": grid[..., c].reshape(n, -1).astype("float64") for c in range(channels)}
+    found: dict[str, np.ndarray] = {}
+    for c in range(channels):
+        pixels = grid[..., c].reshape(n, -1).astype("float64")
+        found[f"channel_{c}"] = pixels
+        found[f"channel_{c}{MEAN_SUFFIX}"] = pixels.mean(axis=1)
     found[IMAGE_SIZE] = np.full(n, f"{height}x{width}")
     return found
 

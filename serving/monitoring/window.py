@@ -2,10 +2,10 @@
 
 :class:`LiveWindow` is fed each request's raw inputs and outputs (``add``); it keeps only
 the monitored per-row values (``features.py``: a column's value, a strided pixel grid per
-channel, a text's words), never whole requests, in batches that are dropped from the old
-end once more than ``size`` rows are held, so its memory is bounded by ``size`` rows of
-those values. ``add`` is cheap (the feature extraction, an append); the summaries and
-tests run only when asked (``statistics`` / ``report``). Thread-safe.
+channel and its mean, a text's words), never whole requests, in batches that are dropped
+from the old end once more than ``size`` rows are held, so its memory is bounded by
+``size`` rows of those values. ``add`` is cheap (the feature extraction, an append); the
+summaries and tests run only when asked (``statistics`` / ``report``). Thread-safe.
 
 Example:
     >>> window = LiveWindow(read_statistics(version_dir), size=1000)

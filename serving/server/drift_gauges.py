@@ -10,12 +10,12 @@ never a client's words; a version's series go when it unloads.
 =====================================  =================================================
 family                                 value
 =====================================  =================================================
-``kerasforge_drift_psi``               population stability index
+``kerasforge_drift_psi``               population stability index, bias-corrected (drift.py)
 ``kerasforge_drift_ks_p_value``        Kolmogorov-Smirnov p-value (numeric features)
 ``kerasforge_drift_chi2_p_value``      chi-square p-value (categories, class mix, words)
 ``kerasforge_drift_oov_rate``          live out-of-vocabulary rate (text)
 ``kerasforge_drift_oov_rate_increase`` live minus training out-of-vocabulary rate (text)
-``kerasforge_drift_verdict``           -1 no data, 0 ok, 1 warn, 2 alert
+``kerasforge_drift_verdict``           -1 no data (too few rows), 0 ok, 1 warn, 2 alert
 ``kerasforge_drift_window_rows``       rows in the version's window (no feature label)
 ``kerasforge_drift_requests_total``    requests by model and outcome: tracked, dropped
 =====================================  =================================================
@@ -34,7 +34,10 @@ from ..monitoring.drift import DriftReport, FeatureDrift
 VERDICT_VALUES = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 FEATURE_LABELS = ["model", "version", "feature", "direction"]
 TESTS = {
-    "psi": ("kerasforge_drift_psi", "Population stability index against the training data."),
+    "psi": (
+        "kerasforge_drift_psi",
+        "Population stability index against the training data, less its no-drift expectation.",
+    ),
     "ks_p_value": (
         "kerasforge_drift_ks_p_value",
         "Kolmogorov-Smirnov p-value against the training data (numeric features).",

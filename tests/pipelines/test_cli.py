@@ -18,7 +18,9 @@ def test_help_lists_every_subcommand():
 def test_models_lists_the_registry():
     proc = run_cli("models", "[dm][il]*", timeout=120)  # digits_cnn, mlp
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split()[0] == "digits_cnn"
+    heading, first, *_ = proc.stdout.splitlines()  # the heading comes before TensorFlow (#23)
+    assert heading == "2 model(s) matching '[dm][il]*' (loading TensorFlow) ..."
+    assert first.split()[0] == "digits_cnn"
     assert "dropout=0.25" in proc.stdout
     assert "mlp              [classification, regression]" in proc.stdout
     assert "parameters: 82,666 at input 8x8x1" in proc.stdout, "counted at the default input"
@@ -29,10 +31,24 @@ def test_models_lists_the_registry():
 def test_models_filters_by_pattern_with_descriptions_and_parameter_counts():
     proc = run_cli("models", "resnet5*", timeout=120)
     assert proc.returncode == 0, proc.stderr
-    names = [line.split()[0] for line in proc.stdout.splitlines() if not line.startswith(" ")]
+    listed = proc.stdout.splitlines()[1:]  # after the heading
+    names = [line.split()[0] for line in listed if not line.startswith(" ")]
     assert names == ["resnet50", "resnet56"]
     assert "ResNet-50 v1: bottleneck blocks" in proc.stdout
     assert "parameters: 25,636,712 at input 224x224x3" in proc.stdout
+
+
+@pytest.mark.heavy
+def test_models_aligns_long_names_and_names_a_text_input(capsys):
+    from kerasforge.cli.main import main
+
+    assert main(["models", "dense_*"]) == 0 and main(["models", "transformer_*"]) == 0
+    _, dense, dense_params, _, _, text, text_params, _ = capsys.readouterr().out.splitlines()
+    assert dense.startswith("dense_autoencoder [anomaly_detection] ")
+    assert dense_params.startswith(" " * 18 + "parameters: "), "one column under a long name"
+    assert "`widths`" in dense and "``" not in dense, "a docstring's markup, as a terminal shows it"
+    assert text.startswith("transformer_classifier [classification] ")
+    assert text_params.endswith(" at input one string value")
 
 
 def test_set_accepts_several_pairs():

@@ -49,32 +49,29 @@ def write_table(path: Path, names: list[str], x: np.ndarray) -> Path:
     return path
 
 
-def test_a_csv_table_of_the_training_rows_matches_its_statistics_column_by_column(
-    tabular, tmp_path
-):
-    # The training rows themselves: each column must come back exactly where the statistics
-    # put it (PSI 0). Held-out diabetes rows are too few (67) for a quiet 16-bin PSI, and the
-    # output statistics summarise those 67 validation answers, so only the inputs are judged.
+def test_a_csv_table_of_held_out_rows_is_quiet(tabular, tmp_path):
+    # The test split (89 rows training never saw); the false-alarm rate over many such
+    # windows is measured in tests/serving/monitoring/test_drift_calibration.py
     names = list(tabular.splits.info.feature_names)
-    x = tabular.splits.x_train
+    x = tabular.splits.x_test
     write_table(tmp_path / "same.csv", names, x)
-    run_cli(tabular, "--data", str(tmp_path / "same.csv"), "--out", str(tmp_path / "a"))
+    assert run_cli(tabular, "--data", str(tmp_path / "same.csv"), "--out", str(tmp_path / "a")) == 0
     quiet = report(tmp_path / "a")
     assert quiet["live_rows"] == len(x) and set(quiet["inputs"]) == set(names)
-    assert all(quiet["inputs"][n]["psi"] < 1e-9 for n in names)
     assert {quiet["inputs"][n]["verdict"] for n in names} == {"ok"}
+    assert all(quiet["inputs"][n]["psi"] < 0.1 for n in names)  # drift.py's psi_warn
 
 
 def test_a_csv_table_with_one_column_shifted_alerts_on_that_column(tabular, tmp_path):
     names = list(tabular.splits.info.feature_names)
-    shifted = tabular.splits.x_train.copy()
+    shifted = tabular.splits.x_test.copy()
     bmi = names.index("bmi")
-    shifted[:, bmi] += 3 * shifted[:, bmi].std()  # three standard deviations heavier
+    shifted[:, bmi] += 3 * tabular.splits.x_train[:, bmi].std()  # three std heavier
     write_table(tmp_path / "heavier.csv", names, shifted)
     assert run_cli(tabular, "--data", str(tmp_path / "h*.csv"), "--out", str(tmp_path / "b")) == 3
     loud = report(tmp_path / "b")
     assert loud["inputs"]["bmi"]["verdict"] == "alert"
-    assert all(loud["inputs"][n]["psi"] < 1e-9 for n in names if n != "bmi")
+    assert [n for n in names if loud["inputs"][n]["verdict"] == "alert"] == ["bmi"]
 
 
 def write_texts(path: Path, texts: list[str]) -> Path:
@@ -86,7 +83,8 @@ def write_texts(path: Path, texts: list[str]) -> Path:
 
 
 def held_out_texts(version) -> list[str]:
-    return [str(t) for t in version.splits.x_val]
+    """The test split's texts (never trained on)."""
+    return [str(t) for t in version.splits.x_test]
 
 
 def test_a_csv_of_held_out_texts_is_quiet_and_unknown_words_alert(text, tmp_path):
@@ -138,7 +136,7 @@ def test_to_dataset_of_logged_texts_is_read_back_beside_the_original_source(text
         rows = list(csv.DictReader(f))
     assert [r["text"] for r in rows] == texts and {r["label"] for r in rows} == {""}
     assert {r["predicted"] for r in rows} <= set(text.splits.info.class_names)
-    truth = [text.splits.info.class_names[i] for i in text.splits.y_val]
+    truth = [text.splits.info.class_names[i] for i in text.splits.y_test]
     with (folder / "requests.csv").open("w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["id", "text", "predicted", "label"])

@@ -107,6 +107,15 @@ def test_compare_shows_only_differing_params_metrics_and_the_winner(store):
     assert f"better: A {store.ids[1][:8]}" in out
 
 
+def test_compare_of_one_run_with_itself_says_so_in_one_line(store):
+    proc = _runs(store, "compare", "latest", store.ids[2][:8])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines() == [
+        f"latest and {store.ids[2][:8]} are the same run, {store.ids[2][:8]}: nothing to "
+        "compare; train again for a second run, or name another (`kerasforge runs list`)"
+    ]
+
+
 def test_compare_all_best_and_json(store):
     proc = _runs(store, "compare", "best", store.ids[0], "--all", "--json")
     assert proc.returncode == 0, proc.stderr
