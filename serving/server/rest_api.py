@@ -84,7 +84,7 @@ class Limits:
 
 
 class RestApi:
-    """Request handlers over ``store``; ``app()`` builds the aiohttp application."""
+    """Request handlers over ``store``; aiohttp's low-level server calls :meth:`dispatch`."""
 
     def __init__(
         self,
@@ -112,14 +112,9 @@ class RestApi:
         self.inbox: LoopInbox | None = None  # answers from the pool, made on the loop
         self.reading: Counter[str] = Counter()  # bodies being received, per client address
 
-    def app(self) -> web.Application:
-        """The aiohttp application: one catch-all route so every answer is JSON."""
-        app = web.Application(client_max_size=self.limits.max_body_bytes)
-        app.router.add_route("*", "/{tail:.*}", self.dispatch)
-        return app
-
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        """Route one request; every outcome is a JSON answer (CORS headers added if asked)."""
+    async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request (aiohttp's low-level server hands every request here); every
+        outcome is a JSON answer (CORS headers added if asked)."""
         response = await self._answer(request)
         if self.cors and rest_routes.API_PREFIX.fullmatch(request.path):
             # http_server.cc: on every /v1/ answer, errors included
@@ -146,6 +141,8 @@ class RestApi:
         unsupported = http_errors.version_error(request)
         if unsupported is not None:
             return unsupported
+        if request.headers.get("Expect"):
+            await http_errors.expect_continue(request)
         if request.path in ("/healthz", "/readyz") and request.method == "GET":
             return self._health(request.path == "/readyz")
         if request.path == self.metrics_path and request.method == "GET":
