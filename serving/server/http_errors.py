@@ -75,6 +75,25 @@ def version_error(request: web.BaseRequest) -> web.Response | None:
     return response
 
 
+async def expect_continue(request: web.BaseRequest) -> None:
+    """Answer ``Expect: 100-continue`` (curl sends it before a body over 1 KiB) with
+    ``100 Continue``, so the client sends its body now, as aiohttp's application router does.
+
+    Raises:
+        web.HTTPExpectationFailed: another expectation (HTTP 417).
+    """
+    if request.version != HttpVersion11:  # HTTP/1.0 has no interim answers
+        return
+    expect = request.headers.get("Expect", "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(
+            reason=f"unknown Expect: {expect[:100]}; send Expect: 100-continue, or no Expect"
+        )
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the answer's own status line is still to come
+    await request.writer.drain()
+
+
 def json_response(status: int, message: str) -> web.Response:
     """``{"error": message}`` with ``status``."""
     return web.Response(

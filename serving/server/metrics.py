@@ -22,8 +22,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +110,10 @@ class Metrics:
             "Model calls admitted and not yet answered.",
             registry=self.registry,
         )
+        # One entry per call under way (append and pop are atomic across threads, and
+        # cheaper than the gauge's lock per call); the gauge reads its length when scraped.
+        self._admitted: deque[None] = deque()
+        self.queue_depth.set_function(self._admitted.__len__)
         self.request_log = Counter(
             "kerasforge_request_log_records",
             "Requests sampled for request logging by model and outcome: written, dropped (the "
@@ -121,21 +124,10 @@ class Metrics:
         self.tf_serving = TfServingMetrics()
         self._children: dict[tuple, tuple[Any, Any, Any]] = {}
 
-    @contextmanager
-    def track(self, protocol: str, api: str, model: str) -> Iterator[Call]:
-        """Count, time and size one model call; exceptions pass through, labelled by status."""
-        call = Call(protocol, api, model)
-        self.queue_depth.inc()
-        start = time.perf_counter()
-        failure: BaseException | None = None
-        try:
-            yield call
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            self.queue_depth.dec()
-            self._record(call, status_name(failure), time.perf_counter() - start)
+    def track(self, protocol: str, api: str, model: str) -> _Tracking:
+        """Count, time and size one model call (a context manager giving its :class:`Call`);
+        exceptions pass through, labelled by status."""
+        return _Tracking(self, Call(protocol, api, model))
 
     def _record(self, call: Call, status: str, seconds: float) -> None:
         self.tf_serving.record(call, status, seconds)
@@ -162,6 +154,25 @@ class Metrics:
     def exposition(self) -> bytes:
         """The Prometheus text exposition of every metric: ours, then TF Serving's."""
         return generate_latest(self.registry) + self.tf_serving.exposition().encode()
+
+
+class _Tracking:
+    """:meth:`Metrics.track`'s context: the call is under way between enter and exit."""
+
+    __slots__ = ("_call", "_metrics", "_start")
+
+    def __init__(self, metrics: Metrics, call: Call) -> None:
+        self._metrics, self._call, self._start = metrics, call, 0.0
+
+    def __enter__(self) -> Call:
+        self._metrics._admitted.append(None)
+        self._start = time.perf_counter()
+        return self._call
+
+    def __exit__(self, kind: type | None, failure: BaseException | None, _tb: Any) -> None:
+        seconds = time.perf_counter() - self._start
+        self._metrics._admitted.pop()
+        self._metrics._record(self._call, status_name(failure), seconds)
 
 
 def read_monitoring_config(path: Path) -> str | None:

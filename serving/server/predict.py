@@ -139,7 +139,7 @@ def _shape(spec: Any) -> list[int]:
 def batch_size(arrays: dict[str, np.ndarray]) -> int | None:
     """Rows along axis 0 of the first named array (``None`` for scalars or no arrays)."""
     for array in arrays.values():
-        return int(array.shape[0]) if np.ndim(array) else None
+        return int(array.shape[0]) if _rank(array) else None
     return None
 
 
@@ -178,6 +178,11 @@ def _call(signature: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
     return {k: v.numpy() if hasattr(v, "numpy") else np.asarray(v) for k, v in outputs.items()}
 
 
+def _rank(value: Any) -> int:
+    """``np.ndim(value)``, without its dispatch for the arrays the request path holds."""
+    return value.ndim if isinstance(value, np.ndarray) else np.ndim(value)
+
+
 def _batch_major(signature: Any, arrays: dict[str, np.ndarray]) -> bool:
     """Every input shares one batch axis and every output has an unknown leading dimension."""
     specs = input_specs(signature).values()
@@ -208,7 +213,7 @@ def format_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[st
         return {wire.OUTPUTS: encoded}
     batch = None
     for name in sorted(outputs):  # TF Serving checks every output, one alone included
-        if np.ndim(outputs[name]) == 0:
+        if _rank(outputs[name]) == 0:
             raise ServingError(
                 f"Tensor name: {name} has no shape information: a scalar output has no "
                 "row per instance; send the request in the columnar format ('inputs')"

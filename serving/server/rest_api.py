@@ -25,6 +25,7 @@ import asyncio
 import functools
 import logging
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ from .rest_bodies import (
     status_body,
 )
 from .store import LoadedModel, ModelStore
-from .workers import LifoThreadPool, default_threads
+from .workers import LifoThreadPool, LoopInbox, default_threads
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Limits:
 
 
 class RestApi:
-    """Request handlers over ``store``; ``app()`` builds the aiohttp application."""
+    """Request handlers over ``store``; aiohttp's low-level server calls :meth:`dispatch`."""
 
     def __init__(
         self,
@@ -108,16 +109,12 @@ class RestApi:
         workers = self.limits.max_inflight if batcher else self.limits.workers
         self.pool = LifoThreadPool(workers, thread_name_prefix="predict")
         self.inflight = 0
+        self.inbox: LoopInbox | None = None  # answers from the pool, made on the loop
         self.reading: Counter[str] = Counter()  # bodies being received, per client address
 
-    def app(self) -> web.Application:
-        """The aiohttp application: one catch-all route so every answer is JSON."""
-        app = web.Application(client_max_size=self.limits.max_body_bytes)
-        app.router.add_route("*", "/{tail:.*}", self.dispatch)
-        return app
-
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        """Route one request; every outcome is a JSON answer (CORS headers added if asked)."""
+    async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request (aiohttp's low-level server hands every request here); every
+        outcome is a JSON answer (CORS headers added if asked)."""
         response = await self._answer(request)
         if self.cors and rest_routes.API_PREFIX.fullmatch(request.path):
             # http_server.cc: on every /v1/ answer, errors included
@@ -144,6 +141,8 @@ class RestApi:
         unsupported = http_errors.version_error(request)
         if unsupported is not None:
             return unsupported
+        if request.headers.get("Expect"):
+            await http_errors.expect_continue(request)
         if request.path in ("/healthz", "/readyz") and request.method == "GET":
             return self._health(request.path == "/readyz")
         if request.path == self.metrics_path and request.method == "GET":
@@ -194,14 +193,10 @@ class RestApi:
         self.inflight += 1
         with self.metrics.track("rest", verb, model.name) as call:
             call.version = model.version
-            # The call runs to its end even past the timeout (a thread cannot be stopped):
-            # it keeps its model slot until then, so abandoned calls cannot pile up.
-            task = asyncio.ensure_future(self._call(verb, model, raw, call))
-            task.add_done_callback(self._call_done)
-            timeout = self.limits.call_timeout_s
             try:
-                payload = await asyncio.wait_for(asyncio.shield(task), timeout or None)
+                payload = await self._call(verb, model, raw, call)
             except TimeoutError:
+                timeout = self.limits.call_timeout_s
                 raise ServingError(
                     f"the model call took longer than the REST timeout of {timeout * 1000:g} "
                     "ms (--rest_api_timeout_in_ms): send fewer instances per request, or "
@@ -210,15 +205,20 @@ class RestApi:
                 ) from None
         return web.Response(body=payload, content_type="application/json")
 
-    def _call_done(self, task: asyncio.Future[bytes]) -> None:
+    def _call(self, verb: str, model: LoadedModel, raw: bytes, call: Call) -> Awaitable[bytes]:
+        """The call's answer, or ``TimeoutError`` past ``call_timeout_s``. The call runs to
+        its end even past the timeout (a thread cannot be stopped): it keeps its model slot
+        (``inflight``) until then, so abandoned calls cannot pile up."""
+        if verb == "predict" and self.batcher and len(raw) <= INLINE_DECODE_BYTES:
+            task = asyncio.ensure_future(self._predict_batched(model, raw, call))
+            task.add_done_callback(self._batched_done)
+            return asyncio.wait_for(asyncio.shield(task), self.limits.call_timeout_s or None)
+        return self._in_pool(verb, model, raw, call)
+
+    def _batched_done(self, task: asyncio.Future[bytes]) -> None:
         self.inflight -= 1
         if not task.cancelled():
             task.exception()  # retrieved: a timed-out call's error is not logged as lost
-
-    async def _call(self, verb: str, model: LoadedModel, raw: bytes, call: Call) -> bytes:
-        if verb == "predict" and self.batcher and len(raw) <= INLINE_DECODE_BYTES:
-            return await self._predict_batched(model, raw, call)
-        return await self._in_pool(verb, model, raw, call)
 
     async def _client_body(self, request: web.Request) -> bytes:
         """The body, bounding the bodies still arriving per client address and in all."""
@@ -245,8 +245,11 @@ class RestApi:
             if not self.reading[client]:
                 del self.reading[client]
 
-    async def _in_pool(self, verb: str, model: LoadedModel, raw: bytes, call: Call) -> bytes:
-        """The whole request (decode, call, answer) on a pool thread."""
+    def _in_pool(
+        self, verb: str, model: LoadedModel, raw: bytes, call: Call
+    ) -> asyncio.Future[bytes]:
+        """The whole request (decode, call, answer) on a pool thread; its answer comes back
+        through ``inbox`` (no executor future, task or timeout wrapper per request)."""
         if verb == "predict":
             run = functools.partial(predict_json, batcher=self.batcher, observers=self.observers)
         else:
@@ -257,7 +260,41 @@ class RestApi:
                 check_method=self.check_method,
                 observers=self.observers,
             )
-        return await asyncio.get_running_loop().run_in_executor(self.pool, run, model, raw, call)
+        loop = asyncio.get_running_loop()
+        if self.inbox is None:
+            self.inbox = LoopInbox(loop)
+        answer: asyncio.Future[bytes] = loop.create_future()
+        timeout = self.limits.call_timeout_s
+        timer = loop.call_later(timeout, _expire, answer) if timeout else None
+
+        def finished(payload: bytes | None, failure: BaseException | None) -> None:  # loop
+            self.inflight -= 1
+            if timer is not None:
+                timer.cancel()
+            if answer.done():  # timed out (or the request was cancelled): nobody waits
+                return
+            if failure is None:
+                answer.set_result(payload)  # type: ignore[arg-type]
+            else:
+                answer.set_exception(failure)
+
+        def work() -> None:  # a pool thread
+            payload, failure = None, None
+            try:
+                payload = run(model, raw, call)
+            except BaseException as exc:  # reported to the request, as a future would
+                failure = exc
+            inbox.post(finished, payload, failure)
+
+        inbox = self.inbox
+        try:
+            self.pool.post(work)
+        except RuntimeError:  # the pool is shut down: the slot is free again
+            self.inflight -= 1
+            if timer is not None:
+                timer.cancel()
+            raise
+        return answer
 
     async def _predict_batched(self, model: LoadedModel, raw: bytes, call: Call) -> bytes:
         """A small predict decoded on the loop and awaited in its batch, holding no thread
@@ -299,6 +336,12 @@ class RestApi:
         """Stop the model pool (after its running calls), then the observers (they flush)."""
         self.pool.shutdown(wait=True)
         self.observers.close()
+
+
+def _expire(answer: asyncio.Future[bytes]) -> None:
+    """The REST timeout passed: the request answers 504, its call runs on."""
+    if not answer.done():
+        answer.set_exception(TimeoutError())
 
 
 def _too_large(limit: int) -> ServingError:

@@ -18,6 +18,7 @@ import asyncio
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +78,7 @@ class RestServer:
     api: RestApi
     server_address: tuple[str, int]
     loop: asyncio.AbstractEventLoop = field(repr=False)
-    runner: web.AppRunner = field(repr=False)
+    runner: web.BaseRunner = field(repr=False)
     listener: Any = field(repr=False)
     thread: threading.Thread = field(repr=False)
     grpc_server: Any = field(default=None, repr=False)
@@ -143,16 +144,8 @@ def serve_store(
         ServingError: the address cannot be bound (HTTP 503).
     """
     options = options or ServerOptions()
-    host, rest_port = options.host, options.rest_port
     listen = listen or ListenLimits()
-    try:
-        sock = socket.create_server((host, rest_port), backlog=listen.backlog, reuse_port=False)
-    except OSError as exc:
-        raise ServingError(
-            f"cannot listen on {host}:{rest_port}: {exc.strerror}; another server (an earlier "
-            "`make serve`?) may hold the port: stop it or choose another with --rest-port",
-            status=503,
-        ) from None
+    sock = _bind(options.host, options.rest_port, listen.backlog)
     api = RestApi(
         store,
         options.limits,
@@ -164,9 +157,53 @@ def serve_store(
         observers,
     )
     loop = asyncio.new_event_loop()
+    runner, listener = _listen(api, sock, listen, loop)
+    thread = threading.Thread(target=loop.run_forever, name="rest", daemon=True)
+    thread.start()
+    address = sock.getsockname()[:2]
+    return RestServer(store, api, (address[0], address[1]), loop, runner, listener, thread)
+
+
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
+    """The listening socket on ``host:port``.
+
+    Raises:
+        ServingError: the address cannot be bound (HTTP 503).
+    """
+    try:
+        return socket.create_server((host, port), backlog=backlog, reuse_port=False)
+    except OSError as exc:
+        raise ServingError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; another server (an earlier "
+            "`make serve`?) may hold the port: stop it or choose another with --rest-port",
+            status=503,
+        ) from None
+
+
+def _listen(
+    api: RestApi, sock: socket.socket, listen: ListenLimits, loop: asyncio.AbstractEventLoop
+) -> tuple[web.BaseRunner, asyncio.AbstractServer]:
+    """aiohttp's low-level server over ``api.dispatch`` (no application router: one handler
+    takes every request), accepting on ``sock`` through :func:`_connections`."""
     handler_args: dict[str, Any] = {"access_log": None, "keepalive_timeout": listen.idle_timeout_s}
-    runner = web.AppRunner(api.app(), handle_signals=False, **handler_args)
+    server = web.Server(api.dispatch, loop=loop, **handler_args)
+    runner = web.ServerRunner(server, handle_signals=False)
     loop.run_until_complete(runner.setup())
+    factory = _connections(runner, listen, loop, handler_args)
+    listener = loop.run_until_complete(
+        loop.create_server(factory, sock=sock, backlog=listen.backlog)
+    )
+    return runner, listener
+
+
+def _connections(
+    runner: web.BaseRunner,
+    listen: ListenLimits,
+    loop: asyncio.AbstractEventLoop,
+    handler_args: dict[str, Any],
+) -> Callable[[], asyncio.Protocol]:
+    """A protocol per accepted connection: a :class:`ClientHandler`, or a 503 past
+    ``listen.max_connections``."""
     handler = runner.server
     assert handler is not None
     open_per_client: Counter[str] = Counter()
@@ -178,10 +215,4 @@ def serve_store(
             handler, open_per_client, listen.max_connections_per_client, loop=loop, **handler_args
         )
 
-    listener = loop.run_until_complete(
-        loop.create_server(factory, sock=sock, backlog=listen.backlog)
-    )
-    thread = threading.Thread(target=loop.run_forever, name="rest", daemon=True)
-    thread.start()
-    address = sock.getsockname()[:2]
-    return RestServer(store, api, (address[0], address[1]), loop, runner, listener, thread)
+    return factory

@@ -18,12 +18,16 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def default_threads() -> int:
@@ -43,7 +47,7 @@ class _Task:
         self.future: futures.Future = futures.Future()
         self.fn, self.args, self.kwargs = fn, args, kwargs
 
-    def run(self) -> None:
+    def __call__(self) -> None:
         if not self.future.set_running_or_notify_cancel():
             return
         try:
@@ -60,13 +64,13 @@ class _Slot:
     def __init__(self) -> None:
         self._ready = threading.Lock()
         self._ready.acquire()
-        self._task: _Task | None = None
+        self._task: Callable[[], None] | None = None
 
-    def hand(self, task: _Task | None) -> None:
+    def hand(self, task: Callable[[], None] | None) -> None:
         self._task = task
         self._ready.release()
 
-    def take(self) -> _Task | None:
+    def take(self) -> Callable[[], None] | None:
         self._ready.acquire()
         task, self._task = self._task, None
         return task
@@ -87,7 +91,7 @@ class LifoThreadPool(futures.Executor):
         self._prefix = thread_name_prefix
         self._lock = threading.Lock()
         self._idle: list[_Slot] = []  # a stack: the last thread to go idle is woken first
-        self._backlog: deque[_Task] = deque()
+        self._backlog: deque[Callable[[], None]] = deque()
         self._threads: list[threading.Thread] = []
         self._shutdown = False
 
@@ -103,13 +107,23 @@ class LifoThreadPool(futures.Executor):
             RuntimeError: the pool was shut down.
         """
         task = _Task(fn, args, kwargs)
+        self.post(task)
+        return task.future
+
+    def post(self, job: Callable[[], None]) -> None:
+        """Run ``job()`` on a pool thread, with no future to report it (lighter than
+        :meth:`submit`): ``job`` reports its own outcome; one that raises is logged.
+
+        Raises:
+            RuntimeError: the pool was shut down.
+        """
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if self._idle:
-                self._idle.pop().hand(task)
-                return task.future
-            self._backlog.append(task)
+                self._idle.pop().hand(job)
+                return
+            self._backlog.append(job)
             if len(self._threads) < self._max_workers:
                 thread = threading.Thread(
                     target=self._work,
@@ -118,16 +132,17 @@ class LifoThreadPool(futures.Executor):
                 )
                 self._threads.append(thread)
                 thread.start()
-        return task.future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Accept no more tasks; queued ones still run unless ``cancel_futures``; with
+        """Accept no more tasks; queued ones still run unless ``cancel_futures`` (submitted
+        ones); with
         ``wait``, return once every thread has finished."""
         with self._lock:
             self._shutdown = True
-            if cancel_futures:
-                while self._backlog:
-                    self._backlog.popleft().future.cancel()
+            if cancel_futures:  # posted jobs still run: they have no future to tell
+                for job in self._backlog:
+                    if isinstance(job, _Task):
+                        job.future.cancel()
             while self._idle:
                 self._idle.pop().hand(None)
             threads = list(self._threads)
@@ -149,5 +164,43 @@ class LifoThreadPool(futures.Executor):
                 task = slot.take()
                 if task is None:
                     return
-            task.run()
+            try:
+                task()
+            except Exception:  # a posted job's bug: logged, the thread keeps serving
+                log.exception("a job posted to the %s pool failed", self._prefix)
             del task  # drop the finished call's arguments and result before going idle
+
+
+class LoopInbox:
+    """Calls from pool threads to run on an event loop, one wake-up for each burst.
+
+    ``loop.call_soon_threadsafe`` writes to the loop's wake-up socket on every call;
+    under load many calls finish while the loop is still busy, and one wake-up can
+    carry them all. Calls run on the loop in the order they were posted.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._calls: deque[tuple[Callable[..., Any], tuple]] = deque()
+        self._signalled = False
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop soon (from any thread).
+
+        Raises:
+            RuntimeError: the loop is closed.
+        """
+        self._calls.append((fn, args))
+        if not self._signalled:  # a wake-up not yet drained would also carry this call
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._signalled = False  # first: a call posted from here on signals again
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except Exception:  # one call's bug must not drop the calls behind it
+                log.exception("a call posted to the event loop failed")

@@ -90,3 +90,34 @@ def test_a_keep_alive_connection_still_serves_after_a_json_error(address):
         while data.count(b"HTTP/1.1 ") < 2 or not data.endswith(b"}]}"):
             data += sock.recv(65536)
     assert data.startswith(b"HTTP/1.1 400 ") and b"HTTP/1.1 200 OK" in data
+
+
+def test_expect_100_continue_gets_its_interim_answer_before_the_body_is_sent(address):
+    # curl sends `Expect: 100-continue` with bodies over 1 KiB and waits for the interim
+    # answer (RFC 9110 10.1.1); the body goes only after it.
+    body = json.dumps({"signature_name": "predict", "instances": [[1.0, 2.0]] * 60}).encode()
+    head = (
+        b"POST /v1/models/ex:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(head)
+        interim = sock.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK")
+    assert len(json.loads(data.partition(b"\r\n\r\n")[2])["predictions"]) == 60
+
+
+def test_an_unknown_expectation_is_a_json_417(address):
+    line, headers, body = exchange(
+        address,
+        b"POST /v1/models/ex:predict HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n"
+        b"Connection: close\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    assert line == "HTTP/1.1 417 Expectation Failed"
+    assert headers["content-type"] == "application/json"
+    assert "100-continue" in json.loads(body)["error"]

@@ -219,3 +219,26 @@ def test_numeric_inputs_become_host_tensors_strings_constants(monkeypatch) -> No
     assert invoke._host_tensor(words, None).numpy().tolist() == [b"a", b"bc"]
     monkeypatch.setattr(invoke, "_eager_tensor_type", lambda: None)  # a TensorFlow without it
     np.testing.assert_array_equal(invoke._host_tensor(X, np.dtype("float32")).numpy(), X)
+
+
+def test_a_flat_dict_signature_is_called_through_its_graph_function(signatures: dict) -> None:
+    """The direct call names the flat outputs in the graph function's order (sorted keys,
+    as ``tf.nest`` flattens a dict); a wrong order would swap ``ids`` and ``y``."""
+    dense = signatures["dense"]
+    direct = invoke.plan(dense).direct
+    assert direct is not None and direct.outputs == ("ids", "y")
+    outputs = invoke.call(dense, {"x": X})
+    expected = dense(x=tf.constant(X))
+    assert outputs["ids"].dtype == tf.int64 and outputs["y"].dtype == tf.float32
+    for key in ("ids", "y"):
+        np.testing.assert_array_equal(outputs[key].numpy(), expected[key].numpy())
+
+
+def test_under_a_gradient_tape_the_public_flat_entry_runs(signatures: dict) -> None:
+    x = tf.constant(X)
+    assert invoke._nothing_records()
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        assert not invoke._nothing_records()
+        outputs = invoke.call(signatures["dense"], {"x": X})
+    np.testing.assert_array_equal(outputs["y"].numpy(), [[6.0], [3.0]])

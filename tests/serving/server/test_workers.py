@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kerasforge.serving.server.workers import LifoThreadPool
+from kerasforge.serving.server.workers import LifoThreadPool, LoopInbox
 
 
 def test_results_and_exceptions_come_back_through_the_future() -> None:
@@ -105,3 +105,47 @@ def test_asyncio_runs_blocking_calls_in_it() -> None:
 def test_max_workers_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1; received 0"):
         LifoThreadPool(0)
+
+
+def test_a_posted_job_that_raises_is_logged_and_the_thread_serves_on(caplog) -> None:
+    pool = LifoThreadPool(1)
+    done = threading.Event()
+    pool.post(lambda: 1 / 0)
+    pool.post(done.set)
+    assert done.wait(5), "the next job ran on the same (only) thread"
+    pool.shutdown()
+    assert "a job posted to the worker pool failed" in caplog.text
+
+
+def test_calls_posted_from_threads_run_on_the_loop_in_order_all_of_them() -> None:
+    """Many threads post at once: every call runs, on the loop's thread, each thread's
+    calls in the order it posted them, with fewer wake-ups than calls being allowed."""
+
+    async def main() -> tuple[list[tuple[int, int]], set[int]]:
+        loop = asyncio.get_running_loop()
+        inbox, seen, threads_seen = LoopInbox(loop), [], set()
+        finished = loop.create_future()
+        total = 4 * 200
+
+        def note(sender: int, i: int) -> None:
+            seen.append((sender, i))
+            threads_seen.add(threading.get_ident())
+            if len(seen) == total:
+                finished.set_result(None)
+
+        def send(sender: int) -> None:
+            for i in range(200):
+                inbox.post(note, sender, i)
+
+        senders = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+        for thread in senders:
+            thread.start()
+        await asyncio.wait_for(finished, 10)
+        for thread in senders:
+            thread.join()
+        return seen, threads_seen
+
+    seen, threads_seen = asyncio.run(main())
+    assert threads_seen == {threading.get_ident()}  # asyncio.run's loop runs on this thread
+    for sender in range(4):
+        assert [i for s, i in seen if s == sender] == list(range(200))
