@@ -1,8 +1,11 @@
-"""`kerasforge train --workers 2`: the local launcher, its failure handling and resume.
+"""Two-worker training through `kerasforge train`: by hand and by the local launcher.
 
-Same tiny settings as tests/pipelines/training/test_multiworker.py, whose two
-workers (each given a hand-built TF_CONFIG) are the reference: the launcher's
-workers build theirs from the environment, as Indexed Job pods do.
+Two workers each given a hand-built TF_CONFIG (as a cluster manager starts them) are
+the reference: they train to identical weights, and the launcher's workers
+(`--workers 2`, which build theirs from the environment, as Indexed Job pods do) must
+match them. Then the launcher's failure handling and resume. Each two-worker run
+happens once per module and is shared by the tests that read it (same tiny settings
+as tests/pipelines/training/test_multiworker.py).
 """
 
 from __future__ import annotations
@@ -45,6 +48,14 @@ def _launch(out: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
+def by_hand(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
+    """Two workers started as a cluster manager would, each given its own TF_CONFIG:
+    the reference the launcher's workers are held to."""
+    out = tmp_path_factory.mktemp("by_hand")
+    return out, _start_workers(_train(out), ROOT)
+
+
+@pytest.fixture(scope="module")
 def launched(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("launched")
     return out, _launch(out)
@@ -63,14 +74,32 @@ def test_the_launcher_shows_the_chief_and_keeps_every_worker_s_log(launched):
     assert status == "FINISHED"
 
 
-def test_the_launcher_s_workers_match_two_workers_given_tf_config_by_hand(launched, tmp_path):
-    out, _ = launched
-    reference = _start_workers(_train(tmp_path), ROOT)  # a separate test: its own time budget
+def test_the_launcher_s_workers_match_two_workers_given_tf_config_by_hand(launched, by_hand):
+    (out, _), (reference_out, reference) = launched, by_hand
     assert all(r.returncode == 0 for r in reference), reference[0].stdout[-2000:]
-    ours, theirs = _best_weights(out), _best_weights(tmp_path)
+    ours, theirs = _best_weights(out), _best_weights(reference_out)
     assert len(ours) == len(theirs) > 0
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_two_workers_train_through_the_same_trainer_to_identical_weights(by_hand):
+    tmp_path, (chief, worker) = by_hand
+    assert chief.returncode == 0, chief.stdout[-3000:]
+    assert worker.returncode == 0, worker.stdout[-3000:]
+    scratch = tmp_path / WORKERS_FOLDER / "worker-1"
+
+    chief_weights, worker_weights = _best_weights(tmp_path), _best_weights(scratch)
+    assert len(chief_weights) == len(worker_weights) > 0
+    for a, b in zip(chief_weights, worker_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert "test accuracy" in chief.stdout and "test accuracy" in worker.stdout
+    # One run and one published version where the user looks; the other worker's in its scratch.
+    ((_, status),) = _runs(tmp_path / "mlflow.db")
+    assert status == "FINISHED"
+    assert [p.name for p in (tmp_path / "models" / "digits_cnn").iterdir() if p.is_dir()] == ["1"]
+    assert len(_runs(scratch / "mlflow.db")) == 1
+    assert not (scratch / WORKERS_FOLDER).exists()
 
 
 def _chief_epochs(out: Path) -> int:
