@@ -87,25 +87,27 @@ def test_the_training_summary_says_whether_and_by_how_much_the_baseline_was_beat
 
 @pytest.mark.heavy
 def test_a_model_at_chance_is_never_crowned_champion(tmp_path, capsys):
-    """configs/digits_transfer_feature_extraction.yaml (a frozen random VGG16) learns
-    nothing; the baseline floor refuses it with one clear line, and nothing is served.
-    Trained as configured: with fewer epochs the head over its random features lands
-    elsewhere (two epochs gave 0.32), so the figure users get is the one tested."""
+    """A model that learns nothing (a learning rate of 1e-9 leaves its random initial
+    weights) scores near chance; the baseline floor refuses it with one clear line, it
+    stays a challenger in the registry, and nothing is served. The shipped config that
+    learns nothing (digits_transfer_feature_extraction, a frozen random VGG16) is held
+    to the same floor with its recorded figure in tests/pipelines/tasks/test_baselines.py;
+    training it here took 100 s of the suite for the same gate path."""
     from mlflow.tracking import MlflowClient
 
     from kerasforge.pipelines.config.experiment import load_config
     from kerasforge.pipelines.training.train import train
-    from tests.conftest import ROOT
+    from tests.conftest import DEFAULT_CONFIG, TINY
 
-    config = ROOT / "configs" / "digits_transfer_feature_extraction.yaml"
-    cfg = load_config(config, ["export.tflite=false", f"output_dir={tmp_path}"])  # as configured
+    untrained = ["train.epochs=1", "train.learning_rate=1e-9", "export.tflite=false"]
+    cfg = load_config(DEFAULT_CONFIG, [*TINY, *untrained, f"output_dir={tmp_path}"])
     result = train(cfg)
     out = capsys.readouterr().out
-    assert result.headline[1] < 0.2037, "a random frozen backbone stays near chance"
+    assert result.headline[1] < 0.2037, "random initial weights stay near chance"
     assert "does not beat the majority class baseline" in out
     assert "misses baseline" in out and "release gate failed" in out
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    aliases = client.get_registered_model("digits_transfer_feature_extraction").aliases
+    aliases = client.get_registered_model("digits_cnn").aliases
     assert {k: str(v) for k, v in aliases.items()} == {"challenger": "1"}
     assert not result.outcome.served
     assert not (tmp_path / "models" / "models.config").exists()

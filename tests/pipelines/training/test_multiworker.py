@@ -20,7 +20,7 @@ from kerasforge.pipelines.training.multiworker import (
     for_this_worker,
     synchronize_batch_norm,
 )
-from tests.conftest import CLI, ROOT, TINY
+from tests.conftest import TINY
 
 pytestmark = pytest.mark.heavy
 
@@ -78,27 +78,6 @@ def _best_weights(out: Path) -> list[np.ndarray]:
 def _runs(store: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(store) as db:
         return db.execute("SELECT run_uuid, status FROM runs").fetchall()
-
-
-def test_two_workers_train_through_the_same_trainer_to_identical_weights(tmp_path):
-    config = ROOT / "configs" / "digits_cnn.yaml"
-    command = [*CLI, "train", "--config", str(config), "--set", *SETTINGS, f"output_dir={tmp_path}"]
-    chief, worker = _start_workers(command, ROOT)
-    assert chief.returncode == 0, chief.stdout[-3000:]
-    assert worker.returncode == 0, worker.stdout[-3000:]
-    scratch = tmp_path / WORKERS_FOLDER / "worker-1"
-
-    chief_weights, worker_weights = _best_weights(tmp_path), _best_weights(scratch)
-    assert len(chief_weights) == len(worker_weights) > 0
-    for a, b in zip(chief_weights, worker_weights, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert "test accuracy" in chief.stdout and "test accuracy" in worker.stdout
-    # One run and one published version where the user looks; the other worker's in its scratch.
-    ((_, status),) = _runs(tmp_path / "mlflow.db")
-    assert status == "FINISHED"
-    assert [p.name for p in (tmp_path / "models" / "digits_cnn").iterdir() if p.is_dir()] == ["1"]
-    assert len(_runs(scratch / "mlflow.db")) == 1
-    assert not (scratch / WORKERS_FOLDER).exists()
 
 
 def test_only_the_chief_keeps_the_configured_outputs(tmp_path, monkeypatch):
