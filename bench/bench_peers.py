@@ -98,10 +98,10 @@ def verdict(rows: dict[str, dict[str, float]], skipped: dict[str, str]) -> dict[
         ">= 2 at 8 and 32 clients, our p99 below the best peer's",
         met,
         limit="all four servers share the 2 cores with the client threads (and whatever else "
-        "runs on the machine); ours is bound by its Python per request: a profile under 8 "
-        "clients puts about 37% of its busy samples in the TensorFlow eager call of the "
-        "signature, about 23% in aiohttp's event loop (parsing, socket writes) and about 6% "
-        "handing calls to its thread pool",
+        "runs on the machine); most of our CPU per request is TensorFlow's call of the "
+        "signature (its intra-op thread pool and oneDNN on a one-image input), the rest "
+        "aiohttp's event loop and the hand-off to and from the worker thread; at 8 clients "
+        "the two thread wake-ups per request bound it by latency rather than CPU",
         ratio_by_clients=ratios,
         best_peer_by_clients=best,
         our_p99_below_best_peer=p99_lower,
