@@ -109,11 +109,11 @@ QUIET := $(BIN)/python -m kerasforge.cli.quiet
 VERBOSE_SET := $(filter 1 true yes on,$(KERASFORGE_VERBOSE))
 
 mlflow-ui: $(STAMP) ## browse the local MLflow store at http://127.0.0.1:5000 (MLFLOW_PORT=)
-	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C stops it; KERASFORGE_VERBOSE=1 shows its logs)"
+	@echo "MLflow UI starting: it answers at http://127.0.0.1:$(MLFLOW_PORT) in ~30 s (Ctrl-C stops it; KERASFORGE_VERBOSE=1 shows its logs)"
 	@# One worker and no job runner: MLflow's job runner (GenAI judge jobs, unused here) starts
 	@# eight more Python processes, which slowed the start on 2 cores from about 15 s to over a
 	@# minute and each printed a KeyboardInterrupt traceback on Ctrl-C.
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(QUIET) $(BIN)/mlflow ui \
+	@MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(QUIET) $(BIN)/mlflow ui \
 		--backend-store-uri $(MLFLOW_STORE) --registry-store-uri $(MLFLOW_STORE) \
 		--host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 $(if $(VERBOSE_SET),,--uvicorn-opts "--log-level warning")
 

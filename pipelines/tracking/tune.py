@@ -39,6 +39,11 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}"  # JSON is YAML: lists and numbers parse back
 
 
+def _shown(value: Any) -> str:
+    """A sampled value for the trial line: floats to 3 significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else json.dumps(value)
+
+
 def objective_value(history: dict[str, list[float]], metric: str, mode: str) -> float:
     """The best epoch's validation ``metric`` (``val_<metric>``)."""
     values = history[f"val_{metric}"]
@@ -144,10 +149,12 @@ class Search:
         from ..training.train import train
         from .pruning import PruningCallback
 
-        extra = [_override(k, v) for k, v in sample(trial, self.base.tune.space).items()]
+        sampled = sample(trial, self.base.tune.space)
+        extra = [_override(k, v) for k, v in sampled.items()]
         trial.set_user_attr("overrides", extra)
         # A sign of life before the trial's first epoch, which can be a minute away.
-        print(f"trial {trial.number + 1} of {self.total}: {' '.join(extra)}", flush=True)
+        shown = " ".join(f"{k}={_shown(v)}" for k, v in sampled.items())
+        print(f"trial {trial.number + 1} of {self.total}: {shown}", flush=True)
         pruning = PruningCallback(trial, f"val_{self.metric}")
         try:
             cfg = load_config(self.config, [*self.overrides, *extra, *TRIAL_SETTINGS])

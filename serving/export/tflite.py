@@ -271,12 +271,13 @@ def convert_variants(
             begun = time.monotonic()
             variant = written[name] = _write_variant(numeric, folder, name, data, card)
             if progress is not None:
+                seconds = time.monotonic() - begun
                 done = (
                     f"not converted ({(variant.error or '')[:80]})"
                     if variant.path is None
-                    else file_size(variant.size)
+                    else f"{file_size(variant.size)} in {seconds:.1f} s"
                 )
-                progress(f"export: TFLite {name}: {done} in {time.monotonic() - begun:.1f} s")
+                progress(f"export: TFLite {name}: {done}")
     return written
 
 

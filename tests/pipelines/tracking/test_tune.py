@@ -95,7 +95,16 @@ def test_the_shipped_tune_config_runs_a_trial_and_names_the_best(tmp_path, capsy
     (announced,) = [line for line in out if line.startswith("trial ")]
     assert announced.startswith("trial 1 of 1: train.learning_rate=")
     assert "model.options.dense_units=" in announced
+    rate = announced.split("train.learning_rate=")[1].split()[0]
+    assert len(rate.replace(".", "").lstrip("0").split("e")[0]) <= 3, rate  # 3 significant digits
     assert best["best_trial"] == 0 and best["metric"] == "val_accuracy"
     assert 0.0 <= best["best_value"] <= 1.0
     written = load_config(best["config"])
     assert list(written.model.options["filters"]) == [4] and not written.tune.space
+
+
+def test_the_trial_line_shows_a_float_to_3_significant_digits():
+    from kerasforge.pipelines.tracking.tune import _shown
+
+    assert _shown(0.0011155792840695788) == "0.00112"
+    assert _shown(64) == "64" and _shown([8, 16]) == "[8, 16]"
