@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,7 +31,7 @@ def dry_run(
 ) -> subprocess.CompletedProcess:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    for tool in ("bash", "dirname", "printf", "mkdir"):
+    for tool in ("bash", "dirname", "printf", "mkdir", "mv", "cp"):
         target = bin_dir / tool
         if not target.exists():
             found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
@@ -82,11 +84,13 @@ def test_with_a_docker_engine_it_runs_tf_serving_over_the_same_repository(tmp_pa
     assert f"type=bind,source={tmp_path},target=/models,readonly" in proc.stdout
     assert "--publish 127.0.0.1:8501:8501" in proc.stdout
     assert "--publish 127.0.0.1:8500:8500" in proc.stdout
-    container_config = tmp_path / "serve" / "container.models.config"
-    assert f"source={container_config},target=/config/models.config" in proc.stdout
-    assert container_config.read_text() == (SERVING / "models.config").read_text()
-    monitoring = SERVING / "monitoring.config"
-    assert f"source={monitoring},target=/config/monitoring.config" in proc.stdout
+    # /config is a folder holding what the image's ENTRYPOINT reads there: a folder, so that
+    # the models.config a running `make serve` renders again (a rename) reaches TF Serving.
+    config_dir = tmp_path / "serve" / "container"
+    assert f"source={config_dir},target=/config,readonly" in proc.stdout
+    assert (config_dir / "models.config").read_text() == (SERVING / "models.config").read_text()
+    for name in ("monitoring.config", "batching_parameters.txt"):
+        assert (config_dir / name).read_bytes() == (SERVING / name).read_bytes()
 
 
 REPOSITORY_CONFIG = """model_config_list {{
@@ -112,7 +116,7 @@ def test_a_repository_with_its_own_models_config_is_served_by_it(tmp_path):
     ]
     docker = dry_run(tmp_path, repository, 0)
     assert docker.returncode == 0, docker.stderr
-    container = (tmp_path / "serve" / "container.models.config").read_text()
+    container = (tmp_path / "serve" / "container" / "models.config").read_text()
     assert re.findall(r'base_path: "([^"]*)"', container) == [
         "/models/digits_cnn",
         "/models/diabetes_mlp",
@@ -220,3 +224,82 @@ def test_the_embedded_fallback_serves_the_shipped_configs(published, tmp_path):
     finally:
         proc.terminate()  # serve.sh exec'd the server: this pid is kerasforge itself
         proc.wait(timeout=30)
+
+
+def _stable_version(url: str) -> str | None:
+    """The version GET /v1/models/digits_cnn/labels/stable reports (TF Serving's
+    GetModelStatus route, http_rest_api_handler.cc), or None while it answers an error."""
+    try:
+        with urllib.request.urlopen(f"{url}/v1/models/digits_cnn/labels/stable", timeout=30) as r:
+            (status,) = json.loads(r.read())["model_version_status"]
+            return status["version"]
+    except urllib.error.HTTPError:
+        return None
+
+
+@pytest.mark.heavy
+def test_a_running_make_serve_serves_the_stable_a_later_release_writes(published, tmp_path):
+    """A second `make train` whose model passes its gate rewrites the repository's
+    models.config (stable -> 2) while `make serve` runs; the server must switch to it
+    without a restart, as the README promises (serve.sh renders its copy again, the
+    server polls the copy)."""
+    from kerasforge.serving.export.tf_serving_config import set_model_entry
+
+    repository = tmp_path / "models"
+    shutil.copytree(published.cfg.output_dir / "models" / "digits_cnn", repository / "digits_cnn")
+    shutil.copytree(repository / "digits_cnn" / "1", repository / "digits_cnn" / "2")
+    set_model_entry(repository, "digits_cnn", {"stable": 1})  # as the first release writes it
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # an engine that is down
+    (bin_dir / "docker").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "REPOSITORY": str(repository),
+        "REST_PORT": "0",
+        "GRPC_PORT": "0",
+        "SERVE_DIR": str(tmp_path / "serve"),
+        "KERASFORGE": str(Path(sys.executable).parent / "kerasforge"),
+        "CONFIG_POLL_SECONDS": "1",
+        "CONFIG_SYNC_SECONDS": "0.2",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["bash", str(DOCKER / "serve.sh")], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        url = wait_for_url(log, proc)
+        assert _followers(tmp_path), "serve.sh follows models.config while the server runs"
+        deadline = time.monotonic() + 120
+        while _stable_version(url) != "1" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _stable_version(url) == "1", log.read_text()[-3000:]
+        set_model_entry(repository, "digits_cnn", {"stable": 2, "canary": 1})  # the release
+        deadline = time.monotonic() + 120
+        while _stable_version(url) != "2" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _stable_version(url) == "2", log.read_text()[-3000:]
+    finally:
+        proc.terminate()  # serve.sh exec'd the server: this pid is kerasforge itself
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 10  # the follower ends with the server
+    while _followers(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _followers(tmp_path), "serve.sh's config follower outlived the server"
+
+
+def _followers(tmp_path: Path) -> list[int]:
+    """Processes still running docker/serve.sh with this test's SERVE_DIR (its follower)."""
+    mark = f"SERVE_DIR={tmp_path / 'serve'}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"serve.sh" in cmdline and mark in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue  # gone, or not a process
+    return found
