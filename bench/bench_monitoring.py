@@ -184,6 +184,8 @@ def cost_figure(groups: list[Sides], side: str, **extra: Any) -> dict[str, Any]:
     value, noise = statistics.median(ratios), median_noise(ratios, aa)
     met, limit = verdict(value, noise)
     cpu_value, cpu_noise = statistics.median(cpu), median_noise(cpu, cpu_aa)
+    if limit:
+        limit += f"; server CPU per request (second estimator): {cpu_value:.3f} ± {cpu_noise:.3f}"
     rps = {
         name: sum(g.requests[name] for g in groups) / sum(sum(g.seconds[name]) for g in groups)
         for name in ("plain", side)
