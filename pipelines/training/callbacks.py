@@ -1,13 +1,20 @@
-"""Training callbacks owned by kerasforge: learning-rate logging, NaN guard, logs.
+"""Training callbacks owned by kerasforge: learning-rate logging, NaN guard, best checkpoint, logs.
 
 Order matters: :class:`LearningRateLogger` goes first so that every later
 callback (CSV log, TensorBoard, MLflow) sees ``learning_rate`` in the epoch's
 logs.
+
+:class:`NanGuard`'s batch hook costs next to nothing on TensorFlow: there Keras
+never dispatches batch hooks asynchronously (its TensorFlow backend is not marked
+thread-safe), and ``fit`` reads every batch's logs into Python floats with or
+without a batch hook.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +82,69 @@ class NanGuard(keras.callbacks.Callback):
             f"lower train.learning_rate (received {learning_rate}), train.clipnorm=1.0, or "
             f"checking the data for NaN/Inf"
         )
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """The best epoch's model (on ``monitor``) as a ``.keras`` file, written sparingly.
+
+    Keras' ``ModelCheckpoint(save_best_only=True)`` saves the whole model at every
+    improvement: 80 to 200 ms on the training thread for the default CNN (Keras'
+    saving walks every layer), against a 0.35 s epoch, and most early epochs improve.
+    This one writes an improvement at once only if ``interval`` seconds have passed
+    since training began or since its last write; otherwise it keeps a copy of the
+    weights (about 1 ms) and writes them at the end of training, so a short run
+    writes once and the file always ends with the best epoch's weights (only the
+    optimizer state in it may be a later epoch's). A NaN/Inf or
+    missing monitored value is never an improvement. ``best``, ``best_epoch`` and
+    ``best_unwritten`` survive a restart (``training.resume``), which also keeps
+    ``best_weights`` for an unwritten best.
+    """
+
+    def __init__(self, path: Path, monitor: str, mode: str, interval: float = 60.0) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.interval = interval
+        self._better = operator.lt if mode == "min" else operator.gt
+        self.best = math.inf if mode == "min" else -math.inf
+        self.best_epoch = -1
+        self.best_unwritten = False
+        self.best_weights: list | None = None
+        self._written_at = -math.inf
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._written_at = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        current = (logs or {}).get(self.monitor)
+        if current is None or not math.isfinite(float(current)):
+            return
+        if not self._better(float(current), self.best):
+            return
+        self.best, self.best_epoch = float(current), epoch
+        if time.monotonic() - self._written_at >= self.interval:
+            self._write(None)  # the model holds this epoch's weights now
+        else:
+            self.best_weights, self.best_unwritten = self.model.get_weights(), True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.best_unwritten and self.best_weights is not None:
+            self._write(self.best_weights)
+
+    def _write(self, weights: list | None) -> None:
+        """Save the model, with ``weights`` swapped in for the save when given."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if weights is None:
+            self.model.save(self.path)
+        else:
+            current = self.model.get_weights()
+            self.model.set_weights(weights)
+            try:
+                self.model.save(self.path)
+            finally:
+                self.model.set_weights(current)
+        self.best_weights, self.best_unwritten = None, False
+        self._written_at = time.monotonic()
 
 
 def logging_callbacks(cfg: ExperimentConfig, run_dir: Path, resumed: bool) -> list:

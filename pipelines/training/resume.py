@@ -46,8 +46,10 @@ CALLBACK_STATE = {
     "EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),
     "ModelCheckpoint": ("best",),
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+    "BestCheckpoint": ("best", "best_epoch", "best_unwritten"),
 }
-"""The counters of stock callbacks that must survive a restart."""
+"""The counters of stock callbacks (and of ``callbacks.BestCheckpoint``) that must survive a
+restart."""
 
 
 class ResumeError(KerasforgeError):
@@ -158,7 +160,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             saved = self.state.callbacks.get(type(callback).__name__, {})
             for name, value in saved.items():
                 setattr(callback, name, value)
-            if getattr(callback, "restore_best_weights", False) and saved:
+            if _keeps_best_weights(callback) and saved:
                 best = self.folder / BEST_WEIGHTS_FILE
                 if best.is_file():
                     with np.load(best) as arrays:
@@ -208,14 +210,24 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         save_state(self.folder, self.state)
 
     def _best_weights(self, epoch: int) -> dict[str, np.ndarray] | None:
-        """The weights early stopping just kept as its best (to save), else ``None``."""
+        """The weights early stopping (or a best checkpoint not yet written) just kept as its
+        best (to save), else ``None``; both follow ``train.monitor``, so they agree."""
         for callback in self.watched:
             improved = getattr(callback, "best_epoch", None) == epoch
             # best_weights stays None while the monitored value is missing (a GAN: no val_loss)
             kept = getattr(callback, "best_weights", None) is not None
-            if getattr(callback, "restore_best_weights", False) and improved and kept:
+            if _keeps_best_weights(callback) and improved and kept:
                 return {f"arr_{i}": w for i, w in enumerate(callback.best_weights)}
         return None
+
+
+def _keeps_best_weights(callback: keras.callbacks.Callback) -> bool:
+    """Early stopping that restores its best weights, or a best checkpoint holding an unwritten
+    best: their ``best_weights`` go to ``best_weights.npz`` and come back on resume."""
+    return bool(
+        getattr(callback, "restore_best_weights", False)
+        or getattr(callback, "best_unwritten", False)
+    )
 
 
 def _variable_groups(model: keras.Model) -> tuple[tuple[str, list], ...]:
@@ -242,7 +254,7 @@ def variable_arrays(model: keras.Model) -> dict[str, np.ndarray]:
     found = {}
     for prefix, variables in _variable_groups(model):
         for i, variable in enumerate(variables):
-            found[f"{prefix}_{i}"] = keras.ops.convert_to_numpy(variable)
+            found[f"{prefix}_{i}"] = variable.numpy()  # a copy; half convert_to_numpy's cost
     return found
 
 

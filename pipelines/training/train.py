@@ -30,7 +30,7 @@ from ..tracking.release import GateSpec
 from ..tracking.run import Tracker, tracked_run
 from . import resume
 from .build import build_task_model, compile_model
-from .callbacks import NanGuard, logging_callbacks, plateau_callback
+from .callbacks import BestCheckpoint, NanGuard, logging_callbacks, plateau_callback
 from .conclude import Concluded, conclude
 from .inputs import load_splits
 from .optimizers import OPTIMIZER_CLASSES
@@ -101,12 +101,7 @@ def make_callbacks(
             patience=cfg.train.early_stopping_patience,
             restore_best_weights=True,
         ),
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "checkpoints" / "best.keras"),
-            monitor=cfg.train.monitor,
-            mode=mode,
-            save_best_only=True,
-        ),
+        BestCheckpoint(run_dir / "checkpoints" / "best.keras", cfg.train.monitor, mode),
         *plateau_callback(cfg, mode),
         *([NanGuard()] if cfg.train.control.terminate_on_nan else []),
         *models.get_entry(cfg.model.name).make_callbacks(cfg.model.options),
