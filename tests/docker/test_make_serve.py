@@ -167,6 +167,35 @@ def test_make_help_lists_every_target():
     assert targets == documented, f"targets without a ## description: {targets - documented}"
 
 
+def start_embedded(
+    tmp_path: Path, repository: Path, **settings: str
+) -> tuple[subprocess.Popen, Path]:
+    """docker/serve.sh with a Docker engine that is down, so it runs the embedded server over
+    ``repository`` on free loopback ports; the process (the server, once serve.sh exec'd it)
+    and its log."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # an engine that is down
+    (bin_dir / "docker").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "REPOSITORY": str(repository),
+        "REST_PORT": "0",
+        "GRPC_PORT": "0",
+        "SERVE_DIR": str(tmp_path / "serve"),
+        "KERASFORGE": str(Path(sys.executable).parent / "kerasforge"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        **settings,
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["bash", str(DOCKER / "serve.sh")], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    return proc, log
+
+
 def wait_for_url(log: Path, proc: subprocess.Popen, timeout: float = 120) -> str:
     """The REST address the server prints once it listens (bounded by ``timeout``)."""
     deadline = time.monotonic() + timeout
@@ -183,25 +212,7 @@ def test_the_embedded_fallback_serves_the_shipped_configs(published, tmp_path):
     # Expectations: docker/serving/models.config (label "stable" -> version 1), and
     # docker/serving/monitoring.config's path, as TF Serving serves them (its
     # http_rest_api_handler.cc label route; util/prometheus_exporter.cc families).
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # an engine that is down
-    (bin_dir / "docker").chmod(0o755)
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "REPOSITORY": str(published.cfg.output_dir / "models"),
-        "REST_PORT": "0",
-        "GRPC_PORT": "0",
-        "SERVE_DIR": str(tmp_path / "serve"),
-        "KERASFORGE": str(Path(sys.executable).parent / "kerasforge"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["bash", str(DOCKER / "serve.sh")], env=env, cwd=ROOT, stdout=out, stderr=out
-        )
+    proc, log = start_embedded(tmp_path, published.cfg.output_dir / "models")
     try:
         url = wait_for_url(log, proc)
         assert url.startswith("http://127.0.0.1:")  # HOST unset: loopback only
@@ -249,39 +260,14 @@ def test_a_running_make_serve_serves_the_stable_a_later_release_writes(published
     shutil.copytree(published.cfg.output_dir / "models" / "digits_cnn", repository / "digits_cnn")
     shutil.copytree(repository / "digits_cnn" / "1", repository / "digits_cnn" / "2")
     set_model_entry(repository, "digits_cnn", {"stable": 1})  # as the first release writes it
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # an engine that is down
-    (bin_dir / "docker").chmod(0o755)
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "REPOSITORY": str(repository),
-        "REST_PORT": "0",
-        "GRPC_PORT": "0",
-        "SERVE_DIR": str(tmp_path / "serve"),
-        "KERASFORGE": str(Path(sys.executable).parent / "kerasforge"),
-        "CONFIG_POLL_SECONDS": "1",
-        "CONFIG_SYNC_SECONDS": "0.2",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["bash", str(DOCKER / "serve.sh")], env=env, cwd=ROOT, stdout=out, stderr=out
-        )
+    polls = {"CONFIG_POLL_SECONDS": "1", "CONFIG_SYNC_SECONDS": "0.2"}
+    proc, log = start_embedded(tmp_path, repository, **polls)
     try:
         url = wait_for_url(log, proc)
         assert _followers(tmp_path), "serve.sh follows models.config while the server runs"
-        deadline = time.monotonic() + 120
-        while _stable_version(url) != "1" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _stable_version(url) == "1", log.read_text()[-3000:]
+        assert _stable_when_settled(url, "1") == "1", log.read_text()[-3000:]
         set_model_entry(repository, "digits_cnn", {"stable": 2, "canary": 1})  # the release
-        deadline = time.monotonic() + 120
-        while _stable_version(url) != "2" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _stable_version(url) == "2", log.read_text()[-3000:]
+        assert _stable_when_settled(url, "2") == "2", log.read_text()[-3000:]
     finally:
         proc.terminate()  # serve.sh exec'd the server: this pid is kerasforge itself
         proc.wait(timeout=30)
@@ -289,6 +275,14 @@ def test_a_running_make_serve_serves_the_stable_a_later_release_writes(published
     while _followers(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _followers(tmp_path), "serve.sh's config follower outlived the server"
+
+
+def _stable_when_settled(url: str, expected: str, timeout: float = 120) -> str | None:
+    """The version ``stable`` names, polled until it is ``expected`` (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (found := _stable_version(url)) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
 
 
 def _followers(tmp_path: Path) -> list[int]:
